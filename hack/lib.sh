@@ -1,0 +1,82 @@
+# Shared helpers for hack/ scripts. Source it; do not run it.
+# Everything slow is cached outside the checkout, keyed by version, so that a
+# second run (or a fresh clone on the same machine) is fast.
+set -euo pipefail
+
+HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$HACK_DIR/.." && pwd)"
+CACHE_DIR="${LSO_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/livestream-operator}"
+
+# Pinned versions: one place to bump them.
+K8S_VERSION="${K8S_VERSION:-v1.31.14}"
+ETCD_VERSION="${ETCD_VERSION:-v3.5.21}"
+MEDIAMTX_VERSION="${MEDIAMTX_VERSION:-v1.20.1}"
+HLSJS_VERSION="${HLSJS_VERSION:-1.7.0}"
+KIND_VERSION="${KIND_VERSION:-v0.29.0}"
+HELM_VERSION="${HELM_VERSION:-v3.16.4}"
+CRICTL_VERSION="${CRICTL_VERSION:-v1.31.1}"
+COREDNS_VERSION="${COREDNS_VERSION:-v1.11.3}"
+
+log() { printf '[hack] %s\n' "$*" >&2; }
+die() { printf '[hack] error: %s\n' "$*" >&2; exit 1; }
+
+# Directory holding the binaries for a component at a version.
+bin_dir() { printf '%s/bin/%s/%s' "$CACHE_DIR" "$1" "$2"; }
+
+# Whether the official download sites answer (users with internet) or not (here).
+have_internet() {
+  [ "${LSO_OFFLINE:-}" = "1" ] && return 1
+  curl -fsS --max-time 5 -o /dev/null -I "${1:-https://dl.k8s.io/release/stable.txt}" 2>/dev/null
+}
+
+need_go() {
+  command -v go >/dev/null 2>&1 || die "Go is required to build from the Go module proxy (install golang >= 1.26)"
+}
+
+# Atomically publish a directory of built binaries into the cache.
+publish_dir() { # $1=staging dir, $2=final dir
+  mkdir -p "$(dirname "$2")"
+  rm -rf "$2.old"; [ -d "$2" ] && mv "$2" "$2.old"
+  mv "$1" "$2"; rm -rf "$2.old"
+}
+
+# ---- container images and the kind cluster (hack/docker.sh, base-image.sh, build-node-image.sh, up.sh)
+PAUSE_VERSION="${PAUSE_VERSION:-3.10}"
+CLUSTER_NAME="${CLUSTER_NAME:-livestream}"
+LSO_IMAGE_TAG="${LSO_IMAGE_TAG:-dev}"
+OFFICIAL_DEBIAN_IMAGE="${OFFICIAL_DEBIAN_IMAGE:-debian:bookworm-slim}"
+OFFICIAL_PYTHON_IMAGE="${OFFICIAL_PYTHON_IMAGE:-python:3.11-slim-bookworm}"
+OFFICIAL_MEDIAMTX_IMAGE="${OFFICIAL_MEDIAMTX_IMAGE:-bluenviron/mediamtx:1.20.1}"
+OFFICIAL_KIND_NODE_IMAGE="${OFFICIAL_KIND_NODE_IMAGE:-kindest/node:$K8S_VERSION}"
+
+# Use a local image, or pull it; fails fast (DNS) where no registry answers.
+try_pull() { # $1=image
+  docker image inspect "$1" >/dev/null 2>&1 && return 0
+  [ "${LSO_OFFLINE:-}" = "1" ] && return 1
+  timeout "${LSO_PULL_TIMEOUT:-600}" docker pull -q "$1" >/dev/null 2>&1
+}
+
+# Install Debian packages that are missing (by command name => package).
+apt_ensure() { # cmd:pkg ...
+  local pkgs=() pair sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || pkgs+=("${pair#*:}")
+  done
+  [ ${#pkgs[@]} -eq 0 ] && return 0
+  log "installing ${pkgs[*]} with apt"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+}
+
+# Short content hash of files (for cache keys of things built from them).
+files_hash() { cat "$@" | sha256sum | cut -c1-12; }
+
+# The kind cluster's Kubernetes version. Not K8S_VERSION (v1.31.14): the Go module
+# proxy reachable here has no k8s.io/{cri-client,kube-proxy,kube-scheduler,
+# kube-controller-manager,csi-translation-lib,endpointslice} v0.31.x, so kubelet,
+# kubeadm, kube-proxy, kube-scheduler and kube-controller-manager 1.31 cannot be
+# built; every module 1.33.13 imports is there (kind v0.29.0's default is 1.33 too).
+# The etcd and coredns versions are what `kubeadm config images list` asks for.
+CLUSTER_K8S_VERSION="${CLUSTER_K8S_VERSION:-v1.33.13}"
+CLUSTER_ETCD_VERSION="${CLUSTER_ETCD_VERSION:-v3.5.24}"

@@ -1,0 +1,83 @@
+"""The `livestream-operator` command: one entry point, a subcommand per process."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+Runner = Callable[[list[str]], int]
+
+
+def _operator(argv: list[str]) -> int:
+    from .handlers import main
+
+    return main(argv)
+
+
+def _hooks(argv: list[str]) -> int:
+    from .receiver import main
+
+    return main(argv)
+
+
+def _crd(argv: list[str]) -> int:
+    from .crd import render
+
+    argparse.ArgumentParser(
+        prog="livestream-operator crd",
+        description="Print the LiveStream CRD generated from the models.",
+    ).parse_args(argv)
+    sys.stdout.write(render())
+    return 0
+
+
+def _mtx_hook(argv: list[str]) -> int:
+    from .mtx_hook import main
+
+    return main(argv)
+
+
+def _worker(argv: list[str]) -> int:
+    from .worker import main
+
+    return main(argv)
+
+
+def _forward(argv: list[str]) -> int:
+    from .forwarder import main
+
+    return main(argv)
+
+
+COMMANDS: dict[str, tuple[Runner, str]] = {
+    "operator": (_operator, "run the kopf operator that reconciles LiveStreams"),
+    "hooks": (_hooks, "run the HTTP receiver for MediaMTX hook events"),
+    "crd": (_crd, "print the LiveStream CRD generated from the models"),
+    "mtx-hook": (_mtx_hook, "the wrapper MediaMTX runs: mtx-hook ready|not-ready"),
+    "worker": (_worker, "run a stream worker: RTSP live/<id>/in -> RTMP live/<id>/out"),
+    "forward": (_forward, "push live/<id>/out to one third-party RTMP destination"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(
+        prog="livestream-operator",
+        description="RTMP in, a worker per stream, restream out, on Kubernetes.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    if not args:
+        parser.print_help(sys.stderr)
+        return 2
+    if args[0] not in COMMANDS:
+        parser.parse_args(args[:1])  # -h prints help (exit 0); anything else exits 2
+        return 2
+    runner, _ = COMMANDS[args[0]]
+    return runner(args[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""A thin async Kubernetes client for the few calls this project makes.
+
+kubernetes_asyncio does the transport and the credentials (kubeconfig, in-cluster
+service account); objects stay plain dicts, which is what the pure core consumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import quote
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from . import models
+
+Body = dict[str, Any]
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class KubeError(Exception):
+    """An API error with the HTTP status and the server's reason."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+    @property
+    def already_exists(self) -> bool:
+        return self.status == 409 and self.reason == "AlreadyExists"
+
+
+def _error(exc: ApiException) -> KubeError:
+    try:
+        body = json.loads(exc.body or "{}")
+    except ValueError:
+        body = {}
+    return KubeError(
+        int(exc.status or 0),
+        body.get("reason", exc.reason or ""),
+        body.get("message", str(exc.body or "")),
+    )
+
+
+def livestreams_path(namespace: str, name: str | None = None, sub: str | None = None) -> str:
+    path = f"/apis/{models.GROUP}/{models.VERSION}/namespaces/{quote(namespace)}/{models.PLURAL}"
+    if name:
+        path += f"/{quote(name)}"
+    if sub:
+        path += f"/{sub}"
+    return path
+
+
+def core_path(namespace: str, kind: str, name: str | None = None) -> str:
+    path = f"/api/v1/namespaces/{quote(namespace)}/{kind}"
+    return f"{path}/{quote(name)}" if name else path
+
+
+class Kube:
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        content_type: str = "application/json",
+        request_timeout: float = 10.0,
+    ) -> Body:
+        try:
+            result = await self.api.call_api(
+                path,
+                method,
+                query_params=query or [],
+                header_params={"Accept": "application/json", "Content-Type": content_type},
+                body=body,
+                auth_settings=["BearerToken"],
+                response_types_map={200: "object", 201: "object", 202: "object"},
+                _return_http_data_only=True,
+                _request_timeout=request_timeout,
+            )
+        except ApiException as exc:
+            raise _error(exc) from None
+        return result if isinstance(result, dict) else {}
+
+    # ---------------------------------------------------------------- LiveStreams
+
+    async def get_livestream(self, namespace: str, name: str) -> Body:
+        return await self.request("GET", livestreams_path(namespace, name))
+
+    async def list_livestreams(self, namespace: str) -> list[Body]:
+        items: list[Body] = (await self.request("GET", livestreams_path(namespace)))["items"]
+        return items
+
+    async def create_livestream(self, namespace: str, body: Body) -> Body:
+        return await self.request("POST", livestreams_path(namespace), body)
+
+    async def patch_livestream_status(
+        self, namespace: str, name: str, status: Body, resource_version: str | None = None
+    ) -> Body:
+        """Merge-patch status; with resource_version, fail (409) if it changed meanwhile."""
+        patch: Body = {"status": status}
+        if resource_version:
+            patch["metadata"] = {"resourceVersion": resource_version}
+        return await self.request(
+            "PATCH", livestreams_path(namespace, name, "status"), patch, content_type=MERGE_PATCH
+        )
+
+    async def delete_livestream(
+        self, namespace: str, name: str, resource_version: str | None = None
+    ) -> None:
+        """Delete; with resource_version, only if nothing changed since it was read."""
+        opts: Body = {"propagationPolicy": "Background"}
+        if resource_version:
+            opts["preconditions"] = {"resourceVersion": resource_version}
+        await self.request("DELETE", livestreams_path(namespace, name), opts)
+
+    # --------------------------------------------------------------------- Pods
+
+    async def create_pod(self, namespace: str, body: Body) -> Body:
+        return await self.request("POST", core_path(namespace, "pods"), body)
+
+    async def delete_pod(self, namespace: str, name: str, uid: str | None = None) -> None:
+        opts: Body = {"gracePeriodSeconds": 10}
+        if uid:
+            opts["preconditions"] = {"uid": uid}
+        await self.request("DELETE", core_path(namespace, "pods", name), opts)
+
+    async def list_pods(self, namespace: str, label_selector: str) -> list[Body]:
+        result = await self.request(
+            "GET", core_path(namespace, "pods"), query=[("labelSelector", label_selector)]
+        )
+        items: list[Body] = result["items"]
+        return items
+
+    async def create_event(self, namespace: str, body: Body) -> None:
+        await self.request("POST", core_path(namespace, "events"), body)
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    async def healthy(self) -> bool:
+        try:
+            await self.request("GET", "/readyz", request_timeout=2.0)
+        except (KubeError, OSError, TimeoutError):
+            return False
+        except ValueError:  # /readyz answers text/plain "ok"
+            return True
+        return True
+
+
+async def load_config() -> None:
+    """In-cluster credentials when running in a Pod, else the kubeconfig."""
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    else:
+        await config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
+
+
+async def open_kube() -> Kube:
+    await load_config()
+    return Kube(client.ApiClient())
+
+
+@asynccontextmanager
+async def connect() -> AsyncIterator[Kube]:
+    kube = await open_kube()
+    try:
+        yield kube
+    finally:
+        await kube.close()

@@ -1,0 +1,63 @@
+"""JSON logs, one object per line, with per-request context fields."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+# Fields bound for the current request or stream (request id, path, streamId...).
+_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "log_context", default=None
+)
+_RESERVED = set(vars(logging.makeLogRecord({})))
+
+
+def bind(**fields: Any) -> contextvars.Token[dict[str, Any] | None]:
+    """Add fields to every log line of the current task until reset with the token."""
+    return _context.set({**(_context.get() or {}), **fields})
+
+
+def reset(token: contextvars.Token[dict[str, Any] | None]) -> None:
+    _context.reset(token)
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, component: str) -> None:
+        super().__init__()
+        self.component = component
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "component": self.component,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update(_context.get() or {})
+        # Extra fields of our own calls; kopf attaches objects we do not want.
+        entry.update(
+            {
+                k: v
+                for k, v in vars(record).items()
+                if k not in _RESERVED and isinstance(v, str | int | float | bool)
+            }
+        )
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def setup(component: str, level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter(component))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # aiohttp's access log duplicates our own request lines.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -1,0 +1,170 @@
+"""MediaMTX Control API client, behind a circuit breaker."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from . import metrics
+
+PAGE_SIZE = 500
+
+
+class MediaMTXError(Exception):
+    """The Control API failed or answered something unusable."""
+
+
+class NotFound(MediaMTXError):
+    """The API answered 404: a healthy answer, not a failure."""
+
+
+class CircuitOpen(MediaMTXError):
+    """Calls are suspended after repeated failures."""
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half-open"
+
+
+class CircuitBreaker:
+    """Open after `threshold` failures within `window` seconds; after `reset_timeout`
+    let one trial call through (half-open): success closes, failure re-opens.
+    Defaults follow the seed architecture: 5 failures in 10 s, half-open after 30 s.
+    """
+
+    def __init__(
+        self,
+        threshold: int = 5,
+        window: float = 10.0,
+        reset_timeout: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.threshold = threshold
+        self.window = window
+        self.reset_timeout = reset_timeout
+        self.clock = clock
+        self.state = BreakerState.CLOSED
+        self._failures: deque[float] = deque()
+        self._opened_at = 0.0
+        self._trial_in_flight = False
+
+    def allow(self) -> bool:
+        if self.state is BreakerState.CLOSED:
+            return True
+        if self.state is BreakerState.OPEN:
+            if self.clock() - self._opened_at < self.reset_timeout:
+                return False
+            self.state = BreakerState.HALF_OPEN
+            self._trial_in_flight = False
+        if self._trial_in_flight:
+            return False
+        self._trial_in_flight = True
+        return True
+
+    def record_success(self) -> None:
+        self.state = BreakerState.CLOSED
+        self._failures.clear()
+        self._trial_in_flight = False
+        metrics.CIRCUIT_STATE.set(0)
+
+    def record_failure(self) -> None:
+        now = self.clock()
+        if self.state is BreakerState.HALF_OPEN:
+            self._open(now)
+            return
+        self._failures.append(now)
+        while self._failures and now - self._failures[0] > self.window:
+            self._failures.popleft()
+        if len(self._failures) >= self.threshold:
+            self._open(now)
+
+    def _open(self, now: float) -> None:
+        self.state = BreakerState.OPEN
+        self._opened_at = now
+        self._failures.clear()
+        self._trial_in_flight = False
+        metrics.CIRCUIT_STATE.set(1)
+
+
+@dataclass(frozen=True)
+class PathInfo:
+    name: str
+    available: bool
+    source_type: str
+    source_id: str
+
+    @classmethod
+    def from_api(cls, item: dict[str, Any]) -> PathInfo:
+        source = item.get("source") or {}
+        # 1.19+ says available; older releases said ready.
+        available = item.get("available", item.get("ready", False))
+        return cls(
+            name=str(item.get("name", "")),
+            available=bool(available),
+            source_type=str(source.get("type", "")),
+            source_id=str(source.get("id", "")),
+        )
+
+
+class MediaMTXClient:
+    def __init__(
+        self,
+        base_url: str,
+        session: aiohttp.ClientSession,
+        timeout: float = 2.0,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.breaker = breaker or CircuitBreaker()
+
+    async def _get(self, path: str) -> dict[str, Any]:
+        if not self.breaker.allow():
+            raise CircuitOpen("MediaMTX Control API circuit is open")
+        try:
+            async with self.session.get(self.base_url + path, timeout=self.timeout) as resp:
+                if resp.status == 404:
+                    self.breaker.record_success()
+                    raise NotFound(f"GET {path}: HTTP 404")
+                if resp.status != 200:
+                    raise MediaMTXError(f"GET {path}: HTTP {resp.status}")
+                data = await resp.json()
+        except NotFound:
+            raise
+        except (aiohttp.ClientError, TimeoutError, ValueError, MediaMTXError) as exc:
+            self.breaker.record_failure()
+            if isinstance(exc, MediaMTXError):
+                raise
+            raise MediaMTXError(f"GET {path}: {type(exc).__name__}: {exc}") from None
+        self.breaker.record_success()
+        if not isinstance(data, dict):
+            raise MediaMTXError(f"GET {path}: expected a JSON object")
+        return data
+
+    async def list_paths(self) -> list[PathInfo]:
+        """Every path, all pages; raises rather than return a partial list."""
+        paths: list[PathInfo] = []
+        page = 0
+        while True:
+            data = await self._get(f"/v3/paths/list?page={page}&itemsPerPage={PAGE_SIZE}")
+            paths.extend(PathInfo.from_api(i) for i in data.get("items") or [])
+            page += 1
+            if page >= int(data.get("pageCount", 1)):
+                return paths
+
+    async def get_path(self, name: str) -> PathInfo | None:
+        try:
+            data = await self._get(f"/v3/paths/get/{quote(name, safe='')}")
+        except NotFound:
+            return None
+        return PathInfo.from_api(data)

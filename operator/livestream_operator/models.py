@@ -1,0 +1,251 @@
+"""The LiveStream API and the hook contract, as pydantic v2 models.
+
+These models are the single source of truth: the CRD in ``crds/`` is generated from
+them (``livestream-operator crd``) and a test fails when the two drift apart.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+GROUP = "media.livestream-operator.dev"
+VERSION = "v1alpha1"
+KIND = "LiveStream"
+PLURAL = "livestreams"
+SINGULAR = "livestream"
+SHORT_NAMES = ["ls", "lstream"]
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# One path segment that MediaMTX accepts in a path name and RTMP/RTSP URLs carry
+# without escaping.
+STREAM_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$"
+# RFC 1123 label: destination names become container names.
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+# Secret names are DNS-1123 subdomains; keys are [-._a-zA-Z0-9]+.
+SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]{1,253}$"
+MAX_DESTINATIONS = 8
+DEFAULT_GRACE_SECONDS = 30
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class _Model(BaseModel):
+    """Base: camelCase on the wire, unknown fields rejected by pydantic."""
+
+    model_config = ConfigDict(
+        alias_generator=_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    def wire(self) -> dict[str, Any]:
+        """The object as Kubernetes stores it: camelCase keys, no unset optionals."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class Lifecycle(StrEnum):
+    EPHEMERAL = "Ephemeral"
+    PERSISTENT = "Persistent"
+
+
+class WorkerMode(StrEnum):
+    BYPASS = "bypass"
+    TONE = "tone"
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    STARTING = "Starting"
+    LIVE = "Live"
+    RECONNECTING = "Reconnecting"
+    IDLE = "Idle"
+    FAILED = "Failed"
+
+
+class DestinationState(StrEnum):
+    PENDING = "Pending"
+    UP = "Up"
+    FAILING = "Failing"
+    STOPPED = "Stopped"
+
+
+# --------------------------------------------------------------------------- spec
+
+
+class ResourceRequirements(_Model):
+    """The subset of core/v1 ResourceRequirements a worker needs."""
+
+    requests: dict[str, str] | None = Field(
+        default=None, description="Minimum resources, e.g. {cpu: 250m, memory: 128Mi}."
+    )
+    limits: dict[str, str] | None = Field(
+        default=None, description="Maximum resources, e.g. {cpu: '1', memory: 512Mi}."
+    )
+
+
+class WorkerSpec(_Model):
+    image: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="Worker image; the operator's default when unset.",
+    )
+    mode: WorkerMode = Field(
+        default=WorkerMode.BYPASS,
+        description="bypass remuxes H.264/AAC untouched; tone replaces the audio with "
+        "a 440 Hz tone (a deterministic stand-in for real processing).",
+    )
+    resources: ResourceRequirements | None = Field(
+        default=None, description="Worker container resources; operator defaults when unset."
+    )
+
+
+class SecretKeyRef(_Model):
+    name: str = Field(pattern=SECRET_NAME_PATTERN, max_length=253, description="Secret name.")
+    key: str = Field(pattern=SECRET_KEY_PATTERN, max_length=253, description="Key in the Secret.")
+
+
+class Destination(_Model):
+    name: str = Field(
+        pattern=DNS_LABEL_PATTERN,
+        max_length=40,
+        description="Destination name (DNS label); names the forwarder container.",
+    )
+    url_secret_ref: SecretKeyRef = Field(
+        description="Secret key holding the full RTMP(S) URL, stream key included. "
+        "URLs never appear in the spec, status or logs."
+    )
+
+
+class ForwarderSpec(_Model):
+    destinations: Annotated[list[Destination], Field(max_length=MAX_DESTINATIONS)] = Field(
+        default_factory=list,
+        description="Third-party RTMP destinations; each gets its own container.",
+    )
+
+    @field_validator("destinations")
+    @classmethod
+    def _unique_names(cls, value: list[Destination]) -> list[Destination]:
+        names = [d.name for d in value]
+        if len(names) != len(set(names)):
+            raise ValueError("destination names must be unique")
+        return value
+
+
+class LiveStreamSpec(_Model):
+    stream_id: str = Field(
+        pattern=STREAM_ID_PATTERN,
+        description="Stream id: publishers push to live/<streamId>/in. Immutable.",
+    )
+    lifecycle: Lifecycle = Field(
+        default=Lifecycle.EPHEMERAL,
+        description="Ephemeral: created by hooks, deleted after the grace period. "
+        "Persistent: declared up front; after the grace period its Pods are removed "
+        "and it waits (phase Idle) for the next publish.",
+    )
+    grace_period_seconds: int = Field(
+        default=DEFAULT_GRACE_SECONDS,
+        ge=0,
+        le=86400,
+        description="How long the ingest may be unavailable before the stream is ended.",
+    )
+    worker: WorkerSpec = Field(default_factory=WorkerSpec, description="The processing worker.")
+    forwarder: ForwarderSpec | None = Field(
+        default=None, description="Optional restreaming to third-party RTMP destinations."
+    )
+
+
+# ------------------------------------------------------------------------- status
+
+
+class IngestStatus(_Model):
+    """What MediaMTX reports about live/<id>/in (written by the hook receiver)."""
+
+    path: str | None = Field(default=None, description="MediaMTX path name.")
+    available: bool = Field(default=False, description="Whether the path has a ready source.")
+    source_type: str | None = Field(default=None, description="e.g. rtmpConn, rtspSession.")
+    source_id: str | None = Field(default=None, description="Id of the current source.")
+    query: str | None = Field(
+        default=None, description="Publish query string, credentials redacted."
+    )
+    available_since: str | None = Field(default=None, description="RFC 3339 time.")
+    unavailable_since: str | None = Field(
+        default=None, description="RFC 3339 time the grace period started; unset while live."
+    )
+    last_event_time: str | None = Field(default=None, description="Last hook or resync event.")
+
+
+class OutputStatus(_Model):
+    """What MediaMTX reports about live/<id>/out (the worker's processed output)."""
+
+    path: str | None = Field(default=None, description="MediaMTX path name.")
+    available: bool = Field(default=False, description="Whether processed output is flowing.")
+    source_id: str | None = Field(default=None, description="Id of the worker's publish.")
+    available_since: str | None = Field(default=None, description="RFC 3339 time.")
+
+
+class PodStatusSummary(_Model):
+    pod_name: str | None = Field(default=None, description="Name of the Pod.")
+    state: str | None = Field(
+        default=None, description="Absent, Pending, Running, Ready, Failed or Deleted."
+    )
+    restarts: int | None = Field(default=None, description="Container restarts.")
+    message: str | None = Field(default=None, description="Why it is not ready.")
+
+
+class DestinationStatus(_Model):
+    name: str = Field(description="Destination name.")
+    state: DestinationState = Field(description="Pending, Up, Failing or Stopped.")
+    restarts: int = Field(default=0, description="Restarts of this destination's container.")
+    message: str | None = Field(default=None, description="Last failure reason.")
+
+
+class ForwarderStatus(PodStatusSummary):
+    ready: str | None = Field(default=None, description="Destinations up, e.g. 1/2.")
+    destinations: list[DestinationStatus] | None = Field(
+        default=None, description="Per-destination state from containerStatuses."
+    )
+
+
+class Condition(_Model):
+    type: str = Field(description="Ready, IngestAvailable, WorkerReady, OutputAvailable...")
+    status: Literal["True", "False", "Unknown"]
+    reason: str = Field(description="CamelCase reason.")
+    message: str = Field(default="", description="Human readable detail.")
+    last_transition_time: str = Field(description="RFC 3339 time.")
+    observed_generation: int | None = Field(default=None)
+
+
+class LiveStreamStatus(_Model):
+    phase: Phase | None = Field(default=None, description="Derived from children and ingest.")
+    message: str | None = Field(default=None, description="Why the stream is in its phase.")
+    observed_generation: int | None = Field(default=None)
+    grace_deadline: str | None = Field(
+        default=None, description="When the stream ends unless the publisher returns."
+    )
+    ingest: IngestStatus | None = None
+    output: OutputStatus | None = None
+    worker: PodStatusSummary | None = None
+    forwarder: ForwarderStatus | None = None
+    conditions: list[Condition] | None = None
+
+
+# ------------------------------------------------------------------- hook contract
+
+
+class HookEvent(_Model):
+    """The body MediaMTX's hook wrapper POSTs: {path, query, sourceType, sourceId}."""
+
+    model_config = ConfigDict(
+        alias_generator=_camel, populate_by_name=True, extra="ignore", frozen=True
+    )
+
+    path: str = Field(min_length=1, max_length=1024)
+    query: str = Field(default="", max_length=8192)
+    source_type: str = Field(default="", max_length=64)
+    source_id: str = Field(default="", max_length=256)

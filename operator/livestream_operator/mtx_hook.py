@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""MediaMTX hook wrapper: POST the path event to the hook receiver.
+
+MediaMTX runs hook commands without a shell and passes the event in MTX_*
+environment variables. This file uses the standard library only, so it can be
+copied as-is into the MediaMTX image and run as `mtx-hook ready|not-ready`.
+
+Environment:
+  MTX_PATH, MTX_QUERY, MTX_SOURCE_TYPE, MTX_SOURCE_ID   set by MediaMTX
+  LSO_HOOK_URL       receiver base URL, e.g. http://livestream-hooks:8080 (required)
+  LSO_HOOK_TIMEOUT   seconds per attempt (default 2)
+  LSO_HOOK_ATTEMPTS  attempts before giving up (default 5)
+Exit status: 0 delivered, 1 delivery failed, 2 bad invocation or environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Mapping
+
+EVENTS = {"ready": "ready", "not-ready": "not-ready"}
+USAGE = "usage: mtx-hook ready|not-ready"
+
+
+class HookError(Exception):
+    """Raised with a one-line reason; exit code in .code."""
+
+    def __init__(self, reason: str, code: int) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+def build_payload(env: Mapping[str, str]) -> bytes:
+    """The JSON body from MediaMTX's environment. Any bytes in the query survive."""
+    path = env.get("MTX_PATH", "")
+    if not path:
+        raise HookError("MTX_PATH is not set: run mtx-hook from a MediaMTX path hook", 2)
+    body = {
+        "path": path,
+        "query": env.get("MTX_QUERY", ""),
+        "sourceType": env.get("MTX_SOURCE_TYPE", ""),
+        "sourceId": env.get("MTX_SOURCE_ID", ""),
+    }
+    # os.environ decodes undecodable bytes as lone surrogates; json escapes them
+    # safely only after they are turned back into replacement characters.
+    clean = {
+        k: v.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for k, v in body.items()
+    }
+    return json.dumps(clean, ensure_ascii=True).encode()
+
+
+def endpoint(env: Mapping[str, str], event: str) -> str:
+    base = env.get("LSO_HOOK_URL", "").rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise HookError("LSO_HOOK_URL must be set to the receiver's http(s) URL", 2)
+    return f"{base}/v1/mediamtx/events/{event}"
+
+
+def _number(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise HookError(f"{name} must be a number, got {raw!r}", 2) from None
+    if not lo <= value <= hi:
+        raise HookError(f"{name} must be between {lo:g} and {hi:g}, got {raw}", 2)
+    return value
+
+
+def deliver(
+    url: str, payload: bytes, *, timeout: float, attempts: int, request_id: str, sleep: float = 0.2
+) -> None:
+    """POST with bounded retries and exponential backoff; 4xx is final."""
+    last = ""
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(min(sleep * 2 ** (attempt - 1), 2.0))
+        req = urllib.request.Request(
+            url,
+            data=payload,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "X-Request-Id": request_id,
+                "User-Agent": "mtx-hook/1",
+            },
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                resp.read()
+                return
+        except urllib.error.HTTPError as exc:
+            detail = _problem_detail(exc)
+            last = f"HTTP {exc.code}{': ' + detail if detail else ''}"
+            if 400 <= exc.code < 500 and exc.code not in (408, 429):
+                break
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            last = f"{type(reason).__name__}: {reason}"
+    raise HookError(f"POST {url} failed after {attempt + 1} attempt(s): {last}", 1)
+
+
+def _problem_detail(exc: urllib.error.HTTPError) -> str:
+    try:
+        body = json.loads(exc.read() or b"{}")
+    except ValueError:
+        return ""
+    return str(body.get("detail") or body.get("title") or "") if isinstance(body, dict) else ""
+
+
+def run(argv: list[str], env: Mapping[str, str]) -> int:
+    if len(argv) != 1 or argv[0] not in EVENTS:
+        raise HookError(USAGE, 2)
+    url = endpoint(env, EVENTS[argv[0]])
+    payload = build_payload(env)
+    timeout = _number(env, "LSO_HOOK_TIMEOUT", 2.0, 0.1, 60)
+    attempts = int(_number(env, "LSO_HOOK_ATTEMPTS", 5, 1, 20))
+    deliver(
+        url,
+        payload,
+        timeout=timeout,
+        attempts=attempts,
+        request_id=env.get("LSO_REQUEST_ID") or uuid.uuid4().hex,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(sys.argv[1:] if argv is None else argv, os.environ)
+    except HookError as exc:
+        print(f"mtx-hook: {exc}", file=sys.stderr)
+        return exc.code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Runtime settings of the operator and the hook receiver, read from LSO_* env vars."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+
+from pydantic import Field, ValidationError
+
+from .models import DEFAULT_GRACE_SECONDS, Destination, ResourceRequirements, WorkerMode, _Model
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used, with the variable's name in the message."""
+
+
+class Settings(_Model):
+    namespace: str = Field(default="default", description="LSO_NAMESPACE")
+    # Where MediaMTX is, as seen from the operator and from the Pods it creates.
+    mediamtx_api_url: str = Field(default="http://mediamtx:9997")
+    mediamtx_rtsp_url: str = Field(default="rtsp://mediamtx:8554")
+    mediamtx_rtmp_url: str = Field(default="rtmp://mediamtx:1935")
+    worker_image: str = Field(default="livestream-worker:0.1.0")
+    forwarder_image: str = Field(default="livestream-forwarder:0.1.0")
+    image_pull_policy: str = Field(default="IfNotPresent")
+    worker_resources: ResourceRequirements = Field(
+        default=ResourceRequirements(
+            requests={"cpu": "100m", "memory": "64Mi"}, limits={"cpu": "1", "memory": "256Mi"}
+        )
+    )
+    forwarder_resources: ResourceRequirements = Field(
+        default=ResourceRequirements(
+            requests={"cpu": "20m", "memory": "32Mi"}, limits={"cpu": "500m", "memory": "128Mi"}
+        )
+    )
+    # Defaults for LiveStreams the receiver creates from hooks.
+    default_worker_mode: WorkerMode = WorkerMode.BYPASS
+    default_grace_seconds: int = Field(default=DEFAULT_GRACE_SECONDS, ge=0, le=86400)
+    default_destinations: list[Destination] = Field(default_factory=list)
+    resync_seconds: float = Field(default=5.0, gt=0, le=3600)
+    mediamtx_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    concurrency: int = Field(default=16, ge=1, le=256)
+    health_port: int = Field(default=8080, ge=0, le=65535)
+    metrics_port: int = Field(default=9090, ge=0, le=65535)
+    log_level: str = "INFO"
+
+
+_ENV = {name: "LSO_" + name.upper() for name in Settings.model_fields}
+_JSON_FIELDS = {"worker_resources", "forwarder_resources", "default_destinations"}
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from LSO_* variables (JSON for structured ones); errors name the variable."""
+    env = os.environ if env is None else env
+    raw: dict[str, object] = {}
+    for field, var in _ENV.items():
+        if var not in env:
+            continue
+        value: object = env[var]
+        if field in _JSON_FIELDS:
+            try:
+                value = json.loads(env[var])
+            except ValueError as exc:
+                raise SettingsError(f"{var}: not valid JSON ({exc})") from None
+        raw[field] = value
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0])
+        raise SettingsError(f"{_ENV.get(field, field)}: {first['msg']}") from None
+
+
+def env_names() -> dict[str, str]:
+    return dict(_ENV)

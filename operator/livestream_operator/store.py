@@ -1,0 +1,132 @@
+"""Apply path events to LiveStreams through the API server, safely under races.
+
+Every write is conditional on the resourceVersion that was read, so two receiver
+replicas (or a receiver and the resync loop) handling events for one stream can
+neither create two objects nor overwrite each other's newer state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from . import events, naming
+from .events import Decision, EventKind, Result
+from .kube import KubeError
+from .models import HookEvent
+from .naming import PathRole, StreamPath
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+Body = dict[str, Any]
+MAX_ATTEMPTS = 8
+
+
+class LiveStreamAPI(Protocol):
+    async def get_livestream(self, namespace: str, name: str) -> Body: ...
+    async def create_livestream(self, namespace: str, body: Body) -> Body: ...
+    async def patch_livestream_status(
+        self, namespace: str, name: str, status: Body, resource_version: str | None = None
+    ) -> Body: ...
+
+
+class NameCollision(Exception):
+    """Two stream ids mapped to one object name (should never happen; refused)."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    decision: Decision
+    name: str
+    created: bool
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class LiveStreamStore:
+    def __init__(self, api: LiveStreamAPI, namespace: str, settings: Settings) -> None:
+        self.api = api
+        self.namespace = namespace
+        self.settings = settings
+        # Serialises events for one stream inside this process; across processes
+        # the resourceVersion preconditions do the same job, with retries.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    async def apply(self, kind: EventKind, where: StreamPath, event: HookEvent) -> Applied:
+        name = naming.resource_name(where.stream_id)
+        lock = self._locks.get(name)
+        if lock is None:
+            lock = self._locks[name] = asyncio.Lock()
+        async with lock:
+            return await self._apply(kind, where, event, name)
+
+    async def _apply(
+        self, kind: EventKind, where: StreamPath, event: HookEvent, name: str
+    ) -> Applied:
+        created = False
+        for attempt in range(MAX_ATTEMPTS):
+            body = await self._get(name)
+            if body is None:
+                # Only a ready event on the ingest starts a stream.
+                if not (kind is EventKind.READY and where.role is PathRole.INGEST):
+                    return Applied(
+                        Decision(Result.IGNORED, reason="no such LiveStream"), name, False
+                    )
+                body, created = await self._create(where.stream_id)
+            if body["spec"].get("streamId") != where.stream_id:
+                raise NameCollision(
+                    f"LiveStream {name} belongs to stream {body['spec'].get('streamId')!r}"
+                )
+            if body["metadata"].get("deletionTimestamp"):
+                await asyncio.sleep(0.05 * (attempt + 1))  # let the deletion finish
+                continue
+            decision = events.decide(kind, body.get("status") or {}, where, event, now_rfc3339())
+            if decision.status_patch is None:
+                result = Result.CREATED if created else decision.result
+                return Applied(Decision(result, None, decision.reason), name, created)
+            try:
+                await self.api.patch_livestream_status(
+                    self.namespace,
+                    name,
+                    decision.status_patch,
+                    body["metadata"]["resourceVersion"],
+                )
+            except KubeError as exc:
+                if exc.conflict or exc.not_found:
+                    continue  # someone else wrote first: read again and re-decide
+                raise
+            result = Result.CREATED if created else decision.result
+            return Applied(Decision(result, decision.status_patch), name, created)
+        raise KubeError(409, "Conflict", f"LiveStream {name} kept changing; gave up")
+
+    async def _get(self, name: str) -> Body | None:
+        try:
+            return await self.api.get_livestream(self.namespace, name)
+        except KubeError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    async def _create(self, stream_id: str) -> tuple[Body, bool]:
+        """Create the LiveStream, or return the one a concurrent event created."""
+        manifest = events.new_livestream(stream_id, self.namespace, self.settings)
+        name = manifest["metadata"]["name"]
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                body = await self.api.create_livestream(self.namespace, manifest)
+            except KubeError as exc:
+                if not exc.already_exists:
+                    raise
+                existing = await self._get(name)
+                if existing is not None:
+                    return existing, False
+                continue  # created and deleted in between: try again
+            log.info("created LiveStream", extra={"name": name})
+            return body, True
+        raise KubeError(409, "Conflict", f"LiveStream {name} kept appearing and vanishing")

@@ -1,0 +1,153 @@
+"""Fixtures for the integration tier: a real kube-apiserver + etcd (+ the garbage
+collector), the CRD installed, a namespace per test, and the project's processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from livestream_operator.kube import Kube, KubeError, open_kube
+from tests.conftest import REPO, require
+from tests.support import envtest, processes
+from tests.support.fake_mediamtx import FakeMediaMTX
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[envtest.ControlPlane]:
+    require(shutil.which("go") is not None or bool(os.environ.get("LSO_K8S_BIN_DIR")),
+            "Go is needed to build kube-apiserver and etcd (hack/build-k8s.sh)")
+    require(shutil.which("openssl") is not None, "openssl is needed for the API server's keys")
+    try:
+        cp = envtest.ControlPlane(envtest.binaries()).start()
+    except envtest.Unavailable as exc:
+        require(False, str(exc))
+        raise
+    os.environ["KUBECONFIG"] = str(cp.kubeconfig)
+    yield cp
+    cp.stop()
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float = 20.0,
+                   interval: float = 0.1, what: str = "condition") -> Any:
+    """Poll an async or sync predicate until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Any = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = predicate()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+@pytest.fixture(scope="session")
+def crd_installed(control_plane: envtest.ControlPlane) -> None:
+    async def install() -> None:
+        kube = await open_kube()
+        try:
+            crd = yaml.safe_load((REPO / "crds/livestreams.yaml").read_text())
+            try:
+                await kube.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                                   crd)
+            except KubeError as exc:
+                if not exc.already_exists:
+                    raise
+            path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd['metadata']['name']}"
+
+            async def established() -> bool:
+                got = await kube.request("GET", path)
+                conds = (got.get("status") or {}).get("conditions") or []
+                return any(c["type"] == "Established" and c["status"] == "True" for c in conds)
+
+            await wait_for(established, 30, what="CRD established")
+            # Discovery for the new group takes a moment to appear.
+            await wait_for(lambda: _served(kube), 30, what="CRD served")
+        finally:
+            await kube.close()
+
+    asyncio.run(install())
+
+
+async def _served(kube: Kube) -> bool:
+    try:
+        await kube.request("GET", "/apis/media.livestream-operator.dev/v1alpha1/livestreams")
+    except KubeError:
+        return False
+    return True
+
+
+@pytest.fixture
+async def kube(control_plane: envtest.ControlPlane, crd_installed: None) -> AsyncIterator[Kube]:
+    client = await open_kube()
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def namespace(kube: Kube) -> AsyncIterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    await kube.request("POST", "/api/v1/namespaces",
+                       {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    yield name
+    try:
+        await kube.request("DELETE", f"/api/v1/namespaces/{name}")
+    except KubeError:
+        pass
+
+
+@pytest.fixture
+def fake_mediamtx() -> Iterator[FakeMediaMTX]:
+    fake = FakeMediaMTX().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def start_receiver(control_plane: envtest.ControlPlane) -> Iterator[Callable[..., str]]:
+    started: list[processes.Process] = []
+
+    def start(namespace: str, **env: str) -> str:
+        proc, url = processes.receiver(control_plane.kubeconfig, namespace, **env)
+        started.append(proc)
+        return url
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def start_operator(control_plane: envtest.ControlPlane,
+                   request: pytest.FixtureRequest) -> Iterator[Callable[..., processes.Process]]:
+    started: list[processes.Process] = []
+
+    def start(namespace: str, mediamtx_api: str = "http://127.0.0.1:9", **env: str
+              ) -> processes.Process:
+        proc = processes.operator(control_plane.kubeconfig, namespace, mediamtx_api, **env)
+        started.append(proc)
+        return proc
+
+    yield start
+    failed = getattr(request.node, "rep_call", None)
+    for proc in started:
+        proc.stop()
+        if failed is not None and failed.failed:
+            print(f"--- {proc.name} log ---\n{proc.output()[-6000:]}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    rep = yield
+    setattr(item, f"rep_{rep.when}", rep)
+    return rep

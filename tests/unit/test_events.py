@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from livestream_operator.events import EventKind, Result, decide, new_livestream
+from livestream_operator.models import HookEvent
+from livestream_operator.naming import parse_path
+from livestream_operator.settings import Settings
+
+NOW = "2026-11-21T06:00:00.000000Z"
+LATER = "2026-11-21T06:00:05.000000Z"
+
+
+def _ev(path: str = "live/cam/in", source: str = "s1", query: str = "") -> HookEvent:
+    return HookEvent(path=path, query=query, source_type="rtmpConn", source_id=source)
+
+
+def test_first_ready_marks_ingest_available() -> None:
+    d = decide(EventKind.READY, {}, parse_path("live/cam/in"), _ev(query="key=x"), NOW)
+    assert d.result is Result.UPDATED
+    assert d.status_patch == {"ingest": {
+        "path": "live/cam/in", "available": True, "sourceType": "rtmpConn", "sourceId": "s1",
+        "query": "key=redacted", "availableSince": NOW, "unavailableSince": None,
+        "lastEventTime": NOW}}
+
+
+def test_duplicate_ready_changes_nothing() -> None:
+    status = {"ingest": {"available": True, "sourceId": "s1", "availableSince": NOW}}
+    d = decide(EventKind.READY, status, parse_path("live/cam/in"), _ev(), LATER)
+    assert (d.result, d.status_patch) == (Result.UNCHANGED, None)
+
+
+def test_not_ready_of_current_source_starts_grace() -> None:
+    status = {"ingest": {"available": True, "sourceId": "s1"}}
+    d = decide(EventKind.NOT_READY, status, parse_path("live/cam/in"), _ev(), LATER)
+    assert d.status_patch == {"ingest": {"available": False, "unavailableSince": LATER,
+                                         "lastEventTime": LATER}}
+
+
+def test_not_ready_of_replaced_source_is_stale() -> None:
+    status = {"ingest": {"available": True, "sourceId": "s2"}}
+    d = decide(EventKind.NOT_READY, status, parse_path("live/cam/in"), _ev(source="s1"), LATER)
+    assert (d.result, d.status_patch) == (Result.STALE, None)
+
+
+def test_reconnect_clears_grace_and_keeps_nothing_stale() -> None:
+    status = {"ingest": {"available": False, "sourceId": "s1", "unavailableSince": NOW,
+                         "availableSince": NOW}}
+    d = decide(EventKind.READY, status, parse_path("live/cam/in"), _ev(source="s2"), LATER)
+    assert d.status_patch is not None
+    assert d.status_patch["ingest"]["unavailableSince"] is None
+    assert d.status_patch["ingest"]["availableSince"] == LATER
+
+
+def test_output_events() -> None:
+    where = parse_path("live/cam/out")
+    d = decide(EventKind.READY, {}, where, _ev("live/cam/out", "w"), NOW)
+    assert d.status_patch == {"output": {"path": "live/cam/out", "available": True,
+                                         "sourceId": "w", "availableSince": NOW}}
+    status = {"output": {"available": True, "sourceId": "w"}}
+    assert decide(EventKind.NOT_READY, status, where, _ev("live/cam/out", "w"),
+                  NOW).status_patch == {"output": {"available": False}}
+    assert decide(EventKind.NOT_READY, status, where, _ev("live/cam/out", "old"),
+                  NOW).result is Result.STALE
+
+
+def test_new_livestream_uses_defaults() -> None:
+    settings = Settings.model_validate({"default_grace_seconds": 7, "default_worker_mode": "tone",
+        "default_destinations": [{"name": "yt", "urlSecretRef": {"name": "s", "key": "k"}}]})
+    body = new_livestream("Cam_1", "media", settings)
+    assert body["metadata"]["name"].startswith("cam-1-")
+    assert body["metadata"]["namespace"] == "media"
+    assert body["spec"] == {"streamId": "Cam_1", "lifecycle": "Ephemeral",
+                            "gracePeriodSeconds": 7, "worker": {"mode": "tone"},
+                            "forwarder": {"destinations": [
+                                {"name": "yt", "urlSecretRef": {"name": "s", "key": "k"}}]}}
