@@ -47,6 +47,11 @@ def build_registry(controller: Controller, settings: Settings) -> kopf.OperatorR
         # Only our Pods, filtered by the API server rather than in memory.
         settings.watching.label_selectors["pods"] = MANAGED_SELECTOR
 
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # kopf's own credential readers: no sync client library needed.
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
     @kopf.on.event(models.GROUP, models.VERSION, models.PLURAL, registry=registry)
     def livestream_event(event: kopf.RawEvent, **_: Any) -> None:
         controller.on_livestream(event.get("type"), dict(event["object"]))
@@ -106,7 +111,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                task.result()
+                if not task.cancelled():  # kopf cancels loop tasks when it stops
+                    task.result()
         finally:
             for task in tasks:
                 task.cancel()

@@ -77,13 +77,18 @@ class DestinationState(StrEnum):
 # --------------------------------------------------------------------------- spec
 
 
+# Bounded so the API server can afford the CEL rules on them.
+Quantity = Annotated[str, Field(max_length=32)]
+ResourceList = Annotated[dict[str, Quantity], Field(max_length=3)]
+
+
 class ResourceRequirements(_Model):
     """The subset of core/v1 ResourceRequirements a worker needs."""
 
-    requests: dict[str, str] | None = Field(
+    requests: ResourceList | None = Field(
         default=None, description="Minimum resources, e.g. {cpu: 250m, memory: 128Mi}."
     )
-    limits: dict[str, str] | None = Field(
+    limits: ResourceList | None = Field(
         default=None, description="Maximum resources, e.g. {cpu: '1', memory: 512Mi}."
     )
 

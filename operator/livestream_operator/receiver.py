@@ -58,6 +58,14 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     except web.HTTPException as exc:
         # aiohttp's own 404/405/413 become problem+json too.
         response = problem(exc.status, "http-error", exc.reason, exc.text or exc.reason)
+    except Exception:
+        log.exception("unexpected error handling a request")
+        response = problem(
+            500,
+            "internal-error",
+            "Internal error",
+            "the event was not recorded; see the receiver's logs",
+        )
     finally:
         logs.reset(token)
     response.headers["X-Request-Id"] = request_id[:64]
@@ -153,8 +161,8 @@ def _event_handler(kind: EventKind) -> Handler:
                 "streamId": where.stream_id,
                 "sourceId": event.source_id,
                 "result": result.value,
-                "name": applied.name,
-                "reason": applied.decision.reason or None,
+                "livestream": applied.name,
+                "reason": applied.decision.reason or "",
             },
         )
         return web.json_response(

@@ -127,6 +127,6 @@ class LiveStreamStore:
                 if existing is not None:
                     return existing, False
                 continue  # created and deleted in between: try again
-            log.info("created LiveStream", extra={"name": name})
+            log.info("created LiveStream", extra={"livestream": name})
             return body, True
         raise KubeError(409, "Conflict", f"LiveStream {name} kept appearing and vanishing")

@@ -4,6 +4,7 @@ collector), the CRD installed, a namespace per test, and the project's processes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
@@ -23,8 +24,10 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="session")
 def control_plane() -> Iterator[envtest.ControlPlane]:
-    require(shutil.which("go") is not None or bool(os.environ.get("LSO_K8S_BIN_DIR")),
-            "Go is needed to build kube-apiserver and etcd (hack/build-k8s.sh)")
+    require(
+        shutil.which("go") is not None or bool(os.environ.get("LSO_K8S_BIN_DIR")),
+        "Go is needed to build kube-apiserver and etcd (hack/build-k8s.sh)",
+    )
     require(shutil.which("openssl") is not None, "openssl is needed for the API server's keys")
     try:
         cp = envtest.ControlPlane(envtest.binaries()).start()
@@ -36,8 +39,12 @@ def control_plane() -> Iterator[envtest.ControlPlane]:
     cp.stop()
 
 
-async def wait_for(predicate: Callable[[], Any], timeout: float = 20.0,
-                   interval: float = 0.1, what: str = "condition") -> Any:
+async def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 20.0,
+    interval: float = 0.1,
+    what: str = "condition",
+) -> Any:
     """Poll an async or sync predicate until it returns something truthy."""
     deadline = asyncio.get_running_loop().time() + timeout
     last: Any = None
@@ -58,12 +65,15 @@ def crd_installed(control_plane: envtest.ControlPlane) -> None:
         try:
             crd = yaml.safe_load((REPO / "crds/livestreams.yaml").read_text())
             try:
-                await kube.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-                                   crd)
+                await kube.request(
+                    "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd
+                )
             except KubeError as exc:
                 if not exc.already_exists:
                     raise
-            path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd['metadata']['name']}"
+            path = (
+                f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd['metadata']['name']}"
+            )
 
             async def established() -> bool:
                 got = await kube.request("GET", path)
@@ -97,13 +107,14 @@ async def kube(control_plane: envtest.ControlPlane, crd_installed: None) -> Asyn
 @pytest.fixture
 async def namespace(kube: Kube) -> AsyncIterator[str]:
     name = f"t-{uuid.uuid4().hex[:8]}"
-    await kube.request("POST", "/api/v1/namespaces",
-                       {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    await kube.request(
+        "POST",
+        "/api/v1/namespaces",
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+    )
     yield name
-    try:
+    with contextlib.suppress(KubeError):
         await kube.request("DELETE", f"/api/v1/namespaces/{name}")
-    except KubeError:
-        pass
 
 
 @pytest.fixture
@@ -128,12 +139,14 @@ def start_receiver(control_plane: envtest.ControlPlane) -> Iterator[Callable[...
 
 
 @pytest.fixture
-def start_operator(control_plane: envtest.ControlPlane,
-                   request: pytest.FixtureRequest) -> Iterator[Callable[..., processes.Process]]:
+def start_operator(
+    control_plane: envtest.ControlPlane, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., processes.Process]]:
     started: list[processes.Process] = []
 
-    def start(namespace: str, mediamtx_api: str = "http://127.0.0.1:9", **env: str
-              ) -> processes.Process:
+    def start(
+        namespace: str, mediamtx_api: str = "http://127.0.0.1:9", **env: str
+    ) -> processes.Process:
         proc = processes.operator(control_plane.kubeconfig, namespace, mediamtx_api, **env)
         started.append(proc)
         return proc

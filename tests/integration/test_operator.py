@@ -40,40 +40,68 @@ async def phase(kube: Kube, namespace: str, name: str) -> str | None:
     return (ls.get("status") or {}).get("phase")
 
 
-async def set_running(kube: Kube, namespace: str, pod: str, ready: dict[str, bool] | None = None,
-                      started_ago: float = 0) -> None:
+async def set_running(
+    kube: Kube,
+    namespace: str,
+    pod: str,
+    ready: dict[str, bool] | None = None,
+    started_ago: float = 0,
+) -> None:
     """Do what a kubelet would: mark the Pod's containers running (and ready)."""
     body = await kube.request("GET", core_path(namespace, "pods", pod))
     statuses = []
     for c in body["spec"]["containers"]:
         ok = True if ready is None else ready.get(c["name"], False)
-        statuses.append({
-            "name": c["name"], "ready": ok, "restartCount": 0, "image": c["image"],
-            "imageID": "", "started": True,
-            "state": {"running": {"startedAt": ts(-started_ago)}},
-        })
+        statuses.append(
+            {
+                "name": c["name"],
+                "ready": ok,
+                "restartCount": 0,
+                "image": c["image"],
+                "imageID": "",
+                "started": True,
+                "state": {"running": {"startedAt": ts(-started_ago)}},
+            }
+        )
     await kube.request(
-        "PATCH", core_path(namespace, "pods", pod) + "/status",
-        {"status": {"phase": "Running", "containerStatuses": statuses,
-                    "conditions": [{"type": "Ready", "status": "True" if all(
-                        s["ready"] for s in statuses) else "False"}]}},
-        content_type="application/merge-patch+json")
+        "PATCH",
+        core_path(namespace, "pods", pod) + "/status",
+        {
+            "status": {
+                "phase": "Running",
+                "containerStatuses": statuses,
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "True" if all(s["ready"] for s in statuses) else "False",
+                    }
+                ],
+            }
+        },
+        content_type="application/merge-patch+json",
+    )
 
 
 async def test_ready_event_creates_a_restricted_worker_pod(
-    kube: Kube, namespace: str, start_receiver: Callable[..., str],
+    kube: Kube,
+    namespace: str,
+    start_receiver: Callable[..., str],
     start_operator: Callable[..., Process],
 ) -> None:
-    start_operator(namespace, LSO_MEDIAMTX_RTSP_URL="rtsp://mtx:8554",
-                   LSO_MEDIAMTX_RTMP_URL="rtmp://mtx:1935")
+    start_operator(
+        namespace, LSO_MEDIAMTX_RTSP_URL="rtsp://mtx:8554", LSO_MEDIAMTX_RTMP_URL="rtmp://mtx:1935"
+    )
     url = start_receiver(namespace)
     await post(url, "ready", ev("cam", "s1"))
     got = await wait_for(lambda: pods(kube, namespace), what="worker pod")
     pod = got["cam-worker"]
     ls = await kube.get_livestream(namespace, "cam")
     owner = pod["metadata"]["ownerReferences"][0]
-    assert (owner["kind"], owner["uid"], owner["controller"]) == ("LiveStream",
-                                                                   ls["metadata"]["uid"], True)
+    assert (owner["kind"], owner["uid"], owner["controller"]) == (
+        "LiveStream",
+        ls["metadata"]["uid"],
+        True,
+    )
     labels = pod["metadata"]["labels"]
     assert labels["app.kubernetes.io/component"] == "worker"
     assert labels["app.kubernetes.io/instance"] == "cam"
@@ -97,7 +125,9 @@ async def _phase_is(kube: Kube, namespace: str, name: str, want: str) -> bool:
 
 
 async def test_phases_follow_pods_and_output(
-    kube: Kube, namespace: str, start_receiver: Callable[..., str],
+    kube: Kube,
+    namespace: str,
+    start_receiver: Callable[..., str],
     start_operator: Callable[..., Process],
 ) -> None:
     start_operator(namespace)
@@ -109,8 +139,12 @@ async def test_phases_follow_pods_and_output(
     await wait_for(lambda: _phase_is(kube, namespace, "cam", "Live"), what="Live")
     ls = await kube.get_livestream(namespace, "cam")
     conds = {c["type"]: c["status"] for c in ls["status"]["conditions"]}
-    assert conds == {"Ready": "True", "IngestAvailable": "True", "WorkerReady": "True",
-                     "OutputAvailable": "True"}
+    assert conds == {
+        "Ready": "True",
+        "IngestAvailable": "True",
+        "WorkerReady": "True",
+        "OutputAvailable": "True",
+    }
     assert ls["status"]["worker"]["state"] == "Ready"
     assert ls["status"]["observedGeneration"] == ls["metadata"]["generation"]
     events = await kube.request("GET", core_path(namespace, "events"))
@@ -119,7 +153,9 @@ async def test_phases_follow_pods_and_output(
 
 
 async def test_grace_expiry_deletes_an_ephemeral_stream_and_its_pods(
-    kube: Kube, namespace: str, start_receiver: Callable[..., str],
+    kube: Kube,
+    namespace: str,
+    start_receiver: Callable[..., str],
     start_operator: Callable[..., Process],
 ) -> None:
     start_operator(namespace)
@@ -151,7 +187,9 @@ async def _no_pods(kube: Kube, namespace: str) -> bool:
 
 
 async def test_reconnect_within_grace_keeps_the_same_worker_pod(
-    kube: Kube, namespace: str, start_receiver: Callable[..., str],
+    kube: Kube,
+    namespace: str,
+    start_receiver: Callable[..., str],
     start_operator: Callable[..., Process],
 ) -> None:
     start_operator(namespace)
@@ -169,15 +207,22 @@ async def test_reconnect_within_grace_keeps_the_same_worker_pod(
 
 
 async def test_persistent_stream_goes_idle_and_comes_back(
-    kube: Kube, namespace: str, start_receiver: Callable[..., str],
+    kube: Kube,
+    namespace: str,
+    start_receiver: Callable[..., str],
     start_operator: Callable[..., Process],
 ) -> None:
     start_operator(namespace)
     url = start_receiver(namespace)
-    await kube.create_livestream(namespace, {
-        "apiVersion": "media.livestream-operator.dev/v1alpha1", "kind": "LiveStream",
-        "metadata": {"name": "show"},
-        "spec": {"streamId": "show", "lifecycle": "Persistent", "gracePeriodSeconds": 1}})
+    await kube.create_livestream(
+        namespace,
+        {
+            "apiVersion": "media.livestream-operator.dev/v1alpha1",
+            "kind": "LiveStream",
+            "metadata": {"name": "show"},
+            "spec": {"streamId": "show", "lifecycle": "Persistent", "gracePeriodSeconds": 1},
+        },
+    )
     await wait_for(lambda: _phase_is(kube, namespace, "show", "Pending"), what="Pending")
     assert await pods(kube, namespace) == {}
     await post(url, "ready", ev("show", "s1"))
@@ -191,15 +236,18 @@ async def test_persistent_stream_goes_idle_and_comes_back(
 
 
 async def test_deleted_worker_pod_is_recreated(
-    kube: Kube, namespace: str, start_receiver: Callable[..., str],
+    kube: Kube,
+    namespace: str,
+    start_receiver: Callable[..., str],
     start_operator: Callable[..., Process],
 ) -> None:
     start_operator(namespace)
     url = start_receiver(namespace)
     await post(url, "ready", ev("cam", "s1"))
     old = (await wait_for(lambda: pods(kube, namespace)))["cam-worker"]["metadata"]["uid"]
-    await kube.request("DELETE", core_path(namespace, "pods", "cam-worker"),
-                       {"gracePeriodSeconds": 0})
+    await kube.request(
+        "DELETE", core_path(namespace, "pods", "cam-worker"), {"gracePeriodSeconds": 0}
+    )
 
     async def replaced() -> bool:
         p = (await pods(kube, namespace)).get("cam-worker")
@@ -209,30 +257,52 @@ async def test_deleted_worker_pod_is_recreated(
 
 
 async def test_forwarder_has_a_container_per_destination_with_state(
-    kube: Kube, namespace: str, start_receiver: Callable[..., str],
+    kube: Kube,
+    namespace: str,
+    start_receiver: Callable[..., str],
     start_operator: Callable[..., Process],
 ) -> None:
     start_operator(namespace)
     url = start_receiver(namespace)
-    await kube.request("POST", core_path(namespace, "secrets"), {
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "dests"},
-        "stringData": {"yt": "rtmp://a.example/live/KEY1", "tw": "rtmp://b.example/app/KEY2"}})
-    await kube.create_livestream(namespace, {
-        "apiVersion": "media.livestream-operator.dev/v1alpha1", "kind": "LiveStream",
-        "metadata": {"name": "show"},
-        "spec": {"streamId": "show", "lifecycle": "Persistent", "forwarder": {"destinations": [
-            {"name": "youtube", "urlSecretRef": {"name": "dests", "key": "yt"}},
-            {"name": "twitch", "urlSecretRef": {"name": "dests", "key": "tw"}}]}}})
+    await kube.request(
+        "POST",
+        core_path(namespace, "secrets"),
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "dests"},
+            "stringData": {"yt": "rtmp://a.example/live/KEY1", "tw": "rtmp://b.example/app/KEY2"},
+        },
+    )
+    await kube.create_livestream(
+        namespace,
+        {
+            "apiVersion": "media.livestream-operator.dev/v1alpha1",
+            "kind": "LiveStream",
+            "metadata": {"name": "show"},
+            "spec": {
+                "streamId": "show",
+                "lifecycle": "Persistent",
+                "forwarder": {
+                    "destinations": [
+                        {"name": "youtube", "urlSecretRef": {"name": "dests", "key": "yt"}},
+                        {"name": "twitch", "urlSecretRef": {"name": "dests", "key": "tw"}},
+                    ]
+                },
+            },
+        },
+    )
     await post(url, "ready", ev("show", "s1"))
     got = await wait_for(lambda: _has(kube, namespace, "show-forwarder"), what="forwarder")
     containers = got["spec"]["containers"]
     assert [c["name"] for c in containers] == ["dest-youtube", "dest-twitch"]
-    url_env = [e for e in containers[0]["env"] if e["name"] == "LSO_DESTINATION_URL"][0]
+    url_env = next(e for e in containers[0]["env"] if e["name"] == "LSO_DESTINATION_URL")
     assert url_env["valueFrom"]["secretKeyRef"] == {"name": "dests", "key": "yt"}
     assert "KEY1" not in str(got)  # the key stays in the Secret
     # youtube delivers; twitch has been running 30 s without ever becoming ready.
-    await set_running(kube, namespace, "show-forwarder", ready={"dest-youtube": True},
-                      started_ago=30)
+    await set_running(
+        kube, namespace, "show-forwarder", ready={"dest-youtube": True}, started_ago=30
+    )
 
     async def states() -> dict[str, str] | None:
         ls = await kube.get_livestream(namespace, "show")
@@ -251,7 +321,9 @@ async def _has(kube: Kube, namespace: str, name: str) -> dict[str, Any] | None:
 
 
 async def test_operator_killed_mid_way_leaves_one_worker_per_stream(
-    kube: Kube, namespace: str, start_receiver: Callable[..., str],
+    kube: Kube,
+    namespace: str,
+    start_receiver: Callable[..., str],
     start_operator: Callable[..., Process],
 ) -> None:
     url = start_receiver(namespace)
@@ -276,7 +348,9 @@ async def test_operator_killed_mid_way_leaves_one_worker_per_stream(
 
 
 async def test_resync_creates_a_livestream_for_a_missed_hook(
-    kube: Kube, namespace: str, fake_mediamtx: FakeMediaMTX,
+    kube: Kube,
+    namespace: str,
+    fake_mediamtx: FakeMediaMTX,
     start_operator: Callable[..., Process],
 ) -> None:
     start_operator(namespace, fake_mediamtx.url)
@@ -290,8 +364,11 @@ async def test_resync_creates_a_livestream_for_a_missed_hook(
 
 
 async def test_open_circuit_ends_nothing(
-    kube: Kube, namespace: str, fake_mediamtx: FakeMediaMTX,
-    start_receiver: Callable[..., str], start_operator: Callable[..., Process],
+    kube: Kube,
+    namespace: str,
+    fake_mediamtx: FakeMediaMTX,
+    start_receiver: Callable[..., str],
+    start_operator: Callable[..., Process],
 ) -> None:
     url = start_receiver(namespace)
     await post(url, "ready", ev("cam", "s1"))

@@ -16,15 +16,22 @@ pytestmark = pytest.mark.integration
 
 
 async def post(url: str, event: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    async with aiohttp.ClientSession() as s, s.post(
-        f"{url}/v1/mediamtx/events/{event}", json=body, headers={"X-Request-Id": "t-1"}
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            f"{url}/v1/mediamtx/events/{event}", json=body, headers={"X-Request-Id": "t-1"}
+        ) as resp,
+    ):
         return resp.status, await resp.json(content_type=None)
 
 
 def ev(stream: str, source: str, role: str = "in", query: str = "") -> dict[str, str]:
-    return {"path": f"live/{stream}/{role}", "query": query, "sourceType": "rtmpConn",
-            "sourceId": source}
+    return {
+        "path": f"live/{stream}/{role}",
+        "query": query,
+        "sourceType": "rtmpConn",
+        "sourceId": source,
+    }
 
 
 async def test_ready_creates_livestream_with_ingest_status(
@@ -49,8 +56,9 @@ async def test_duplicate_and_concurrent_ready_events_yield_one_object(
 ) -> None:
     # Two receiver replicas, as in the chart.
     urls = [start_receiver(namespace), start_receiver(namespace)]
-    results = await asyncio.gather(*(post(urls[i % 2], "ready", ev("dup", "s1"))
-                                     for i in range(20)))
+    results = await asyncio.gather(
+        *(post(urls[i % 2], "ready", ev("dup", "s1")) for i in range(20))
+    )
     assert all(status in (200, 201) for status, _ in results), results
     assert sum(1 for _, b in results if b["result"] == "created") == 1
     items = await kube.list_livestreams(namespace)
@@ -99,8 +107,12 @@ async def test_output_events_mark_output(
     await post(url, "ready", ev("cam", "a"))
     await post(url, "ready", ev("cam", "w1", role="out"))
     output = (await kube.get_livestream(namespace, "cam"))["status"]["output"]
-    assert output == {"path": "live/cam/out", "available": True, "sourceId": "w1",
-                      "availableSince": output["availableSince"]}
+    assert output == {
+        "path": "live/cam/out",
+        "available": True,
+        "sourceId": "w1",
+        "availableSince": output["availableSince"],
+    }
 
 
 @pytest.mark.parametrize(
@@ -113,13 +125,18 @@ async def test_output_events_mark_output(
     ],
 )
 async def test_bad_events_get_problem_json_and_change_nothing(
-    kube: Kube, namespace: str, start_receiver: Callable[..., str],
-    body: dict[str, Any], status: int, field: str,
+    kube: Kube,
+    namespace: str,
+    start_receiver: Callable[..., str],
+    body: dict[str, Any],
+    status: int,
+    field: str,
 ) -> None:
     url = start_receiver(namespace)
-    async with aiohttp.ClientSession() as s, s.post(
-        f"{url}/v1/mediamtx/events/ready", json=body
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(f"{url}/v1/mediamtx/events/ready", json=body) as resp,
+    ):
         assert resp.status == status
         assert resp.content_type == "application/problem+json"
         problem = await resp.json(content_type=None)

@@ -30,7 +30,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def binaries(names: tuple[str, ...] = ("kube-apiserver", "etcd", "kube-controller-manager")) -> Path:
+def binaries(
+    names: tuple[str, ...] = ("kube-apiserver", "etcd", "kube-controller-manager"),
+) -> Path:
     """The directory with the binaries, building them (slow, cached) if needed."""
     configured = os.environ.get("LSO_K8S_BIN_DIR")
     if configured:
@@ -38,7 +40,10 @@ def binaries(names: tuple[str, ...] = ("kube-apiserver", "etcd", "kube-controlle
     try:
         out = subprocess.run(
             ["bash", str(REPO / "hack/build-k8s.sh"), *names],
-            check=True, capture_output=True, text=True, timeout=3600,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=3600,
         )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         stderr = getattr(exc, "stderr", "") or ""
@@ -78,35 +83,69 @@ class ControlPlane:
         d = self.workdir
         etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_port}"
-        self._spawn("etcd", [
-            str(self.bin_dir / "etcd"), "--data-dir", str(d / "etcd"),
-            "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
-            "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
-            "--initial-cluster", f"default=http://127.0.0.1:{peer_port}",
-            "--unsafe-no-fsync", "--log-level", "warn",
-        ])
-        subprocess.run(["openssl", "genrsa", "-out", str(d / "sa.key"), "2048"],
-                       check=True, capture_output=True)
-        subprocess.run(["openssl", "rsa", "-in", str(d / "sa.key"), "-pubout",
-                        "-out", str(d / "sa.pub")], check=True, capture_output=True)
+        self._spawn(
+            "etcd",
+            [
+                str(self.bin_dir / "etcd"),
+                "--data-dir",
+                str(d / "etcd"),
+                "--listen-client-urls",
+                etcd_url,
+                "--advertise-client-urls",
+                etcd_url,
+                "--listen-peer-urls",
+                f"http://127.0.0.1:{peer_port}",
+                "--initial-advertise-peer-urls",
+                f"http://127.0.0.1:{peer_port}",
+                "--initial-cluster",
+                f"default=http://127.0.0.1:{peer_port}",
+                "--unsafe-no-fsync",
+                "--log-level",
+                "warn",
+            ],
+        )
+        subprocess.run(
+            ["openssl", "genrsa", "-out", str(d / "sa.key"), "2048"],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            ["openssl", "rsa", "-in", str(d / "sa.key"), "-pubout", "-out", str(d / "sa.pub")],
+            check=True,
+            capture_output=True,
+        )
         (d / "tokens.csv").write_text(f'{TOKEN},envtest-admin,1,"system:masters"\n')
         self.url = f"https://127.0.0.1:{api_port}"
-        api = self._spawn("kube-apiserver", [
-            str(self.bin_dir / "kube-apiserver"),
-            "--etcd-servers", etcd_url,
-            "--bind-address", "127.0.0.1", "--secure-port", str(api_port),
-            "--cert-dir", str(d / "certs"),
-            "--token-auth-file", str(d / "tokens.csv"),
-            "--authorization-mode", "RBAC",
-            "--service-cluster-ip-range", "10.96.0.0/16",
-            "--service-account-issuer", "https://kubernetes.default.svc",
-            "--service-account-key-file", str(d / "sa.pub"),
-            "--service-account-signing-key-file", str(d / "sa.key"),
-            # No service-account controller runs to create the default accounts.
-            "--disable-admission-plugins", "ServiceAccount",
-            "--allow-privileged=true",
-        ])
+        api = self._spawn(
+            "kube-apiserver",
+            [
+                str(self.bin_dir / "kube-apiserver"),
+                "--etcd-servers",
+                etcd_url,
+                "--bind-address",
+                "127.0.0.1",
+                "--secure-port",
+                str(api_port),
+                "--cert-dir",
+                str(d / "certs"),
+                "--token-auth-file",
+                str(d / "tokens.csv"),
+                "--authorization-mode",
+                "RBAC",
+                "--service-cluster-ip-range",
+                "10.96.0.0/16",
+                "--service-account-issuer",
+                "https://kubernetes.default.svc",
+                "--service-account-key-file",
+                str(d / "sa.pub"),
+                "--service-account-signing-key-file",
+                str(d / "sa.key"),
+                # No service-account controller runs to create the default accounts.
+                "--disable-admission-plugins",
+                "ServiceAccount",
+                "--allow-privileged=true",
+            ],
+        )
         _wait_http(f"{self.url}/readyz", 60, api, d / "kube-apiserver.log")
         self.kubeconfig = d / "kubeconfig"
         self.kubeconfig.write_text(
@@ -119,13 +158,21 @@ class ControlPlane:
         )
         if self.with_controller_manager:
             # Only the garbage collector: it deletes Pods whose LiveStream is gone.
-            self._spawn("kube-controller-manager", [
-                str(self.bin_dir / "kube-controller-manager"),
-                "--kubeconfig", str(self.kubeconfig),
-                "--controllers", "garbagecollector,namespace",
-                "--leader-elect=false", "--secure-port", "0",
-                "--concurrent-gc-syncs", "5",
-            ])
+            self._spawn(
+                "kube-controller-manager",
+                [
+                    str(self.bin_dir / "kube-controller-manager"),
+                    "--kubeconfig",
+                    str(self.kubeconfig),
+                    "--controllers",
+                    "garbagecollector,namespace",
+                    "--leader-elect=false",
+                    "--secure-port",
+                    "0",
+                    "--concurrent-gc-syncs",
+                    "5",
+                ],
+            )
         return self
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:

@@ -57,7 +57,7 @@ class FakeMediaMTX:
             def log_message(self, *_: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 fake.requests += 1
                 if fake.failing:
                     self.send_error(500, "injected failure")
@@ -72,11 +72,13 @@ class FakeMediaMTX:
                 with fake._lock:
                     items = sorted(fake.paths.values(), key=lambda i: i["name"])
                 page_count = max(1, -(-len(items) // per_page))
-                body = json.dumps({
-                    "itemCount": len(items),
-                    "pageCount": page_count,
-                    "items": items[page * per_page:(page + 1) * per_page],
-                }).encode()
+                body = json.dumps(
+                    {
+                        "itemCount": len(items),
+                        "pageCount": page_count,
+                        "items": items[page * per_page : (page + 1) * per_page],
+                    }
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))

@@ -44,8 +44,9 @@ class Process:
 
     def start(self) -> Process:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(self.args, env=self.env, stdout=out,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                self.args, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
         return self
 
     def kill(self) -> None:
@@ -70,8 +71,11 @@ class Process:
 
 def receiver(kubeconfig: Path, namespace: str, **env: str) -> tuple[Process, str]:
     port = free_port()
-    proc = Process("hooks", [*CLI, "hooks", "--host", "127.0.0.1", "--port", str(port)], {
-        "KUBECONFIG": str(kubeconfig), "LSO_NAMESPACE": namespace, **env})
+    proc = Process(
+        "hooks",
+        [*CLI, "hooks", "--host", "127.0.0.1", "--port", str(port)],
+        {"KUBECONFIG": str(kubeconfig), "LSO_NAMESPACE": namespace, **env},
+    )
     proc.start()
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/healthz", proc=proc.proc)
@@ -80,15 +84,19 @@ def receiver(kubeconfig: Path, namespace: str, **env: str) -> tuple[Process, str
 
 def operator(kubeconfig: Path, namespace: str, mediamtx_api: str, **env: str) -> Process:
     health = free_port()
-    proc = Process("operator", [*CLI, "operator"], {
-        "KUBECONFIG": str(kubeconfig),
-        "LSO_NAMESPACE": namespace,
-        "LSO_MEDIAMTX_API_URL": mediamtx_api,
-        "LSO_HEALTH_PORT": str(health),
-        "LSO_METRICS_PORT": str(free_port()),
-        "LSO_RESYNC_SECONDS": "1",
-        **env,
-    })
+    proc = Process(
+        "operator",
+        [*CLI, "operator"],
+        {
+            "KUBECONFIG": str(kubeconfig),
+            "LSO_NAMESPACE": namespace,
+            "LSO_MEDIAMTX_API_URL": mediamtx_api,
+            "LSO_HEALTH_PORT": str(health),
+            "LSO_METRICS_PORT": str(free_port()),
+            "LSO_RESYNC_SECONDS": "1",
+            **env,
+        },
+    )
     proc.start()
     wait_http(f"http://127.0.0.1:{health}/healthz", proc=proc.proc)
     return proc

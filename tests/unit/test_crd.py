@@ -12,8 +12,9 @@ from livestream_operator import crd, models
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("path", ["crds/livestreams.yaml",
-                                  "charts/livestream-operator/crds/livestreams.yaml"])
+@pytest.mark.parametrize(
+    "path", ["crds/livestreams.yaml", "charts/livestream-operator/crds/livestreams.yaml"]
+)
 def test_committed_crd_matches_the_models(path: str) -> None:
     committed = REPO / path
     assert committed.exists(), f"{path} is missing: run `make crd`"

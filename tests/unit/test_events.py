@@ -16,10 +16,18 @@ def _ev(path: str = "live/cam/in", source: str = "s1", query: str = "") -> HookE
 def test_first_ready_marks_ingest_available() -> None:
     d = decide(EventKind.READY, {}, parse_path("live/cam/in"), _ev(query="key=x"), NOW)
     assert d.result is Result.UPDATED
-    assert d.status_patch == {"ingest": {
-        "path": "live/cam/in", "available": True, "sourceType": "rtmpConn", "sourceId": "s1",
-        "query": "key=redacted", "availableSince": NOW, "unavailableSince": None,
-        "lastEventTime": NOW}}
+    assert d.status_patch == {
+        "ingest": {
+            "path": "live/cam/in",
+            "available": True,
+            "sourceType": "rtmpConn",
+            "sourceId": "s1",
+            "query": "key=redacted",
+            "availableSince": NOW,
+            "unavailableSince": None,
+            "lastEventTime": NOW,
+        }
+    }
 
 
 def test_duplicate_ready_changes_nothing() -> None:
@@ -31,8 +39,9 @@ def test_duplicate_ready_changes_nothing() -> None:
 def test_not_ready_of_current_source_starts_grace() -> None:
     status = {"ingest": {"available": True, "sourceId": "s1"}}
     d = decide(EventKind.NOT_READY, status, parse_path("live/cam/in"), _ev(), LATER)
-    assert d.status_patch == {"ingest": {"available": False, "unavailableSince": LATER,
-                                         "lastEventTime": LATER}}
+    assert d.status_patch == {
+        "ingest": {"available": False, "unavailableSince": LATER, "lastEventTime": LATER}
+    }
 
 
 def test_not_ready_of_replaced_source_is_stale() -> None:
@@ -42,8 +51,14 @@ def test_not_ready_of_replaced_source_is_stale() -> None:
 
 
 def test_reconnect_clears_grace_and_keeps_nothing_stale() -> None:
-    status = {"ingest": {"available": False, "sourceId": "s1", "unavailableSince": NOW,
-                         "availableSince": NOW}}
+    status = {
+        "ingest": {
+            "available": False,
+            "sourceId": "s1",
+            "unavailableSince": NOW,
+            "availableSince": NOW,
+        }
+    }
     d = decide(EventKind.READY, status, parse_path("live/cam/in"), _ev(source="s2"), LATER)
     assert d.status_patch is not None
     assert d.status_patch["ingest"]["unavailableSince"] is None
@@ -53,22 +68,39 @@ def test_reconnect_clears_grace_and_keeps_nothing_stale() -> None:
 def test_output_events() -> None:
     where = parse_path("live/cam/out")
     d = decide(EventKind.READY, {}, where, _ev("live/cam/out", "w"), NOW)
-    assert d.status_patch == {"output": {"path": "live/cam/out", "available": True,
-                                         "sourceId": "w", "availableSince": NOW}}
+    assert d.status_patch == {
+        "output": {
+            "path": "live/cam/out",
+            "available": True,
+            "sourceId": "w",
+            "availableSince": NOW,
+        }
+    }
     status = {"output": {"available": True, "sourceId": "w"}}
-    assert decide(EventKind.NOT_READY, status, where, _ev("live/cam/out", "w"),
-                  NOW).status_patch == {"output": {"available": False}}
-    assert decide(EventKind.NOT_READY, status, where, _ev("live/cam/out", "old"),
-                  NOW).result is Result.STALE
+    assert decide(
+        EventKind.NOT_READY, status, where, _ev("live/cam/out", "w"), NOW
+    ).status_patch == {"output": {"available": False}}
+    assert (
+        decide(EventKind.NOT_READY, status, where, _ev("live/cam/out", "old"), NOW).result
+        is Result.STALE
+    )
 
 
 def test_new_livestream_uses_defaults() -> None:
-    settings = Settings.model_validate({"default_grace_seconds": 7, "default_worker_mode": "tone",
-        "default_destinations": [{"name": "yt", "urlSecretRef": {"name": "s", "key": "k"}}]})
+    settings = Settings.model_validate(
+        {
+            "default_grace_seconds": 7,
+            "default_worker_mode": "tone",
+            "default_destinations": [{"name": "yt", "urlSecretRef": {"name": "s", "key": "k"}}],
+        }
+    )
     body = new_livestream("Cam_1", "media", settings)
     assert body["metadata"]["name"].startswith("cam-1-")
     assert body["metadata"]["namespace"] == "media"
-    assert body["spec"] == {"streamId": "Cam_1", "lifecycle": "Ephemeral",
-                            "gracePeriodSeconds": 7, "worker": {"mode": "tone"},
-                            "forwarder": {"destinations": [
-                                {"name": "yt", "urlSecretRef": {"name": "s", "key": "k"}}]}}
+    assert body["spec"] == {
+        "streamId": "Cam_1",
+        "lifecycle": "Ephemeral",
+        "gracePeriodSeconds": 7,
+        "worker": {"mode": "tone"},
+        "forwarder": {"destinations": [{"name": "yt", "urlSecretRef": {"name": "s", "key": "k"}}]},
+    }

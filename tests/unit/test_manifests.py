@@ -9,8 +9,9 @@ SETTINGS = Settings(mediamtx_rtsp_url="rtsp://m:8554", mediamtx_rtmp_url="rtmp:/
 
 
 def test_worker_pod() -> None:
-    pod = manifests.worker_pod(ls(ingest=LIVE_IN, worker={"mode": "tone", "image": "w:1"}),
-                               SETTINGS)
+    pod = manifests.worker_pod(
+        ls(ingest=LIVE_IN, worker={"mode": "tone", "image": "w:1"}), SETTINGS
+    )
     assert pod["metadata"]["name"] == "cam-worker"
     assert pod["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "livestream-operator"
     c = pod["spec"]["containers"][0]
@@ -23,15 +24,20 @@ def test_worker_pod() -> None:
 
 
 def test_forwarder_pod_reads_urls_from_secrets_only() -> None:
-    body = ls(forwarder={"destinations": [
-        {"name": "yt", "urlSecretRef": {"name": "keys", "key": "youtube"}}]})
+    body = ls(
+        forwarder={
+            "destinations": [{"name": "yt", "urlSecretRef": {"name": "keys", "key": "youtube"}}]
+        }
+    )
     pod = manifests.forwarder_pod(body, SETTINGS)
     assert pod is not None
     (c,) = pod["spec"]["containers"]
     assert c["name"] == "dest-yt"
-    url = [e for e in c["env"] if e["name"] == "LSO_DESTINATION_URL"][0]
-    assert url == {"name": "LSO_DESTINATION_URL",
-                   "valueFrom": {"secretKeyRef": {"name": "keys", "key": "youtube"}}}
+    url = next(e for e in c["env"] if e["name"] == "LSO_DESTINATION_URL")
+    assert url == {
+        "name": "LSO_DESTINATION_URL",
+        "valueFrom": {"secretKeyRef": {"name": "keys", "key": "youtube"}},
+    }
     assert manifests.forwarder_pod(ls(), SETTINGS) is None
 
 

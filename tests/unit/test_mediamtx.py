@@ -1,8 +1,8 @@
 from __future__ import annotations
 
+from livestream_operator.events import EventKind
 from livestream_operator.mediamtx import BreakerState, CircuitBreaker, PathInfo
 from livestream_operator.resync import diff
-from livestream_operator.events import EventKind
 
 
 class Clock:
@@ -19,9 +19,11 @@ def test_breaker_opens_after_5_failures_in_10s_and_half_opens_after_30s() -> Non
     for _ in range(4):
         b.record_failure()
         clock.now += 2
-    assert b.state is BreakerState.CLOSED and b.allow()
+    assert b.state is BreakerState.CLOSED
+    assert b.allow()
     b.record_failure()
-    assert b.state is BreakerState.OPEN and not b.allow()
+    assert b.state is BreakerState.OPEN
+    assert not b.allow()
     clock.now += 30
     assert b.allow()  # the single trial call
     assert not b.allow()
@@ -43,25 +45,30 @@ def test_failures_outside_the_window_do_not_count() -> None:
 
 
 def test_path_info_reads_1_20_and_older_fields() -> None:
-    new = PathInfo.from_api({"name": "live/a/in", "available": True,
-                             "source": {"type": "rtmpConn", "id": "x"}})
+    new = PathInfo.from_api(
+        {"name": "live/a/in", "available": True, "source": {"type": "rtmpConn", "id": "x"}}
+    )
     old = PathInfo.from_api({"name": "live/a/in", "ready": True, "source": None})
     assert new == PathInfo("live/a/in", True, "rtmpConn", "x")
     assert old.available
 
 
 def _ls(stream: str, ingest: dict | None = None, output: dict | None = None) -> dict:
-    return {"spec": {"streamId": stream}, "status": {"ingest": ingest or {},
-                                                     "output": output or {}}}
+    return {
+        "spec": {"streamId": stream},
+        "status": {"ingest": ingest or {}, "output": output or {}},
+    }
 
 
 def test_resync_diff() -> None:
-    paths = [PathInfo("live/missed/in", True, "rtmpConn", "m"),
-             PathInfo("live/known/in", True, "rtmpConn", "k"),
-             PathInfo("live/known/out", True, "rtmpConn", "w"),
-             PathInfo("live/orphan/out", True, "rtmpConn", "o"),
-             PathInfo("other/thing", True, "rtmpConn", "z"),
-             PathInfo("live/idle/in", False, "", "")]
+    paths = [
+        PathInfo("live/missed/in", True, "rtmpConn", "m"),
+        PathInfo("live/known/in", True, "rtmpConn", "k"),
+        PathInfo("live/known/out", True, "rtmpConn", "w"),
+        PathInfo("live/orphan/out", True, "rtmpConn", "o"),
+        PathInfo("other/thing", True, "rtmpConn", "z"),
+        PathInfo("live/idle/in", False, "", ""),
+    ]
     livestreams = [
         _ls("known", {"available": True, "sourceId": "k"}),
         _ls("gone", {"available": True, "sourceId": "g"}, {"available": True, "sourceId": "gw"}),

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from livestream_operator import manifests
-from livestream_operator.phases import destination_states, plan, pod_state
 from livestream_operator.models import LiveStreamSpec
+from livestream_operator.phases import destination_states, plan, pod_state
 from livestream_operator.settings import Settings
 
 T0 = datetime(2026, 11, 21, 6, 0, 0, tzinfo=UTC)
@@ -18,12 +18,24 @@ def t(seconds: float) -> str:
     return (T0 + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def ls(lifecycle: str = "Ephemeral", ingest: dict[str, Any] | None = None,
-       output: dict[str, Any] | None = None, grace: int = 30, **spec: Any) -> dict[str, Any]:
+def ls(
+    lifecycle: str = "Ephemeral",
+    ingest: dict[str, Any] | None = None,
+    output: dict[str, Any] | None = None,
+    grace: int = 30,
+    **spec: Any,
+) -> dict[str, Any]:
     return {
-        "apiVersion": "media.livestream-operator.dev/v1alpha1", "kind": "LiveStream",
-        "metadata": {"name": "cam", "namespace": "ns", "uid": "uid-1", "generation": 1,
-                     "resourceVersion": "5", "creationTimestamp": t(0)},
+        "apiVersion": "media.livestream-operator.dev/v1alpha1",
+        "kind": "LiveStream",
+        "metadata": {
+            "name": "cam",
+            "namespace": "ns",
+            "uid": "uid-1",
+            "generation": 1,
+            "resourceVersion": "5",
+            "creationTimestamp": t(0),
+        },
         "spec": {"streamId": "cam", "lifecycle": lifecycle, "gracePeriodSeconds": grace, **spec},
         "status": {"ingest": ingest or {}, "output": output or {}},
     }
@@ -35,9 +47,18 @@ GONE_IN = {"available": False, "sourceId": "s1", "availableSince": t(0), "unavai
 
 def running(pod: dict[str, Any], ready: bool = True) -> dict[str, Any]:
     pod = {**pod, "metadata": {**pod["metadata"], "uid": "pod-uid"}}
-    pod["status"] = {"phase": "Running", "containerStatuses": [
-        {"name": c["name"], "ready": ready, "restartCount": 0,
-         "state": {"running": {"startedAt": t(1)}}} for c in pod["spec"]["containers"]]}
+    pod["status"] = {
+        "phase": "Running",
+        "containerStatuses": [
+            {
+                "name": c["name"],
+                "ready": ready,
+                "restartCount": 0,
+                "state": {"running": {"startedAt": t(1)}},
+            }
+            for c in pod["spec"]["containers"]
+        ],
+    }
     return pod
 
 
@@ -52,7 +73,8 @@ def test_running_worker_with_output_is_live() -> None:
     body = ls(ingest=LIVE_IN, output={"available": True})
     worker = running(manifests.worker_pod(body, SETTINGS))
     p = plan(body, {"cam-worker": worker}, SETTINGS, T0)
-    assert p.create == [] and p.delete == []
+    assert p.create == []
+    assert p.delete == []
     assert p.status["phase"] == "Live"
     assert {c["type"]: c["status"] for c in p.status["conditions"]}["Ready"] == "True"
     assert ("Normal", "PhaseLive", "processed output is available") in p.events
@@ -62,10 +84,12 @@ def test_grace_keeps_the_worker_and_wakes_at_the_deadline() -> None:
     body = ls(ingest=GONE_IN)
     worker = running(manifests.worker_pod(body, SETTINGS))
     p = plan(body, {"cam-worker": worker}, SETTINGS, T0 + timedelta(seconds=20))
-    assert p.delete == [] and not p.delete_livestream
+    assert p.delete == []
+    assert not p.delete_livestream
     assert p.status["phase"] == "Reconnecting"
     assert p.status["graceDeadline"] == t(40)
-    assert p.requeue_after is not None and 19.9 < p.requeue_after < 20.2
+    assert p.requeue_after is not None
+    assert 19.9 < p.requeue_after < 20.2
 
 
 def test_ephemeral_is_deleted_exactly_at_the_deadline() -> None:
@@ -85,7 +109,8 @@ def test_persistent_drops_its_pods_and_goes_idle() -> None:
 
 def test_persistent_never_published_is_pending() -> None:
     p = plan(ls("Persistent"), {}, SETTINGS, T0 + timedelta(hours=1))
-    assert p.status["phase"] == "Pending" and p.create == []
+    assert p.status["phase"] == "Pending"
+    assert p.create == []
 
 
 def test_ephemeral_never_published_expires_from_creation() -> None:
@@ -116,7 +141,8 @@ def test_crashlooping_worker_fails_the_stream() -> None:
     body = ls(ingest=LIVE_IN)
     worker = running(manifests.worker_pod(body, SETTINGS))
     worker["status"]["containerStatuses"][0]["state"] = {
-        "waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}}
+        "waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}
+    }
     worker["status"]["containerStatuses"][0]["restartCount"] = 4
     p = plan(body, {"cam-worker": worker}, SETTINGS, T0)
     assert p.status["phase"] == "Failed"
@@ -125,24 +151,43 @@ def test_crashlooping_worker_fails_the_stream() -> None:
 
 
 def test_destination_states() -> None:
-    dests = {"destinations": [
-        {"name": "a", "urlSecretRef": {"name": "s", "key": "a"}},
-        {"name": "b", "urlSecretRef": {"name": "s", "key": "b"}},
-        {"name": "c", "urlSecretRef": {"name": "s", "key": "c"}},
-        {"name": "d", "urlSecretRef": {"name": "s", "key": "d"}}]}
+    dests = {
+        "destinations": [
+            {"name": "a", "urlSecretRef": {"name": "s", "key": "a"}},
+            {"name": "b", "urlSecretRef": {"name": "s", "key": "b"}},
+            {"name": "c", "urlSecretRef": {"name": "s", "key": "c"}},
+            {"name": "d", "urlSecretRef": {"name": "s", "key": "d"}},
+        ]
+    }
     body = ls(ingest=LIVE_IN, forwarder=dests)
     spec = LiveStreamSpec.model_validate(body["spec"])
     pod = manifests.forwarder_pod(body, SETTINGS)
     assert pod is not None
-    pod["status"] = {"phase": "Running", "containerStatuses": [
-        {"name": "dest-a", "ready": True, "restartCount": 0, "state": {"running": {}}},
-        {"name": "dest-b", "ready": False, "restartCount": 3,
-         "state": {"waiting": {"reason": "CrashLoopBackOff"}}},
-        {"name": "dest-c", "ready": False, "restartCount": 0,
-         "state": {"running": {"startedAt": t(0)}}}]}
-    states = {d["name"]: d["state"] for d in destination_states(pod, spec, T0 + timedelta(seconds=5))}
+    pod["status"] = {
+        "phase": "Running",
+        "containerStatuses": [
+            {"name": "dest-a", "ready": True, "restartCount": 0, "state": {"running": {}}},
+            {
+                "name": "dest-b",
+                "ready": False,
+                "restartCount": 3,
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+            },
+            {
+                "name": "dest-c",
+                "ready": False,
+                "restartCount": 0,
+                "state": {"running": {"startedAt": t(0)}},
+            },
+        ],
+    }
+    states = {
+        d["name"]: d["state"] for d in destination_states(pod, spec, T0 + timedelta(seconds=5))
+    }
     assert states == {"a": "Up", "b": "Failing", "c": "Pending", "d": "Pending"}
-    later = {d["name"]: d["state"] for d in destination_states(pod, spec, T0 + timedelta(seconds=60))}
+    later = {
+        d["name"]: d["state"] for d in destination_states(pod, spec, T0 + timedelta(seconds=60))
+    }
     assert later["c"] == "Failing"
     assert {d["state"] for d in destination_states(None, spec, T0)} == {"Stopped"}
 
@@ -151,6 +196,13 @@ def test_pod_state_summaries() -> None:
     assert pod_state(None)["state"] == "Absent"
     pod = {"metadata": {"name": "p"}, "status": {"phase": "Pending"}}
     assert pod_state(pod)["state"] == "Pending"
-    pod = {"metadata": {"name": "p"}, "status": {"phase": "Running", "containerStatuses": [
-        {"name": "w", "ready": False, "restartCount": 2, "state": {"running": {}}}]}}
+    pod = {
+        "metadata": {"name": "p"},
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [
+                {"name": "w", "ready": False, "restartCount": 2, "state": {"running": {}}}
+            ],
+        },
+    }
     assert pod_state(pod) == {"podName": "p", "state": "Running", "restarts": 2, "message": None}

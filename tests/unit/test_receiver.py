@@ -41,8 +41,9 @@ class MemoryAPI:
         self.objects[name] = copy.deepcopy(body)
         return self._bump(self.objects[name])
 
-    async def patch_livestream_status(self, namespace: str, name: str, status: dict[str, Any],
-                                      resource_version: str | None = None) -> dict[str, Any]:
+    async def patch_livestream_status(
+        self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
+    ) -> dict[str, Any]:
         obj = self.objects[name]
         if resource_version and resource_version != obj["metadata"]["resourceVersion"]:
             raise KubeError(409, "Conflict", name)
@@ -66,8 +67,9 @@ async def client() -> Any:
 
 async def test_ready_creates_then_updates(client: TestClient) -> None:
     body = {"path": "live/cam/in", "query": "", "sourceType": "rtmpConn", "sourceId": "1"}
-    resp = await client.post("/v1/mediamtx/events/ready", json=body,
-                             headers={"X-Request-Id": "abc"})
+    resp = await client.post(
+        "/v1/mediamtx/events/ready", json=body, headers={"X-Request-Id": "abc"}
+    )
     assert resp.status == 201
     assert resp.headers["X-Request-Id"] == "abc"
     assert (await resp.json())["result"] == "created"
@@ -76,17 +78,20 @@ async def test_ready_creates_then_updates(client: TestClient) -> None:
     assert list(client.api.objects) == ["cam"]
 
 
-@pytest.mark.parametrize(("raw", "ctype", "status", "slug"), [
-    (b"{", "application/json", 400, "invalid-json"),
-    (b"[]", "application/json", 422, "invalid-event"),
-    (b'{"path": "x/y"}', "application/json", 422, "invalid-path"),
-    (b'{"path": ""}', "application/json", 422, "invalid-event"),
-    (b'{"path": "live/a/in"}', "text/plain", 415, "unsupported-media-type"),
-])
-async def test_bad_requests_get_problem_details(client: TestClient, raw: bytes, ctype: str,
-                                                status: int, slug: str) -> None:
-    resp = await client.post("/v1/mediamtx/events/ready", data=raw,
-                             headers={"Content-Type": ctype})
+@pytest.mark.parametrize(
+    ("raw", "ctype", "status", "slug"),
+    [
+        (b"{", "application/json", 400, "invalid-json"),
+        (b"[]", "application/json", 422, "invalid-event"),
+        (b'{"path": "x/y"}', "application/json", 422, "invalid-path"),
+        (b'{"path": ""}', "application/json", 422, "invalid-event"),
+        (b'{"path": "live/a/in"}', "text/plain", 415, "unsupported-media-type"),
+    ],
+)
+async def test_bad_requests_get_problem_details(
+    client: TestClient, raw: bytes, ctype: str, status: int, slug: str
+) -> None:
+    resp = await client.post("/v1/mediamtx/events/ready", data=raw, headers={"Content-Type": ctype})
     assert resp.status == status
     assert resp.content_type == "application/problem+json"
     problem = json.loads(await resp.text())

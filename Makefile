@@ -1,0 +1,69 @@
+# livestream-operator: every workflow is a target here.
+#   make up        whole system on a local kind cluster, streaming a demo
+#   make test      every test tier (unit, integration, media, e2e)
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST := $(PY) -m pytest
+export PYTHONPATH := $(CURDIR)/operator
+
+.PHONY: help deps venv crd lint test test-unit test-integration test-media test-e2e \
+        bench bench-e2e up down logs ps clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+deps: ## install system packages (ffmpeg, GStreamer, Docker, build headers)
+	bash hack/install-system-deps.sh
+
+$(VENV)/.installed: pyproject.toml | deps
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -e '.[dev,media]'
+	touch $@
+
+venv: $(VENV)/.installed ## create .venv with the package and test tools
+
+crd: venv ## regenerate crds/ and the chart's copy from the models
+	$(PY) -m livestream_operator crd > crds/livestreams.yaml
+	cp crds/livestreams.yaml charts/livestream-operator/crds/livestreams.yaml
+
+lint: venv ## ruff and mypy
+	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/mypy
+
+test: test-unit test-integration test-media test-e2e ## all test tiers
+
+test-unit: venv ## pure core, models, receiver (aiohttp test client), wrapper
+	$(PYTEST) tests/unit -q
+
+test-integration: venv ## against a real kube-apiserver + etcd (built by hack/build-k8s.sh)
+	$(PYTEST) tests/integration -q
+
+test-media: venv ## real MediaMTX, ffmpeg publishers, GStreamer worker, forwarder
+	$(PYTEST) tests/media -q
+
+test-e2e: venv ## on a kind cluster with the chart installed (brought up if needed)
+	bash hack/e2e.sh
+
+bench: venv ## benchmarks of the operator core and the media plane (prints figures)
+	$(PY) bench/bench_core.py
+	$(PY) bench/bench_media.py
+
+bench-e2e: venv ## publish -> LiveStream/worker/out latencies and capacity on kind
+	$(PY) bench/bench_e2e.py
+
+up: venv ## kind cluster + images + chart, then a demo stream through the NodePort
+	bash hack/up.sh
+
+down: ## delete the kind cluster
+	bash hack/down.sh
+
+logs: ## follow the operator, receiver and MediaMTX logs
+	bash hack/logs.sh
+
+ps: ## what runs: LiveStreams, Pods, MediaMTX paths
+	bash hack/ps.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

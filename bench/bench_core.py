@@ -1,0 +1,193 @@
+"""Benchmarks of the operator core against the real API server of the integration tier.
+
+Prints figures; asserts nothing. Run with `make bench` (or directly).
+
+1. hook request -> LiveStream created: p50/p99 over N ready events (distinct
+   streams), each a real HTTP request to the receiver, which returns once the
+   LiveStream exists and its ingest status is written. Side by side, in the same
+   run, the same events handled the way a shell hook would: one `kubectl apply`
+   per event.
+2. M LiveStreams created at once -> every worker Pod exists, with the
+   operator's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "operator")]
+
+from tests.support import envtest, processes  # noqa: E402
+
+from livestream_operator.kube import open_kube  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def line(name: str, value: str, goal: str = "") -> None:
+    print(f"  {name:<44} {value:>14}   {goal}")
+
+
+async def hook_latency(url: str, n: int) -> list[float]:
+    out = []
+    async with aiohttp.ClientSession() as s:
+        for i in range(n):
+            body = {
+                "path": f"live/bench-{i}/in",
+                "query": "",
+                "sourceType": "rtmpConn",
+                "sourceId": f"src-{i}",
+            }
+            t0 = time.perf_counter()
+            async with s.post(f"{url}/v1/mediamtx/events/ready", json=body) as resp:
+                await resp.read()
+                assert resp.status == 201, resp.status
+            out.append(time.perf_counter() - t0)
+    return out
+
+
+def kubectl_latency(kubectl: str, kubeconfig: Path, namespace: str, n: int) -> list[float]:
+    """What a shell hook does: render a manifest and `kubectl apply` it, per event."""
+    out = []
+    for i in range(n):
+        manifest = (
+            "apiVersion: media.livestream-operator.dev/v1alpha1\nkind: LiveStream\n"
+            f"metadata: {{name: sh-{i}, namespace: {namespace}}}\n"
+            f"spec: {{streamId: sh-{i}}}\n"
+        )
+        t0 = time.perf_counter()
+        subprocess.run(
+            [kubectl, "--kubeconfig", str(kubeconfig), "apply", "-f", "-"],
+            input=manifest.encode(),
+            check=True,
+            capture_output=True,
+        )
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def peak_rss_mb(pid: int) -> float:
+    for row in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if row.startswith("VmHWM:"):
+            return int(row.split()[1]) / 1024
+    return float("nan")
+
+
+async def fan_out(cp: envtest.ControlPlane, namespace: str, m: int) -> tuple[float, float]:
+    op = processes.operator(
+        cp.kubeconfig,
+        namespace,
+        "http://127.0.0.1:9",
+        LSO_RESYNC_SECONDS="3600",
+        LSO_LOG_LEVEL="WARNING",
+    )
+    kube = await open_kube()
+    try:
+        t0 = time.perf_counter()
+        sem = asyncio.Semaphore(32)
+
+        async def create(i: int) -> None:
+            async with sem:
+                await kube.create_livestream(
+                    namespace,
+                    {
+                        "apiVersion": "media.livestream-operator.dev/v1alpha1",
+                        "kind": "LiveStream",
+                        "metadata": {"name": f"fan-{i}"},
+                        "spec": {"streamId": f"fan-{i}", "lifecycle": "Persistent"},
+                    },
+                )
+                await kube.patch_livestream_status(
+                    namespace,
+                    f"fan-{i}",
+                    {
+                        "ingest": {
+                            "available": True,
+                            "sourceId": "x",
+                            "path": f"live/fan-{i}/in",
+                            "availableSince": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        }
+                    },
+                )
+
+        await asyncio.gather(*(create(i) for i in range(m)))
+        while True:
+            pods = await kube.list_pods(namespace, "app.kubernetes.io/component=worker")
+            if len(pods) >= m:
+                break
+            await asyncio.sleep(0.2)
+        elapsed = time.perf_counter() - t0
+        assert op.proc is not None
+        return elapsed, peak_rss_mb(op.proc.pid)
+    finally:
+        await kube.close()
+        op.stop()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=1000)
+    parser.add_argument("--kubectl-events", type=int, default=1000)
+    parser.add_argument("--streams", type=int, default=500)
+    args = parser.parse_args()
+
+    bin_dir = envtest.binaries()
+    cp = envtest.ControlPlane(bin_dir).start()
+    os.environ["KUBECONFIG"] = str(cp.kubeconfig)
+    try:
+        kube = await open_kube()
+        import yaml
+
+        crd = yaml.safe_load((REPO / "crds/livestreams.yaml").read_text())
+        await kube.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+        for ns in ("bench-hooks", "bench-shell", "bench-fan"):
+            await kube.request(
+                "POST",
+                "/api/v1/namespaces",
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+            )
+        await asyncio.sleep(2)  # CRD discovery
+        await kube.close()
+
+        print(f"livestream-operator core benchmarks (real kube-apiserver, {os.cpu_count()} cores)")
+        receiver, url = processes.receiver(cp.kubeconfig, "bench-hooks", LSO_LOG_LEVEL="WARNING")
+        try:
+            await hook_latency(url, 20)  # warm up connections
+            lat = await hook_latency(url, args.events)
+        finally:
+            receiver.stop()
+        print(f"\n1. hook request -> LiveStream created ({args.events} events, sequential)")
+        line("receiver p50", f"{pct(lat, 50) * 1000:.1f} ms")
+        line("receiver p99", f"{pct(lat, 99) * 1000:.1f} ms", "goal p99 <= 50 ms")
+
+        kubectl = str(Path(envtest.binaries(("kubectl",))) / "kubectl")
+        sh = kubectl_latency(kubectl, cp.kubeconfig, "bench-shell", args.kubectl_events)
+        line("kubectl apply per event p50", f"{pct(sh, 50) * 1000:.1f} ms")
+        line("kubectl apply per event p99", f"{pct(sh, 99) * 1000:.1f} ms")
+        line(
+            "ratio (kubectl / receiver, mean)", f"{statistics.mean(sh) / statistics.mean(lat):.1f}x"
+        )
+
+        elapsed, rss = await fan_out(cp, "bench-fan", args.streams)
+        print(f"\n2. {args.streams} LiveStreams created at once -> all worker Pods exist")
+        line("time to all worker Pods", f"{elapsed:.1f} s", "goal <= 30 s")
+        line("operator peak RSS", f"{rss:.0f} MB", "goal <= 250 MB")
+    finally:
+        cp.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
