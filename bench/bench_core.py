@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -41,12 +42,12 @@ def line(name: str, value: str, goal: str = "") -> None:
     print(f"  {name:<44} {value:>14}   {goal}")
 
 
-async def hook_latency(url: str, n: int) -> list[float]:
+async def hook_latency(url: str, n: int, prefix: str) -> list[float]:
     out = []
     async with aiohttp.ClientSession() as s:
         for i in range(n):
             body = {
-                "path": f"live/bench-{i}/in",
+                "path": f"live/{prefix}-{i}/in",
                 "query": "",
                 "sourceType": "rtmpConn",
                 "sourceId": f"src-{i}",
@@ -54,7 +55,7 @@ async def hook_latency(url: str, n: int) -> list[float]:
             t0 = time.perf_counter()
             async with s.post(f"{url}/v1/mediamtx/events/ready", json=body) as resp:
                 await resp.read()
-                assert resp.status == 201, resp.status
+                assert resp.status == 201, (resp.status, await resp.text())
             out.append(time.perf_counter() - t0)
     return out
 
@@ -165,15 +166,15 @@ async def main() -> None:
         print(f"livestream-operator core benchmarks (real kube-apiserver, {os.cpu_count()} cores)")
         receiver, url = processes.receiver(cp.kubeconfig, "bench-hooks", LSO_LOG_LEVEL="WARNING")
         try:
-            await hook_latency(url, 20)  # warm up connections
-            lat = await hook_latency(url, args.events)
+            await hook_latency(url, 20, "warm")  # warm up connections
+            lat = await hook_latency(url, args.events, "bench")
         finally:
             receiver.stop()
         print(f"\n1. hook request -> LiveStream created ({args.events} events, sequential)")
         line("receiver p50", f"{pct(lat, 50) * 1000:.1f} ms")
         line("receiver p99", f"{pct(lat, 99) * 1000:.1f} ms", "goal p99 <= 50 ms")
 
-        kubectl = str(Path(envtest.binaries(("kubectl",))) / "kubectl")
+        kubectl = shutil.which("kubectl") or str(envtest.binaries(("kubectl",)) / "kubectl")
         sh = kubectl_latency(kubectl, cp.kubeconfig, "bench-shell", args.kubectl_events)
         line("kubectl apply per event p50", f"{pct(sh, 50) * 1000:.1f} ms")
         line("kubectl apply per event p99", f"{pct(sh, 99) * 1000:.1f} ms")

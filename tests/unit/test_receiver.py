@@ -112,6 +112,7 @@ async def test_api_down_is_503_so_the_wrapper_retries(client: TestClient) -> Non
         raise KubeError(500, "InternalError", "etcd down")
 
     client.api.get_livestream = broken
+    client.api.create_livestream = broken
     resp = await client.post("/v1/mediamtx/events/ready", json={"path": "live/a/in"})
     assert resp.status == 503
     assert "etcd" not in await resp.text()  # no internals leak to the caller

@@ -1,5 +1,6 @@
-"""Fixtures for the integration tier: a real kube-apiserver + etcd (+ the garbage
-collector), the CRD installed, a namespace per test, and the project's processes."""
+"""Fixtures for tiers that need Kubernetes without a cluster: a real kube-apiserver
++ etcd (+ the garbage collector), the CRD installed, a namespace per test, and the
+project's processes (receiver, operator). Used by the integration and media tiers."""
 
 from __future__ import annotations
 
@@ -18,8 +19,6 @@ from livestream_operator.kube import Kube, KubeError, open_kube
 from tests.conftest import REPO, require
 from tests.support import envtest, processes
 from tests.support.fake_mediamtx import FakeMediaMTX
-
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="session")
