@@ -41,13 +41,11 @@ publish_dir() { # $1=staging dir, $2=final dir
 }
 
 # ---- container images and the kind cluster (hack/docker.sh, base-image.sh, build-node-image.sh, up.sh)
-PAUSE_VERSION="${PAUSE_VERSION:-3.10}"
 CLUSTER_NAME="${CLUSTER_NAME:-livestream}"
 LSO_IMAGE_TAG="${LSO_IMAGE_TAG:-dev}"
 OFFICIAL_DEBIAN_IMAGE="${OFFICIAL_DEBIAN_IMAGE:-debian:bookworm-slim}"
 OFFICIAL_PYTHON_IMAGE="${OFFICIAL_PYTHON_IMAGE:-python:3.11-slim-bookworm}"
 OFFICIAL_MEDIAMTX_IMAGE="${OFFICIAL_MEDIAMTX_IMAGE:-bluenviron/mediamtx:1.20.1}"
-OFFICIAL_KIND_NODE_IMAGE="${OFFICIAL_KIND_NODE_IMAGE:-kindest/node:$K8S_VERSION}"
 
 # Use a local image, or pull it; fails fast (DNS) where no registry answers.
 try_pull() { # $1=image

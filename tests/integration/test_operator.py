@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from livestream_operator.kube import Kube, KubeError, core_path
-from tests.support.kube_fixtures import wait_for
 from tests.integration.test_receiver import ev, post
 from tests.support.fake_mediamtx import FakeMediaMTX
+from tests.support.kube_fixtures import wait_for
 from tests.support.processes import Process
 
 pytestmark = pytest.mark.integration
