@@ -6,7 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 from .crd import MAX_NAME_LENGTH
 from .models import STREAM_ID_PATTERN
@@ -95,8 +95,11 @@ def redact_query(query: str) -> str:
     """The query with credential-looking values replaced by "redacted".
 
     A bare token (no "=") is redacted whole: OBS users often paste the stream key
-    as the entire query.
+    as the entire query. ffmpeg percent-encodes a query it puts in the RTMP stream
+    name ("a%3D1%26b%3D2"), so such a query is decoded first.
     """
+    if "=" not in query:
+        query = unquote(query)
     parts = []
     for segment in query.split("&"):
         if not segment:
