@@ -1,0 +1,119 @@
+"""Worker configuration: flags, with LSO_* environment variables as fallbacks."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .pipeline import DEFAULT_LATENCY_MS, Mode
+
+DEFAULT_METRICS_PORT = 9100
+_STREAM_PATH = re.compile(r"^/live/([^/]+)/(?:in|out)$")
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    input_url: str
+    output_url: str
+    mode: Mode
+    stream_id: str
+    metrics_port: int = DEFAULT_METRICS_PORT
+    latency_ms: int = DEFAULT_LATENCY_MS
+    tone_hz: float = 440.0
+    # No input frame for this long -> tear down and reconnect.
+    stall_timeout: float = 10.0
+    # Consecutive attempts that found an unusable codec before exiting non-zero.
+    max_unsupported: int = 3
+    log_level: str = "INFO"
+
+
+def stream_id_from_url(url: str) -> str:
+    """`rtsp://h:8554/live/<id>/in` -> `<id>`; empty if the path has another shape."""
+    match = _STREAM_PATH.match(urlsplit(url).path)
+    return match.group(1) if match else ""
+
+
+def _check_url(
+    parser: argparse.ArgumentParser, what: str, url: str, schemes: tuple[str, ...]
+) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in schemes or not parts.hostname:
+        parser.error(f"{what} must be a {'/'.join(schemes)}:// URL with a host, got {url!r}")
+
+
+def parse_args(argv: list[str], env: Mapping[str, str]) -> WorkerConfig:
+    parser = argparse.ArgumentParser(
+        prog="livestream-operator worker",
+        description="Pull live/<id>/in over RTSP, remux (bypass) or replace the audio (tone), "
+        "push live/<id>/out over RTMP.",
+    )
+    parser.add_argument(
+        "--input",
+        default=env.get("LSO_INPUT_URL", ""),
+        help="RTSP URL of live/<id>/in (env LSO_INPUT_URL)",
+    )
+    parser.add_argument(
+        "--output",
+        default=env.get("LSO_OUTPUT_URL", ""),
+        help="RTMP URL of live/<id>/out (env LSO_OUTPUT_URL)",
+    )
+    parser.add_argument(
+        "--mode",
+        default=env.get("LSO_MODE", Mode.BYPASS.value),
+        choices=[m.value for m in Mode],
+        help="env LSO_MODE (default bypass)",
+    )
+    parser.add_argument(
+        "--stream-id",
+        default=env.get("LSO_STREAM_ID", ""),
+        help="for logs and metrics (env LSO_STREAM_ID; default: from --input)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=_int_env(env, "LSO_METRICS_PORT", DEFAULT_METRICS_PORT),
+        help="Prometheus port, 0 disables (env LSO_METRICS_PORT; default 9100)",
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=int,
+        default=_int_env(env, "LSO_LATENCY_MS", DEFAULT_LATENCY_MS),
+        help="RTSP jitter-buffer latency (env LSO_LATENCY_MS)",
+    )
+    parser.add_argument("--tone-hz", type=float, default=440.0, help="tone frequency")
+    parser.add_argument("--log-level", default=env.get("LSO_LOG_LEVEL", "INFO"))
+    args = parser.parse_args(argv)
+
+    if not args.input or not args.output:
+        parser.error("--input/LSO_INPUT_URL and --output/LSO_OUTPUT_URL are required")
+    _check_url(parser, "--input", args.input, ("rtsp", "rtsps"))
+    _check_url(parser, "--output", args.output, ("rtmp", "rtmps"))
+    if not 0 <= args.metrics_port <= 65535:
+        parser.error("--metrics-port must be between 0 and 65535")
+    if not 0 <= args.latency_ms <= 10_000:
+        parser.error("--latency-ms must be between 0 and 10000")
+    if not 20 <= args.tone_hz <= 20_000:
+        parser.error("--tone-hz must be between 20 and 20000")
+    return WorkerConfig(
+        input_url=args.input,
+        output_url=args.output,
+        mode=Mode(args.mode),
+        stream_id=args.stream_id or stream_id_from_url(args.input),
+        metrics_port=args.metrics_port,
+        latency_ms=args.latency_ms,
+        tone_hz=args.tone_hz,
+        log_level=args.log_level,
+    )
+
+
+def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "")
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise SystemExit(
+            f"livestream-operator worker: {name} must be an integer, got {raw!r}"
+        ) from None

@@ -1,0 +1,109 @@
+"""Prometheus metrics of one worker process (one stream)."""
+
+from __future__ import annotations
+
+import enum
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Info
+
+from .. import probe
+
+
+class State(enum.StrEnum):
+    STARTING = "starting"  # process up, no pipeline yet
+    CONNECTING = "connecting"  # pipeline built, no frame muxed yet
+    RUNNING = "running"  # frames are flowing to the output
+    RETRYING = "retrying"  # input or output went away; waiting to reconnect
+    FAILED = "failed"  # gave up (unsupported input); the process exits non-zero
+    STOPPED = "stopped"  # asked to stop
+
+
+class ErrorKind(enum.StrEnum):
+    INPUT = "input"  # rtspsrc error or EOS (publisher gone, MediaMTX down)
+    OUTPUT = "output"  # the RTMP sink failed
+    UNSUPPORTED = "unsupported_codec"
+    STALL = "stall"  # connected but no frames
+    INTERNAL = "internal"
+
+
+class WorkerMetrics:
+    """All worker metrics in one private registry (tests run several workers)."""
+
+    def __init__(
+        self, stream_id: str, mode: str, registry: CollectorRegistry | None = None
+    ) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.info = Info("lso_worker", "Worker identity", registry=r)
+        self.info.info({"stream_id": stream_id, "mode": mode})
+        self.input_bytes = Counter(
+            "lso_worker_input_bytes",
+            "Elementary-stream bytes received (after RTP depayloading)",
+            ["track"],
+            registry=r,
+        )
+        self.input_frames = Counter(
+            "lso_worker_input_frames",
+            "Frames received (video access units, audio frames)",
+            ["track"],
+            registry=r,
+        )
+        self.output_frames = Counter(
+            "lso_worker_output_frames", "Frames handed to the muxer", ["track"], registry=r
+        )
+        self.output_bytes = Counter(
+            "lso_worker_output_bytes", "FLV bytes sent to the RTMP output", registry=r
+        )
+        self.reconnects = Counter(
+            "lso_worker_reconnects",
+            "Pipeline restarts after the input or output went away",
+            registry=r,
+        )
+        self.errors = Counter(
+            "lso_worker_errors", "Pipeline failures by kind", ["kind"], registry=r
+        )
+        for kind in ErrorKind:
+            self.errors.labels(kind.value)
+        self.unsupported = Gauge(
+            "lso_worker_unsupported_input",
+            "1 while the input carries a codec this worker cannot handle",
+            ["codec"],
+            registry=r,
+        )
+        self.av_offset = Gauge(
+            "lso_worker_av_offset_seconds",
+            "Timestamp of the newest audio "
+            "tag minus that of the newest video tag sent to the output "
+            "(smoothed); near 0 in sync, grows when one track lags",
+            registry=r,
+        )
+        self.state = Enum(
+            "lso_worker_state", "Worker state", states=[s.value for s in State], registry=r
+        )
+        self.current = State.STARTING
+        self.state.state(State.STARTING.value)
+        started = time.monotonic()
+        self.uptime = Gauge(
+            "lso_worker_uptime_seconds", "Seconds since the worker started", registry=r
+        )
+        self.uptime.set_function(lambda: time.monotonic() - started)
+        self._server: Any = None
+
+    def set_state(self, state: State) -> None:
+        self.current = state
+        self.state.state(state.value)
+
+    def serve(self, port: int, addr: str = "0.0.0.0") -> None:
+        """Expose /metrics and /healthz (200 while running) on `port` (0 disables)."""
+        if port:
+            self._server = probe.serve(
+                port, self.registry, lambda: self.current is State.RUNNING, addr
+            )
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        self._server = None
