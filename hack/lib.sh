@@ -8,8 +8,12 @@ REPO_ROOT="$(cd "$HACK_DIR/.." && pwd)"
 CACHE_DIR="${LSO_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/livestream-operator}"
 
 # Pinned versions: one place to bump them.
-K8S_VERSION="${K8S_VERSION:-v1.31.14}"
-ETCD_VERSION="${ETCD_VERSION:-v3.5.21}"
+# Kubernetes for both the integration tier's API server and the kind node. 1.33:
+# every module its binaries import is on the module proxy at its exact version
+# (1.31.14 lacks several staging modules there), and kind v0.29.0's default node
+# is 1.33. ETCD_VERSION is what `kubeadm config images list` names for it.
+K8S_VERSION="${K8S_VERSION:-v1.33.13}"
+ETCD_VERSION="${ETCD_VERSION:-v3.5.24}"
 MEDIAMTX_VERSION="${MEDIAMTX_VERSION:-v1.20.1}"
 HLSJS_VERSION="${HLSJS_VERSION:-1.7.0}"
 KIND_VERSION="${KIND_VERSION:-v0.29.0}"
@@ -70,11 +74,6 @@ apt_ensure() { # cmd:pkg ...
 # Short content hash of files (for cache keys of things built from them).
 files_hash() { cat "$@" | sha256sum | cut -c1-12; }
 
-# The kind cluster's Kubernetes version. Not K8S_VERSION (v1.31.14): the Go module
-# proxy reachable here has no k8s.io/{cri-client,kube-proxy,kube-scheduler,
-# kube-controller-manager,csi-translation-lib,endpointslice} v0.31.x, so kubelet,
-# kubeadm, kube-proxy, kube-scheduler and kube-controller-manager 1.31 cannot be
-# built; every module 1.33.13 imports is there (kind v0.29.0's default is 1.33 too).
-# The etcd and coredns versions are what `kubeadm config images list` asks for.
-CLUSTER_K8S_VERSION="${CLUSTER_K8S_VERSION:-v1.33.13}"
-CLUSTER_ETCD_VERSION="${CLUSTER_ETCD_VERSION:-v3.5.24}"
+# The kind cluster's versions; the same as the API server of the integration tier.
+CLUSTER_K8S_VERSION="${CLUSTER_K8S_VERSION:-$K8S_VERSION}"
+CLUSTER_ETCD_VERSION="${CLUSTER_ETCD_VERSION:-$ETCD_VERSION}"
