@@ -7,11 +7,11 @@ PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 export PYTHONPATH := $(CURDIR)/operator
 
-.PHONY: help deps venv crd lint test test-unit test-integration test-media test-e2e \
-        bench bench-e2e up down logs ps clean
+.PHONY: help deps venv crd lint lint-chart test test-unit test-integration test-media test-e2e \
+        bench bench-e2e up down logs ps tools images node-image clean
 
 help:
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 deps: ## install system packages (ffmpeg, GStreamer, Docker, build headers)
 	bash hack/install-system-deps.sh
@@ -31,6 +31,9 @@ crd: venv ## regenerate crds/ and the chart's copy from the models
 lint: venv ## ruff and mypy
 	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/mypy
+
+lint-chart: ## helm lint --strict
+	PATH="$$(bash hack/build-tools.sh):$$PATH" helm lint --strict charts/livestream-operator
 
 test: test-unit test-integration test-media test-e2e ## all test tiers
 
@@ -64,6 +67,15 @@ logs: ## follow the operator, receiver and MediaMTX logs
 
 ps: ## what runs: LiveStreams, Pods, MediaMTX paths
 	bash hack/ps.sh
+
+tools: ## kind, helm, kubectl (official downloads, else built; cached)
+	bash hack/build-tools.sh
+
+images: ## build the four project images (add ARGS=--load to load them into kind)
+	bash hack/build-images.sh $(ARGS)
+
+node-image: ## the kind node image (kindest/node when pullable, else assembled offline)
+	bash hack/build-node-image.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

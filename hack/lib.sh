@@ -18,8 +18,7 @@ MEDIAMTX_VERSION="${MEDIAMTX_VERSION:-v1.20.1}"
 HLSJS_VERSION="${HLSJS_VERSION:-1.7.0}"
 KIND_VERSION="${KIND_VERSION:-v0.29.0}"
 HELM_VERSION="${HELM_VERSION:-v3.16.4}"
-CRICTL_VERSION="${CRICTL_VERSION:-v1.31.1}"
-COREDNS_VERSION="${COREDNS_VERSION:-v1.11.3}"
+CRICTL_VERSION="${CRICTL_VERSION:-v1.33.0}"
 
 log() { printf '[hack] %s\n' "$*" >&2; }
 die() { printf '[hack] error: %s\n' "$*" >&2; exit 1; }
@@ -70,9 +69,6 @@ apt_ensure() { # cmd:pkg ...
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 }
-
-# Short content hash of files (for cache keys of things built from them).
-files_hash() { cat "$@" | sha256sum | cut -c1-12; }
 
 # The kind cluster's versions; the same as the API server of the integration tier.
 CLUSTER_K8S_VERSION="${CLUSTER_K8S_VERSION:-$K8S_VERSION}"

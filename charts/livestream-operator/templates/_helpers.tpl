@@ -1,0 +1,104 @@
+{{/* Chart name, truncated to 63 characters. */}}
+{{- define "lso.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Fully qualified app name: the release name when it already holds the chart name. */}}
+{{- define "lso.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Name of a component's objects: <fullname>-<component>. */}}
+{{- define "lso.component" -}}
+{{- printf "%s-%s" (include "lso.fullname" .root) .component | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "lso.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ include "lso.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: livestream-operator
+{{- end -}}
+
+{{/* Selector labels of a component: dict "root" . "component" "operator". */}}
+{{- define "lso.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "lso.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* Image reference: dict "root" . "image" .Values.images.worker. */}}
+{{- define "lso.image" -}}
+{{- $tag := .image.tag | default .root.Values.image.tag | default .root.Chart.AppVersion -}}
+{{- if .root.Values.image.registry -}}
+{{- printf "%s/%s:%s" .root.Values.image.registry .image.repository $tag -}}
+{{- else -}}
+{{- printf "%s:%s" .image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* In-cluster DNS names of the Services. */}}
+{{- define "lso.mediamtxHost" -}}
+{{- printf "%s.%s.svc" (include "lso.component" (dict "root" . "component" "mediamtx")) .Release.Namespace -}}
+{{- end -}}
+{{- define "lso.hooksUrl" -}}
+{{- printf "http://%s.%s.svc:%v" (include "lso.component" (dict "root" . "component" "hooks")) .Release.Namespace .Values.hooks.port -}}
+{{- end -}}
+
+{{/* Hardened container security context (non-root, read-only root fs). */}}
+{{- define "lso.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Settings shared by the operator and the hook receiver (LSO_* variables). */}}
+{{- define "lso.settingsEnv" -}}
+- name: LSO_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: LSO_MEDIAMTX_API_URL
+  value: {{ printf "http://%s:%v" (include "lso.mediamtxHost" .) .Values.mediamtx.ports.api | quote }}
+- name: LSO_MEDIAMTX_RTSP_URL
+  value: {{ printf "rtsp://%s:%v" (include "lso.mediamtxHost" .) .Values.mediamtx.ports.rtsp | quote }}
+- name: LSO_MEDIAMTX_RTMP_URL
+  value: {{ printf "rtmp://%s:%v" (include "lso.mediamtxHost" .) .Values.mediamtx.ports.rtmp | quote }}
+- name: LSO_WORKER_IMAGE
+  value: {{ include "lso.image" (dict "root" . "image" .Values.images.worker) | quote }}
+- name: LSO_FORWARDER_IMAGE
+  value: {{ include "lso.image" (dict "root" . "image" .Values.images.forwarder) | quote }}
+- name: LSO_IMAGE_PULL_POLICY
+  value: {{ .Values.image.pullPolicy | quote }}
+- name: LSO_WORKER_RESOURCES
+  value: {{ .Values.streams.workerResources | toJson | quote }}
+- name: LSO_FORWARDER_RESOURCES
+  value: {{ .Values.streams.forwarderResources | toJson | quote }}
+- name: LSO_DEFAULT_WORKER_MODE
+  value: {{ .Values.streams.defaultWorkerMode | quote }}
+- name: LSO_DEFAULT_GRACE_SECONDS
+  value: {{ .Values.streams.gracePeriodSeconds | quote }}
+- name: LSO_DEFAULT_DESTINATIONS
+  value: {{ .Values.streams.defaultDestinations | toJson | quote }}
+- name: LSO_RESYNC_SECONDS
+  value: {{ .Values.streams.resyncSeconds | quote }}
+- name: LSO_LOG_LEVEL
+  value: {{ .Values.logLevel | quote }}
+{{- end -}}

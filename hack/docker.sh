@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Make sure a Docker engine answers on this machine.
+#
+#   hack/docker.sh            install (apt) and start dockerd if none answers
+#
+# On hosts whose capability bounding set lacks a capability that Docker asks for
+# in `--privileged` containers (seen: CAP_SYS_RESOURCE), `docker run --privileged`
+# fails with "unable to apply caps". kind needs privileged node containers, so
+# there, and only there, a small runc wrapper is registered as Docker's default
+# runtime: it drops the capabilities the host cannot grant from the OCI spec and
+# then execs the real runc.
+source "$(dirname "$0")/lib.sh"
+
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+WRAPPER=/usr/local/libexec/livestream-operator/runc-capfilter
+DOCKERD_LOG="${DOCKERD_LOG:-/var/log/lso-dockerd.log}"
+
+docker_answers() { docker info >/dev/null 2>&1; }
+
+# Capability numbers the host can not grant (missing from the bounding set),
+# among those Docker 20.10+ asks for (0..40).
+missing_caps() {
+  local bnd; bnd="$(awk '/^CapBnd:/ {print $2}' /proc/self/status)"
+  local n
+  for n in $(seq 0 40); do
+    if (( (16#$bnd >> n & 1) == 0 )); then echo "$n"; fi
+  done
+}
+
+install_packages() {
+  local pkgs=()
+  command -v dockerd >/dev/null 2>&1 || pkgs+=(docker.io)
+  command -v docker >/dev/null 2>&1 || pkgs+=(docker.io)
+  [ -x /usr/bin/python3 ] || pkgs+=(python3)   # the runc wrapper runs with it
+  [ ${#pkgs[@]} -eq 0 ] && return 0
+  log "installing ${pkgs[*]} with apt"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+}
+
+write_wrapper() {
+  local real_runc; real_runc="$(command -v runc || echo /usr/sbin/runc)"
+  local tmp; tmp="$(mktemp)"
+  # Written here (not copied from anywhere): drop from every capability list of
+  # the OCI runtime spec the capabilities the bounding set lacks.
+  cat >"$tmp" <<EOF
+#!/usr/bin/python3
+# livestream-operator runc wrapper (installed by hack/docker.sh).
+# Removes capabilities that this host's bounding set does not hold from the
+# OCI spec of 'runc create/run --bundle DIR' and 'runc exec --process FILE',
+# then execs the real runc with unchanged arguments.
+import json, os, sys
+
+REAL_RUNC = "$real_runc"
+NAMES = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL",
+         "SETGID", "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE",
+         "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE",
+         "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT",
+         "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE",
+         "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN",
+         "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+         "CHECKPOINT_RESTORE"]
+
+
+def unavailable():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapBnd:"):
+                bnd = int(line.split()[1], 16)
+                return {"CAP_" + n for i, n in enumerate(NAMES) if not bnd >> i & 1}
+    return set()
+
+
+def filter_caps(caps, drop):
+    for key in ("bounding", "effective", "inheritable", "permitted", "ambient"):
+        if isinstance(caps.get(key), list):
+            caps[key] = [c for c in caps[key] if c not in drop]
+
+
+def rewrite(path, in_process):
+    try:
+        with open(path) as f:
+            spec = json.load(f)
+    except (OSError, ValueError):
+        return
+    drop = unavailable()
+    proc = spec if in_process else spec.get("process") or {}
+    caps = proc.get("capabilities")
+    if not drop or not isinstance(caps, dict):
+        return
+    filter_caps(caps, drop)
+    tmp = path + ".capfilter"
+    with open(tmp, "w") as f:
+        json.dump(spec, f)
+    os.replace(tmp, path)
+
+
+def option(args, names):
+    for i, a in enumerate(args):
+        for n in names:
+            if a == n and i + 1 < len(args):
+                return args[i + 1]
+            if a.startswith(n + "="):
+                return a.split("=", 1)[1]
+    return None
+
+
+def main():
+    args = sys.argv[1:]
+    cmd = next((a for a in args if a in ("create", "run", "exec")), None)
+    try:
+        if cmd in ("create", "run"):
+            bundle = option(args, ("--bundle", "-b")) or "."
+            rewrite(os.path.join(bundle, "config.json"), in_process=False)
+        elif cmd == "exec":
+            process = option(args, ("--process", "-p"))
+            if process:
+                rewrite(process, in_process=True)
+    except Exception as exc:  # never block container start on the filter itself
+        print("runc-capfilter: %s" % exc, file=sys.stderr)
+    os.execv(REAL_RUNC, [REAL_RUNC] + args)
+
+
+main()
+EOF
+  $SUDO mkdir -p "$(dirname "$WRAPPER")"
+  $SUDO install -m 0755 "$tmp" "$WRAPPER"; rm -f "$tmp"
+}
+
+# Register the wrapper as Docker's default runtime (merging into daemon.json).
+register_wrapper() {
+  $SUDO mkdir -p /etc/docker
+  local cfg=/etc/docker/daemon.json
+  $SUDO /usr/bin/python3 - "$cfg" "$WRAPPER" <<'EOF'
+import json, os, sys
+cfg, wrapper = sys.argv[1], sys.argv[2]
+data = {}
+if os.path.exists(cfg):
+    with open(cfg) as f:
+        data = json.load(f) or {}
+want = dict(data)
+want.setdefault("runtimes", {})["lso-runc"] = {"path": wrapper}
+want["default-runtime"] = "lso-runc"
+if want != data:
+    with open(cfg, "w") as f:
+        json.dump(want, f, indent=2)
+    print("changed")
+EOF
+}
+
+start_dockerd() {
+  if command -v systemctl >/dev/null 2>&1 && [ "$(ps -p 1 -o comm= 2>/dev/null)" = systemd ]; then
+    log "starting docker with systemctl"
+    $SUDO systemctl start docker || true
+  fi
+  if ! docker_answers; then
+    log "starting dockerd in the background (log: $DOCKERD_LOG)"
+    # containerd is started by dockerd itself when none is configured.
+    $SUDO sh -c "nohup dockerd >>'$DOCKERD_LOG' 2>&1 &"
+  fi
+  local _
+  for _ in $(seq 1 60); do docker_answers && return 0; sleep 1; done
+  tail -20 "$DOCKERD_LOG" >&2 || true
+  die "dockerd did not answer within 60 s"
+}
+
+stop_dockerd() {
+  local pid; pid="$(pgrep -x dockerd || true)"
+  [ -n "$pid" ] || return 0
+  log "restarting dockerd (pid $pid) to load the new runtime"
+  $SUDO kill "$pid"
+  local _; for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || return 0; sleep 1; done
+  die "dockerd (pid $pid) did not stop"
+}
+
+main() {
+  install_packages
+  local need_wrapper=0
+  if [ -n "$(missing_caps)" ]; then
+    need_wrapper=1
+    log "capability bounding set lacks cap(s) $(missing_caps | tr '\n' ' ')- using the runc capability filter"
+    write_wrapper
+    if [ "$(register_wrapper)" = changed ] && docker_answers; then
+      stop_dockerd
+    fi
+  fi
+  docker_answers || start_dockerd
+  if [ "$need_wrapper" = 1 ] && ! docker info --format '{{.DefaultRuntime}}' 2>/dev/null | grep -qx lso-runc; then
+    # A running engine that we did not configure (e.g. started before the wrapper existed).
+    stop_dockerd; start_dockerd
+  fi
+  log "docker engine $(docker version --format '{{.Server.Version}}' 2>/dev/null) answers (default runtime: $(docker info --format '{{.DefaultRuntime}}' 2>/dev/null))"
+}
+
+main "$@"

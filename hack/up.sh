@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Bring the whole system up on a local single-node kind cluster and stream through it.
+#
+#   hack/up.sh
+#
+# Steps: Docker engine -> kind/helm/kubectl -> node image -> cluster (the RTMP
+# NodePort mapped to the host) -> project images built and loaded -> chart
+# installed -> a short demo stream published with ffmpeg -> `kubectl get livestreams`.
+#
+# Settings (environment):
+#   CLUSTER_NAME        kind cluster name (livestream)
+#   LSO_RELEASE_NAMESPACE  namespace of the release (else LSO_NAMESPACE; default livestream)
+#   LSO_RELEASE         Helm release name (livestream-operator)
+#   LSO_RTMP_HOST_PORT  host port publishers use (1935)
+#   LSO_HOST_ADDRESS    host address the port listens on (127.0.0.1; 0.0.0.0 for the LAN)
+#   LSO_RTMP_NODE_PORT  the RTMP Service's NodePort inside the cluster (31935)
+#   LSO_HELM_ARGS       extra arguments for helm upgrade --install
+#   LSO_SKIP_DEMO=1     do not publish the demo stream
+#   LSO_DEMO_SECONDS    length of the demo stream (20)
+source "$(dirname "$0")/lib.sh"
+
+NAMESPACE="${LSO_RELEASE_NAMESPACE:-${LSO_NAMESPACE:-livestream}}"
+RELEASE="${LSO_RELEASE:-livestream-operator}"
+RTMP_HOST_PORT="${LSO_RTMP_HOST_PORT:-1935}"
+HOST_ADDRESS="${LSO_HOST_ADDRESS:-127.0.0.1}"
+RTMP_NODE_PORT="${LSO_RTMP_NODE_PORT:-31935}"
+DEMO_SECONDS="${LSO_DEMO_SECONDS:-20}"
+KUBECONFIG_FILE="$CACHE_DIR/kind-$CLUSTER_NAME.kubeconfig"
+
+t_start=$SECONDS
+step() { log "[$((SECONDS - t_start))s] $*"; }
+
+step "docker engine"
+bash "$HACK_DIR/docker.sh"
+
+step "kind, helm, kubectl"
+PATH="$(bash "$HACK_DIR/build-tools.sh"):$PATH"; export PATH
+
+step "kind node image"
+NODE_IMAGE="$(bash "$HACK_DIR/build-node-image.sh")"
+log "node image: $NODE_IMAGE"
+
+if kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
+  step "kind cluster $CLUSTER_NAME exists; reusing it (hack/down.sh removes it)"
+else
+  step "creating kind cluster $CLUSTER_NAME"
+  cfg="$(mktemp)"
+  {
+    echo "kind: Cluster"
+    echo "apiVersion: kind.x-k8s.io/v1alpha4"
+    echo "networking:"
+    echo "  podSubnet: 10.244.0.0/16"
+    # The locally assembled node image has its CNI baked in (no kindnetd image).
+    case "$NODE_IMAGE" in kindest/*) ;; *) echo "  disableDefaultCNI: true" ;; esac
+    echo "nodes:"
+    echo "  - role: control-plane"
+    echo "    image: $NODE_IMAGE"
+    echo "    extraPortMappings:"
+    echo "      - containerPort: $RTMP_NODE_PORT"
+    echo "        hostPort: $RTMP_HOST_PORT"
+    echo "        listenAddress: \"$HOST_ADDRESS\""
+    echo "        protocol: TCP"
+  } >"$cfg"
+  kind create cluster --name "$CLUSTER_NAME" --config "$cfg" --wait 0s
+  rm -f "$cfg"
+fi
+(umask 077 && kind get kubeconfig --name "$CLUSTER_NAME" >"$KUBECONFIG_FILE")
+export KUBECONFIG="$KUBECONFIG_FILE"
+kubectl wait node --all --for=condition=Ready --timeout=300s
+kubectl -n kube-system rollout status deployment/coredns --timeout=300s
+
+step "project images"
+mapfile -t images < <(bash "$HACK_DIR/build-images.sh" --load)
+# A hash of the image ids: a rebuilt image rolls the Deployments out again
+# even though the tag is the same.
+images_hash="$(for i in "${images[@]}"; do docker image inspect -f '{{.Id}}' "$i"; done | sha256sum | cut -c1-16)"
+
+step "CRD and chart"
+# Helm installs crds/ only on first install and never upgrades them.
+kubectl apply --server-side --force-conflicts -f "$REPO_ROOT/charts/livestream-operator/crds/livestreams.yaml"
+# shellcheck disable=SC2086
+helm upgrade --install "$RELEASE" "$REPO_ROOT/charts/livestream-operator" \
+  --namespace "$NAMESPACE" --create-namespace \
+  --set-string "image.tag=$LSO_IMAGE_TAG" \
+  --set "mediamtx.rtmp.service.nodePort=$RTMP_NODE_PORT" \
+  --set-string "operator.podAnnotations.livestream-operator\.dev/images=$images_hash" \
+  --set-string "hooks.podAnnotations.livestream-operator\.dev/images=$images_hash" \
+  --set-string "mediamtx.podAnnotations.livestream-operator\.dev/images=$images_hash" \
+  ${LSO_HELM_ARGS:-}
+# The chart names objects <release> when the release name holds the chart's name.
+case "$RELEASE" in *livestream-operator*) fullname="$RELEASE" ;; *) fullname="$RELEASE-livestream-operator" ;; esac
+for d in operator hooks mediamtx; do
+  kubectl -n "$NAMESPACE" rollout status "deployment/$fullname-$d" --timeout=300s
+done
+
+url="rtmp://$HOST_ADDRESS:$RTMP_HOST_PORT/live/demo/in"
+[ "$HOST_ADDRESS" = 0.0.0.0 ] && url="rtmp://127.0.0.1:$RTMP_HOST_PORT/live/demo/in"
+if [ "${LSO_SKIP_DEMO:-}" != 1 ]; then
+  step "demo: publishing ${DEMO_SECONDS}s of test video to $url"
+  apt_ensure ffmpeg:ffmpeg
+  ffmpeg -hide_banner -loglevel error -re \
+    -f lavfi -i "testsrc2=size=640x360:rate=30" -f lavfi -i "sine=frequency=440:sample_rate=44100" \
+    -t "$DEMO_SECONDS" -c:v libx264 -preset ultrafast -tune zerolatency -g 30 -pix_fmt yuv420p \
+    -c:a aac -b:a 96k -f flv "$url" &
+  ffmpeg_pid=$!
+  for _ in $(seq 1 $((DEMO_SECONDS * 2))); do
+    phase="$(kubectl -n "$NAMESPACE" get livestreams demo -o jsonpath='{.status.phase}' 2>/dev/null || true)"
+    [ "$phase" = Live ] && break
+    kill -0 "$ffmpeg_pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  kubectl -n "$NAMESPACE" get livestreams
+  kubectl -n "$NAMESPACE" get pods -l app.kubernetes.io/managed-by=livestream-operator
+  wait "$ffmpeg_pid" || log "ffmpeg exited with status $? (is the NodePort mapped? see kubectl -n $NAMESPACE get svc)"
+fi
+
+step "up"
+cat >&2 <<EOF
+
+  Cluster:    kind $CLUSTER_NAME   (export KUBECONFIG=$KUBECONFIG_FILE)
+  Publish:    ffmpeg -re -i input.mp4 -c copy -f flv rtmp://127.0.0.1:$RTMP_HOST_PORT/live/<streamId>/in
+              OBS: server rtmp://127.0.0.1:$RTMP_HOST_PORT/live/<streamId>, stream key "in"
+  Watch:      kubectl -n $NAMESPACE get livestreams -w
+  Check:      helm test $RELEASE -n $NAMESPACE
+  Tear down:  hack/down.sh
+EOF
+kubectl -n "$NAMESPACE" get livestreams

@@ -1,0 +1,475 @@
+"""Helpers for the end-to-end tests and benchmarks: kubectl, helm, ffmpeg publishers.
+
+Cluster-agnostic: everything goes through `kubectl`/`helm` with the current
+KUBECONFIG. Defaults match hack/up.sh; override with:
+
+  KUBECONFIG            the cluster (default: hack/up.sh's kind kubeconfig if present)
+  LSO_E2E_NAMESPACE     namespace of the installed release (else LSO_RELEASE_NAMESPACE or
+                        LSO_NAMESPACE, as for hack/up.sh; default livestream)
+  LSO_E2E_RELEASE       Helm release name (else LSO_RELEASE; default livestream-operator)
+  LSO_E2E_RTMP_URL      RTMP base URL reachable from this host
+                        (rtmp://127.0.0.1:$LSO_RTMP_HOST_PORT, port default 1935)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+REPO = Path(__file__).resolve().parents[2]
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+CACHE_DIR = Path(
+    os.environ.get("LSO_CACHE_DIR")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "livestream-operator"
+)
+GROUP = "media.livestream-operator.dev"
+API_VERSION = f"{GROUP}/v1alpha1"
+MANAGED_BY = "app.kubernetes.io/managed-by=livestream-operator"
+
+T = TypeVar("T")
+
+
+def _default_kubeconfig() -> str | None:
+    if os.environ.get("KUBECONFIG"):
+        return os.environ["KUBECONFIG"]
+    cluster = os.environ.get("CLUSTER_NAME", "livestream")
+    kind_cfg = CACHE_DIR / f"kind-{cluster}.kubeconfig"
+    return str(kind_cfg) if kind_cfg.exists() else None
+
+
+@dataclass(frozen=True)
+class Config:
+    namespace: str = os.environ.get(
+        "LSO_E2E_NAMESPACE",
+        os.environ.get("LSO_RELEASE_NAMESPACE", os.environ.get("LSO_NAMESPACE", "livestream")),
+    )
+    release: str = os.environ.get(
+        "LSO_E2E_RELEASE", os.environ.get("LSO_RELEASE", "livestream-operator")
+    )
+    rtmp_url: str = os.environ.get(
+        "LSO_E2E_RTMP_URL", f"rtmp://127.0.0.1:{os.environ.get('LSO_RTMP_HOST_PORT', '1935')}"
+    ).rstrip("/")
+    kubeconfig: str | None = field(default_factory=_default_kubeconfig)
+
+    @property
+    def fullname(self) -> str:
+        """The chart's object name prefix (see lso.fullname in the chart)."""
+        return fullname(self.release)
+
+    def component(self, name: str) -> str:
+        return f"{self.fullname}-{name}"
+
+
+def fullname(release: str, chart: str = "livestream-operator") -> str:
+    return release if chart in release else f"{release}-{chart}"
+
+
+def tool(name: str) -> str | None:
+    """A tool from PATH, else from hack/build-tools.sh's cache directory."""
+    found = shutil.which(name)
+    if found:
+        return found
+    cached = CACHE_DIR / "bin" / "path" / name
+    return str(cached) if cached.exists() else None
+
+
+def unique_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.5) -> T:
+    """Poll `probe` until it returns something truthy; fail with `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while True:
+        try:
+            value = probe()
+            if value:
+                return value
+        except Exception as exc:
+            last_exc = exc
+        if time.monotonic() > deadline:
+            detail = f" (last error: {last_exc})" if last_exc else ""
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
+        time.sleep(interval)
+
+
+class Kube:
+    """kubectl/helm against one namespace."""
+
+    def __init__(self, cfg: Config, namespace: str | None = None) -> None:
+        self.cfg = cfg
+        self.ns = namespace or cfg.namespace
+        kubectl, helm = tool("kubectl"), tool("helm")
+        if kubectl is None:
+            raise FileNotFoundError("kubectl not found (hack/build-tools.sh provides it)")
+        self.kubectl_bin = kubectl
+        self.helm_bin = helm
+        self.env = dict(os.environ)
+        if cfg.kubeconfig:
+            self.env["KUBECONFIG"] = cfg.kubeconfig
+
+    def in_namespace(self, namespace: str) -> Kube:
+        return Kube(self.cfg, namespace)
+
+    # -- raw commands
+    def kubectl(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float = 60,
+        namespaced: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = [self.kubectl_bin, *(["-n", self.ns] if namespaced else []), *args]
+        proc = subprocess.run(
+            cmd, input=input, capture_output=True, text=True, env=self.env, timeout=timeout
+        )
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()}")
+        return proc
+
+    def helm(
+        self, *args: str, check: bool = True, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        if self.helm_bin is None:
+            raise FileNotFoundError("helm not found (hack/build-tools.sh provides it)")
+        cmd = [self.helm_bin, "--namespace", self.ns, *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise RuntimeError(
+                f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+            )
+        return proc
+
+    def get_json(self, *args: str) -> Any:
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
+    def get_or_none(self, kind: str, name: str) -> dict[str, Any] | None:
+        proc = self.kubectl("get", kind, name, "-o", "json", check=False)
+        if proc.returncode != 0:
+            if "NotFound" in proc.stderr or "not found" in proc.stderr:
+                return None
+            raise RuntimeError(proc.stderr.strip())
+        result: dict[str, Any] = json.loads(proc.stdout)
+        return result
+
+    def apply(self, manifest: dict[str, Any] | list[dict[str, Any]]) -> None:
+        items = manifest if isinstance(manifest, list) else [manifest]
+        body = {"apiVersion": "v1", "kind": "List", "items": items}
+        self.kubectl("apply", "-f", "-", input=json.dumps(body))
+
+    def delete(self, kind: str, *names: str, wait: bool = False) -> None:
+        self.kubectl(
+            "delete",
+            kind,
+            *names,
+            "--ignore-not-found",
+            f"--wait={'true' if wait else 'false'}",
+            timeout=180,
+        )
+
+    # -- project objects
+    def livestream(self, name: str) -> dict[str, Any] | None:
+        return self.get_or_none("livestreams", name)
+
+    def livestreams(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.get_json("livestreams")["items"]
+        return items
+
+    def managed_pods(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.get_json("pods", "-l", MANAGED_BY)["items"]
+        return [p for p in items if not p["metadata"].get("deletionTimestamp")]
+
+    def pod(self, name: str) -> dict[str, Any] | None:
+        return self.get_or_none("pod", name)
+
+    def wait_phase(self, name: str, phase: str, timeout: float) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            ls = self.livestream(name)
+            return ls if ls and (ls.get("status") or {}).get("phase") == phase else None
+
+        return wait_for(f"LiveStream {self.ns}/{name} phase {phase}", probe, timeout)
+
+    def wait_gone(self, kind: str, name: str, timeout: float) -> None:
+        wait_for(
+            f"{kind} {self.ns}/{name} to be gone",
+            lambda: self.get_or_none(kind, name) is None,
+            timeout,
+        )
+
+    def deployment_ready(self, name: str) -> bool:
+        d = self.get_or_none("deployment", name)
+        if not d:
+            return False
+        want = d["spec"].get("replicas", 1)
+        st = d.get("status") or {}
+        return bool(
+            st.get("observedGeneration", 0) >= d["metadata"]["generation"]
+            and st.get("updatedReplicas", 0) == want
+            and st.get("readyReplicas", 0) == want
+            and st.get("replicas", 0) == want
+        )
+
+
+def pod_running(pod: dict[str, Any] | None) -> bool:
+    return bool(pod and (pod.get("status") or {}).get("phase") == "Running")
+
+
+def pod_ready(pod: dict[str, Any] | None) -> bool:
+    if not pod:
+        return False
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return c.get("status") == "True"
+    return False
+
+
+class PortForward:
+    """`kubectl port-forward <target> :<port>` on a free local port."""
+
+    def __init__(self, kube: Kube, target: str, port: int) -> None:
+        self.kube, self.target, self.remote = kube, target, port
+        self.proc: subprocess.Popen[str] | None = None
+        self.local = 0
+
+    def start(self, timeout: float = 30) -> PortForward:
+        self.proc = subprocess.Popen(
+            [
+                self.kube.kubectl_bin,
+                "-n",
+                self.kube.ns,
+                "port-forward",
+                "--address",
+                "127.0.0.1",
+                self.target,
+                f":{self.remote}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self.kube.env,
+        )
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            m = re.search(r"Forwarding from 127\.0\.0\.1:(\d+)", line)
+            if m:
+                self.local = int(m.group(1))
+                # Keep draining the output so kubectl never blocks on a full pipe.
+                threading.Thread(target=self._drain, daemon=True).start()
+                return self
+        self.stop()
+        raise RuntimeError(f"kubectl port-forward {self.target} did not start")
+
+    def _drain(self) -> None:
+        assert self.proc is not None
+        assert self.proc.stdout is not None
+        for _ in self.proc.stdout:
+            pass
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+class MediaMTXApi:
+    """MediaMTX's Control API through a port-forward (restarted if it drops)."""
+
+    def __init__(self, kube: Kube, target: str, port: int = 9997) -> None:
+        self.kube, self.target, self.port = kube, target, port
+        self.pf: PortForward | None = None
+
+    def _base(self) -> str:
+        if self.pf is None or not self.pf.alive():
+            if self.pf:
+                self.pf.stop()
+            self.pf = PortForward(self.kube, self.target, self.port).start()
+        return f"http://127.0.0.1:{self.pf.local}"
+
+    def get(self, path: str) -> dict[str, Any] | None:
+        url = f"{self._base()}/v3/paths/get/{urllib.parse.quote(path, safe='')}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                body: dict[str, Any] = json.load(resp)
+                return body
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise
+
+    def available(self, path: str) -> bool:
+        body = self.get(path)
+        return bool(body and (body.get("available") or body.get("ready")))
+
+    def close(self) -> None:
+        if self.pf:
+            self.pf.stop()
+
+
+# ------------------------------------------------------------------ publishers
+
+
+def lavfi_args(size: str = "320x240", rate: int = 15) -> list[str]:
+    """A synthetic H.264/AAC source, cheap to encode."""
+    return [
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}:rate={rate}",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=44100",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-tune",
+        "zerolatency",
+        "-g",
+        str(rate),
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "64k",
+    ]
+
+
+def pre_encoded(seconds: int = 10, size: str = "1280x720", rate: int = 30) -> Path:
+    """A cached pre-encoded FLV file, so publishers can send it with -c copy."""
+    out = CACHE_DIR / "media" / f"testsrc2-{size}-{rate}-{seconds}s.flv"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ffmpeg = tool("ffmpeg") or "ffmpeg"
+        tmp = out.with_suffix(".tmp.flv")
+        subprocess.run(
+            [
+                ffmpeg,
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                f"testsrc2=size={size}:rate={rate}",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=44100",
+                "-t",
+                str(seconds),
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-g",
+                str(rate),
+                "-pix_fmt",
+                "yuv420p",
+                "-b:v",
+                "2500k",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "128k",
+                "-f",
+                "flv",
+                str(tmp),
+            ],
+            check=True,
+            timeout=600,
+        )
+        tmp.rename(out)
+    return out
+
+
+class Publisher:
+    """An ffmpeg RTMP publisher running in the background."""
+
+    def __init__(
+        self, url: str, input_args: list[str] | None = None, seconds: float | None = None
+    ) -> None:
+        self.url = url
+        ffmpeg = tool("ffmpeg")
+        if ffmpeg is None:
+            raise FileNotFoundError("ffmpeg not found (apt install ffmpeg)")
+        args = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin"]
+        args += input_args if input_args is not None else lavfi_args()
+        if seconds is not None:
+            args += ["-t", str(seconds)]
+        args += ["-f", "flv", url]
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives with the process
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()[-2000:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@contextmanager
+def publishing(url: str, **kwargs: Any) -> Iterator[Publisher]:
+    pub = Publisher(url, **kwargs)
+    try:
+        yield pub
+    finally:
+        pub.stop()
+
+
+def livestream_manifest(name: str, stream_id: str, namespace: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "LiveStream",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"streamId": stream_id, **spec},
+    }
+
+
+def owner_livestream(pod: dict[str, Any]) -> str | None:
+    for ref in pod["metadata"].get("ownerReferences") or []:
+        if ref.get("kind") == "LiveStream":
+            name: str = ref["name"]
+            return name
+    return None

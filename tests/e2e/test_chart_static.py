@@ -1,0 +1,130 @@
+"""Static checks of the Helm chart (no cluster needed): lint, render, RBAC, CRD copy."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import pytest
+import yaml
+
+from .conftest import require
+from .e2e_support import REPO, tool
+
+CHART = REPO / "charts" / "livestream-operator"
+
+
+def _helm() -> str:
+    helm = tool("helm")
+    require(helm is not None, "helm not found (run hack/build-tools.sh helm)")
+    assert helm is not None
+    return helm
+
+
+def _render(*args: str) -> list[dict[str, Any]]:
+    out = subprocess.run(
+        [_helm(), "template", "lso", str(CHART), "--namespace", "media", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def test_chart_crd_is_the_generated_crd() -> None:
+    assert (CHART / "crds" / "livestreams.yaml").read_bytes() == (
+        REPO / "crds" / "livestreams.yaml"
+    ).read_bytes(), "charts/livestream-operator/crds/livestreams.yaml differs: run `make crd`"
+
+
+def test_helm_lint_is_clean() -> None:
+    proc = subprocess.run(
+        [_helm(), "lint", "--strict", str(CHART)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 chart(s) failed" in proc.stdout
+
+
+def test_rbac_is_least_privilege() -> None:
+    docs = _render()
+    roles = [d for d in docs if d["kind"] in ("Role", "ClusterRole")]
+    assert roles
+    for role in roles:
+        for rule in role["rules"]:
+            assert "*" not in rule["verbs"], role["metadata"]["name"]
+            assert "*" not in rule.get("resources", []), role["metadata"]["name"]
+            assert "secrets" not in rule.get("resources", []), "nothing reads Secrets"
+    cluster = [r for r in roles if r["kind"] == "ClusterRole"]
+    for role in cluster:
+        for rule in role["rules"]:
+            assert set(rule["verbs"]) <= {"list", "watch"}, rule
+            assert set(rule["resources"]) <= {"customresourcedefinitions", "namespaces"}, rule
+
+
+def test_operator_is_a_single_recreated_instance_and_hooks_have_two() -> None:
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in _render()}
+    op = docs[("Deployment", "lso-livestream-operator-operator")]
+    assert op["spec"]["replicas"] == 1
+    assert op["spec"]["strategy"]["type"] == "Recreate"
+    hooks = docs[("Deployment", "lso-livestream-operator-hooks")]
+    assert hooks["spec"]["replicas"] == 2
+    env = {e["name"]: e for e in op["spec"]["template"]["spec"]["containers"][0]["env"]}
+    for name in (
+        "LSO_NAMESPACE",
+        "LSO_MEDIAMTX_API_URL",
+        "LSO_MEDIAMTX_RTSP_URL",
+        "LSO_MEDIAMTX_RTMP_URL",
+        "LSO_WORKER_IMAGE",
+        "LSO_FORWARDER_IMAGE",
+        "LSO_DEFAULT_GRACE_SECONDS",
+        "LSO_RESYNC_SECONDS",
+        "LSO_DEFAULT_WORKER_MODE",
+        "LSO_DEFAULT_DESTINATIONS",
+        "LSO_WORKER_RESOURCES",
+        "LSO_FORWARDER_RESOURCES",
+    ):
+        assert name in env, name
+    assert env["LSO_MEDIAMTX_API_URL"]["value"] == (
+        "http://lso-livestream-operator-mediamtx.media.svc:9997"
+    )
+
+
+def test_mediamtx_config_and_nodeport() -> None:
+    docs = {
+        (d["kind"], d["metadata"]["name"]): d
+        for d in _render("--set", "mediamtx.rtmp.service.nodePort=30111")
+    }
+    cm = docs[("ConfigMap", "lso-livestream-operator-mediamtx")]
+    assert (
+        cm["data"]["mediamtx.yml"].strip() == (CHART / "files" / "mediamtx.yml").read_text().strip()
+    )
+    rtmp = docs[("Service", "lso-livestream-operator-mediamtx-rtmp")]
+    assert rtmp["spec"]["type"] == "NodePort"
+    assert rtmp["spec"]["ports"][0]["nodePort"] == 30111
+    mtx = docs[("Deployment", "lso-livestream-operator-mediamtx")]
+    container = mtx["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["LSO_HOOK_URL"] == "http://lso-livestream-operator-hooks.media.svc:8080"
+
+
+def test_values_schema_rejects_bad_values() -> None:
+    proc = subprocess.run(
+        [_helm(), "template", "lso", str(CHART), "--set", "streams.defaultWorkerMode=loud"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "defaultWorkerMode" in proc.stderr
+
+
+@pytest.mark.parametrize("component", ["operator", "hooks", "mediamtx"])
+def test_containers_run_as_non_root(component: str) -> None:
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in _render()}
+    dep = docs[("Deployment", f"lso-livestream-operator-{component}")]
+    for c in dep["spec"]["template"]["spec"]["containers"]:
+        sc = c["securityContext"]
+        assert sc["runAsNonRoot"] is True
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["readOnlyRootFilesystem"] is True

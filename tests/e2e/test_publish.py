@@ -1,0 +1,82 @@
+"""The chart is installed; an RTMP publish through the NodePort goes Live."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from livestream_operator.naming import resource_name
+
+from .e2e_support import (
+    Config,
+    Kube,
+    MediaMTXApi,
+    livestream_manifest,
+    pod_running,
+    publishing,
+    unique_id,
+    wait_for,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def test_chart_is_installed(kube: Kube, cfg: Config) -> None:
+    for comp in ("operator", "hooks", "mediamtx"):
+        name = cfg.component(comp)
+        wait_for(f"deployment {name} ready", lambda n=name: kube.deployment_ready(n), 120)
+    hooks = kube.get_json("deployment", cfg.component("hooks"))
+    assert hooks["spec"]["replicas"] == 2
+    operator = kube.get_json("deployment", cfg.component("operator"))
+    assert operator["spec"]["replicas"] == 1
+    assert operator["spec"]["strategy"]["type"] == "Recreate"
+    rtmp = kube.get_json("service", cfg.component("mediamtx-rtmp"))
+    assert rtmp["spec"]["type"] == "NodePort"
+
+
+def test_get_livestreams_prints_the_columns(kube: Kube, streams: list[str]) -> None:
+    sid = unique_id("e2e-cols")
+    streams.append(sid)
+    kube.apply(livestream_manifest(sid, sid, kube.ns, lifecycle="Persistent"))
+    table = kube.kubectl("get", "livestreams", sid).stdout.splitlines()
+    assert len(table) == 2, table
+    header = table[0].split()
+    assert header[:6] == ["NAME", "STREAM", "PHASE", "WORKER", "FORWARDER", "AGE"], header
+    assert sid in table[1]
+    wide = kube.kubectl("get", "livestreams", sid, "-o", "wide").stdout.splitlines()[0].split()
+    for col in ("LIFECYCLE", "MODE", "OUTPUT", "MESSAGE"):
+        assert col in wide, wide
+
+
+def test_publish_goes_live(
+    kube: Kube, cfg: Config, mtx: MediaMTXApi, ffmpeg: str, streams: list[str]
+) -> None:
+    sid = unique_id("e2e-live")
+    name = resource_name(sid)
+    streams.append(name)
+    with publishing(f"{cfg.rtmp_url}/live/{sid}/in") as pub:
+        t0 = time.monotonic()
+        ls = wait_for(f"LiveStream {name} created", lambda: kube.livestream(name), 30, 0.2)
+        created = time.monotonic() - t0
+        assert ls["spec"]["streamId"] == sid
+        wait_for(
+            f"worker Pod {name}-worker running",
+            lambda: pod_running(kube.pod(f"{name}-worker")),
+            120,
+        )
+        wait_for(f"live/{sid}/out available", lambda: mtx.available(f"live/{sid}/out"), 120)
+        out = time.monotonic() - t0
+        ls = kube.wait_phase(name, "Live", 60)
+        assert pub.running(), pub.output()
+        assert (ls["status"].get("ingest") or {}).get("available") is True
+        assert (ls["status"].get("output") or {}).get("available") is True
+        pod = kube.pod(f"{name}-worker")
+        assert pod is not None
+        labels = pod["metadata"]["labels"]
+        assert labels.get("app.kubernetes.io/managed-by") == "livestream-operator"
+        print(f"LiveStream created after {created:.2f}s, out available after {out:.2f}s")
+        # The printed table shows the stream.
+        table = kube.kubectl("get", "livestreams", name).stdout
+        assert sid in table
+        assert "Live" in table

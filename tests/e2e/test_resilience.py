@@ -1,0 +1,98 @@
+"""The operator and the hook receivers can be deleted mid-stream."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+from livestream_operator.naming import resource_name
+
+from .e2e_support import (
+    Config,
+    Kube,
+    owner_livestream,
+    pod_ready,
+    pod_running,
+    publishing,
+    unique_id,
+    wait_for,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def _component_pods(kube: Kube, cfg: Config, component: str) -> list[dict]:  # type: ignore[type-arg]
+    sel = f"app.kubernetes.io/instance={cfg.release},app.kubernetes.io/component={component}"
+    items = kube.get_json("pods", "-l", sel)["items"]
+    return [p for p in items if not p["metadata"].get("deletionTimestamp")]
+
+
+def _assert_no_duplicates_or_orphans(kube: Kube) -> None:
+    pods = kube.managed_pods()
+    names = collections.Counter(p["metadata"]["name"] for p in pods)
+    assert all(n == 1 for n in names.values()), names
+    existing = {ls["metadata"]["name"] for ls in kube.livestreams()}
+    for p in pods:
+        owner = owner_livestream(p)
+        assert owner is not None, f"{p['metadata']['name']} has no LiveStream owner"
+        assert owner in existing, f"{p['metadata']['name']} is orphaned (owner {owner} gone)"
+
+
+def test_operator_pod_deleted_mid_stream(
+    kube: Kube, cfg: Config, ffmpeg: str, streams: list[str]
+) -> None:
+    sid = unique_id("e2e-opdel")
+    name = resource_name(sid)
+    streams.append(name)
+    with publishing(f"{cfg.rtmp_url}/live/{sid}/in") as pub:
+        kube.wait_phase(name, "Live", 120)
+        worker = kube.pod(f"{name}-worker")
+        assert worker is not None
+        uid = worker["metadata"]["uid"]
+        old = {p["metadata"]["uid"] for p in _component_pods(kube, cfg, "operator")}
+        kube.kubectl(
+            "delete",
+            "pod",
+            "-l",
+            f"app.kubernetes.io/instance={cfg.release},app.kubernetes.io/component=operator",
+            "--wait=false",
+        )
+
+        def new_operator_ready() -> bool:
+            pods = _component_pods(kube, cfg, "operator")
+            return bool(pods) and all(
+                p["metadata"]["uid"] not in old and pod_ready(p) for p in pods
+            )
+
+        wait_for("a new operator Pod ready", new_operator_ready, 180)
+        assert len(_component_pods(kube, cfg, "operator")) == 1
+        # Give the new instance a few resyncs, then check nothing was duplicated.
+        kube.wait_phase(name, "Live", 60)
+        worker = kube.pod(f"{name}-worker")
+        assert worker is not None
+        assert worker["metadata"]["uid"] == uid, "worker was replaced"
+        _assert_no_duplicates_or_orphans(kube)
+        assert pub.running(), pub.output()
+
+
+def test_receivers_deleted_resync_recovers_a_stream_published_meanwhile(
+    kube: Kube, cfg: Config, ffmpeg: str, streams: list[str]
+) -> None:
+    sid = unique_id("e2e-rxdel")
+    name = resource_name(sid)
+    streams.append(name)
+    kube.kubectl(
+        "delete",
+        "pod",
+        "-l",
+        f"app.kubernetes.io/instance={cfg.release},app.kubernetes.io/component=hooks",
+        "--wait=false",
+    )
+    # Published while no receiver is there to take the hook.
+    with publishing(f"{cfg.rtmp_url}/live/{sid}/in"):
+        wait_for(f"LiveStream {name} (from the resync)", lambda: kube.livestream(name), 120)
+        kube.wait_phase(name, "Live", 120)
+        wait_for(f"{name}-worker running", lambda: pod_running(kube.pod(f"{name}-worker")), 60)
+        wait_for("receivers back", lambda: kube.deployment_ready(cfg.component("hooks")), 180)
+        _assert_no_duplicates_or_orphans(kube)
