@@ -52,6 +52,7 @@ test-e2e: venv ## on a kind cluster with the chart installed (brought up if need
 bench: venv ## benchmarks of the operator core and the media plane (prints figures)
 	$(PY) bench/bench_core.py
 	$(PY) bench/bench_media.py
+	$(PY) bench/bench_hooks.py
 
 bench-e2e: venv ## publish -> LiveStream/worker/out latencies and capacity on kind
 	$(PY) bench/bench_e2e.py

@@ -1,9 +1,10 @@
-#!/usr/bin/env python3
+#!/usr/bin/env -S python3 -S
 """MediaMTX hook wrapper: POST the path event to the hook receiver.
 
 MediaMTX runs hook commands without a shell and passes the event in MTX_*
 environment variables. This file uses the standard library only, so it can be
-copied as-is into the MediaMTX image and run as `mtx-hook ready|not-ready`.
+copied as-is into the MediaMTX image and run as `mtx-hook ready|not-ready`
+(python3 -S: no site-packages scan, since MediaMTX starts it for every event).
 
 Environment:
   MTX_PATH, MTX_QUERY, MTX_SOURCE_TYPE, MTX_SOURCE_ID   set by MediaMTX
@@ -17,12 +18,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import time
-import urllib.error
-import urllib.request
-import uuid
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 EVENTS = {"ready": "ready", "not-ready": "not-ready"}
 USAGE = "usage: mtx-hook ready|not-ready"
@@ -75,45 +75,77 @@ def _number(env: Mapping[str, str], name: str, default: float, lo: float, hi: fl
     return value
 
 
+def post(url: str, payload: bytes, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
+    """One HTTP POST; returns (status, body).
+
+    Plain http:// (the in-cluster receiver) goes over a socket: MediaMTX starts
+    this process for every event, and urllib's imports alone cost more than the
+    whole request. https:// uses http.client.
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        import http.client
+
+        conn = http.client.HTTPSConnection(parts.netloc, timeout=timeout)
+        try:
+            conn.request("POST", parts.path, body=payload, headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+    host, port = parts.hostname or "", parts.port or 80
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = (
+        f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n{head}"
+        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(request + payload)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    raw = b"".join(chunks)
+    status_line, _, rest = raw.partition(b"\r\n")
+    try:
+        status = int(status_line.split()[1])
+    except (IndexError, ValueError):
+        raise OSError(f"not an HTTP response: {status_line[:60]!r}") from None
+    return status, rest.partition(b"\r\n\r\n")[2]
+
+
 def deliver(
     url: str, payload: bytes, *, timeout: float, attempts: int, request_id: str, sleep: float = 0.2
 ) -> None:
     """POST with bounded retries and exponential backoff; 4xx is final."""
+    headers = {
+        "Content-Type": "application/json",
+        "X-Request-Id": request_id,
+        "User-Agent": "mtx-hook/1",
+    }
     last = ""
     for attempt in range(attempts):
         if attempt:
             time.sleep(min(sleep * 2 ** (attempt - 1), 2.0))
-        req = urllib.request.Request(
-            url,
-            data=payload,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "X-Request-Id": request_id,
-                "User-Agent": "mtx-hook/1",
-            },
-        )
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                resp.read()
-                return
-        except urllib.error.HTTPError as exc:
-            detail = _problem_detail(exc)
-            last = f"HTTP {exc.code}{': ' + detail if detail else ''}"
-            if 400 <= exc.code < 500 and exc.code not in (408, 429):
-                break
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            last = f"{type(reason).__name__}: {reason}"
+            status, body = post(url, payload, headers, timeout)
+        except OSError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+            continue
+        if status < 300:
+            return
+        detail = _problem_detail(body)
+        last = f"HTTP {status}{': ' + detail if detail else ''}"
+        if 400 <= status < 500 and status not in (408, 429):
+            break
     raise HookError(f"POST {url} failed after {attempt + 1} attempt(s): {last}", 1)
 
 
-def _problem_detail(exc: urllib.error.HTTPError) -> str:
+def _problem_detail(body: bytes) -> str:
     try:
-        body = json.loads(exc.read() or b"{}")
+        data = json.loads(body or b"{}")
     except ValueError:
         return ""
-    return str(body.get("detail") or body.get("title") or "") if isinstance(body, dict) else ""
+    return str(data.get("detail") or data.get("title") or "") if isinstance(data, dict) else ""
 
 
 def run(argv: list[str], env: Mapping[str, str]) -> int:
@@ -128,7 +160,7 @@ def run(argv: list[str], env: Mapping[str, str]) -> int:
         payload,
         timeout=timeout,
         attempts=attempts,
-        request_id=env.get("LSO_REQUEST_ID") or uuid.uuid4().hex,
+        request_id=env.get("LSO_REQUEST_ID") or os.urandom(16).hex(),
     )
     return 0
 
