@@ -42,6 +42,8 @@ log "node image: $NODE_IMAGE"
 
 if kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
   step "kind cluster $CLUSTER_NAME exists; reusing it (hack/down.sh removes it)"
+  # After a reboot or a Docker restart the node container may be stopped.
+  docker start "$CLUSTER_NAME-control-plane" >/dev/null
 else
   step "creating kind cluster $CLUSTER_NAME"
   cfg="$(mktemp)"
@@ -66,6 +68,11 @@ else
 fi
 (umask 077 && kind get kubeconfig --name "$CLUSTER_NAME" >"$KUBECONFIG_FILE")
 export KUBECONFIG="$KUBECONFIG_FILE"
+# A restarted API server answers before its RBAC caches are warm (Forbidden).
+for _ in $(seq 120); do
+  kubectl get nodes >/dev/null 2>&1 && break
+  sleep 2
+done
 kubectl wait node --all --for=condition=Ready --timeout=300s
 kubectl -n kube-system rollout status deployment/coredns --timeout=300s
 
