@@ -30,16 +30,8 @@ sys.path[:0] = [str(REPO), str(REPO / "operator")]
 
 from tests.support import envtest, processes  # noqa: E402
 
+from bench.report import line, pct  # noqa: E402
 from livestream_operator.kube import open_kube  # noqa: E402
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-def line(name: str, value: str, goal: str = "") -> None:
-    print(f"  {name:<44} {value:>14}   {goal}")
 
 
 async def hook_latency(url: str, n: int, prefix: str) -> list[float]:

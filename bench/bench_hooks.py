@@ -36,6 +36,8 @@ from tests.media.media_support import (  # noqa: E402
     encode_test_file,
 )
 
+from bench.report import line, pct  # noqa: E402
+
 CACHE = Path.home() / ".cache" / "livestream-operator" / "bench"
 
 
@@ -69,13 +71,8 @@ class Recorder:
         raise TimeoutError(f"no {event} for {path}")
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def line(name: str, value: str, goal: str = "") -> None:
-    print(f"  {name:<44} {value:>14}   {goal}")
 
 
 def rfc3339(value: str) -> float:

@@ -55,16 +55,13 @@ from tests.media.media_support import (  # noqa: E402
     worker_proc,
 )
 
+from bench.report import line, pct  # noqa: E402
+
 CACHE = Path(os.environ.get("LSO_CACHE_DIR") or Path.home() / ".cache" / "livestream-operator")
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def line(name: str, value: str, goal: str = "") -> None:
-    print(f"  {name:<44} {value:>16}   {goal}")
 
 
 def frame_key(access_unit: bytes) -> bytes:

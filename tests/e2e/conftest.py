@@ -12,15 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from .e2e_support import IN_CI, Config, Kube, MediaMTXApi, tool
+from tests.conftest import require
 
-
-def require(ok: bool, reason: str) -> None:
-    if ok:
-        return
-    if IN_CI:
-        pytest.fail(f"prerequisite missing (CI=true forbids skipping): {reason}")
-    pytest.skip(reason)
+from .e2e_support import Config, Kube, MediaMTXApi, tool
 
 
 @pytest.fixture(scope="session")

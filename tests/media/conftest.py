@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require
+
 from .media_support import (
-    IN_CI,
     HookReceiver,
     MediaMTX,
     Proc,
@@ -23,14 +24,6 @@ from .media_support import (
     publisher_args,
     worker_proc,
 )
-
-
-def require(ok: bool, reason: str) -> None:
-    if ok:
-        return
-    if IN_CI:
-        pytest.fail(f"prerequisite missing (CI=true forbids skipping): {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

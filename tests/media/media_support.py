@@ -31,7 +31,6 @@ BUILD_SCRIPT = REPO / "hack" / "build-mediamtx.sh"
 MTX_HOOK = REPO / "operator" / "livestream_operator" / "mtx_hook.py"
 PYTHON = sys.executable
 CLI = [PYTHON, "-m", "livestream_operator"]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def free_port() -> int:
