@@ -161,8 +161,6 @@ class Kube:
             await self.request("GET", "/readyz", request_timeout=2.0)
         except (KubeError, OSError, TimeoutError):
             return False
-        except ValueError:  # /readyz answers text/plain "ok"
-            return True
         return True
 
 
