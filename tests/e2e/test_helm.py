@@ -8,7 +8,16 @@ from typing import Any
 
 import pytest
 
-from .e2e_support import REPO, Config, Kube, fullname, pod_running, unique_id, wait_for
+from .e2e_support import (
+    REPO,
+    Config,
+    Kube,
+    fullname,
+    lavfi_args,
+    pod_running,
+    unique_id,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -38,29 +47,9 @@ def _publisher_pod(name: str, image: str, url: str) -> dict[str, Any]:
                         "-hide_banner",
                         "-loglevel",
                         "error",
-                        "-re",
-                        "-f",
-                        "lavfi",
-                        "-i",
-                        "testsrc2=size=320x240:rate=15",
-                        "-f",
-                        "lavfi",
-                        "-i",
-                        "sine=frequency=440:sample_rate=44100",
+                        *lavfi_args(),
                         "-t",
                         "600",
-                        "-c:v",
-                        "libx264",
-                        "-preset",
-                        "ultrafast",
-                        "-tune",
-                        "zerolatency",
-                        "-g",
-                        "15",
-                        "-pix_fmt",
-                        "yuv420p",
-                        "-c:a",
-                        "aac",
                         "-f",
                         "flv",
                         url,
