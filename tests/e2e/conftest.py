@@ -8,7 +8,7 @@ skipping the end-to-end tier.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import pytest
 
@@ -70,3 +70,15 @@ def streams(kube: Kube) -> Iterator[list[str]]:
     yield names
     if names:
         kube.delete("livestreams", *names)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, None]:
+    """On a failure, attach the cluster's state to the report (CI keeps nothing else)."""
+    outcome = yield
+    report = outcome.get_result()
+    kube = getattr(item, "funcargs", {}).get("kube")
+    if report.failed and call.when == "call" and isinstance(kube, Kube):
+        report.sections.append(("cluster state", kube.diagnostics()))

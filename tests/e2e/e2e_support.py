@@ -199,11 +199,36 @@ class Kube:
         return self.get_or_none("pod", name)
 
     def wait_phase(self, name: str, phase: str, timeout: float) -> dict[str, Any]:
+        last: dict[str, Any] = {}
+
         def probe() -> dict[str, Any] | None:
             ls = self.livestream(name)
+            last["status"] = (ls or {}).get("status")
             return ls if ls and (ls.get("status") or {}).get("phase") == phase else None
 
-        return wait_for(f"LiveStream {self.ns}/{name} phase {phase}", probe, timeout)
+        try:
+            return wait_for(f"LiveStream {self.ns}/{name} phase {phase}", probe, timeout)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nlast status: {json.dumps(last.get('status'))}") from None
+
+    def diagnostics(self) -> str:
+        """What an engineer looks at first when an end-to-end test fails."""
+        parts = []
+        for title, args in (
+            ("pods", ("get", "pods", "-o", "wide")),
+            ("livestreams", ("get", "livestreams", "-o", "wide")),
+            ("events", ("get", "events", "--sort-by=.lastTimestamp")),
+            ("operator log", ("logs", f"deployment/{self.cfg.component('operator')}", "--tail=40")),
+            ("hooks log", ("logs", f"deployment/{self.cfg.component('hooks')}", "--tail=20")),
+        ):
+            try:
+                proc = self.kubectl(*args, check=False, timeout=30)
+                text = proc.stdout if proc.returncode == 0 else proc.stderr
+            except (OSError, subprocess.SubprocessError) as exc:
+                text = str(exc)
+            lines = text.strip().splitlines()
+            parts.append(f"--- {title}\n" + "\n".join(lines[-40:]))
+        return "\n".join(parts)
 
     def wait_gone(self, kind: str, name: str, timeout: float) -> None:
         wait_for(
