@@ -42,6 +42,7 @@ need_go
 # The checksum database is not reachable through every module proxy (it answers
 # 404 for k8s.io staging modules on mirrored proxies); go.sum is generated here anyway.
 export CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=mod" GOSUMDB="${GOSUMDB:-off}"
+GOPROXY="${GOPROXY:-$(go env GOPROXY)}"; export GOPROXY
 work="$CACHE_DIR/build/k8s-$K8S_VERSION"
 mkdir -p "$work"
 
@@ -79,7 +80,9 @@ if [ ${#k8s_pkgs[@]} -gt 0 ]; then
     echo "go 1.22"
     echo "require k8s.io/kubernetes $K8S_VERSION"
     for m in "${staging_mods[@]}"; do
-      echo "replace k8s.io/$m => k8s.io/$m $(staging_version "$m" "$staging")"
+      # Not inside $(...) of the echo: a failure there would not stop the script.
+      v="$(staging_version "$m" "$staging")" || exit 1
+      echo "replace k8s.io/$m => k8s.io/$m $v"
     done
   } > "$work/go.mod"
   date_now="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
