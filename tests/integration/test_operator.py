@@ -23,6 +23,17 @@ pytestmark = pytest.mark.integration
 LS_API = "/apis/media.livestream-operator.dev/v1alpha1"
 
 
+@pytest.fixture
+def hooks_url(
+    namespace: str,
+    start_receiver: Callable[..., str],
+    start_operator: Callable[..., Process],
+) -> str:
+    """The operator and a hook receiver on the test's namespace; the receiver's URL."""
+    start_operator(namespace)
+    return start_receiver(namespace)
+
+
 def ts(delta: float = 0) -> str:
     return (datetime.now(UTC) + timedelta(seconds=delta)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -124,18 +135,11 @@ async def _phase_is(kube: Kube, namespace: str, name: str, want: str) -> bool:
     return await phase(kube, namespace, name) == want
 
 
-async def test_phases_follow_pods_and_output(
-    kube: Kube,
-    namespace: str,
-    start_receiver: Callable[..., str],
-    start_operator: Callable[..., Process],
-) -> None:
-    start_operator(namespace)
-    url = start_receiver(namespace)
-    await post(url, "ready", ev("cam", "s1"))
+async def test_phases_follow_pods_and_output(kube: Kube, namespace: str, hooks_url: str) -> None:
+    await post(hooks_url, "ready", ev("cam", "s1"))
     await wait_for(lambda: pods(kube, namespace), what="worker pod")
     await set_running(kube, namespace, "cam-worker")
-    await post(url, "ready", ev("cam", "w1", role="out"))
+    await post(hooks_url, "ready", ev("cam", "w1", role="out"))
     await wait_for(lambda: _phase_is(kube, namespace, "cam", "Live"), what="Live")
     ls = await kube.get_livestream(namespace, "cam")
     conds = {c["type"]: c["status"] for c in ls["status"]["conditions"]}
@@ -207,13 +211,8 @@ async def test_reconnect_within_grace_keeps_the_same_worker_pod(
 
 
 async def test_persistent_stream_goes_idle_and_comes_back(
-    kube: Kube,
-    namespace: str,
-    start_receiver: Callable[..., str],
-    start_operator: Callable[..., Process],
+    kube: Kube, namespace: str, hooks_url: str
 ) -> None:
-    start_operator(namespace)
-    url = start_receiver(namespace)
     await kube.create_livestream(
         namespace,
         {
@@ -225,25 +224,18 @@ async def test_persistent_stream_goes_idle_and_comes_back(
     )
     await wait_for(lambda: _phase_is(kube, namespace, "show", "Pending"), what="Pending")
     assert await pods(kube, namespace) == {}
-    await post(url, "ready", ev("show", "s1"))
+    await post(hooks_url, "ready", ev("show", "s1"))
     await wait_for(lambda: pods(kube, namespace), what="worker")
-    await post(url, "not-ready", ev("show", "s1"))
+    await post(hooks_url, "not-ready", ev("show", "s1"))
     await wait_for(lambda: _phase_is(kube, namespace, "show", "Idle"), what="Idle")
     await wait_for(lambda: _no_pods(kube, namespace), what="pods removed")
     assert not await _gone(kube, namespace, "show")
-    await post(url, "ready", ev("show", "s2"))
+    await post(hooks_url, "ready", ev("show", "s2"))
     await wait_for(lambda: pods(kube, namespace), what="worker again")
 
 
-async def test_deleted_worker_pod_is_recreated(
-    kube: Kube,
-    namespace: str,
-    start_receiver: Callable[..., str],
-    start_operator: Callable[..., Process],
-) -> None:
-    start_operator(namespace)
-    url = start_receiver(namespace)
-    await post(url, "ready", ev("cam", "s1"))
+async def test_deleted_worker_pod_is_recreated(kube: Kube, namespace: str, hooks_url: str) -> None:
+    await post(hooks_url, "ready", ev("cam", "s1"))
     old = (await wait_for(lambda: pods(kube, namespace)))["cam-worker"]["metadata"]["uid"]
     await kube.request(
         "DELETE", core_path(namespace, "pods", "cam-worker"), {"gracePeriodSeconds": 0}
@@ -257,13 +249,8 @@ async def test_deleted_worker_pod_is_recreated(
 
 
 async def test_forwarder_has_a_container_per_destination_with_state(
-    kube: Kube,
-    namespace: str,
-    start_receiver: Callable[..., str],
-    start_operator: Callable[..., Process],
+    kube: Kube, namespace: str, hooks_url: str
 ) -> None:
-    start_operator(namespace)
-    url = start_receiver(namespace)
     await kube.request(
         "POST",
         core_path(namespace, "secrets"),
@@ -292,7 +279,7 @@ async def test_forwarder_has_a_container_per_destination_with_state(
             },
         },
     )
-    await post(url, "ready", ev("show", "s1"))
+    await post(hooks_url, "ready", ev("show", "s1"))
     got = await wait_for(lambda: _has(kube, namespace, "show-forwarder"), what="forwarder")
     containers = got["spec"]["containers"]
     assert [c["name"] for c in containers] == ["dest-youtube", "dest-twitch"]
