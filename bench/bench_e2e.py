@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -42,6 +43,8 @@ from tests.e2e.e2e_support import (
     unique_id,
     wait_for,
 )
+
+from bench.report import pct
 
 
 class Watch:
@@ -95,15 +98,6 @@ class Watch:
         self.proc.terminate()
 
 
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
 def cleanup(kube: Kube, names: list[str]) -> None:
     if names:
         kube.delete("livestreams", *names)
@@ -127,6 +121,10 @@ def cleanup(kube: Kube, names: list[str]) -> None:
         )
 
 
+def _watched(sid: str, livestreams: Watch, pods: Watch) -> bool:
+    return sid in livestreams.seen and f"{sid}-worker" in pods.running
+
+
 def latency(kube: Kube, cfg: Config, mtx: MediaMTXApi, media: Path, n: int) -> None:
     ingest: list[float] = []
     created: list[float] = []
@@ -146,16 +144,11 @@ def latency(kube: Kube, cfg: Config, mtx: MediaMTXApi, media: Path, n: int) -> N
             try:
                 # MediaMTX's own ingest latency (RTMP handshake, track detection),
                 # then the operator's part.
-                wait_for(f"live/{sid}/in", lambda s=sid: mtx.available(f"live/{s}/in"), 60, 0.02)
+                wait_for(f"live/{sid}/in", partial(mtx.available, f"live/{sid}/in"), 60, 0.02)
                 t_in = time.monotonic() - t0
-                wait_for(f"live/{sid}/out", lambda s=sid: mtx.available(f"live/{s}/out"), 120, 0.05)
+                wait_for(f"live/{sid}/out", partial(mtx.available, f"live/{sid}/out"), 120, 0.05)
                 t_out = time.monotonic() - t0
-                wait_for(
-                    "watch events",
-                    lambda s=sid: s in ls_watch.seen and f"{s}-worker" in pod_watch.running,
-                    30,
-                    0.05,
-                )
+                wait_for("watch events", partial(_watched, sid, ls_watch, pod_watch), 30, 0.05)
                 ingest.append(t_in)
                 created.append(ls_watch.seen[sid] - t0)
                 running.append(pod_watch.running[f"{sid}-worker"] - t0)
@@ -181,7 +174,7 @@ def latency(kube: Kube, cfg: Config, mtx: MediaMTXApi, media: Path, n: int) -> N
         ("publish -> worker Pod Running", running, ""),
         ("publish -> out available", out, "goal p50 <= 3"),
     ):
-        print(f"  {label:36s} {pct(vals, 0.5):6.2f} / {pct(vals, 0.95):6.2f}   {goal}")
+        print(f"  {label:36s} {pct(vals, 50):6.2f} / {pct(vals, 95):6.2f}   {goal}")
 
 
 def cgroup_usage(kube: Kube, deployment: str) -> tuple[float, float]:
@@ -232,7 +225,7 @@ def capacity(
             level = len(ids)
             try:
                 for sid in ids:
-                    wait_for(f"live/{sid}/out", lambda s=sid: mtx.available(f"live/{s}/out"), 120)
+                    wait_for(f"live/{sid}/out", partial(mtx.available, f"live/{sid}/out"), 120)
             except AssertionError as exc:
                 print(f"  {level:3d} streams: not all Live ({exc})")
                 break

@@ -71,10 +71,6 @@ class Recorder:
         raise TimeoutError(f"no {event} for {path}")
 
 
-
-
-
-
 def rfc3339(value: str) -> float:
     # MediaMTX prints nanoseconds; Python parses microseconds.
     head, _, frac = value.rstrip("Z").partition(".")

@@ -60,10 +60,6 @@ from bench.report import line, pct  # noqa: E402
 CACHE = Path(os.environ.get("LSO_CACHE_DIR") or Path.home() / ".cache" / "livestream-operator")
 
 
-
-
-
-
 def frame_key(access_unit: bytes) -> bytes:
     """Hash of the slice NAL units of an Annex B access unit.
 
@@ -156,8 +152,9 @@ def main() -> int:
     print("media plane benchmark (720p30 H.264 + AAC, bypass)")
     binary = build_mediamtx()
     # testsrc2: every frame differs (a running clock), so frames can be matched.
-    media = encode_test_file(CACHE / "bench" / "720p30-testsrc2-h264-aac-60s.flv",
-                             pattern="testsrc2")
+    media = encode_test_file(
+        CACHE / "bench" / "720p30-testsrc2-h264-aac-60s.flv", pattern="testsrc2"
+    )
     work = Path(tempfile.mkdtemp(prefix="lso-bench-media-"))
     mtx = MediaMTX(binary, work / "mediamtx")
     procs: list[Proc] = []
@@ -169,18 +166,29 @@ def main() -> int:
         mtx.wait_available("live/bench/in", 30)
         worker = worker_proc(work, mtx.rtsp("live/bench/in"), mtx.rtmp("live/bench/out"))
         ffmpeg = Proc(
-            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
-             "-rtsp_transport", "tcp", "-i", mtx.rtsp("live/bench/in"),
-             "-c", "copy", "-f", "flv", mtx.rtmp("live/bench/ffout")],
+            [
+                "ffmpeg",
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-nostdin",
+                "-rtsp_transport",
+                "tcp",
+                "-i",
+                mtx.rtsp("live/bench/in"),
+                "-c",
+                "copy",
+                "-f",
+                "flv",
+                mtx.rtmp("live/bench/ffout"),
+            ],
             work / "ffmpeg.log",
         )
         procs += [worker.start(), ffmpeg.start()]
         mtx.wait_available("live/bench/out", 60)
         mtx.wait_available("live/bench/ffout", 60)
 
-        recorder = ArrivalRecorder(
-            {p: mtx.rtsp(f"live/bench/{p}") for p in ("in", "out", "ffout")}
-        )
+        recorder = ArrivalRecorder({p: mtx.rtsp(f"live/bench/{p}") for p in ("in", "out", "ffout")})
         recorder.start()
         time.sleep(args.warmup)
         cpu0 = {p.pid: proc_cpu_seconds(p.pid) for p in (worker, ffmpeg)}
@@ -194,8 +202,10 @@ def main() -> int:
         w_cpu = (cpu1[worker.pid] - cpu0[worker.pid]) / elapsed
         f_cpu = (cpu1[ffmpeg.pid] - cpu0[ffmpeg.pid]) / elapsed
         metrics = worker.metrics()
-        print(f"\n  window {elapsed:.1f} s after {args.warmup:.0f} s warm-up; "
-              f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
+        print(
+            f"\n  window {elapsed:.1f} s after {args.warmup:.0f} s warm-up; "
+            f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}"
+        )
         print("\n1. CPU per stream (share of one core)")
         line("worker (bypass, GStreamer in Python)", f"{w_cpu * 100:.1f} %")
         line("ffmpeg -c copy (same remux, same run)", f"{f_cpu * 100:.1f} %")
@@ -210,12 +220,13 @@ def main() -> int:
                 continue
             goal = "goal p50 <= 200 ms" if name == "worker" else "(reference)"
             line(f"{name} p50 ({len(lat)} frames)", f"{pct(lat, 50) * 1000:.0f} ms", goal)
-            line(f"{name} p90 / p99",
-                 f"{pct(lat, 90) * 1000:.0f} / {pct(lat, 99) * 1000:.0f} ms")
+            line(f"{name} p90 / p99", f"{pct(lat, 90) * 1000:.0f} / {pct(lat, 99) * 1000:.0f} ms")
             line(f"{name} mean", f"{statistics.fmean(lat) * 1000:.0f} ms")
         print("\n3. Worker gauges")
-        line("A/V offset (lso_worker_av_offset_seconds)",
-             f"{metrics.get('lso_worker_av_offset_seconds', float('nan')) * 1000:.1f} ms")
+        line(
+            "A/V offset (lso_worker_av_offset_seconds)",
+            f"{metrics.get('lso_worker_av_offset_seconds', float('nan')) * 1000:.1f} ms",
+        )
         line("reconnects during the run", f"{metrics.get('lso_worker_reconnects_total', 0):.0f}")
         return 0
     finally:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 
 def pct(values: list[float], q: float) -> float:
-    """The q-th percentile (nearest rank) of the values."""
+    """The q-th percentile (nearest rank) of the values; NaN for none."""
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 

@@ -8,13 +8,15 @@ skipping the end-to-end tier.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Generator, Iterator
+from urllib.parse import urlsplit
 
 import pytest
 
 from tests.conftest import require
 
-from .e2e_support import Config, Kube, MediaMTXApi, tool
+from .e2e_support import Config, Kube, MediaMTXApi, tool, wait_for
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +40,23 @@ def kube(cfg: Config) -> Kube:
             k.get_or_none("deployment", name) is not None,
             f"deployment {cfg.namespace}/{name} not found: install the chart (make up)",
         )
+    # After an install or upgrade the NodePort may lag MediaMTX's readiness by a
+    # moment; a publisher started then would be refused.
+    rtmp = urlsplit(cfg.rtmp_url)
+    wait_for(
+        f"{cfg.rtmp_url} to accept connections",
+        lambda: _accepts(rtmp.hostname or "127.0.0.1", rtmp.port or 1935),
+        90,
+    )
     return k
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="session")

@@ -91,6 +91,10 @@ def unique_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+class GiveUp(AssertionError):
+    """Raised by a probe when waiting any longer cannot help."""
+
+
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.5) -> T:
     """Poll `probe` until it returns something truthy; fail with `what` on timeout."""
     deadline = time.monotonic() + timeout
@@ -100,6 +104,8 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval:
             value = probe()
             if value:
                 return value
+        except GiveUp:
+            raise
         except Exception as exc:
             last_exc = exc
         if time.monotonic() > deadline:
@@ -198,10 +204,15 @@ class Kube:
     def pod(self, name: str) -> dict[str, Any] | None:
         return self.get_or_none("pod", name)
 
-    def wait_phase(self, name: str, phase: str, timeout: float) -> dict[str, Any]:
+    def wait_phase(
+        self, name: str, phase: str, timeout: float, publisher: Publisher | None = None
+    ) -> dict[str, Any]:
+        """Wait for the phase; fails at once if `publisher` has exited meanwhile."""
         last: dict[str, Any] = {}
 
         def probe() -> dict[str, Any] | None:
+            if publisher is not None:
+                publisher.check()
             ls = self.livestream(name)
             last["status"] = (ls or {}).get("status")
             return ls if ls and (ls.get("status") or {}).get("phase") == phase else None
@@ -260,7 +271,7 @@ def pod_ready(pod: dict[str, Any] | None) -> bool:
         return False
     for c in (pod.get("status") or {}).get("conditions") or []:
         if c.get("type") == "Ready":
-            return c.get("status") == "True"
+            return bool(c.get("status") == "True")
     return False
 
 
@@ -458,6 +469,12 @@ class Publisher:
 
     def running(self) -> bool:
         return self.proc.poll() is None
+
+    def check(self) -> None:
+        """Raise GiveUp, with ffmpeg's output, if the publisher has exited."""
+        code = self.proc.poll()
+        if code is not None:
+            raise GiveUp(f"the publisher to {self.url} exited ({code}):\n{self.output()}")
 
     def output(self) -> str:
         self.log.seek(0)

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import require
+from tests.conftest import require
+
 from .e2e_support import REPO, tool
 
 CHART = REPO / "charts" / "livestream-operator"

@@ -134,7 +134,7 @@ def test_one_failing_destination_does_not_disturb_the_other(
         kube.apply(objs)
         wait_for("sink ready", lambda: pod_running(kube.pod(sink)), 120)
         with publishing(f"{cfg.rtmp_url}/live/{sid}/in") as pub:
-            kube.wait_phase(name, "Live", 120)
+            kube.wait_phase(name, "Live", 120, pub)
             wait_for(
                 f"{name}-forwarder running", lambda: pod_running(kube.pod(f"{name}-forwarder")), 120
             )
@@ -153,10 +153,10 @@ def test_one_failing_destination_does_not_disturb_the_other(
             try:
                 dests = wait_for("status: sink Up, nowhere Failing", states, 120)
             except AssertionError as exc:
-                ls = kube.livestream(name) or {}
+                current = kube.livestream(name) or {}
                 fwd = kube.pod(f"{name}-forwarder") or {}
                 raise AssertionError(
-                    f"{exc}\nstatus: {ls.get('status')}\n"
+                    f"{exc}\nstatus: {current.get('status')}\n"
                     f"forwarder containers: {(fwd.get('status') or {}).get('containerStatuses')}"
                 ) from None
             ls = kube.livestream(name)

@@ -21,8 +21,8 @@ def test_reconnect_within_grace_keeps_the_worker_then_grace_ends_the_stream(
     name = resource_name(sid)
     streams.append(name)
     url = f"{cfg.rtmp_url}/live/{sid}/in"
-    with publishing(url):
-        kube.wait_phase(name, "Live", 120)
+    with publishing(url) as pub:
+        kube.wait_phase(name, "Live", 120, pub)
         worker = kube.pod(f"{name}-worker")
         assert pod_running(worker)
         assert worker is not None
@@ -36,8 +36,8 @@ def test_reconnect_within_grace_keeps_the_worker_then_grace_ends_the_stream(
         30,
     )
     time.sleep(2)
-    with publishing(url):
-        kube.wait_phase(name, "Live", 60)
+    with publishing(url) as pub:
+        kube.wait_phase(name, "Live", 60, pub)
         worker = kube.pod(f"{name}-worker")
         assert worker is not None
         assert worker["metadata"]["uid"] == uid, "worker was replaced"

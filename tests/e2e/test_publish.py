@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import pytest
 
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.e2e
 def test_chart_is_installed(kube: Kube, cfg: Config) -> None:
     for comp in ("operator", "hooks", "mediamtx"):
         name = cfg.component(comp)
-        wait_for(f"deployment {name} ready", lambda n=name: kube.deployment_ready(n), 120)
+        wait_for(f"deployment {name} ready", partial(kube.deployment_ready, name), 120)
     hooks = kube.get_json("deployment", cfg.component("hooks"))
     assert hooks["spec"]["replicas"] == 2
     operator = kube.get_json("deployment", cfg.component("operator"))
@@ -67,7 +68,7 @@ def test_publish_goes_live(
         )
         wait_for(f"live/{sid}/out available", lambda: mtx.available(f"live/{sid}/out"), 120)
         out = time.monotonic() - t0
-        ls = kube.wait_phase(name, "Live", 60)
+        ls = kube.wait_phase(name, "Live", 60, pub)
         assert pub.running(), pub.output()
         assert (ls["status"].get("ingest") or {}).get("available") is True
         assert (ls["status"].get("output") or {}).get("available") is True

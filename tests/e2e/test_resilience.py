@@ -46,7 +46,7 @@ def test_operator_pod_deleted_mid_stream(
     name = resource_name(sid)
     streams.append(name)
     with publishing(f"{cfg.rtmp_url}/live/{sid}/in") as pub:
-        kube.wait_phase(name, "Live", 120)
+        kube.wait_phase(name, "Live", 120, pub)
         worker = kube.pod(f"{name}-worker")
         assert worker is not None
         uid = worker["metadata"]["uid"]
@@ -68,7 +68,7 @@ def test_operator_pod_deleted_mid_stream(
         wait_for("a new operator Pod ready", new_operator_ready, 180)
         assert len(_component_pods(kube, cfg, "operator")) == 1
         # Give the new instance a few resyncs, then check nothing was duplicated.
-        kube.wait_phase(name, "Live", 60)
+        kube.wait_phase(name, "Live", 60, pub)
         worker = kube.pod(f"{name}-worker")
         assert worker is not None
         assert worker["metadata"]["uid"] == uid, "worker was replaced"
@@ -90,9 +90,9 @@ def test_receivers_deleted_resync_recovers_a_stream_published_meanwhile(
         "--wait=false",
     )
     # Published while no receiver is there to take the hook.
-    with publishing(f"{cfg.rtmp_url}/live/{sid}/in"):
+    with publishing(f"{cfg.rtmp_url}/live/{sid}/in") as pub:
         wait_for(f"LiveStream {name} (from the resync)", lambda: kube.livestream(name), 120)
-        kube.wait_phase(name, "Live", 120)
+        kube.wait_phase(name, "Live", 120, pub)
         wait_for(f"{name}-worker running", lambda: pod_running(kube.pod(f"{name}-worker")), 60)
         wait_for("receivers back", lambda: kube.deployment_ready(cfg.component("hooks")), 180)
         _assert_no_duplicates_or_orphans(kube)

@@ -9,7 +9,7 @@ import pytest
 
 from livestream_operator.naming import resource_name
 
-from .e2e_support import Config, Kube, Publisher, pod_running, unique_id, wait_for
+from .e2e_support import Config, Kube, Publisher, pod_running, unique_id
 
 pytestmark = pytest.mark.e2e
 
@@ -28,8 +28,8 @@ def test_concurrent_streams_all_live(
             pub = Publisher(f"{cfg.rtmp_url}/live/{sid}/in")
             stack.callback(pub.stop)
             pubs.append(pub)
-        for name in names:
-            kube.wait_phase(name, "Live", 180)
+        for name, pub in zip(names, pubs, strict=True):
+            kube.wait_phase(name, "Live", 180, pub)
         workers = {}
         for name in names:
             pod = kube.pod(f"{name}-worker")
@@ -41,10 +41,4 @@ def test_concurrent_streams_all_live(
             assert pub.running(), pub.output()
         # Still all Live a little later.
         for name in names:
-            wait_for(
-                f"{name} still Live",
-                lambda n=name: (
-                    ((kube.livestream(n) or {}).get("status") or {}).get("phase") == "Live"
-                ),
-                10,
-            )
+            kube.wait_phase(name, "Live", 10)

@@ -40,16 +40,26 @@ def gstreamer(media_tools: None) -> None:
         gi.require_version("Gst", "1.0")
         from gi.repository import Gst
     except (ImportError, ValueError) as exc:
-        require(False, f"PyGObject/GStreamer bindings unavailable: {exc} "
-                       "(pip install -e '.[media]'; apt install gir1.2-gstreamer-1.0)")
+        require(
+            False,
+            f"PyGObject/GStreamer bindings unavailable: {exc} "
+            "(pip install -e '.[media]'; apt install gir1.2-gstreamer-1.0)",
+        )
         return
     Gst.init(None)
     from livestream_operator.worker.pipeline import Mode, required_factories
 
-    missing = ["|".join(alts) for mode in Mode for alts in required_factories(mode)
-               if not any(Gst.ElementFactory.find(f) for f in alts)]
-    require(not missing, f"GStreamer elements missing: {missing} "
-                         "(apt install gstreamer1.0-plugins-{good,bad} gstreamer1.0-libav)")
+    missing = [
+        "|".join(alts)
+        for mode in Mode
+        for alts in required_factories(mode)
+        if not any(Gst.ElementFactory.find(f) for f in alts)
+    ]
+    require(
+        not missing,
+        f"GStreamer elements missing: {missing} "
+        "(apt install gstreamer1.0-plugins-{good,bad} gstreamer1.0-libav)",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -69,8 +79,9 @@ def hooks() -> Iterator[HookReceiver]:
 
 
 @pytest.fixture
-def mediamtx_factory(mediamtx_bin: Path, tmp_path: Path, hooks: HookReceiver,
-                     media_tools: None) -> Iterator[Callable[[], MediaMTX]]:
+def mediamtx_factory(
+    mediamtx_bin: Path, tmp_path: Path, hooks: HookReceiver, media_tools: None
+) -> Iterator[Callable[[], MediaMTX]]:
     started: list[MediaMTX] = []
 
     def start() -> MediaMTX:
@@ -98,8 +109,10 @@ class Processes:
 
     def publisher(self, url: str, **kwargs: object) -> Proc:
         """ffmpeg testsrc 1280x720@30 + sine, libx264 veryfast zerolatency g=30 + AAC."""
-        proc = Proc(publisher_args(url, **kwargs),  # type: ignore[arg-type]
-                    self.log_dir / f"publisher-{len(self.started)}.log")
+        proc = Proc(
+            publisher_args(url, **kwargs),  # type: ignore[arg-type]
+            self.log_dir / f"publisher-{len(self.started)}.log",
+        )
         self.started.append(proc)
         return proc.start()
 

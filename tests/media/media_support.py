@@ -53,17 +53,20 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: floa
 
 def build_mediamtx(timeout: float = 1800) -> Path:
     """Run hack/build-mediamtx.sh; RuntimeError with its output's tail on failure."""
-    proc = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    proc = subprocess.run(
+        ["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=timeout, check=False
+    )
     path = Path(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else None
     if proc.returncode != 0 or path is None or not os.access(path, os.X_OK):
-        raise RuntimeError(f"hack/build-mediamtx.sh failed ({proc.returncode}): "
-                           f"{proc.stderr[-2000:]}")
+        raise RuntimeError(
+            f"hack/build-mediamtx.sh failed ({proc.returncode}): {proc.stderr[-2000:]}"
+        )
     return path
 
 
-def _stop(proc: subprocess.Popen[bytes] | None, timeout: float = 10.0,
-          sig: int = signal.SIGTERM) -> int | None:
+def _stop(
+    proc: subprocess.Popen[bytes] | None, timeout: float = 10.0, sig: int = signal.SIGTERM
+) -> int | None:
     if proc is None:
         return None
     if proc.poll() is None:
@@ -150,9 +153,13 @@ class MediaMTX:
     def start(self, timeout: float = 20.0) -> MediaMTX:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen([str(self.binary), str(MEDIAMTX_CONFIG)],
-                                         env=self.env(), cwd=self.workdir, stdout=log,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [str(self.binary), str(MEDIAMTX_CONFIG)],
+                env=self.env(),
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         wait_for(lambda: self._api_ok() or self._died(), timeout, "the MediaMTX API")
         if self.proc.poll() is not None:
             raise RuntimeError(f"MediaMTX exited: {self.log()[-2000:]}")
@@ -177,8 +184,9 @@ class MediaMTX:
 
     def api(self, path: str) -> Any:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.api_port}{path}",
-                                        timeout=2) as resp:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.api_port}{path}", timeout=2
+            ) as resp:
                 return json.load(resp)
         except (OSError, ValueError):
             return None
@@ -219,8 +227,13 @@ class Proc:
 
     def start(self) -> Self:
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, env=self.env)
+            self.proc = subprocess.Popen(
+                self.args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+            )
         return self
 
     @property
@@ -242,47 +255,145 @@ class Proc:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def publisher_args(url: str, *, sine_hz: int = 1000, size: str = "1280x720", fps: int = 30,
-                   video: str = "h264", audio: str = "aac", fmt: str = "flv",
-                   preset: str = "veryfast") -> list[str]:
+def publisher_args(
+    url: str,
+    *,
+    sine_hz: int = 1000,
+    size: str = "1280x720",
+    fps: int = 30,
+    video: str = "h264",
+    audio: str = "aac",
+    fmt: str = "flv",
+    preset: str = "veryfast",
+) -> list[str]:
     """ffmpeg test-pattern publisher: testsrc video and a sine of `sine_hz`."""
     vcodec = {
-        "h264": ["-c:v", "libx264", "-preset", preset, "-tune", "zerolatency",
-                 "-g", str(fps), "-pix_fmt", "yuv420p"],
-        "h265": ["-c:v", "libx265", "-preset", "ultrafast", "-tune", "zerolatency",
-                 "-g", str(fps), "-pix_fmt", "yuv420p", "-x265-params", "log-level=error"],
-        "vp9": ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8",
-                "-g", str(fps)],
+        "h264": [
+            "-c:v",
+            "libx264",
+            "-preset",
+            preset,
+            "-tune",
+            "zerolatency",
+            "-g",
+            str(fps),
+            "-pix_fmt",
+            "yuv420p",
+        ],
+        "h265": [
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            str(fps),
+            "-pix_fmt",
+            "yuv420p",
+            "-x265-params",
+            "log-level=error",
+        ],
+        "vp9": ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-g", str(fps)],
     }[video]
-    acodec = {"aac": ["-c:a", "aac", "-b:a", "128k"],
-              "opus": ["-c:a", "libopus", "-b:a", "64k", "-ar", "48000"]}[audio]
+    acodec = {
+        "aac": ["-c:a", "aac", "-b:a", "128k"],
+        "opus": ["-c:a", "libopus", "-b:a", "64k", "-ar", "48000"],
+    }[audio]
     out = ["-f", "flv", url] if fmt == "flv" else ["-f", "rtsp", "-rtsp_transport", "tcp", url]
-    return ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
-            "-f", "lavfi", "-i", f"testsrc=size={size}:rate={fps}",
-            "-f", "lavfi", "-i", f"sine=frequency={sine_hz}:sample_rate=44100",
-            *vcodec, *acodec, *out]
+    return [
+        "ffmpeg",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-nostdin",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc=size={size}:rate={fps}",
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency={sine_hz}:sample_rate=44100",
+        *vcodec,
+        *acodec,
+        *out,
+    ]
 
 
-def encode_test_file(path: Path, seconds: int = 60, size: str = "1280x720",
-                     fps: int = 30, sine_hz: int = 1000, pattern: str = "testsrc") -> Path:
+def encode_test_file(
+    path: Path,
+    seconds: int = 60,
+    size: str = "1280x720",
+    fps: int = 30,
+    sine_hz: int = 1000,
+    pattern: str = "testsrc",
+) -> Path:
     """A pre-encoded H.264 + AAC FLV so that publishers can stream it with -c copy."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.flv")
-        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-                        "-f", "lavfi", "-i", f"{pattern}=size={size}:rate={fps}",
-                        "-f", "lavfi", "-i", f"sine=frequency={sine_hz}:sample_rate=44100",
-                        "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast",
-                        "-tune", "zerolatency", "-g", str(fps), "-pix_fmt", "yuv420p",
-                        "-b:v", "2500k", "-c:a", "aac", "-b:a", "128k", str(tmp)],
-                       check=True, timeout=900)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                f"{pattern}=size={size}:rate={fps}",
+                "-f",
+                "lavfi",
+                "-i",
+                f"sine=frequency={sine_hz}:sample_rate=44100",
+                "-t",
+                str(seconds),
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-tune",
+                "zerolatency",
+                "-g",
+                str(fps),
+                "-pix_fmt",
+                "yuv420p",
+                "-b:v",
+                "2500k",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "128k",
+                str(tmp),
+            ],
+            check=True,
+            timeout=900,
+        )
         tmp.rename(path)
     return path
 
 
 def copy_publisher_args(file: Path, url: str) -> list[str]:
-    return ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
-            "-stream_loop", "-1", "-i", str(file), "-c", "copy", "-f", "flv", url]
+    return [
+        "ffmpeg",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-nostdin",
+        "-re",
+        "-stream_loop",
+        "-1",
+        "-i",
+        str(file),
+        "-c",
+        "copy",
+        "-f",
+        "flv",
+        url,
+    ]
 
 
 # --- project processes --------------------------------------------------------
@@ -295,8 +406,9 @@ class ProjectProc(Proc):
     def healthz(self) -> int:
         """The status /healthz answers: what the Pod's readiness probe sees."""
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/healthz",
-                                        timeout=2) as resp:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.metrics_port}/healthz", timeout=2
+            ) as resp:
                 return int(resp.status)
         except urllib.error.HTTPError as exc:
             return int(exc.code)
@@ -308,8 +420,9 @@ class ProjectProc(Proc):
         from prometheus_client.parser import text_string_to_metric_families
 
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
-                                        timeout=2) as resp:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2
+            ) as resp:
                 text = resp.read().decode()
         except OSError:
             return {}
@@ -330,34 +443,50 @@ class ProjectProc(Proc):
         return lines
 
 
-def worker_proc(log_dir: Path, input_url: str, output_url: str, mode: str = "bypass",
-                stream_id: str = "") -> ProjectProc:
+def worker_proc(
+    log_dir: Path, input_url: str, output_url: str, mode: str = "bypass", stream_id: str = ""
+) -> ProjectProc:
     port = free_port()
     args = [*CLI, "worker", "--input", input_url, "--output", output_url, "--mode", mode]
     if stream_id:
         args += ["--stream-id", stream_id]
     env = {**os.environ, "LSO_METRICS_PORT": str(port), "PYTHONUNBUFFERED": "1"}
-    return ProjectProc(args, Path(tempfile.mkstemp(prefix="worker-", suffix=".log",
-                                                   dir=log_dir)[1]), env, metrics_port=port)
+    return ProjectProc(
+        args,
+        Path(tempfile.mkstemp(prefix="worker-", suffix=".log", dir=log_dir)[1]),
+        env,
+        metrics_port=port,
+    )
 
 
-def forwarder_proc(log_dir: Path, input_url: str, destination: str,
-                   name: str) -> ProjectProc:
+def forwarder_proc(log_dir: Path, input_url: str, destination: str, name: str) -> ProjectProc:
     port = free_port()
-    env = {**os.environ, "LSO_DESTINATION_URL": destination, "LSO_DESTINATION_NAME": name,
-           "LSO_METRICS_PORT": str(port), "PYTHONUNBUFFERED": "1"}
-    return ProjectProc([*CLI, "forward", "--input", input_url],
-                       Path(tempfile.mkstemp(prefix=f"forward-{name}-", suffix=".log",
-                                             dir=log_dir)[1]), env, metrics_port=port)
+    env = {
+        **os.environ,
+        "LSO_DESTINATION_URL": destination,
+        "LSO_DESTINATION_NAME": name,
+        "LSO_METRICS_PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+    }
+    return ProjectProc(
+        [*CLI, "forward", "--input", input_url],
+        Path(tempfile.mkstemp(prefix=f"forward-{name}-", suffix=".log", dir=log_dir)[1]),
+        env,
+        metrics_port=port,
+    )
 
 
 # --- probing ---------------------------------------------------------------------
 
 
 def ffprobe_streams(url: str, timeout: float = 30.0) -> list[dict[str, Any]]:
-    proc = subprocess.run(["ffprobe", "-v", "error", "-rtsp_transport", "tcp",
-                           "-show_streams", "-of", "json", url],
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.run(
+        ["ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_streams", "-of", "json", url],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"ffprobe {url} failed: {proc.stderr[-1000:]}")
     streams: list[dict[str, Any]] = json.loads(proc.stdout).get("streams", [])
@@ -382,17 +511,32 @@ def fps(stream: dict[str, Any]) -> float:
     return 0.0
 
 
-def packet_times(url: str, packets: int = 200,
-                 timeout: float = 40.0) -> dict[str, list[float]]:
+def packet_times(url: str, packets: int = 200, timeout: float = 40.0) -> dict[str, list[float]]:
     """pts (s) per codec type ("video", "audio") of the first `packets` packets read.
 
     Counted in packets, not seconds: a time interval is anchored on the first
     packet's pts, which is undefined for the first RTSP video packets.
     """
-    proc = subprocess.run(["ffprobe", "-v", "error", "-rtsp_transport", "tcp",
-                           "-read_intervals", f"%+#{packets}",
-                           "-show_entries", "packet=codec_type,pts_time", "-of", "csv=p=0", url],
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-read_intervals",
+            f"%+#{packets}",
+            "-show_entries",
+            "packet=codec_type,pts_time",
+            "-of",
+            "csv=p=0",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"ffprobe {url} failed: {proc.stderr[-1000:]}")
     times: dict[str, list[float]] = {"video": [], "audio": []}
@@ -403,13 +547,34 @@ def packet_times(url: str, packets: int = 200,
     return times
 
 
-def decode_audio(url: str, seconds: float = 3.0, rate: int = 8000,
-                 timeout: float = 40.0) -> list[int]:
+def decode_audio(
+    url: str, seconds: float = 3.0, rate: int = 8000, timeout: float = 40.0
+) -> list[int]:
     """Mono 16-bit PCM samples of the stream's audio at `rate` Hz."""
-    proc = subprocess.run(["ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i", url,
-                           "-t", str(seconds), "-vn", "-ac", "1", "-ar", str(rate),
-                           "-f", "s16le", "-"], capture_output=True, timeout=timeout,
-                          check=False)
+    proc = subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-i",
+            url,
+            "-t",
+            str(seconds),
+            "-vn",
+            "-ac",
+            "1",
+            "-ar",
+            str(rate),
+            "-f",
+            "s16le",
+            "-",
+        ],
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
     data = proc.stdout[: len(proc.stdout) // 2 * 2]
     return list(struct.unpack(f"<{len(data) // 2}h", data))
 
@@ -423,12 +588,12 @@ def goertzel_power(samples: list[int], rate: int, freq: float) -> float:
     return s1 * s1 + s2 * s2 - coeff * s1 * s2
 
 
-def dominant_frequency(samples: list[int], rate: int, lo: int = 100, hi: int = 3000,
-                       step: int = 10) -> float:
+def dominant_frequency(
+    samples: list[int], rate: int, lo: int = 100, hi: int = 3000, step: int = 10
+) -> float:
     """The strongest frequency on a `step` Hz grid (pure Python, no numpy)."""
     window = samples[:rate]  # one second is plenty for a steady tone
-    return float(max(range(lo, hi + 1, step),
-                     key=lambda f: goertzel_power(window, rate, f)))
+    return float(max(range(lo, hi + 1, step), key=lambda f: goertzel_power(window, rate, f)))
 
 
 def proc_cpu_seconds(pid: int) -> float:

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.media
 
 
 def test_forwarders_are_isolated_and_never_print_the_key(
-        mediamtx: MediaMTX, mediamtx_factory: Callable[[], MediaMTX], procs: Processes) -> None:
+    mediamtx: MediaMTX, mediamtx_factory: Callable[[], MediaMTX], procs: Processes
+) -> None:
     sink = mediamtx_factory()
     out = "live/fwd/out"
     procs.publisher(mediamtx.rtmp(out))  # stands in for the worker's output
@@ -24,8 +25,9 @@ def test_forwarders_are_isolated_and_never_print_the_key(
 
     good_key, bad_key = f"sk-{secrets.token_hex(8)}", f"sk-{secrets.token_hex(8)}"
     good = procs.forwarder(mediamtx.rtsp(out), sink.rtmp(f"live/{good_key}"), "good")
-    bad = procs.forwarder(mediamtx.rtsp(out), f"rtmp://127.0.0.1:{free_port()}/app/{bad_key}",
-                          "bad")
+    bad = procs.forwarder(
+        mediamtx.rtsp(out), f"rtmp://127.0.0.1:{free_port()}/app/{bad_key}", "bad"
+    )
     try:
         info = sink.wait_available(f"live/{good_key}", 60)
     except TimeoutError:
@@ -35,13 +37,19 @@ def test_forwarders_are_isolated_and_never_print_the_key(
     assert (video["width"], video["height"]) == (1280, 720)
 
     # The unreachable destination keeps restarting ...
-    wait_for(lambda: bad.metrics().get("lso_forwarder_restarts_total", 0) >= 2, 60,
-             "the bad forwarder to restart twice")
+    wait_for(
+        lambda: bad.metrics().get("lso_forwarder_restarts_total", 0) >= 2,
+        60,
+        "the bad forwarder to restart twice",
+    )
     assert bad.metrics()["lso_forwarder_up"] == 0
     # ... while the good one keeps delivering, without a restart.
     before = (sink.path(f"live/{good_key}") or {}).get("inboundBytes", 0)
-    wait_for(lambda: (sink.path(f"live/{good_key}") or {}).get("inboundBytes", 0) > before
-             + 50_000, 20, "bytes to keep reaching the good destination")
+    wait_for(
+        lambda: (sink.path(f"live/{good_key}") or {}).get("inboundBytes", 0) > before + 50_000,
+        20,
+        "bytes to keep reaching the good destination",
+    )
     metrics = good.metrics()
     assert metrics["lso_forwarder_up"] == 1
     assert metrics["lso_forwarder_restarts_total"] == 0

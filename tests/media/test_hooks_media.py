@@ -22,8 +22,9 @@ pytestmark = pytest.mark.media
 
 
 @pytest.fixture
-def mtx_with(mediamtx_bin: Path, tmp_path: Path,
-             media_tools: None) -> Iterator[Callable[[str], MediaMTX]]:
+def mtx_with(
+    mediamtx_bin: Path, tmp_path: Path, media_tools: None
+) -> Iterator[Callable[[str], MediaMTX]]:
     started: list[MediaMTX] = []
 
     def start(hook_url: str) -> MediaMTX:
@@ -45,8 +46,11 @@ async def ingest(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
 
 
 async def test_publish_and_stop_deliver_ready_and_not_ready(
-    kube: Kube, namespace: str, start_receiver: Callable[..., str],
-    mtx_with: Callable[[str], MediaMTX], procs: Processes,
+    kube: Kube,
+    namespace: str,
+    start_receiver: Callable[..., str],
+    mtx_with: Callable[[str], MediaMTX],
+    procs: Processes,
 ) -> None:
     mtx = mtx_with(start_receiver(namespace))
     pub = procs.publisher(mtx.rtmp("live/hk/in") + "?lang=es&key=s3cret")
@@ -75,8 +79,11 @@ async def _unavailable(kube: Kube, namespace: str, name: str) -> dict[str, Any] 
 
 
 async def test_a_replacing_publisher_is_told_apart_by_source_id(
-    kube: Kube, namespace: str, start_receiver: Callable[..., str],
-    mtx_with: Callable[[str], MediaMTX], procs: Processes,
+    kube: Kube,
+    namespace: str,
+    start_receiver: Callable[..., str],
+    mtx_with: Callable[[str], MediaMTX],
+    procs: Processes,
 ) -> None:
     mtx = mtx_with(start_receiver(namespace))
     procs.publisher(mtx.rtmp("live/swap/in"))
@@ -106,14 +113,20 @@ async def _source_is(kube: Kube, namespace: str, name: str, source: str) -> bool
 
 
 async def test_resync_finds_a_stream_published_while_the_receiver_was_down(
-    kube: Kube, namespace: str, start_operator: Callable[..., Process],
-    mtx_with: Callable[[str], MediaMTX], procs: Processes,
+    kube: Kube,
+    namespace: str,
+    start_operator: Callable[..., Process],
+    mtx_with: Callable[[str], MediaMTX],
+    procs: Processes,
 ) -> None:
     # Hooks go to a port where nothing listens: every event is lost.
     mtx = mtx_with(f"http://127.0.0.1:{free_port()}")
     start_operator(namespace, f"http://127.0.0.1:{mtx.api_port}", LSO_RESYNC_SECONDS="2")
     procs.publisher(mtx.rtmp("live/missed/in"))
     path = await asyncio.to_thread(mtx.wait_available, "live/missed/in")
-    got = await wait_for(lambda: _available(kube, namespace, "missed"), 10,
-                         what="a LiveStream within one resync interval")
+    got = await wait_for(
+        lambda: _available(kube, namespace, "missed"),
+        10,
+        what="a LiveStream within one resync interval",
+    )
     assert got["sourceId"] == path["source"]["id"]

@@ -27,8 +27,9 @@ pytestmark = [pytest.mark.media, pytest.mark.usefixtures("gstreamer")]
 OUT_FRAMES = 'lso_worker_output_frames_total{track="video"}'
 
 
-def _start(mtx: MediaMTX, procs: Processes, sid: str, mode: str = "bypass",
-           **publisher: object) -> tuple[Proc, ProjectProc]:
+def _start(
+    mtx: MediaMTX, procs: Processes, sid: str, mode: str = "bypass", **publisher: object
+) -> tuple[Proc, ProjectProc]:
     pub = procs.publisher(mtx.rtmp(f"live/{sid}/in"), **publisher)
     mtx.wait_available(f"live/{sid}/in", 40)
     worker = procs.worker(mtx.rtsp(f"live/{sid}/in"), mtx.rtmp(f"live/{sid}/out"), mode)
@@ -41,12 +42,16 @@ def _start(mtx: MediaMTX, procs: Processes, sid: str, mode: str = "bypass",
 
 def _frames_advance(worker: ProjectProc, timeout: float = 20.0) -> None:
     start = worker.metrics().get(OUT_FRAMES, 0.0)
-    wait_for(lambda: worker.metrics().get(OUT_FRAMES, 0.0) > start + 30,
-             timeout, "output video frames to keep advancing")
+    wait_for(
+        lambda: worker.metrics().get(OUT_FRAMES, 0.0) > start + 30,
+        timeout,
+        "output video frames to keep advancing",
+    )
 
 
-def test_bypass_remuxes_h264_aac_unchanged(mediamtx: MediaMTX, procs: Processes,
-                                           hooks: HookReceiver) -> None:
+def test_bypass_remuxes_h264_aac_unchanged(
+    mediamtx: MediaMTX, procs: Processes, hooks: HookReceiver
+) -> None:
     sid = "bypass"
     pub, worker = _start(mediamtx, procs, sid)
     src = ffprobe_streams(mediamtx.rtsp(f"live/{sid}/in"))
@@ -76,8 +81,11 @@ def test_bypass_remuxes_h264_aac_unchanged(mediamtx: MediaMTX, procs: Processes,
     assert abs(metrics["lso_worker_av_offset_seconds"]) < 0.5
 
     # The project config runs mtx-hook for both paths.
-    wait_for(lambda: {f"live/{sid}/in", f"live/{sid}/out"} <= set(hooks.paths("ready")),
-             20, "ready hooks for in and out")
+    wait_for(
+        lambda: {f"live/{sid}/in", f"live/{sid}/out"} <= set(hooks.paths("ready")),
+        20,
+        "ready hooks for in and out",
+    )
 
     assert worker.stop(timeout=10) == 0, dump_logs(worker)
     assert any(e.get("msg") == "worker exiting" for e in worker.logs())
@@ -93,7 +101,7 @@ def test_tone_replaces_audio_and_keeps_video(mediamtx: MediaMTX, procs: Processe
     assert dominant_frequency(decode_audio(in_url, 2, rate), rate) == pytest.approx(1000, abs=10)
     out_audio = decode_audio(out_url, 3, rate)
     assert len(out_audio) > rate, "no audio decoded from the output"
-    assert dominant_frequency(out_audio[rate // 2:], rate) == pytest.approx(440, abs=10)
+    assert dominant_frequency(out_audio[rate // 2 :], rate) == pytest.approx(440, abs=10)
 
     v_in = stream_of(ffprobe_streams(in_url), "video")
     out = ffprobe_streams(out_url)
@@ -117,14 +125,13 @@ def test_tone_replaces_audio_and_keeps_video(mediamtx: MediaMTX, procs: Processe
     assert metrics['lso_worker_output_frames_total{track="audio"}'] > 0
 
 
-def test_tone_accepts_input_audio_it_cannot_pass_through(mediamtx: MediaMTX,
-                                                          procs: Processes) -> None:
+def test_tone_accepts_input_audio_it_cannot_pass_through(
+    mediamtx: MediaMTX, procs: Processes
+) -> None:
     sid = "toneopus"
-    pub = procs.publisher(mediamtx.rtsp(f"live/{sid}/in"), audio="opus", fmt="rtsp",
-                          size="640x360")
+    pub = procs.publisher(mediamtx.rtsp(f"live/{sid}/in"), audio="opus", fmt="rtsp", size="640x360")
     mediamtx.wait_available(f"live/{sid}/in", 40)
-    worker = procs.worker(mediamtx.rtsp(f"live/{sid}/in"), mediamtx.rtmp(f"live/{sid}/out"),
-                          "tone")
+    worker = procs.worker(mediamtx.rtsp(f"live/{sid}/in"), mediamtx.rtmp(f"live/{sid}/out"), "tone")
     try:
         info = mediamtx.wait_available(f"live/{sid}/out", 60)
     except TimeoutError:
@@ -169,12 +176,16 @@ def test_worker_recovers_from_mediamtx_restart(mediamtx: MediaMTX, procs: Proces
     _assert_resumed(mediamtx, worker, sid, pid)
 
 
-def test_worker_waits_for_its_input_and_stops_on_sigterm(mediamtx: MediaMTX,
-                                                         procs: Processes) -> None:
+def test_worker_waits_for_its_input_and_stops_on_sigterm(
+    mediamtx: MediaMTX, procs: Processes
+) -> None:
     sid = "absent"
     worker = procs.worker(mediamtx.rtsp(f"live/{sid}/in"), mediamtx.rtmp(f"live/{sid}/out"))
-    wait_for(lambda: worker.metrics().get("lso_worker_reconnects_total", 0) >= 2, 30,
-             "the worker to retry while nobody publishes")
+    wait_for(
+        lambda: worker.metrics().get("lso_worker_reconnects_total", 0) >= 2,
+        30,
+        "the worker to retry while nobody publishes",
+    )
     assert worker.alive()
     metrics = worker.metrics()
     assert metrics['lso_worker_errors_total{kind="input"}'] >= 2
@@ -185,15 +196,25 @@ def test_worker_waits_for_its_input_and_stops_on_sigterm(mediamtx: MediaMTX,
     assert time.monotonic() - started < 5
 
 
-@pytest.mark.parametrize(("video", "audio", "label"), [
-    ("h265", "aac", "H.265/HEVC"),
-    ("h264", "opus", "Opus"),
-])
-def test_worker_rejects_unsupported_codec(mediamtx: MediaMTX, procs: Processes, video: str,
-                                          audio: str, label: str) -> None:
+@pytest.mark.parametrize(
+    ("video", "audio", "label"),
+    [
+        ("h265", "aac", "H.265/HEVC"),
+        ("h264", "opus", "Opus"),
+    ],
+)
+def test_worker_rejects_unsupported_codec(
+    mediamtx: MediaMTX, procs: Processes, video: str, audio: str, label: str
+) -> None:
     sid = f"bad{video}{audio}"
-    pub = procs.publisher(mediamtx.rtsp(f"live/{sid}/in"), video=video, audio=audio,
-                          fmt="rtsp", size="320x240", fps=15)
+    pub = procs.publisher(
+        mediamtx.rtsp(f"live/{sid}/in"),
+        video=video,
+        audio=audio,
+        fmt="rtsp",
+        size="320x240",
+        fps=15,
+    )
     mediamtx.wait_available(f"live/{sid}/in", 40)
     worker = procs.worker(mediamtx.rtsp(f"live/{sid}/in"), mediamtx.rtmp(f"live/{sid}/out"))
 
@@ -206,7 +227,6 @@ def test_worker_rejects_unsupported_codec(mediamtx: MediaMTX, procs: Processes, 
     assert not worker.alive(), "worker kept running on unsupported input"
     assert worker.wait(5) == 3, dump_logs(worker, pub)
     errors = [e for e in worker.logs() if e.get("level") == "error"]
-    assert any(e.get("codec") == label and label in e["msg"] for e in errors), \
-        dump_logs(worker)
+    assert any(e.get("codec") == label and label in e["msg"] for e in errors), dump_logs(worker)
     assert seen_gauge, f"{gauge} was never 1"
     assert not mediamtx.available(f"live/{sid}/out")

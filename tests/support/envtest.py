@@ -58,7 +58,7 @@ def _wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes], log: Pat
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise Unavailable(f"{proc.args[0]} exited: {log.read_text()[-3000:]}")
+            raise Unavailable(f"{log.stem} exited: {log.read_text()[-3000:]}")
         try:
             req = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
             with urllib.request.urlopen(req, timeout=1, context=ctx) as resp:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -21,7 +22,7 @@ def test_committed_crd_matches_the_models(path: str) -> None:
     assert committed.read_text() == crd.render(), f"{path} drifted from the models: run `make crd`"
 
 
-def _walk(schema: dict, path: str = "") -> list[str]:
+def _walk(schema: dict[str, Any], path: str = "") -> list[str]:
     found = []
     for key in ("$ref", "anyOf", "title", "$defs"):
         if key in schema:

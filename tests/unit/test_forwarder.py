@@ -48,8 +48,16 @@ def test_redact_url(url: str, shown: str) -> None:
 def test_secrets_cover_key_query_credentials_and_encodings() -> None:
     url = "rtmp://bobby:s3cr3t@host/app/my%20key/part2?token=t0ken&x=y#fragment"
     found = secrets_of(url)
-    for s in ("my key/part2", "my key", "part2", "token=t0ken&x=y", "t0ken", "fragment",
-              "bobby", "s3cr3t"):
+    for s in (
+        "my key/part2",
+        "my key",
+        "part2",
+        "token=t0ken&x=y",
+        "t0ken",
+        "fragment",
+        "bobby",
+        "s3cr3t",
+    ):
         assert s in found, s
     assert found == sorted(found, key=len, reverse=True)
     assert "y" not in found  # too short to be a secret, except as the key itself
@@ -100,14 +108,22 @@ def test_backoff_schedule() -> None:
 
 
 def test_parse_progress() -> None:
-    text = ["frame=10\n", "total_size=1000\n", "progress=continue\n", "total_size=N/A\n",
-            "total_size=2500\n"]
+    text = [
+        "frame=10\n",
+        "total_size=1000\n",
+        "progress=continue\n",
+        "total_size=N/A\n",
+        "total_size=2500\n",
+    ]
     assert list(parse_progress(text)) == [1000, 2500]
 
 
 def test_destination_comes_from_the_environment_only(capsys: pytest.CaptureFixture[str]) -> None:
-    env = {"LSO_DESTINATION_URL": f"rtmp://host/app/{KEY}", "LSO_INPUT_URL": IN,
-           "LSO_DESTINATION_NAME": "yt"}
+    env = {
+        "LSO_DESTINATION_URL": f"rtmp://host/app/{KEY}",
+        "LSO_INPUT_URL": IN,
+        "LSO_DESTINATION_NAME": "yt",
+    }
     cfg = parse_args([], env)
     assert cfg == ForwarderConfig(IN, f"rtmp://host/app/{KEY}", "yt", 0)
     assert parse_args(["--name", "other"], env).name == "other"

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,7 @@ def server() -> Iterator[tuple[str, Recorder]]:
     srv.shutdown()
 
 
-def run(args: list[str], env: dict[str, str | bytes]) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], env: Mapping[str, str | bytes]) -> subprocess.CompletedProcess[str]:
     # Only what MediaMTX would pass, plus PATH; bytes values test undecodable input.
     full: dict[Any, Any] = {"PATH": os.environ["PATH"], **env}
     return subprocess.run(

@@ -194,7 +194,7 @@ def test_destination_states() -> None:
 
 def test_pod_state_summaries() -> None:
     assert pod_state(None)["state"] == "Absent"
-    pod = {"metadata": {"name": "p"}, "status": {"phase": "Pending"}}
+    pod: dict[str, Any] = {"metadata": {"name": "p"}, "status": {"phase": "Pending"}}
     assert pod_state(pod)["state"] == "Pending"
     pod = {
         "metadata": {"name": "p"},

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from livestream_operator.kube import KubeError
@@ -57,15 +59,21 @@ class MemoryAPI:
         return self.up
 
 
+class Client(TestClient[web.Request, web.Application]):
+    """aiohttp's test client, with the in-memory API server behind the app."""
+
+    api: MemoryAPI
+
+
 @pytest.fixture
-async def client() -> Any:
+async def client() -> AsyncIterator[Client]:
     api = MemoryAPI()
-    async with TestClient(TestServer(make_app(api, Settings()))) as c:
+    async with Client(TestServer(make_app(api, Settings()))) as c:
         c.api = api
         yield c
 
 
-async def test_ready_creates_then_updates(client: TestClient) -> None:
+async def test_ready_creates_then_updates(client: Client) -> None:
     body = {"path": "live/cam/in", "query": "", "sourceType": "rtmpConn", "sourceId": "1"}
     resp = await client.post(
         "/v1/mediamtx/events/ready", json=body, headers={"X-Request-Id": "abc"}
@@ -89,7 +97,7 @@ async def test_ready_creates_then_updates(client: TestClient) -> None:
     ],
 )
 async def test_bad_requests_get_problem_details(
-    client: TestClient, raw: bytes, ctype: str, status: int, slug: str
+    client: Client, raw: bytes, ctype: str, status: int, slug: str
 ) -> None:
     resp = await client.post("/v1/mediamtx/events/ready", data=raw, headers={"Content-Type": ctype})
     assert resp.status == status
@@ -101,24 +109,26 @@ async def test_bad_requests_get_problem_details(
     assert client.api.objects == {}
 
 
-async def test_unknown_route_is_problem_json(client: TestClient) -> None:
+async def test_unknown_route_is_problem_json(client: Client) -> None:
     resp = await client.post("/v1/mediamtx/events/started", json={})
     assert resp.status == 404
     assert resp.content_type == "application/problem+json"
 
 
-async def test_api_down_is_503_so_the_wrapper_retries(client: TestClient) -> None:
+async def test_api_down_is_503_so_the_wrapper_retries(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async def broken(*_: Any, **__: Any) -> Any:
         raise KubeError(500, "InternalError", "etcd down")
 
-    client.api.get_livestream = broken
-    client.api.create_livestream = broken
+    monkeypatch.setattr(client.api, "get_livestream", broken)
+    monkeypatch.setattr(client.api, "create_livestream", broken)
     resp = await client.post("/v1/mediamtx/events/ready", json={"path": "live/a/in"})
     assert resp.status == 503
     assert "etcd" not in await resp.text()  # no internals leak to the caller
 
 
-async def test_health_endpoints(client: TestClient) -> None:
+async def test_health_endpoints(client: Client) -> None:
     assert (await client.get("/healthz")).status == 200
     assert (await client.get("/readyz")).status == 200
     client.api.up = False

@@ -117,11 +117,15 @@ def test_launch_line_matches_the_seed_bypass_pipeline() -> None:
     line = launch_line(Mode.BYPASS, IN, OUT)
     assert line.startswith(f"rtspsrc name=src location={IN} protocols=tcp latency=100")
     counted = "silent=true signal-handoffs=false"
-    assert (f"rtph264depay ! h264parse ! identity name=video_in {counted} "
-            f"! identity name=video_out {counted} ! mux.video") in line
+    assert (
+        f"rtph264depay ! h264parse ! identity name=video_in {counted} "
+        f"! identity name=video_out {counted} ! mux.video"
+    ) in line
     assert "rtpmp4gdepay ! aacparse ! identity name=audio_in" in line
-    assert line.endswith(f"flvmux name=mux streamable=true ! identity name=mux_out {counted} "
-                         f"! rtmp2sink name=out location={OUT} sync=false enable-last-sample=false")
+    assert line.endswith(
+        f"flvmux name=mux streamable=true ! identity name=mux_out {counted} "
+        f"! rtmp2sink name=out location={OUT} sync=false enable-last-sample=false"
+    )
     tone = launch_line(Mode.TONE, IN, OUT, tone_hz=880)
     assert "rtpmp4gdepay" not in tone
     assert "audiotestsrc name=tone wave=sine freq=880" in tone
@@ -162,8 +166,7 @@ def test_flv_tag_headers() -> None:
 
 
 def test_config_flags_override_env_and_env_is_a_fallback() -> None:
-    env = {"LSO_INPUT_URL": IN, "LSO_OUTPUT_URL": OUT, "LSO_MODE": "tone",
-           "LSO_METRICS_PORT": "0"}
+    env = {"LSO_INPUT_URL": IN, "LSO_OUTPUT_URL": OUT, "LSO_MODE": "tone", "LSO_METRICS_PORT": "0"}
     cfg = parse_args([], env)
     assert (cfg.input_url, cfg.output_url, cfg.mode, cfg.metrics_port) == (IN, OUT, Mode.TONE, 0)
     assert cfg.stream_id == "abc"  # derived from live/<id>/in
