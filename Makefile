@@ -28,14 +28,15 @@ crd: venv ## regenerate crds/ and the chart's copy from the models
 	$(PY) -m livestream_operator crd > crds/livestreams.yaml
 	cp crds/livestreams.yaml charts/livestream-operator/crds/livestreams.yaml
 
-lint: venv ## ruff and mypy
+lint: venv ## ruff (lint and format) and mypy
 	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/mypy
 
 lint-chart: ## helm lint --strict
 	PATH="$$(bash hack/build-tools.sh):$$PATH" helm lint --strict charts/livestream-operator
 
-test: test-unit test-integration test-media test-e2e ## all test tiers
+test: lint test-unit test-integration test-media test-e2e ## lint, then all test tiers
 
 test-unit: venv ## pure core, models, receiver (aiohttp test client), wrapper
 	$(PYTEST) tests/unit -q

@@ -424,8 +424,8 @@ class Attempt:
         self._probe(self.mux_out_pad, probe)
 
     def _record_offset(self, sample: float) -> bool:
-        self._offset = sample if self._offset is None else self._offset + _EMA * (
-            sample - self._offset
+        self._offset = (
+            sample if self._offset is None else self._offset + _EMA * (sample - self._offset)
         )
         self.metrics.av_offset.set(self._offset)
         return False
