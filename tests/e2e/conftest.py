@@ -41,20 +41,29 @@ def kube(cfg: Config) -> Kube:
             f"deployment {cfg.namespace}/{name} not found: install the chart (make up)",
         )
     # After an install or upgrade the NodePort may lag MediaMTX's readiness by a
-    # moment; a publisher started then would be refused.
+    # moment, and a publisher started then is refused. A TCP connect proves
+    # nothing (Docker's port proxy accepts it either way); an RTMP handshake does.
     rtmp = urlsplit(cfg.rtmp_url)
     wait_for(
-        f"{cfg.rtmp_url} to accept connections",
-        lambda: _accepts(rtmp.hostname or "127.0.0.1", rtmp.port or 1935),
+        f"an RTMP server answering at {cfg.rtmp_url}",
+        lambda: _rtmp_answers(rtmp.hostname or "127.0.0.1", rtmp.port or 1935),
         90,
     )
     return k
 
 
-def _accepts(host: str, port: int) -> bool:
+def _rtmp_answers(host: str, port: int) -> bool:
+    """Whether C0+C1 of an RTMP handshake gets S0+S1 back."""
     try:
-        with socket.create_connection((host, port), timeout=2):
-            return True
+        with socket.create_connection((host, port), timeout=3) as sock:
+            sock.sendall(b"\x03" + bytes(1536))
+            got = b""
+            while len(got) < 1 + 1536:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return False
+                got += chunk
+            return got[0] == 3
     except OSError:
         return False
 
