@@ -43,6 +43,7 @@ from tests.e2e.e2e_support import (
     unique_id,
     wait_for,
 )
+from tests.support.media_files import copy_input_args
 
 from bench.report import pct
 
@@ -138,7 +139,7 @@ def latency(kube: Kube, cfg: Config, mtx: MediaMTXApi, media: Path, n: int) -> N
             sid = unique_id("bench-lat")
             pub = Publisher(
                 f"{cfg.rtmp_url}/live/{sid}/in",
-                ["-re", "-stream_loop", "-1", "-i", str(media), "-c", "copy"],
+                copy_input_args(media),
             )
             t0 = pub.started
             try:
@@ -219,7 +220,7 @@ def capacity(
                 pubs.append(
                     Publisher(
                         f"{cfg.rtmp_url}/live/{sid}/in",
-                        ["-re", "-stream_loop", "-1", "-i", str(media), "-c", "copy"],
+                        copy_input_args(media),
                     )
                 )
             level = len(ids)

@@ -33,8 +33,8 @@ from tests.media.media_support import (  # noqa: E402
     MediaMTX,
     build_mediamtx,
     copy_publisher_args,
-    encode_test_file,
 )
+from tests.support.media_files import encode_test_file  # noqa: E402
 
 from bench.report import line, pct  # noqa: E402
 

@@ -49,11 +49,11 @@ from tests.media.media_support import (  # noqa: E402
     Proc,
     build_mediamtx,
     copy_publisher_args,
-    encode_test_file,
     proc_cpu_seconds,
     wait_for,
     worker_proc,
 )
+from tests.support.media_files import encode_test_file  # noqa: E402
 
 from bench.report import line, pct  # noqa: E402
 

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tests.support.media_files import encode_test_file
+
 REPO = Path(__file__).resolve().parents[2]
 CACHE_DIR = Path(
     os.environ.get("LSO_CACHE_DIR")
@@ -401,51 +403,8 @@ def lavfi_args(size: str = "320x240", rate: int = 15) -> list[str]:
 
 def pre_encoded(seconds: int = 10, size: str = "1280x720", rate: int = 30) -> Path:
     """A cached pre-encoded FLV file, so publishers can send it with -c copy."""
-    out = CACHE_DIR / "media" / f"testsrc2-{size}-{rate}-{seconds}s.flv"
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        ffmpeg = tool("ffmpeg") or "ffmpeg"
-        tmp = out.with_suffix(".tmp.flv")
-        subprocess.run(
-            [
-                ffmpeg,
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                f"testsrc2=size={size}:rate={rate}",
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=frequency=440:sample_rate=44100",
-                "-t",
-                str(seconds),
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-g",
-                str(rate),
-                "-pix_fmt",
-                "yuv420p",
-                "-b:v",
-                "2500k",
-                "-c:a",
-                "aac",
-                "-b:a",
-                "128k",
-                "-f",
-                "flv",
-                str(tmp),
-            ],
-            check=True,
-            timeout=600,
-        )
-        tmp.rename(out)
-    return out
+    path = CACHE_DIR / "media" / f"testsrc2-{size}-{rate}-{seconds}s.flv"
+    return encode_test_file(path, seconds, size, rate, sine_hz=440, pattern="testsrc2")
 
 
 class Publisher:

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+from tests.support.media_files import copy_input_args
+
 REPO = Path(__file__).resolve().parents[2]
 MEDIAMTX_CONFIG = REPO / "charts" / "livestream-operator" / "files" / "mediamtx.yml"
 BUILD_SCRIPT = REPO / "hack" / "build-mediamtx.sh"
@@ -322,60 +324,6 @@ def publisher_args(
     ]
 
 
-def encode_test_file(
-    path: Path,
-    seconds: int = 60,
-    size: str = "1280x720",
-    fps: int = 30,
-    sine_hz: int = 1000,
-    pattern: str = "testsrc",
-) -> Path:
-    """A pre-encoded H.264 + AAC FLV so that publishers can stream it with -c copy."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.flv")
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                f"{pattern}=size={size}:rate={fps}",
-                "-f",
-                "lavfi",
-                "-i",
-                f"sine=frequency={sine_hz}:sample_rate=44100",
-                "-t",
-                str(seconds),
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-tune",
-                "zerolatency",
-                "-g",
-                str(fps),
-                "-pix_fmt",
-                "yuv420p",
-                "-b:v",
-                "2500k",
-                "-c:a",
-                "aac",
-                "-b:a",
-                "128k",
-                str(tmp),
-            ],
-            check=True,
-            timeout=900,
-        )
-        tmp.rename(path)
-    return path
-
-
 def copy_publisher_args(file: Path, url: str) -> list[str]:
     return [
         "ffmpeg",
@@ -383,13 +331,7 @@ def copy_publisher_args(file: Path, url: str) -> list[str]:
         "-loglevel",
         "error",
         "-nostdin",
-        "-re",
-        "-stream_loop",
-        "-1",
-        "-i",
-        str(file),
-        "-c",
-        "copy",
+        *copy_input_args(file),
         "-f",
         "flv",
         url,
