@@ -31,6 +31,12 @@ sys.path[:0] = [str(REPO), str(REPO / "operator")]
 from tests.support import envtest, processes  # noqa: E402
 
 from bench.report import line, pct  # noqa: E402
+from livestream_operator.api.v1alpha1 import (  # noqa: E402
+    Lifecycle,
+    LiveStream,
+    LiveStreamSpec,
+    ObjectMeta,
+)
 from livestream_operator.kube import open_kube  # noqa: E402
 
 
@@ -96,12 +102,10 @@ async def fan_out(cp: envtest.ControlPlane, namespace: str, m: int) -> tuple[flo
             async with sem:
                 await kube.create_livestream(
                     namespace,
-                    {
-                        "apiVersion": "media.livestream-operator.dev/v1alpha1",
-                        "kind": "LiveStream",
-                        "metadata": {"name": f"fan-{i}"},
-                        "spec": {"streamId": f"fan-{i}", "lifecycle": "Persistent"},
-                    },
+                    LiveStream(
+                        metadata=ObjectMeta(name=f"fan-{i}"),
+                        spec=LiveStreamSpec(stream_id=f"fan-{i}", lifecycle=Lifecycle.PERSISTENT),
+                    ),
                 )
                 await kube.patch_livestream_status(
                     namespace,

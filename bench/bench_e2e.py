@@ -41,9 +41,9 @@ from tests.e2e.e2e_support import (
     Publisher,
     pre_encoded,
     unique_id,
-    wait_for,
 )
 from tests.support.media_files import copy_input_args
+from tests.support.waiting import wait_for
 
 from bench.report import pct
 
@@ -103,13 +103,12 @@ def cleanup(kube: Kube, names: list[str]) -> None:
     if names:
         kube.delete("livestreams", *names)
         wait_for(
-            "bench LiveStreams gone",
             lambda: not {ls["metadata"]["name"] for ls in kube.livestreams()} & set(names),
             180,
+            "bench LiveStreams gone",
             1,
         )
         wait_for(
-            "bench Pods gone",
             lambda: (
                 not [
                     p
@@ -118,6 +117,7 @@ def cleanup(kube: Kube, names: list[str]) -> None:
                 ]
             ),
             180,
+            "bench Pods gone",
             1,
         )
 
@@ -145,11 +145,11 @@ def latency(kube: Kube, cfg: Config, mtx: MediaMTXApi, media: Path, n: int) -> N
             try:
                 # MediaMTX's own ingest latency (RTMP handshake, track detection),
                 # then the operator's part.
-                wait_for(f"live/{sid}/in", partial(mtx.available, f"live/{sid}/in"), 60, 0.02)
+                wait_for(partial(mtx.available, f"live/{sid}/in"), 60, f"live/{sid}/in", 0.02)
                 t_in = time.monotonic() - t0
-                wait_for(f"live/{sid}/out", partial(mtx.available, f"live/{sid}/out"), 120, 0.05)
+                wait_for(partial(mtx.available, f"live/{sid}/out"), 120, f"live/{sid}/out", 0.05)
                 t_out = time.monotonic() - t0
-                wait_for("watch events", partial(_watched, sid, ls_watch, pod_watch), 30, 0.05)
+                wait_for(partial(_watched, sid, ls_watch, pod_watch), 30, "watch events", 0.05)
                 ingest.append(t_in)
                 created.append(ls_watch.seen[sid] - t0)
                 running.append(pod_watch.running[f"{sid}-worker"] - t0)
@@ -226,7 +226,7 @@ def capacity(
             level = len(ids)
             try:
                 for sid in ids:
-                    wait_for(f"live/{sid}/out", partial(mtx.available, f"live/{sid}/out"), 120)
+                    wait_for(partial(mtx.available, f"live/{sid}/out"), 120, f"live/{sid}/out")
             except AssertionError as exc:
                 print(f"  {level:3d} streams: not all Live ({exc})")
                 break

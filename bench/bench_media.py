@@ -50,10 +50,10 @@ from tests.media.media_support import (  # noqa: E402
     build_mediamtx,
     copy_publisher_args,
     proc_cpu_seconds,
-    wait_for,
     worker_proc,
 )
 from tests.support.media_files import encode_test_file  # noqa: E402
+from tests.support.waiting import wait_for  # noqa: E402
 
 from bench.report import line, pct  # noqa: E402
 

@@ -10,30 +10,30 @@ Runner = Callable[[list[str]], int]
 
 
 def _operator(argv: list[str]) -> int:
-    from .handlers import main
+    from .cmd.operator import main
 
     return main(argv)
 
 
 def _hooks(argv: list[str]) -> int:
-    from .receiver import main
+    from .cmd.hook_receiver import main
 
     return main(argv)
 
 
 def _crd(argv: list[str]) -> int:
-    from .crd import render
+    from .api.crd import render
 
     argparse.ArgumentParser(
         prog="livestream-operator crd",
-        description="Print the LiveStream CRD generated from the models.",
+        description="Print the LiveStream CRD generated from the API types.",
     ).parse_args(argv)
     sys.stdout.write(render())
     return 0
 
 
 def _mtx_hook(argv: list[str]) -> int:
-    from .mtx_hook import main
+    from .ingest.mtx_hook import main
 
     return main(argv)
 
@@ -50,6 +50,12 @@ def _forward(argv: list[str]) -> int:
     return main(argv)
 
 
+def _cleanup(argv: list[str]) -> int:
+    from .cmd.cleanup import main
+
+    return main(argv)
+
+
 COMMANDS: dict[str, tuple[Runner, str]] = {
     "operator": (_operator, "run the kopf operator that reconciles LiveStreams"),
     "hooks": (_hooks, "run the HTTP receiver for MediaMTX hook events"),
@@ -57,6 +63,7 @@ COMMANDS: dict[str, tuple[Runner, str]] = {
     "mtx-hook": (_mtx_hook, "the wrapper MediaMTX runs: mtx-hook ready|not-ready"),
     "worker": (_worker, "run a stream worker: RTSP live/<id>/in -> RTMP live/<id>/out"),
     "forward": (_forward, "push live/<id>/out to one third-party RTMP destination"),
+    "cleanup": (_cleanup, "delete a namespace's LiveStreams and left-over Pods (helm uninstall)"),
 }
 
 

@@ -1,7 +1,8 @@
 """A thin async Kubernetes client for the few calls this project makes.
 
 kubernetes_asyncio does the transport and the credentials (kubeconfig, in-cluster
-service account); objects stay plain dicts, which is what the pure core consumes.
+service account). LiveStreams go in and out as the typed API objects; the core
+objects this project only creates or watches (Pods, Events) stay plain manifests.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from urllib.parse import quote
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from . import models
+from .api import v1alpha1 as api
+from .api.v1alpha1 import LiveStream
 
 Body = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
@@ -57,7 +59,7 @@ def _error(exc: ApiException) -> KubeError:
 
 
 def livestreams_path(namespace: str, name: str | None = None, sub: str | None = None) -> str:
-    path = f"/apis/{models.GROUP}/{models.VERSION}/namespaces/{quote(namespace)}/{models.PLURAL}"
+    path = f"/apis/{api.GROUP}/{api.VERSION}/namespaces/{quote(namespace)}/{api.PLURAL}"
     if name:
         path += f"/{quote(name)}"
     if sub:
@@ -102,26 +104,31 @@ class Kube:
 
     # ---------------------------------------------------------------- LiveStreams
 
-    async def get_livestream(self, namespace: str, name: str) -> Body:
-        return await self.request("GET", livestreams_path(namespace, name))
+    async def get_livestream(self, namespace: str, name: str) -> LiveStream:
+        return LiveStream.model_validate(
+            await self.request("GET", livestreams_path(namespace, name))
+        )
 
-    async def list_livestreams(self, namespace: str) -> list[Body]:
-        items: list[Body] = (await self.request("GET", livestreams_path(namespace)))["items"]
-        return items
+    async def list_livestreams(self, namespace: str) -> list[LiveStream]:
+        items = (await self.request("GET", livestreams_path(namespace)))["items"]
+        return [LiveStream.model_validate(item) for item in items]
 
-    async def create_livestream(self, namespace: str, body: Body) -> Body:
-        return await self.request("POST", livestreams_path(namespace), body)
+    async def create_livestream(self, namespace: str, livestream: LiveStream) -> LiveStream:
+        created = await self.request("POST", livestreams_path(namespace), livestream.manifest())
+        return LiveStream.model_validate(created)
 
     async def patch_livestream_status(
         self, namespace: str, name: str, status: Body, resource_version: str | None = None
-    ) -> Body:
-        """Merge-patch status; with resource_version, fail (409) if it changed meanwhile."""
+    ) -> LiveStream:
+        """Merge-patch status (a patch made by v1alpha1.status_patch or replace_patch);
+        with resource_version, fail (409) if the object changed meanwhile."""
         patch: Body = {"status": status}
         if resource_version:
             patch["metadata"] = {"resourceVersion": resource_version}
-        return await self.request(
+        updated = await self.request(
             "PATCH", livestreams_path(namespace, name, "status"), patch, content_type=MERGE_PATCH
         )
+        return LiveStream.model_validate(updated)
 
     async def delete_livestream(
         self, namespace: str, name: str, resource_version: str | None = None

@@ -8,14 +8,20 @@ from collections.abc import Mapping
 
 from pydantic import Field, ValidationError
 
-from .models import DEFAULT_GRACE_SECONDS, Destination, ResourceRequirements, WorkerMode, _Model
+from .api.v1alpha1 import (
+    DEFAULT_GRACE_SECONDS,
+    Destination,
+    ResourceRequirements,
+    WireModel,
+    WorkerMode,
+)
 
 
 class SettingsError(ValueError):
     """A setting that cannot be used, with the variable's name in the message."""
 
 
-class Settings(_Model):
+class Settings(WireModel):
     namespace: str = Field(default="default", description="LSO_NAMESPACE")
     # Where MediaMTX is, as seen from the operator and from the Pods it creates.
     mediamtx_api_url: str = Field(default="http://mediamtx:9997")

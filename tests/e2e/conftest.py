@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import require
+from tests.support.waiting import wait_for
 
-from .e2e_support import Config, Kube, MediaMTXApi, tool, wait_for
+from .e2e_support import Config, Kube, MediaMTXApi, tool
 
 
 @pytest.fixture(scope="session")
@@ -45,9 +46,9 @@ def kube(cfg: Config) -> Kube:
     # nothing (Docker's port proxy accepts it either way); an RTMP handshake does.
     rtmp = urlsplit(cfg.rtmp_url)
     wait_for(
-        f"an RTMP server answering at {cfg.rtmp_url}",
         lambda: _rtmp_answers(rtmp.hostname or "127.0.0.1", rtmp.port or 1935),
         90,
+        f"an RTMP server answering at {cfg.rtmp_url}",
     )
     return k
 

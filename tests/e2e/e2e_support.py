@@ -25,13 +25,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from tests.support.media_files import encode_test_file
+from tests.support.waiting import GiveUp, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE_DIR = Path(
@@ -91,29 +92,6 @@ def tool(name: str) -> str | None:
 
 def unique_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-class GiveUp(AssertionError):
-    """Raised by a probe when waiting any longer cannot help."""
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.5) -> T:
-    """Poll `probe` until it returns something truthy; fail with `what` on timeout."""
-    deadline = time.monotonic() + timeout
-    last_exc: Exception | None = None
-    while True:
-        try:
-            value = probe()
-            if value:
-                return value
-        except GiveUp:
-            raise
-        except Exception as exc:
-            last_exc = exc
-        if time.monotonic() > deadline:
-            detail = f" (last error: {last_exc})" if last_exc else ""
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
-        time.sleep(interval)
 
 
 class Kube:
@@ -220,7 +198,7 @@ class Kube:
             return ls if ls and (ls.get("status") or {}).get("phase") == phase else None
 
         try:
-            return wait_for(f"LiveStream {self.ns}/{name} phase {phase}", probe, timeout)
+            return wait_for(probe, timeout, f"LiveStream {self.ns}/{name} phase {phase}")
         except AssertionError as exc:
             raise AssertionError(f"{exc}\nlast status: {json.dumps(last.get('status'))}") from None
 
@@ -245,9 +223,9 @@ class Kube:
 
     def wait_gone(self, kind: str, name: str, timeout: float) -> None:
         wait_for(
-            f"{kind} {self.ns}/{name} to be gone",
             lambda: self.get_or_none(kind, name) is None,
             timeout,
+            f"{kind} {self.ns}/{name} to be gone",
         )
 
     def deployment_ready(self, name: str) -> bool:

@@ -1,4 +1,4 @@
-"""Static checks of the Helm chart (no cluster needed): lint, render, RBAC, CRD copy."""
+"""Static checks of the Helm chart (no cluster needed): lint, render, RBAC, the CRD."""
 
 from __future__ import annotations
 
@@ -33,10 +33,86 @@ def _render(*args: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(out) if d]
 
 
+CRD_NAME = "livestreams.media.livestream-operator.dev"
+KEEP = "helm.sh/resource-policy"
+
+
+def _crds(*args: str) -> list[dict[str, Any]]:
+    return [d for d in _render(*args) if d["kind"] == "CustomResourceDefinition"]
+
+
+def _without_metadata_maps(doc: dict[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in doc["metadata"].items() if k not in ("labels", "annotations")}
+    return {**doc, "metadata": meta}
+
+
 def test_chart_crd_is_the_generated_crd() -> None:
-    assert (CHART / "crds" / "livestreams.yaml").read_bytes() == (
+    assert (CHART / "files" / "crds" / "livestreams.yaml").read_bytes() == (
         REPO / "crds" / "livestreams.yaml"
-    ).read_bytes(), "charts/livestream-operator/crds/livestreams.yaml differs: run `make crd`"
+    ).read_bytes(), "charts/livestream-operator/files/crds/livestreams.yaml differs: run `make crd`"
+
+
+def test_chart_has_no_crds_directory() -> None:
+    """Helm installs crds/ once and never upgrades it: the CRD is a template instead."""
+    assert not (CHART / "crds").exists()
+
+
+def test_rendered_crd_is_the_generated_crd_and_kept() -> None:
+    generated = yaml.safe_load((REPO / "crds" / "livestreams.yaml").read_text())
+    crds = _crds()
+    assert len(crds) == 1
+    crd = crds[0]
+    assert crd["metadata"]["name"] == CRD_NAME
+    assert "namespace" not in crd["metadata"], "a CRD is cluster-scoped"
+    assert _without_metadata_maps(crd) == _without_metadata_maps(generated)
+    assert crd["metadata"]["annotations"][KEEP] == "keep"
+    labels = crd["metadata"]["labels"]
+    assert labels["app.kubernetes.io/managed-by"] == "Helm"
+    assert labels["app.kubernetes.io/instance"] == "lso"
+    assert labels["helm.sh/chart"].startswith("livestream-operator-")
+    # The generated CRD's own labels survive the merge.
+    for key, value in generated["metadata"].get("labels", {}).items():
+        assert labels[key] == value
+
+
+def test_crds_disabled_renders_no_crd() -> None:
+    assert _crds("--set", "crds.enabled=false") == []
+
+
+def test_crds_not_kept_has_no_keep_annotation() -> None:
+    (crd,) = _crds("--set", "crds.keep=false")
+    assert KEEP not in (crd["metadata"].get("annotations") or {})
+    generated = yaml.safe_load((REPO / "crds" / "livestreams.yaml").read_text())
+    assert _without_metadata_maps(crd) == _without_metadata_maps(generated)
+
+
+def test_values_schema_rejects_unknown_crds_values() -> None:
+    proc = subprocess.run(
+        [_helm(), "template", "lso", str(CHART), "--set", "crds.install=true"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "crds" in proc.stderr
+
+
+def test_cleanup_hook_runs_the_cleanup_subcommand() -> None:
+    docs = {
+        (d["kind"], d["metadata"]["name"]): d
+        for d in _render("--set", "uninstall.timeoutSeconds=42")
+    }
+    job = docs[("Job", "lso-livestream-operator-cleanup")]
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-delete"
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    operator = docs[("Deployment", "lso-livestream-operator-operator")]
+    assert container["image"] == operator["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert "command" not in container, "the image's entrypoint is livestream-operator"
+    assert container["args"] == ["cleanup", "--namespace", "media", "--timeout", "42"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert ("Job", "lso-livestream-operator-cleanup") not in {
+        (d["kind"], d["metadata"]["name"]) for d in _render("--set", "uninstall.cleanup=false")
+    }
 
 
 def test_helm_lint_is_clean() -> None:

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.waiting import wait_for
+
 from .e2e_support import (
     Config,
     Kube,
@@ -15,7 +17,6 @@ from .e2e_support import (
     pod_running,
     publishing,
     unique_id,
-    wait_for,
 )
 
 pytestmark = pytest.mark.e2e
@@ -132,14 +133,14 @@ def test_one_failing_destination_does_not_disturb_the_other(
     sink_api = MediaMTXApi(kube, f"pod/{sink}", 9997)
     try:
         kube.apply(objs)
-        wait_for("sink ready", lambda: pod_running(kube.pod(sink)), 120)
+        wait_for(lambda: pod_running(kube.pod(sink)), 120, "sink ready")
         with publishing(f"{cfg.rtmp_url}/live/{sid}/in") as pub:
             kube.wait_phase(name, "Live", 120, pub)
             wait_for(
-                f"{name}-forwarder running", lambda: pod_running(kube.pod(f"{name}-forwarder")), 120
+                lambda: pod_running(kube.pod(f"{name}-forwarder")), 120, f"{name}-forwarder running"
             )
             wait_for(
-                "the sink receives the stream", lambda: sink_api.available(f"restream/{sid}"), 120
+                lambda: sink_api.available(f"restream/{sid}"), 120, "the sink receives the stream"
             )
 
             def states() -> dict[str, dict[str, Any]] | None:
@@ -151,7 +152,7 @@ def test_one_failing_destination_does_not_disturb_the_other(
                 return d if ok else None
 
             try:
-                dests = wait_for("status: sink Up, nowhere Failing", states, 120)
+                dests = wait_for(states, 120, "status: sink Up, nowhere Failing")
             except AssertionError as exc:
                 current = kube.livestream(name) or {}
                 fwd = kube.pod(f"{name}-forwarder") or {}

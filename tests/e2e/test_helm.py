@@ -8,16 +8,9 @@ from typing import Any
 
 import pytest
 
-from .e2e_support import (
-    REPO,
-    Config,
-    Kube,
-    fullname,
-    lavfi_args,
-    pod_running,
-    unique_id,
-    wait_for,
-)
+from tests.support.waiting import wait_for
+
+from .e2e_support import REPO, Config, Kube, fullname, lavfi_args, pod_running, unique_id
 
 pytestmark = pytest.mark.e2e
 
@@ -76,6 +69,8 @@ def test_helm_uninstall_leaves_no_project_pods(kube: Kube, cfg: Config, helm_bin
     values.setdefault("hooks", {})["replicas"] = 1
     values.setdefault("tests", {})["enabled"] = False
     values.setdefault("uninstall", {})["timeoutSeconds"] = 60
+    # The CRD is cluster-wide and belongs to the installed release.
+    values["crds"] = {"enabled": False, "keep": True}
     with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
         json.dump(values, f)
         f.flush()
@@ -84,7 +79,6 @@ def test_helm_uninstall_leaves_no_project_pods(kube: Kube, cfg: Config, helm_bin
             release,
             str(CHART),
             "--create-namespace",
-            "--skip-crds",
             "-f",
             f.name,
             "--wait",
@@ -101,7 +95,7 @@ def test_helm_uninstall_leaves_no_project_pods(kube: Kube, cfg: Config, helm_bin
         url = f"rtmp://{fullname(release)}-mediamtx.{ns}.svc:1935/live/{sid}/in"
         other.apply(_publisher_pod("publisher", image, url))
         wait_for(
-            f"{sid}-worker running in {ns}", lambda: pod_running(other.pod(f"{sid}-worker")), 180
+            lambda: pod_running(other.pod(f"{sid}-worker")), 180, f"{sid}-worker running in {ns}"
         )
         other.helm("uninstall", release, "--wait", "--timeout", "5m", timeout=400)
         other.delete("pod", "publisher", wait=True)
@@ -112,7 +106,7 @@ def test_helm_uninstall_leaves_no_project_pods(kube: Kube, cfg: Config, helm_bin
                 p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp")
             ]
 
-        wait_for(f"no Pods left in {ns} (left: {leftovers()})", lambda: not leftovers(), 120)
+        wait_for(lambda: not leftovers(), 120, f"no Pods left in {ns} (left: {leftovers()})")
         assert not other.managed_pods()
         assert other.livestreams() == []
     finally:

@@ -7,9 +7,10 @@ import time
 
 import pytest
 
-from livestream_operator.naming import resource_name
+from livestream_operator.api.naming import resource_name
+from tests.support.waiting import wait_for
 
-from .e2e_support import Config, Kube, pod_running, publishing, unique_id, wait_for
+from .e2e_support import Config, Kube, pod_running, publishing, unique_id
 
 pytestmark = pytest.mark.e2e
 
@@ -31,9 +32,9 @@ def test_reconnect_within_grace_keeps_the_worker_then_grace_ends_the_stream(
         assert grace >= 10, "the default grace period is too short for this test"
     # The publisher is gone: the stream waits for it.
     wait_for(
-        "the grace period to start",
         lambda: ((kube.livestream(name) or {}).get("status") or {}).get("graceDeadline"),
         30,
+        "the grace period to start",
     )
     time.sleep(2)
     with publishing(url) as pub:
@@ -56,11 +57,11 @@ def test_reconnect_within_grace_keeps_the_worker_then_grace_ends_the_stream(
     t0 = time.monotonic()
     kube.wait_gone("livestream", name, 5 + 60)
     wait_for(
-        "no Pods of the stream",
         lambda: (
             not [p for p in kube.managed_pods() if p["metadata"]["name"].startswith(f"{name}-")]
         ),
         60,
+        "no Pods of the stream",
     )
     gone = time.monotonic() - t0
     assert gone >= 4, f"the stream ended {gone:.1f}s after the publisher left, before its grace"

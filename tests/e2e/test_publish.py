@@ -7,7 +7,8 @@ from functools import partial
 
 import pytest
 
-from livestream_operator.naming import resource_name
+from livestream_operator.api.naming import resource_name
+from tests.support.waiting import wait_for
 
 from .e2e_support import (
     Config,
@@ -17,7 +18,6 @@ from .e2e_support import (
     pod_running,
     publishing,
     unique_id,
-    wait_for,
 )
 
 pytestmark = pytest.mark.e2e
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 def test_chart_is_installed(kube: Kube, cfg: Config) -> None:
     for comp in ("operator", "hooks", "mediamtx"):
         name = cfg.component(comp)
-        wait_for(f"deployment {name} ready", partial(kube.deployment_ready, name), 120)
+        wait_for(partial(kube.deployment_ready, name), 120, f"deployment {name} ready")
     hooks = kube.get_json("deployment", cfg.component("hooks"))
     assert hooks["spec"]["replicas"] == 2
     operator = kube.get_json("deployment", cfg.component("operator"))
@@ -58,15 +58,15 @@ def test_publish_goes_live(
     streams.append(name)
     with publishing(f"{cfg.rtmp_url}/live/{sid}/in") as pub:
         t0 = time.monotonic()
-        ls = wait_for(f"LiveStream {name} created", lambda: kube.livestream(name), 30, 0.2)
+        ls = wait_for(lambda: kube.livestream(name), 30, f"LiveStream {name} created", 0.2)
         created = time.monotonic() - t0
         assert ls["spec"]["streamId"] == sid
         wait_for(
-            f"worker Pod {name}-worker running",
             lambda: pod_running(kube.pod(f"{name}-worker")),
             120,
+            f"worker Pod {name}-worker running",
         )
-        wait_for(f"live/{sid}/out available", lambda: mtx.available(f"live/{sid}/out"), 120)
+        wait_for(lambda: mtx.available(f"live/{sid}/out"), 120, f"live/{sid}/out available")
         out = time.monotonic() - t0
         ls = kube.wait_phase(name, "Live", 60, pub)
         assert pub.running(), pub.output()

@@ -6,7 +6,8 @@ import collections
 
 import pytest
 
-from livestream_operator.naming import resource_name
+from livestream_operator.api.naming import resource_name
+from tests.support.waiting import wait_for
 
 from .e2e_support import (
     Config,
@@ -16,7 +17,6 @@ from .e2e_support import (
     pod_running,
     publishing,
     unique_id,
-    wait_for,
 )
 
 pytestmark = pytest.mark.e2e
@@ -65,7 +65,7 @@ def test_operator_pod_deleted_mid_stream(
                 p["metadata"]["uid"] not in old and pod_ready(p) for p in pods
             )
 
-        wait_for("a new operator Pod ready", new_operator_ready, 180)
+        wait_for(new_operator_ready, 180, "a new operator Pod ready")
         assert len(_component_pods(kube, cfg, "operator")) == 1
         # Give the new instance a few resyncs, then check nothing was duplicated.
         kube.wait_phase(name, "Live", 60, pub)
@@ -91,8 +91,8 @@ def test_receivers_deleted_resync_recovers_a_stream_published_meanwhile(
     )
     # Published while no receiver is there to take the hook.
     with publishing(f"{cfg.rtmp_url}/live/{sid}/in") as pub:
-        wait_for(f"LiveStream {name} (from the resync)", lambda: kube.livestream(name), 120)
+        wait_for(lambda: kube.livestream(name), 120, f"LiveStream {name} (from the resync)")
         kube.wait_phase(name, "Live", 120, pub)
-        wait_for(f"{name}-worker running", lambda: pod_running(kube.pod(f"{name}-worker")), 60)
-        wait_for("receivers back", lambda: kube.deployment_ready(cfg.component("hooks")), 180)
+        wait_for(lambda: pod_running(kube.pod(f"{name}-worker")), 60, f"{name}-worker running")
+        wait_for(lambda: kube.deployment_ready(cfg.component("hooks")), 180, "receivers back")
         _assert_no_duplicates_or_orphans(kube)

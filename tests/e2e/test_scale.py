@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from livestream_operator.naming import resource_name
+from livestream_operator.api.naming import resource_name
 
 from .e2e_support import Config, Kube, Publisher, pod_running, unique_id
 

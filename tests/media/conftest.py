@@ -47,11 +47,12 @@ def gstreamer(media_tools: None) -> None:
         )
         return
     Gst.init(None)
-    from livestream_operator.worker.pipeline import Mode, required_factories
+    from livestream_operator.api.v1alpha1 import WorkerMode
+    from livestream_operator.worker.pipeline import required_factories
 
     missing = [
         "|".join(alts)
-        for mode in Mode
+        for mode in WorkerMode
         for alts in required_factories(mode)
         if not any(Gst.ElementFactory.find(f) for f in alts)
     ]

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,11 +25,12 @@ from pathlib import Path
 from typing import Any, Self
 
 from tests.support.media_files import copy_input_args
+from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 MEDIAMTX_CONFIG = REPO / "charts" / "livestream-operator" / "files" / "mediamtx.yml"
 BUILD_SCRIPT = REPO / "hack" / "build-mediamtx.sh"
-MTX_HOOK = REPO / "operator" / "livestream_operator" / "mtx_hook.py"
+MTX_HOOK = REPO / "operator" / "livestream_operator" / "ingest" / "mtx_hook.py"
 PYTHON = sys.executable
 CLI = [PYTHON, "-m", "livestream_operator"]
 
@@ -39,18 +39,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
-    """Poll `check` until it returns something truthy; TimeoutError names `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def build_mediamtx(timeout: float = 1800) -> Path:

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
-from livestream_operator.kube import Kube, KubeError, open_kube
+from livestream_operator.kube import Kube, KubeError, livestreams_path, open_kube
 from tests.conftest import REPO, require
 from tests.support import envtest, processes
 from tests.support.fake_mediamtx import FakeMediaMTX
+from tests.support.waiting import wait_for_async
 
 
 @pytest.fixture(scope="session")
@@ -36,25 +37,6 @@ def control_plane() -> Iterator[envtest.ControlPlane]:
     os.environ["KUBECONFIG"] = str(cp.kubeconfig)
     yield cp
     cp.stop()
-
-
-async def wait_for(
-    predicate: Callable[[], Any],
-    timeout: float = 20.0,
-    interval: float = 0.1,
-    what: str = "condition",
-) -> Any:
-    """Poll an async or sync predicate until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: Any = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = predicate()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 @pytest.fixture(scope="session")
@@ -79,9 +61,9 @@ def crd_installed(control_plane: envtest.ControlPlane) -> None:
                 conds = (got.get("status") or {}).get("conditions") or []
                 return any(c["type"] == "Established" and c["status"] == "True" for c in conds)
 
-            await wait_for(established, 30, what="CRD established")
+            await wait_for_async(established, 30, what="CRD established")
             # Discovery for the new group takes a moment to appear.
-            await wait_for(lambda: _served(kube), 30, what="CRD served")
+            await wait_for_async(lambda: _served(kube), 30, what="CRD served")
         finally:
             await kube.close()
 
@@ -163,3 +145,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     rep = yield
     setattr(item, f"rep_{rep.when}", rep)
     return rep
+
+
+# LiveStreams as stored: what `kubectl get -o json` shows a user, camelCase keys and
+# all, and objects the API types would refuse before the API server could.
+
+
+async def get_ls(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
+    return await kube.request("GET", livestreams_path(namespace, name))
+
+
+async def create_ls(kube: Kube, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    return await kube.request("POST", livestreams_path(namespace), body)
+
+
+async def list_ls(kube: Kube, namespace: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = (await kube.request("GET", livestreams_path(namespace)))["items"]
+    return items

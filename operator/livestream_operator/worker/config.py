@@ -1,4 +1,5 @@
-"""Worker configuration: flags, with LSO_* environment variables as fallbacks."""
+"""Worker configuration: the Pod contract's environment (api/pod_contract.py),
+with flags as overrides for runs by hand."""
 
 from __future__ import annotations
 
@@ -8,17 +9,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .pipeline import DEFAULT_LATENCY_MS, Mode
+from ..api.pod_contract import WORKER_METRICS_PORT, ContractError, WorkerEnv
+from ..api.v1alpha1 import WorkerMode
+from .pipeline import DEFAULT_LATENCY_MS
 
-DEFAULT_METRICS_PORT = 9100
-_STREAM_PATH = re.compile(r"^/live/([^/]+)/(?:in|out)$")
+DEFAULT_METRICS_PORT = WORKER_METRICS_PORT
+_STREAM_PATH = re.compile(r"/live/([^/]+)/(?:in|out)")
 
 
 @dataclass(frozen=True)
 class WorkerConfig:
     input_url: str
     output_url: str
-    mode: Mode
+    mode: WorkerMode
     stream_id: str
     metrics_port: int = DEFAULT_METRICS_PORT
     latency_ms: int = DEFAULT_LATENCY_MS
@@ -32,7 +35,7 @@ class WorkerConfig:
 
 def stream_id_from_url(url: str) -> str:
     """`rtsp://h:8554/live/<id>/in` -> `<id>`; empty if the path has another shape."""
-    match = _STREAM_PATH.match(urlsplit(url).path)
+    match = _STREAM_PATH.fullmatch(urlsplit(url).path)
     return match.group(1) if match else ""
 
 
@@ -50,31 +53,35 @@ def parse_args(argv: list[str], env: Mapping[str, str]) -> WorkerConfig:
         description="Pull live/<id>/in over RTSP, remux (bypass) or replace the audio (tone), "
         "push live/<id>/out over RTMP.",
     )
+    try:
+        contract = WorkerEnv.from_env(env)
+    except ContractError as exc:
+        parser.error(str(exc))
     parser.add_argument(
         "--input",
-        default=env.get("LSO_INPUT_URL", ""),
+        default=contract.input_url,
         help="RTSP URL of live/<id>/in (env LSO_INPUT_URL)",
     )
     parser.add_argument(
         "--output",
-        default=env.get("LSO_OUTPUT_URL", ""),
+        default=contract.output_url,
         help="RTMP URL of live/<id>/out (env LSO_OUTPUT_URL)",
     )
     parser.add_argument(
         "--mode",
-        default=env.get("LSO_MODE", Mode.BYPASS.value),
-        choices=[m.value for m in Mode],
+        default=contract.mode.value,
+        choices=[m.value for m in WorkerMode],
         help="env LSO_MODE (default bypass)",
     )
     parser.add_argument(
         "--stream-id",
-        default=env.get("LSO_STREAM_ID", ""),
+        default=contract.stream_id,
         help="for logs and metrics (env LSO_STREAM_ID; default: from --input)",
     )
     parser.add_argument(
         "--metrics-port",
         type=int,
-        default=_int_env(env, "LSO_METRICS_PORT", DEFAULT_METRICS_PORT),
+        default=contract.metrics_port,
         help="Prometheus port, 0 disables (env LSO_METRICS_PORT; default 9100)",
     )
     parser.add_argument(
@@ -100,7 +107,7 @@ def parse_args(argv: list[str], env: Mapping[str, str]) -> WorkerConfig:
     return WorkerConfig(
         input_url=args.input,
         output_url=args.output,
-        mode=Mode(args.mode),
+        mode=WorkerMode(args.mode),
         stream_id=args.stream_id or stream_id_from_url(args.input),
         metrics_port=args.metrics_port,
         latency_ms=args.latency_ms,

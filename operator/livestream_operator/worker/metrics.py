@@ -8,7 +8,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Info
 
-from .. import probe
+from .. import health_endpoint
 
 
 class State(enum.StrEnum):
@@ -98,7 +98,7 @@ class WorkerMetrics:
     def serve(self, port: int, addr: str = "0.0.0.0") -> None:
         """Expose /metrics and /healthz (200 while running) on `port` (0 disables)."""
         if port:
-            self._server = probe.serve(
+            self._server = health_endpoint.serve(
                 port, self.registry, lambda: self.current is State.RUNNING, addr
             )
 

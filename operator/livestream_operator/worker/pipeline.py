@@ -23,12 +23,9 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..api.v1alpha1 import WorkerMode
+
 PropValue = str | int | float | bool
-
-
-class Mode(enum.StrEnum):
-    BYPASS = "bypass"
-    TONE = "tone"
 
 
 @dataclass(frozen=True)
@@ -120,22 +117,22 @@ class Action(enum.Enum):
     REJECT = "reject"  # the input is unusable for this mode
 
 
-def decide(mode: Mode, codec: Codec) -> Action:
+def decide(mode: WorkerMode, codec: Codec) -> Action:
     if codec.media == "video":
         return Action.USE if codec.supported else Action.REJECT
     if codec.media == "audio":
-        if mode is Mode.TONE:
+        if mode is WorkerMode.TONE:
             return Action.SKIP  # replaced by the tone whatever it is
         return Action.USE if codec.supported else Action.REJECT
     return Action.SKIP  # application/text streams are not forwarded
 
 
-def required_media(mode: Mode) -> frozenset[str]:
+def required_media(mode: WorkerMode) -> frozenset[str]:
     """Media that must be among the used streams for the output to make sense."""
-    return frozenset({"video"}) if mode is Mode.TONE else frozenset()
+    return frozenset({"video"}) if mode is WorkerMode.TONE else frozenset()
 
 
-def unsupported_reason(mode: Mode, codec: Codec) -> str:
+def unsupported_reason(mode: WorkerMode, codec: Codec) -> str:
     need = "H.264" if codec.media == "video" else "AAC"
     return (
         f"unsupported {codec.media} codec {codec.label} "
@@ -246,7 +243,7 @@ def pick(preferred: Iterable[str], available: Iterable[str]) -> str | None:
     return next((f for f in preferred if f in have), None)
 
 
-def required_factories(mode: Mode) -> list[tuple[str, ...]]:
+def required_factories(mode: WorkerMode) -> list[tuple[str, ...]]:
     """Alternatives per role; each tuple needs at least one installed factory."""
     roles: list[tuple[str, ...]] = [
         ("rtspsrc",),
@@ -257,7 +254,7 @@ def required_factories(mode: Mode) -> list[tuple[str, ...]]:
         ("identity",),
         RTMP_SINKS,
     ]
-    if mode is Mode.BYPASS:
+    if mode is WorkerMode.BYPASS:
         roles += [("rtpmp4gdepay",), ("rtpmp4adepay",), ("aacparse",)]
     else:
         roles += [
@@ -272,7 +269,7 @@ def required_factories(mode: Mode) -> list[tuple[str, ...]]:
 
 
 def launch_line(
-    mode: Mode,
+    mode: WorkerMode,
     input_url: str,
     output_url: str,
     *,
@@ -291,7 +288,7 @@ def launch_line(
         source(input_url, latency_ms).launch(),
         f"src. ! application/x-rtp,media=video ! {chain(track_chain(video))} ! mux.video",
     ]
-    if mode is Mode.BYPASS:
+    if mode is WorkerMode.BYPASS:
         audio = classify("audio", "MPEG4-GENERIC")
         parts.append(
             f"src. ! application/x-rtp,media=audio ! {chain(track_chain(audio))} ! mux.audio"

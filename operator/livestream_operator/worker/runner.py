@@ -22,6 +22,7 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import GLib, Gst  # noqa: E402
 
+from ..api.v1alpha1 import WorkerMode  # noqa: E402
 from .config import WorkerConfig  # noqa: E402
 from .metrics import ErrorKind, State, WorkerMetrics  # noqa: E402
 from .pipeline import (  # noqa: E402
@@ -30,7 +31,6 @@ from .pipeline import (  # noqa: E402
     Action,
     Codec,
     Element,
-    Mode,
     backoff,
     classify,
     counter_name,
@@ -94,7 +94,7 @@ def make(spec: Element) -> Any:
     return element
 
 
-def missing_factories(mode: Mode) -> list[str]:
+def missing_factories(mode: WorkerMode) -> list[str]:
     return [
         "|".join(alts)
         for alts in required_factories(mode)
@@ -151,7 +151,7 @@ class Attempt:
         self._count(mux_out, self._count_output)
         self.mux_out_pad = mux_out.get_static_pad("src")
         self._probe(self.mux_out_pad, self._on_first_output)
-        if cfg.mode is Mode.TONE:
+        if cfg.mode is WorkerMode.TONE:
             self._build_tone()
         self._handlers += [
             self.src.connect("select-stream", self._on_select_stream),
@@ -662,7 +662,9 @@ def run(cfg: WorkerConfig) -> int:
                 cfg.output_url,
                 tone_hz=cfg.tone_hz,
                 latency_ms=cfg.latency_ms,
-                encoder=_installed(AAC_ENCODERS) if cfg.mode is Mode.TONE else AAC_ENCODERS[0],
+                encoder=_installed(AAC_ENCODERS)
+                if cfg.mode is WorkerMode.TONE
+                else AAC_ENCODERS[0],
                 sink_factory=_installed(RTMP_SINKS),
             ),
         },

@@ -1,0 +1,98 @@
+"""What the operator tells the Pods it creates, and how they read it: environment
+variable names, ports and modes, in one place.
+
+The operator builds a container's environment with ``to_env()``; the worker and
+the forwarder parse their own with ``from_env()``. A test round-trips both, so the
+two sides cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Self
+
+from .v1alpha1 import WorkerMode
+
+WORKER_METRICS_PORT = 9100
+# Forwarder containers share the Pod's network namespace: one port each.
+FORWARDER_FIRST_PORT = 9101
+HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
+
+# The root filesystem is read-only: HOME, GStreamer's registry cache and ffmpeg's
+# temporary files live on the Pod's /tmp emptyDir.
+RUNTIME_ENV = {"HOME": "/tmp", "GST_REGISTRY": "/tmp/gst-registry.bin", "PYTHONUNBUFFERED": "1"}
+
+
+class ContractError(ValueError):
+    """An environment variable that cannot be used; the message names it."""
+
+
+def _parse(kind: type[Any], var: str, raw: str) -> Any:
+    if kind is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ContractError(f"{var} must be an integer, got {raw!r}") from None
+    if kind is WorkerMode:
+        try:
+            return WorkerMode(raw)
+        except ValueError:
+            choices = ", ".join(m.value for m in WorkerMode)
+            raise ContractError(f"{var} must be one of {choices}, got {raw!r}") from None
+    return raw
+
+
+@dataclass(frozen=True)
+class _EnvContract:
+    """Fields map to LSO_<FIELD> variables; every field has a default so that a
+    process run by hand can take the rest from its flags."""
+
+    def to_env(self) -> dict[str, str]:
+        return {_var(f.name): str(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Self:
+        values: dict[str, Any] = {}
+        types = {f.name: f.type for f in fields(cls)}
+        for name, annotation in types.items():
+            var = _var(name)
+            if env.get(var):
+                values[name] = _parse(_TYPES[str(annotation)], var, env[var])
+        return cls(**values)
+
+
+_TYPES: dict[str, type[Any]] = {"str": str, "int": int, "WorkerMode": WorkerMode}
+
+
+def _var(field: str) -> str:
+    return "LSO_" + field.upper()
+
+
+@dataclass(frozen=True)
+class WorkerEnv(_EnvContract):
+    """The worker container's environment."""
+
+    stream_id: str = ""
+    input_url: str = ""  # RTSP URL of live/<id>/in
+    output_url: str = ""  # RTMP URL of live/<id>/out
+    mode: WorkerMode = WorkerMode.BYPASS
+    metrics_port: int = WORKER_METRICS_PORT
+
+
+@dataclass(frozen=True)
+class ForwarderEnv(_EnvContract):
+    """A forwarder container's environment, but for the destination URL: that comes
+    from the user's Secret (DESTINATION_URL_VAR, through secretKeyRef), never a value."""
+
+    DESTINATION_URL_VAR: ClassVar[str] = "LSO_DESTINATION_URL"
+
+    stream_id: str = ""
+    input_url: str = ""  # RTSP URL of live/<id>/out
+    destination_name: str = ""
+    metrics_port: int = 0
+
+
+def forwarder_port(index: int) -> int:
+    return FORWARDER_FIRST_PORT + index

@@ -1,0 +1,392 @@
+"""The LiveStream API, version v1alpha1, as pydantic v2 models.
+
+These types are the runtime contract, as kubebuilder's api/ types are: the ingest
+and reconcile code read and write LiveStream objects through them, and the CRD in
+``crds/`` is generated from them (``livestream-operator crd``; a test fails when
+the two drift apart). camelCase wire names are spelled only here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+GROUP = "media.livestream-operator.dev"
+VERSION = "v1alpha1"
+KIND = "LiveStream"
+PLURAL = "livestreams"
+SINGULAR = "livestream"
+SHORT_NAMES = ["ls", "lstream"]
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# One path segment that MediaMTX accepts in a path name and RTMP/RTSP URLs carry
+# without escaping.
+STREAM_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$"
+# RFC 1123 label: destination names become container names.
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+# Secret names are DNS-1123 subdomains; keys are [-._a-zA-Z0-9]+.
+SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]{1,253}$"
+MAX_DESTINATIONS = 8
+# Children are named "<name>-worker"/"<name>-forwarder" and must stay within the
+# 63 characters of a label value.
+MAX_NAME_LENGTH = 50
+DEFAULT_GRACE_SECONDS = 30
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class WireModel(BaseModel):
+    """Base: camelCase on the wire, unknown fields rejected by pydantic."""
+
+    model_config = ConfigDict(
+        alias_generator=camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    def wire(self) -> dict[str, Any]:
+        """The object as Kubernetes stores it: camelCase keys, no unset optionals."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class Lifecycle(StrEnum):
+    EPHEMERAL = "Ephemeral"
+    PERSISTENT = "Persistent"
+
+
+class WorkerMode(StrEnum):
+    BYPASS = "bypass"
+    TONE = "tone"
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    STARTING = "Starting"
+    LIVE = "Live"
+    RECONNECTING = "Reconnecting"
+    IDLE = "Idle"
+    FAILED = "Failed"
+
+
+class DestinationState(StrEnum):
+    PENDING = "Pending"
+    UP = "Up"
+    FAILING = "Failing"
+    STOPPED = "Stopped"
+
+
+# --------------------------------------------------------------------------- spec
+
+
+# Bounded so the API server can afford the CEL rules on them.
+Quantity = Annotated[str, Field(max_length=32)]
+ResourceList = Annotated[dict[str, Quantity], Field(max_length=3)]
+
+
+class ResourceRequirements(WireModel):
+    """The subset of core/v1 ResourceRequirements a worker needs."""
+
+    requests: ResourceList | None = Field(
+        default=None, description="Minimum resources, e.g. {cpu: 250m, memory: 128Mi}."
+    )
+    limits: ResourceList | None = Field(
+        default=None, description="Maximum resources, e.g. {cpu: '1', memory: 512Mi}."
+    )
+
+
+class WorkerSpec(WireModel):
+    image: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="Worker image; the operator's default when unset.",
+    )
+    mode: WorkerMode = Field(
+        default=WorkerMode.BYPASS,
+        description="bypass remuxes H.264/AAC untouched; tone replaces the audio with "
+        "a 440 Hz tone (a deterministic stand-in for real processing).",
+    )
+    resources: ResourceRequirements | None = Field(
+        default=None, description="Worker container resources; operator defaults when unset."
+    )
+
+
+class SecretKeyRef(WireModel):
+    name: str = Field(pattern=SECRET_NAME_PATTERN, max_length=253, description="Secret name.")
+    key: str = Field(pattern=SECRET_KEY_PATTERN, max_length=253, description="Key in the Secret.")
+
+
+class Destination(WireModel):
+    name: str = Field(
+        pattern=DNS_LABEL_PATTERN,
+        max_length=40,
+        description="Destination name (DNS label); names the forwarder container.",
+    )
+    url_secret_ref: SecretKeyRef = Field(
+        description="Secret key holding the full RTMP(S) URL, stream key included. "
+        "URLs never appear in the spec, status or logs."
+    )
+
+
+class ForwarderSpec(WireModel):
+    destinations: Annotated[list[Destination], Field(max_length=MAX_DESTINATIONS)] = Field(
+        default_factory=list,
+        description="Third-party RTMP destinations; each gets its own container.",
+    )
+
+    @field_validator("destinations")
+    @classmethod
+    def _unique_names(cls, value: list[Destination]) -> list[Destination]:
+        names = [d.name for d in value]
+        if len(names) != len(set(names)):
+            raise ValueError("destination names must be unique")
+        return value
+
+
+class LiveStreamSpec(WireModel):
+    stream_id: str = Field(
+        pattern=STREAM_ID_PATTERN,
+        description="Stream id: publishers push to live/<streamId>/in. Immutable.",
+    )
+    lifecycle: Lifecycle = Field(
+        default=Lifecycle.EPHEMERAL,
+        description="Ephemeral: created by hooks, deleted after the grace period. "
+        "Persistent: declared up front; after the grace period its Pods are removed "
+        "and it waits (phase Idle) for the next publish.",
+    )
+    grace_period_seconds: int = Field(
+        default=DEFAULT_GRACE_SECONDS,
+        ge=0,
+        le=86400,
+        description="How long the ingest may be unavailable before the stream is ended.",
+    )
+    worker: WorkerSpec = Field(default_factory=WorkerSpec, description="The processing worker.")
+    forwarder: ForwarderSpec | None = Field(
+        default=None, description="Optional restreaming to third-party RTMP destinations."
+    )
+
+
+# ------------------------------------------------------------------------- status
+
+
+class PodState(StrEnum):
+    """The state of a worker or forwarder Pod, as status.worker/forwarder report it."""
+
+    ABSENT = "Absent"
+    PENDING = "Pending"
+    RUNNING = "Running"
+    READY = "Ready"
+    FAILED = "Failed"
+    TERMINATING = "Terminating"
+
+
+class ConditionType(StrEnum):
+    READY = "Ready"
+    INGEST_AVAILABLE = "IngestAvailable"
+    WORKER_READY = "WorkerReady"
+    OUTPUT_AVAILABLE = "OutputAvailable"
+    DESTINATIONS_HEALTHY = "DestinationsHealthy"
+
+
+# RFC 3339 times as Kubernetes stores them; see format_time().
+Time = str
+
+
+class IngestStatus(WireModel):
+    """What MediaMTX reports about live/<id>/in (written by the hook receiver)."""
+
+    path: str | None = Field(default=None, description="MediaMTX path name.")
+    available: bool = Field(default=False, description="Whether the path has a ready source.")
+    source_type: str | None = Field(default=None, description="e.g. rtmpConn, rtspSession.")
+    source_id: str | None = Field(default=None, description="Id of the current source.")
+    query: str | None = Field(
+        default=None, description="Publish query string, credentials redacted."
+    )
+    available_since: Time | None = Field(default=None, description="RFC 3339 time.")
+    unavailable_since: Time | None = Field(
+        default=None, description="RFC 3339 time the grace period started; unset while live."
+    )
+    last_event_time: Time | None = Field(default=None, description="Last hook or resync event.")
+
+
+class OutputStatus(WireModel):
+    """What MediaMTX reports about live/<id>/out (the worker's processed output)."""
+
+    path: str | None = Field(default=None, description="MediaMTX path name.")
+    available: bool = Field(default=False, description="Whether processed output is flowing.")
+    source_id: str | None = Field(default=None, description="Id of the worker's publish.")
+    available_since: Time | None = Field(default=None, description="RFC 3339 time.")
+
+
+class PodStatusSummary(WireModel):
+    pod_name: str | None = Field(default=None, description="Name of the Pod.")
+    state: PodState | None = Field(
+        default=None, description="Absent, Pending, Running, Ready, Failed or Terminating."
+    )
+    restarts: int | None = Field(default=None, description="Container restarts.")
+    message: str | None = Field(default=None, description="Why it is not ready.")
+
+    @property
+    def running(self) -> bool:
+        return self.state in (PodState.RUNNING, PodState.READY)
+
+
+class DestinationStatus(WireModel):
+    name: str = Field(description="Destination name.")
+    state: DestinationState = Field(description="Pending, Up, Failing or Stopped.")
+    restarts: int = Field(default=0, description="Restarts of this destination's container.")
+    message: str | None = Field(default=None, description="Last failure reason.")
+
+
+class ForwarderStatus(PodStatusSummary):
+    ready: str | None = Field(default=None, description="Destinations up, e.g. 1/2.")
+    destinations: list[DestinationStatus] | None = Field(
+        default=None, description="Per-destination state from containerStatuses."
+    )
+
+
+class Condition(WireModel):
+    type: ConditionType = Field(
+        description="Ready, IngestAvailable, WorkerReady, OutputAvailable or DestinationsHealthy."
+    )
+    status: Literal["True", "False", "Unknown"]
+    reason: str = Field(description="CamelCase reason.")
+    message: str = Field(default="", description="Human readable detail.")
+    last_transition_time: Time = Field(description="RFC 3339 time.")
+    observed_generation: int | None = Field(default=None)
+
+
+class LiveStreamStatus(WireModel):
+    """Observed state: what MediaMTX reports, and what the operator derives from it."""
+
+    # The hook receiver writes ingest and output (INGEST_FIELDS), the operator the
+    # rest (OPERATOR_FIELDS); each merge-patches only its own fields.
+
+    phase: Phase | None = Field(default=None, description="Derived from children and ingest.")
+    message: str | None = Field(default=None, description="Why the stream is in its phase.")
+    observed_generation: int | None = Field(default=None)
+    grace_deadline: Time | None = Field(
+        default=None, description="When the stream ends unless the publisher returns."
+    )
+    ingest: IngestStatus | None = None
+    output: OutputStatus | None = None
+    worker: PodStatusSummary | None = None
+    forwarder: ForwarderStatus | None = None
+    conditions: list[Condition] | None = None
+
+    def operator_part(self) -> dict[str, Any]:
+        """The operator's fields as stored (no nulls), for telling whether a write is due."""
+        return self.model_dump(
+            by_alias=True, exclude_none=True, mode="json", include=set(OPERATOR_FIELDS)
+        )
+
+
+INGEST_FIELDS = frozenset({"ingest", "output"})
+OPERATOR_FIELDS = frozenset(LiveStreamStatus.model_fields) - INGEST_FIELDS
+
+
+# -------------------------------------------------------------- the whole object
+
+
+class ObjectMeta(BaseModel):
+    """The parts of metadata this project reads or sets."""
+
+    model_config = ConfigDict(
+        alias_generator=camel, populate_by_name=True, extra="ignore", frozen=True
+    )
+
+    name: str
+    namespace: str | None = None
+    uid: str | None = None
+    resource_version: str | None = None
+    generation: int | None = None
+    creation_timestamp: Time | None = None
+    deletion_timestamp: Time | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class LiveStream(BaseModel):
+    """A LiveStream object as the API server stores it."""
+
+    model_config = ConfigDict(
+        alias_generator=camel, populate_by_name=True, extra="ignore", frozen=True
+    )
+
+    api_version: Literal["media.livestream-operator.dev/v1alpha1"] = (
+        "media.livestream-operator.dev/v1alpha1"
+    )
+    kind: Literal["LiveStream"] = "LiveStream"
+    metadata: ObjectMeta
+    spec: LiveStreamSpec
+    status: LiveStreamStatus = Field(default_factory=LiveStreamStatus)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.metadata.namespace or "", self.metadata.name)
+
+    def manifest(self) -> dict[str, Any]:
+        """The object to POST: no status, no server-set metadata."""
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "metadata": self.metadata.model_dump(
+                by_alias=True,
+                exclude_none=True,
+                include={"name", "namespace", "labels", "annotations"},
+            ),
+            "spec": self.spec.wire(),
+        }
+
+
+# ----------------------------------------------------------- merge patches, times
+
+
+def _lists_without_nulls(value: Any) -> Any:
+    # A merge patch replaces a list whole, so a null inside an item is stored as a
+    # null (and rejected by the schema), not read as "remove".
+    if isinstance(value, dict):
+        return {k: _lists_without_nulls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [
+            {k: _lists_without_nulls(v) for k, v in item.items() if v is not None}
+            if isinstance(item, dict)
+            else item
+            for item in value
+        ]
+    return value
+
+
+def status_patch(change: LiveStreamStatus) -> dict[str, Any]:
+    """A JSON merge patch of exactly the fields set on `change`, nested ones too.
+
+    A field set explicitly to None becomes a JSON null, which clears it.
+    """
+    dumped = change.model_dump(by_alias=True, exclude_unset=True, mode="json")
+    return dict(_lists_without_nulls(dumped))
+
+
+def replace_patch(status: LiveStreamStatus, fields: frozenset[str]) -> dict[str, Any]:
+    """A JSON merge patch that makes `fields` of the stored status equal `status`'s:
+    every None among them, nested ones included, becomes a null that clears it."""
+    dumped = status.model_dump(by_alias=True, mode="json", include=set(fields))
+    return dict(_lists_without_nulls(dumped))
+
+
+def format_time(value: datetime) -> Time:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_time_precise(value: datetime) -> Time:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: Time | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

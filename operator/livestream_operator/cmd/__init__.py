@@ -1,0 +1,1 @@
+"""Process entry points: each composes the packages one process runs."""

@@ -1,0 +1,108 @@
+"""The operator process (`livestream-operator operator`): kopf watches, the
+controller reconciles (reconcile/), the resync loop heals missed hooks (ingest/).
+
+kopf is embedded with kopf.operator() so the controller, the resync loop and
+the metrics server share its event loop and stop with it. This is where the two
+sides meet: the resync reads the controller's cache of LiveStreams.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import warnings
+
+import aiohttp
+import kopf
+from prometheus_client import start_http_server
+
+from .. import logs
+from ..ingest.conditional_writer import ConditionalWriter
+from ..ingest.mediamtx_api import MediaMTXClient
+from ..ingest.resync import Resync
+from ..kube import open_kube
+from ..reconcile.controller import Controller
+from ..reconcile.watch import build_registry
+from ..settings import Settings, SettingsError, from_env
+
+log = logging.getLogger(__name__)
+
+
+async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    kube = await open_kube()
+    controller = Controller(kube, settings)
+    registry = build_registry(controller)
+    stop = stop or asyncio.Event()
+    async with aiohttp.ClientSession() as session:
+        mtx = MediaMTXClient(
+            settings.mediamtx_api_url, session, timeout=settings.mediamtx_timeout_seconds
+        )
+        writer = ConditionalWriter(kube, settings.namespace, settings)
+        resync = Resync(mtx, writer, controller.livestreams, settings.resync_seconds)
+        ready = asyncio.Event()
+        liveness = (
+            f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
+        )
+        tasks = [
+            asyncio.create_task(
+                kopf.operator(
+                    registry=registry,
+                    standalone=True,
+                    namespaces=[settings.namespace],
+                    liveness_endpoint=liveness,
+                    stop_flag=stop,
+                    ready_flag=ready,
+                )
+            ),
+            asyncio.create_task(controller.run()),
+        ]
+
+        async def resync_when_ready() -> None:
+            await ready.wait()
+            await asyncio.sleep(settings.resync_seconds)  # let the first listing land
+            await resync.run()
+
+        tasks.append(asyncio.create_task(resync_when_ready()))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if not task.cancelled():  # kopf cancels loop tasks when it stops
+                    task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await kube.close()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="livestream-operator operator",
+        description="Reconcile LiveStreams into worker and forwarder Pods. "
+        "Configured with LSO_* environment variables (see README).",
+    )
+    parser.parse_args(argv)
+    try:
+        settings = from_env()
+    except SettingsError as exc:
+        print(f"livestream-operator operator: {exc}")
+        return 2
+    logs.setup("operator", settings.log_level)
+    # kopf's deprecations name settings that no longer do anything: show them in
+    # the log (Python hides DeprecationWarning outside __main__ by default).
+    warnings.filterwarnings("default", category=DeprecationWarning, module="kopf")
+    logging.captureWarnings(True)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port)
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run(settings, stop)
+
+    asyncio.run(runner())
+    return 0

@@ -1,0 +1,67 @@
+"""Forwarder configuration: the Pod contract's environment, flags as overrides."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ..api.pod_contract import ContractError, ForwarderEnv
+from .redact import redact_url
+
+SCHEMES = ("rtmp", "rtmps")
+
+
+@dataclass(frozen=True)
+class ForwarderConfig:
+    input_url: str
+    destination_url: str
+    name: str
+    metrics_port: int = 0
+
+
+def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> ForwarderConfig:
+    parser = argparse.ArgumentParser(
+        prog="livestream-operator forward",
+        description="Copy live/<id>/out to one RTMP destination. The destination URL is "
+        f"read from the {ForwarderEnv.DESTINATION_URL_VAR} environment variable only.",
+    )
+    try:
+        contract = ForwarderEnv.from_env(env)
+    except ContractError as exc:
+        parser.error(str(exc))
+    parser.add_argument(
+        "--input",
+        default=contract.input_url,
+        help="RTSP URL of live/<id>/out (env LSO_INPUT_URL)",
+    )
+    parser.add_argument(
+        "--name",
+        default=contract.destination_name,
+        help="destination name for logs and metrics (env LSO_DESTINATION_NAME)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=contract.metrics_port,
+        help="Prometheus port, 0 disables (env LSO_METRICS_PORT)",
+    )
+    args = parser.parse_args(list(argv))
+    var = ForwarderEnv.DESTINATION_URL_VAR
+    destination = env.get(var, "")
+    if urlsplit(args.input).scheme not in ("rtsp", "rtsps"):
+        parser.error("--input/LSO_INPUT_URL must be an rtsp:// URL")
+    if not destination:
+        parser.error(f"{var} is not set")
+    try:
+        dest = urlsplit(destination)
+        dest.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        parser.error(f"{var} is not a valid URL")
+    if dest.scheme not in SCHEMES or not dest.hostname:
+        # Only the redacted form may appear, even in this error.
+        parser.error(f"{var} must be an rtmp:// or rtmps:// URL, got {redact_url(destination)}")
+    if not 0 <= args.metrics_port <= 65535:
+        parser.error("--metrics-port must be between 0 and 65535")
+    return ForwarderConfig(args.input, destination, args.name or dest.hostname, args.metrics_port)

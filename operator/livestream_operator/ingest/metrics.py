@@ -1,0 +1,28 @@
+"""Prometheus metrics of the ingest side: hook events, resync, the Control API."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+HOOK_EVENTS = Counter(
+    "livestream_hook_events_total",
+    "Hook events received, by event (ready/not-ready), role (in/out) and result.",
+    ["event", "role", "result"],
+)
+HOOK_LATENCY = Histogram(
+    "livestream_hook_handling_seconds",
+    "Time to handle one hook event, API calls included.",
+    ["event"],
+    buckets=_LATENCY_BUCKETS,
+)
+RESYNC_RUNS = Counter(
+    "livestream_resync_total", "Resync passes against the MediaMTX Control API.", ["result"]
+)
+RESYNC_HEALED = Counter(
+    "livestream_resync_healed_total", "Differences the resync repaired.", ["action"]
+)
+CIRCUIT_STATE = Gauge(
+    "livestream_mediamtx_circuit_open", "1 while the MediaMTX Control API circuit is open."
+)

@@ -1,0 +1,121 @@
+"""Heal what hooks missed by comparing MediaMTX's paths with the LiveStreams.
+
+Hooks are commands MediaMTX runs once; if the receiver was down, the event is
+lost. Every few seconds the operator lists the paths and replays, as events,
+the differences it finds, through the same rules as the hook receiver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..api import naming
+from ..api.v1alpha1 import IngestStatus, LiveStream, OutputStatus
+from ..kube import KubeError
+from . import metrics
+from .conditional_writer import ConditionalWriter
+from .hook_event import HookEvent, HookKind
+from .mediamtx_api import CircuitOpen, MediaMTXClient, MediaMTXError, PathInfo
+from .rules import Result
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Repair:
+    kind: HookKind
+    event: HookEvent
+
+
+def diff(paths: Iterable[PathInfo], livestreams: Iterable[LiveStream]) -> list[Repair]:
+    """Events that would make the LiveStreams agree with MediaMTX (pure)."""
+    live: dict[str, PathInfo] = {}
+    for p in paths:
+        try:
+            naming.parse_path(p.name)
+        except naming.PathError:
+            continue
+        if p.available:
+            live[p.name] = p
+    seen: dict[str, IngestStatus | OutputStatus] = {}
+    for ls in livestreams:
+        stream_id = ls.spec.stream_id
+        seen[naming.ingest_path(stream_id)] = ls.status.ingest or IngestStatus()
+        seen[naming.output_path(stream_id)] = ls.status.output or OutputStatus()
+
+    repairs = []
+    for name, p in sorted(live.items()):
+        recorded = seen.get(name)
+        if recorded is None and name.endswith("/out"):
+            continue  # output without a LiveStream: nothing to attach it to
+        if (
+            recorded is None
+            or not recorded.available
+            or (p.source_id and recorded.source_id != p.source_id)
+        ):
+            event = HookEvent(path=name, source_type=p.source_type, source_id=p.source_id)
+            repairs.append(Repair(HookKind.READY, event))
+    for name, recorded in sorted(seen.items()):
+        if recorded.available and name not in live:
+            # Use the recorded source so the not-ready passes the stale-source check.
+            event = HookEvent(path=name, source_id=recorded.source_id or "")
+            repairs.append(Repair(HookKind.NOT_READY, event))
+    return repairs
+
+
+class Resync:
+    def __init__(
+        self,
+        client: MediaMTXClient,
+        writer: ConditionalWriter,
+        livestreams: Mapping[Any, LiveStream],
+        interval: float,
+    ) -> None:
+        self.client = client
+        self.writer = writer
+        self.livestreams = livestreams
+        self.interval = interval
+
+    async def run(self) -> None:
+        while True:
+            await self.once()
+            await asyncio.sleep(self.interval)
+
+    async def once(self) -> int:
+        """One pass; returns the number of repairs applied."""
+        try:
+            paths = await self.client.list_paths()
+        except CircuitOpen:
+            metrics.RESYNC_RUNS.labels("circuit-open").inc()
+            return 0  # nothing is ended on a guess while MediaMTX is unreachable
+        except MediaMTXError as exc:
+            metrics.RESYNC_RUNS.labels("error").inc()
+            log.warning("resync: MediaMTX unreachable", extra={"reason": str(exc)})
+            return 0
+        repairs = diff(paths, list(self.livestreams.values()))
+        applied = 0
+        for repair in repairs:
+            where = naming.parse_path(repair.event.path)
+            try:
+                outcome = await self.writer.apply(repair.kind, where, repair.event)
+            except (KubeError, OSError, TimeoutError) as exc:
+                log.warning("resync: repair failed", extra={"reason": str(exc)})
+                continue
+            if outcome.decision.result in (Result.CREATED, Result.UPDATED):
+                applied += 1
+                action = f"{repair.kind.value}-{where.role.value}"
+                metrics.RESYNC_HEALED.labels(action).inc()
+                log.info(
+                    "resync repaired a missed event",
+                    extra={
+                        "path": repair.event.path,
+                        "event": repair.kind.value,
+                        "result": outcome.decision.result.value,
+                    },
+                )
+        metrics.RESYNC_RUNS.labels("ok").inc()
+        return applied

@@ -1,0 +1,134 @@
+"""What a MediaMTX hook event does to a LiveStream's status (pure functions).
+
+The hook receiver, the resync loop and the tests share these rules, so a ready
+event and a resync that finds the same path available write the same status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ..api import naming
+from ..api.naming import PathRole, StreamPath
+from ..api.v1alpha1 import (
+    ForwarderSpec,
+    IngestStatus,
+    Lifecycle,
+    LiveStream,
+    LiveStreamSpec,
+    LiveStreamStatus,
+    ObjectMeta,
+    OutputStatus,
+    WorkerSpec,
+)
+from ..settings import Settings
+from .hook_event import HookEvent, HookKind
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+CREATED_BY_ANNOTATION = "media.livestream-operator.dev/created-by"
+
+
+class Result(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"  # a duplicate of what the status already says
+    STALE = "stale"  # not-ready for a source that was already replaced
+    IGNORED = "ignored"  # no LiveStream to apply it to
+
+
+@dataclass(frozen=True)
+class Decision:
+    result: Result
+    # The fields to merge-patch; see v1alpha1.status_patch().
+    change: LiveStreamStatus | None = None
+    reason: str = ""
+
+
+def new_livestream(stream_id: str, namespace: str, settings: Settings) -> LiveStream:
+    """The Ephemeral LiveStream the receiver creates for a stream seen first in a hook."""
+    spec = LiveStreamSpec(
+        stream_id=stream_id,
+        lifecycle=Lifecycle.EPHEMERAL,
+        grace_period_seconds=settings.default_grace_seconds,
+        worker=WorkerSpec(mode=settings.default_worker_mode),
+        forwarder=(
+            ForwarderSpec(destinations=settings.default_destinations)
+            if settings.default_destinations
+            else None
+        ),
+    )
+    return LiveStream(
+        metadata=ObjectMeta(
+            name=naming.resource_name(stream_id),
+            namespace=namespace,
+            labels={MANAGED_BY_LABEL: "livestream-operator"},
+            annotations={CREATED_BY_ANNOTATION: "hook"},
+        ),
+        spec=spec,
+    )
+
+
+def decide(
+    kind: HookKind, status: LiveStreamStatus, where: StreamPath, event: HookEvent, now: str
+) -> Decision:
+    """The status change an event implies, given the LiveStream's current status."""
+    if where.role is PathRole.INGEST:
+        ingest = status.ingest or IngestStatus()
+        if kind is HookKind.READY:
+            return _ingest_ready(ingest, where, event, now)
+        return _ingest_not_ready(ingest, event, now)
+    output = status.output or OutputStatus()
+    if kind is HookKind.READY:
+        return _output_ready(output, where, event, now)
+    return _output_not_ready(output, event)
+
+
+def _ingest_ready(cur: IngestStatus, where: StreamPath, event: HookEvent, now: str) -> Decision:
+    source_id = event.source_id or None
+    if cur.available and cur.source_id == source_id:
+        return Decision(Result.UNCHANGED, reason="already available from this source")
+    same_source = cur.source_id == source_id and cur.available_since
+    ingest = IngestStatus(
+        path=naming.ingest_path(where.stream_id),
+        available=True,
+        source_type=event.source_type or None,
+        source_id=source_id,
+        query=naming.redact_query(event.query) or None,
+        available_since=cur.available_since if same_source else now,
+        unavailable_since=None,  # cleared: ends any grace period
+        last_event_time=now,
+    )
+    return Decision(Result.UPDATED, LiveStreamStatus(ingest=ingest))
+
+
+def _ingest_not_ready(cur: IngestStatus, event: HookEvent, now: str) -> Decision:
+    if cur.source_id != (event.source_id or None):
+        # MediaMTX runs the old source's not-ready and the new source's ready in two
+        # racing processes; the old one must never end the new publish.
+        return Decision(Result.STALE, reason="source was already replaced")
+    if not cur.available:
+        return Decision(Result.UNCHANGED, reason="already unavailable")
+    ingest = IngestStatus(available=False, unavailable_since=now, last_event_time=now)
+    return Decision(Result.UPDATED, LiveStreamStatus(ingest=ingest))
+
+
+def _output_ready(cur: OutputStatus, where: StreamPath, event: HookEvent, now: str) -> Decision:
+    source_id = event.source_id or None
+    if cur.available and cur.source_id == source_id:
+        return Decision(Result.UNCHANGED, reason="already available from this source")
+    output = OutputStatus(
+        path=naming.output_path(where.stream_id),
+        available=True,
+        source_id=source_id,
+        available_since=now,
+    )
+    return Decision(Result.UPDATED, LiveStreamStatus(output=output))
+
+
+def _output_not_ready(cur: OutputStatus, event: HookEvent) -> Decision:
+    if cur.source_id != (event.source_id or None):
+        return Decision(Result.STALE, reason="output source was already replaced")
+    if not cur.available:
+        return Decision(Result.UNCHANGED, reason="already unavailable")
+    return Decision(Result.UPDATED, LiveStreamStatus(output=OutputStatus(available=False)))

@@ -1,0 +1,209 @@
+"""The reconcile loop: watch events fill a cache, a work queue hands out LiveStream
+keys, and each reconcile carries out the plan that plan.plan() decided.
+
+kopf delivers the watch events (with its reconnects, throttling and probes);
+the reconcile is level-based and driven from three sources (LiveStream events,
+Pod events, grace deadlines), hence a work queue rather than kopf's
+change-detection handlers, which ignore status changes by design.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from .. import logs
+from ..api.v1alpha1 import OPERATOR_FIELDS, LiveStream, Phase, parse_time, replace_patch
+from ..kube import Kube, KubeError
+from ..settings import Settings
+from . import metrics
+from .kube_events import KubeEvent, event_manifest
+from .observed import ObservedPod
+from .plan import Plan, plan
+from .pods import STREAM_LABEL, WORKER
+from .workqueue import WorkQueue
+
+log = logging.getLogger(__name__)
+Body = dict[str, Any]
+Key = tuple[str, str]  # (namespace, name)
+
+
+class Controller:
+    def __init__(self, kube: Kube, settings: Settings) -> None:
+        self.kube = kube
+        self.settings = settings
+        self.queue: WorkQueue[Key] = WorkQueue()
+        self.livestreams: dict[Key, LiveStream] = {}
+        self.pods: dict[Key, dict[str, ObservedPod]] = {}
+
+    # ------------------------------------------------------------- watch events
+
+    def on_livestream(self, event_type: str | None, body: Body) -> None:
+        try:
+            livestream = LiveStream.model_validate(body)
+        except ValidationError as exc:
+            # The CRD's schema admits it, the API types do not: a version skew.
+            meta = body.get("metadata") or {}
+            log.error(
+                "LiveStream does not match the API types; skipped",
+                extra={"name": str(meta.get("name")), "reason": str(exc.errors()[0]["msg"])},
+            )
+            return
+        key = livestream.key
+        if event_type == "DELETED":
+            self.livestreams.pop(key, None)
+            return
+        self.livestreams[key] = livestream
+        self.queue.add(key)
+        metrics.QUEUE_DEPTH.set(len(self.queue))
+
+    def on_pod(self, event_type: str | None, body: Body) -> None:
+        pod = ObservedPod.parse(body)
+        owner = pod.metadata.labels.get(STREAM_LABEL)
+        if not owner:
+            return
+        key = (pod.metadata.namespace, owner)
+        children = self.pods.setdefault(key, {})
+        if event_type == "DELETED":
+            children.pop(pod.name, None)
+        else:
+            children[pod.name] = pod
+        if key in self.livestreams:
+            self.queue.add(key)
+
+    # ------------------------------------------------------------------ workers
+
+    async def run(self) -> None:
+        workers = [asyncio.create_task(self._worker()) for _ in range(self.settings.concurrency)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for w in workers:
+                w.cancel()
+            self.queue.shutdown()
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            metrics.QUEUE_DEPTH.set(len(self.queue))
+            started = time.perf_counter()
+            token = logs.bind(namespace=key[0], name=key[1])
+            result = "ok"
+            try:
+                requeue = await self.reconcile(key)
+                self.queue.forget(key)
+                if requeue is not None:
+                    self.queue.add_after(key, requeue)
+            except Exception as exc:
+                result = "error"
+                delay = self.queue.add_rate_limited(key)
+                if isinstance(exc, KubeError | OSError | TimeoutError):
+                    log.warning(
+                        "reconcile failed; retrying", extra={"reason": str(exc), "retryIn": delay}
+                    )
+                else:
+                    log.exception("reconcile crashed; retrying", extra={"retryIn": delay})
+            finally:
+                logs.reset(token)
+                self.queue.done(key)
+                metrics.RECONCILE_DURATION.labels(result).observe(time.perf_counter() - started)
+
+    # ---------------------------------------------------------------- reconcile
+
+    async def reconcile(self, key: Key) -> float | None:
+        livestream = self.livestreams.get(key)
+        if livestream is None or livestream.metadata.deletion_timestamp:
+            return None
+        namespace = key[0]
+        decided = plan(livestream, dict(self.pods.get(key, {})), self.settings, datetime.now(UTC))
+
+        if decided.delete_livestream:
+            await self._delete_livestream(livestream, decided)
+            return None
+
+        for deletion in decided.delete:
+            try:
+                await self.kube.delete_pod(namespace, deletion.name, deletion.uid)
+                log.info("deleted pod", extra={"pod": deletion.name, "reason": deletion.reason})
+            except KubeError as exc:
+                if not (exc.not_found or exc.conflict):
+                    raise
+        for pod in decided.create:
+            await self._create_pod(livestream, pod)
+
+        await self._write_status(livestream, decided)
+        for event in decided.events:
+            await self._post_event(livestream, event)
+        self._count_phases()
+        return decided.requeue_after
+
+    async def _create_pod(self, owner: LiveStream, pod: Body) -> None:
+        namespace = owner.metadata.namespace or ""
+        try:
+            created = await self.kube.create_pod(namespace, pod)
+        except KubeError as exc:
+            if not exc.already_exists:
+                raise
+            # Our cache lags behind our own create; the watch event will follow.
+            return
+        observed = ObservedPod.parse(created)
+        self.pods.setdefault(owner.key, {})[observed.name] = observed
+        log.info("created pod", extra={"pod": observed.name})
+        if pod["metadata"]["labels"].get("app.kubernetes.io/component") == WORKER:
+            since = parse_time(owner.status.ingest.available_since if owner.status.ingest else None)
+            if since is not None:
+                metrics.READY_TO_WORKER.observe(
+                    max((datetime.now(UTC) - since).total_seconds(), 0.0)
+                )
+
+    async def _delete_livestream(self, livestream: LiveStream, decided: Plan) -> None:
+        namespace, name = livestream.key
+        try:
+            # Conditional on what the plan saw: a ready event that arrived
+            # meanwhile changes the resourceVersion and cancels the deletion.
+            await self.kube.delete_livestream(namespace, name, livestream.metadata.resource_version)
+        except KubeError as exc:
+            if exc.not_found:
+                return
+            if exc.conflict:
+                self.livestreams[livestream.key] = await self.kube.get_livestream(namespace, name)
+                self.queue.add(livestream.key)
+                return
+            raise
+        log.info("deleted LiveStream after its grace period")
+        for event in decided.events:
+            await self._post_event(livestream, event)
+
+    async def _write_status(self, livestream: LiveStream, decided: Plan) -> None:
+        # A reconcile that changes nothing writes nothing (and so wakes nobody).
+        if decided.status.operator_part() == livestream.status.operator_part():
+            return
+        namespace, name = livestream.key
+        try:
+            updated = await self.kube.patch_livestream_status(
+                namespace, name, replace_patch(decided.status, OPERATOR_FIELDS)
+            )
+        except KubeError as exc:
+            if exc.not_found:
+                return
+            raise
+        self.livestreams[livestream.key] = updated
+
+    async def _post_event(self, livestream: LiveStream, event: KubeEvent) -> None:
+        manifest = event_manifest(livestream, event, datetime.now(UTC))
+        try:
+            await self.kube.create_event(livestream.metadata.namespace or "", manifest)
+        except (KubeError, OSError, TimeoutError) as exc:
+            log.warning("could not post event", extra={"reason": str(exc)})
+
+    def _count_phases(self) -> None:
+        counts = Counter(ls.status.phase for ls in self.livestreams.values())
+        for phase in Phase:
+            metrics.LIVESTREAMS.labels(phase.value).set(counts.get(phase, 0))
+        metrics.LIVESTREAMS.labels("Unknown").set(counts.get(None, 0))

@@ -1,0 +1,368 @@
+"""Decide what a LiveStream needs (pure): children to create or delete, its phase,
+conditions and finished status, the Events to post and when to look again.
+
+Level-based: the plan depends only on the LiveStream, its Pods and the time, so
+running it twice, or after a restart, gives the same answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..api import naming
+from ..api.v1alpha1 import (
+    Condition,
+    ConditionType,
+    DestinationState,
+    DestinationStatus,
+    ForwarderStatus,
+    IngestStatus,
+    Lifecycle,
+    LiveStream,
+    LiveStreamSpec,
+    LiveStreamStatus,
+    OutputStatus,
+    Phase,
+    PodState,
+    PodStatusSummary,
+    format_time,
+    parse_time,
+)
+from ..settings import Settings
+from . import pods
+from .kube_events import EventType, KubeEvent
+from .observed import ObservedPod
+
+Manifest = dict[str, Any]
+
+# Waiting reasons that will not fix themselves: the stream has failed until
+# someone changes the spec or the cluster.
+_STUCK = {
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "CrashLoopBackOff",
+}
+# A destination that has not become ready this long after its container started
+# is reported as failing (its process keeps retrying).
+DESTINATION_STARTUP_SECONDS = 15.0
+
+
+# ------------------------------------------------------------------ pod summaries
+
+
+def pod_state(pod: ObservedPod | None) -> PodStatusSummary:
+    """Summary for status.worker/forwarder: state, restarts and why it is not ready."""
+    if pod is None:
+        return PodStatusSummary(pod_name=None, state=PodState.ABSENT, restarts=None, message=None)
+    containers = pod.status.container_statuses
+    restarts = sum(c.restart_count for c in containers)
+    message = None
+    for c in containers:
+        waiting = c.state.waiting
+        if waiting is not None:
+            message = f"{c.name}: {waiting.reason or 'Waiting'}"
+            if waiting.message:
+                message += f": {waiting.message[:200]}"
+            if waiting.reason in _STUCK:
+                return _summary(pod, PodState.FAILED, restarts, message)
+    if pod.terminating:
+        state = PodState.TERMINATING
+    elif pod.finished:
+        state = PodState.FAILED
+        message = pod.status.reason or pod.status.message or f"pod {pod.status.phase}"
+    elif pod.status.phase == "Running":
+        ready = bool(containers) and all(c.ready for c in containers)
+        state = PodState.READY if ready else PodState.RUNNING
+    else:
+        state = PodState.PENDING
+    return _summary(pod, state, restarts, message)
+
+
+def _summary(
+    pod: ObservedPod, state: PodState, restarts: int, message: str | None
+) -> PodStatusSummary:
+    return PodStatusSummary(pod_name=pod.name, state=state, restarts=restarts, message=message)
+
+
+def destination_states(
+    pod: ObservedPod | None, spec: LiveStreamSpec, now: datetime
+) -> list[DestinationStatus]:
+    """Per-destination state from the forwarder Pod's containerStatuses."""
+    dests = spec.forwarder.destinations if spec.forwarder else []
+    by_name = {c.name: c for c in pod.status.container_statuses} if pod else {}
+    out = []
+    for dest in dests:
+        c = by_name.get(pods.destination_container(dest.name))
+        state, message, restarts = DestinationState.PENDING, None, 0
+        if pod is None:
+            state = DestinationState.STOPPED
+        elif c is not None:
+            restarts = c.restart_count
+            st = c.state
+            if c.ready:
+                state = DestinationState.UP
+            elif st.waiting is not None or st.terminated is not None:
+                detail = st.waiting or st.terminated
+                if restarts or st.terminated is not None:
+                    state = DestinationState.FAILING
+                message = detail.reason if detail else None
+                if message in _STUCK:
+                    state = DestinationState.FAILING
+            elif st.running is not None:
+                started = parse_time(st.running.started_at)
+                if started and (now - started).total_seconds() > DESTINATION_STARTUP_SECONDS:
+                    state, message = DestinationState.FAILING, "not delivering to destination"
+        out.append(
+            DestinationStatus(name=dest.name, state=state, restarts=restarts, message=message)
+        )
+    return out
+
+
+# ----------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class PodDeletion:
+    name: str
+    uid: str
+    reason: str
+
+
+@dataclass
+class Plan:
+    # The whole status as it should be; the operator writes its own fields of it.
+    status: LiveStreamStatus
+    create: list[Manifest] = field(default_factory=list)
+    delete: list[PodDeletion] = field(default_factory=list)
+    delete_livestream: bool = False
+    events: list[KubeEvent] = field(default_factory=list)
+    requeue_after: float | None = None
+
+
+def grace_deadline(livestream: LiveStream) -> datetime | None:
+    """When the grace period ends; None while the ingest is available.
+
+    A LiveStream whose ingest was never seen counts from its creation, so an
+    Ephemeral one left behind by a failed hook does not live forever.
+    """
+    ingest = livestream.status.ingest or IngestStatus()
+    if ingest.available:
+        return None
+    since = parse_time(ingest.unavailable_since) or parse_time(
+        livestream.metadata.creation_timestamp
+    )
+    if since is None:
+        return None
+    return since + timedelta(seconds=livestream.spec.grace_period_seconds)
+
+
+def _ever_published(ingest: IngestStatus) -> bool:
+    return bool(ingest.available_since or ingest.unavailable_since)
+
+
+def plan(
+    livestream: LiveStream, children: dict[str, ObservedPod], settings: Settings, now: datetime
+) -> Plan:
+    spec, meta, status = livestream.spec, livestream.metadata, livestream.status
+    ingest = status.ingest or IngestStatus()
+    output = status.output or OutputStatus()
+    result = Plan(status=status)
+
+    deadline = grace_deadline(livestream)
+    available = ingest.available
+    in_grace = deadline is not None and now < deadline and _ever_published(ingest)
+    active = available or in_grace
+    expired = deadline is not None and now >= deadline
+
+    if not active and expired and spec.lifecycle is Lifecycle.EPHEMERAL:
+        result.delete_livestream = True
+        result.events.append(
+            KubeEvent(
+                EventType.NORMAL,
+                "GracePeriodExpired",
+                f"ingest gone for {spec.grace_period_seconds}s",
+            )
+        )
+        return result
+
+    # Pods of an earlier LiveStream with the same name wait for the garbage
+    # collector; they are not ours to reuse.
+    ours: dict[str, ObservedPod] = {}
+    for name, pod in children.items():
+        if pod.owned_by(meta.uid):
+            ours[name] = pod
+        else:
+            result.delete.append(PodDeletion(pod.name, pod.metadata.uid, "NotOwned"))
+    worker = ours.get(naming.worker_pod_name(meta.name))
+    forwarder = ours.get(naming.forwarder_pod_name(meta.name))
+
+    desired_worker = pods.worker_pod(livestream, settings) if active else None
+    desired_forwarder = pods.forwarder_pod(livestream, settings) if active else None
+    worker = _converge(result, worker, desired_worker, "worker")
+    forwarder = _converge(result, forwarder, desired_forwarder, "forwarder")
+
+    worker_summary = pod_state(worker)
+    if worker is None and desired_worker is not None:
+        worker_summary = PodStatusSummary(
+            pod_name=desired_worker["metadata"]["name"], state=PodState.PENDING
+        )
+    idle = expired and _ever_published(ingest)
+    phase, message = _phase(spec, available, in_grace, idle, worker_summary, output)
+
+    dests = destination_states(forwarder, spec, now) if spec.forwarder else []
+    forwarder_status: ForwarderStatus | None = None
+    if spec.forwarder and spec.forwarder.destinations:
+        up = sum(1 for d in dests if d.state is DestinationState.UP)
+        forwarder_status = ForwarderStatus(
+            **pod_state(forwarder).model_dump(),
+            ready=f"{up}/{len(dests)}",
+            destinations=dests,
+        )
+
+    conditions = _conditions(phase, available, worker_summary, output, dests, message)
+    result.status = LiveStreamStatus(
+        phase=phase,
+        message=message,
+        observed_generation=meta.generation,
+        grace_deadline=format_time(deadline) if in_grace and deadline else None,
+        ingest=status.ingest,
+        output=status.output,
+        worker=worker_summary,
+        forwarder=forwarder_status,
+        conditions=merge_conditions(status.conditions, conditions, now, meta.generation),
+    )
+    if status.phase is not phase:
+        kind = EventType.WARNING if phase is Phase.FAILED else EventType.NORMAL
+        result.events.append(KubeEvent(kind, f"Phase{phase.value}", message))
+    if in_grace and deadline is not None:
+        result.requeue_after = max((deadline - now).total_seconds(), 0.0) + 0.05
+    elif forwarder and any(d.state is DestinationState.PENDING for d in dests):
+        result.requeue_after = DESTINATION_STARTUP_SECONDS
+    return result
+
+
+def _converge(
+    result: Plan, current: ObservedPod | None, desired: Manifest | None, what: str
+) -> ObservedPod | None:
+    """Create, keep, replace or delete one child; returns the Pod that stays."""
+    if desired is None:
+        if current is not None and not current.terminating:
+            result.delete.append(PodDeletion(current.name, current.metadata.uid, "Idle"))
+            result.events.append(
+                KubeEvent(EventType.NORMAL, f"Deleted{what.title()}", "stream is idle")
+            )
+        return None
+    if current is None:
+        result.create.append(desired)
+        return None
+    if current.terminating:
+        return current  # recreated once it is gone
+    changed = current.metadata.annotations.get(pods.SPEC_HASH_ANNOTATION) != pods.spec_hash(desired)
+    if changed or current.finished:
+        reason = "SpecChanged" if changed else "PodFinished"
+        result.delete.append(PodDeletion(current.name, current.metadata.uid, reason))
+        result.events.append(KubeEvent(EventType.NORMAL, f"Replacing{what.title()}", reason))
+        return None
+    return current
+
+
+def _phase(
+    spec: LiveStreamSpec,
+    available: bool,
+    in_grace: bool,
+    idle: bool,
+    worker: PodStatusSummary,
+    output: OutputStatus,
+) -> tuple[Phase, str]:
+    if available or in_grace:
+        if worker.state is PodState.FAILED:
+            return Phase.FAILED, f"worker failed: {worker.message or 'unknown'}"
+        if not available:
+            return Phase.RECONNECTING, "ingest unavailable; waiting for the publisher to return"
+        if worker.running and output.available:
+            return Phase.LIVE, "processed output is available"
+        if worker.running:
+            return Phase.STARTING, "worker running; waiting for processed output"
+        return Phase.STARTING, "ingest available; starting worker"
+    if idle and spec.lifecycle is Lifecycle.PERSISTENT:
+        return Phase.IDLE, "grace period over; waiting for the next publish"
+    return Phase.PENDING, "waiting for a publisher"
+
+
+@dataclass(frozen=True)
+class _Cond:
+    type: ConditionType
+    ok: bool
+    reason: str
+    message: str = ""
+
+
+def _conditions(
+    phase: Phase,
+    available: bool,
+    worker: PodStatusSummary,
+    output: OutputStatus,
+    dests: list[DestinationStatus],
+    message: str,
+) -> list[_Cond]:
+    worker_state = worker.state or PodState.ABSENT
+    conds = [
+        _Cond(ConditionType.READY, phase is Phase.LIVE, phase.value, message),
+        _Cond(
+            ConditionType.INGEST_AVAILABLE,
+            available,
+            "Publishing" if available else "NoPublisher",
+        ),
+        _Cond(
+            ConditionType.WORKER_READY,
+            worker_state is PodState.READY,
+            worker_state.value,
+            worker.message or "",
+        ),
+        _Cond(
+            ConditionType.OUTPUT_AVAILABLE,
+            output.available,
+            "Flowing" if output.available else "NoOutput",
+        ),
+    ]
+    if dests:
+        failing = [d.name for d in dests if d.state is DestinationState.FAILING]
+        conds.append(
+            _Cond(
+                ConditionType.DESTINATIONS_HEALTHY,
+                not failing and all(d.state is DestinationState.UP for d in dests),
+                "Failing" if failing else "AllUp",
+                f"failing: {', '.join(failing)}" if failing else "",
+            )
+        )
+    return conds
+
+
+def merge_conditions(
+    old: list[Condition] | None, new: list[_Cond], now: datetime, generation: int | None
+) -> list[Condition]:
+    """Keep lastTransitionTime unless a condition's status changed."""
+    before = {c.type: c for c in old or []}
+    merged = []
+    for cond in new:
+        status = "True" if cond.ok else "False"
+        prev = before.get(cond.type)
+        changed = prev is None or prev.status != status
+        merged.append(
+            Condition(
+                type=cond.type,
+                status=status,
+                reason=cond.reason,
+                message=cond.message,
+                last_transition_time=format_time(now)
+                if changed or prev is None
+                else prev.last_transition_time,
+                observed_generation=generation,
+            )
+        )
+    return merged

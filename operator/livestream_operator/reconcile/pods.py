@@ -1,0 +1,224 @@
+"""Pod manifests for a LiveStream's worker and forwarder (pure functions).
+
+What goes into each container's environment is the Pod contract
+(api/pod_contract.py), built with its to_env().
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from ..api import naming
+from ..api.pod_contract import (
+    HEALTH_PATH,
+    RUNTIME_ENV,
+    WORKER_METRICS_PORT,
+    ForwarderEnv,
+    WorkerEnv,
+    forwarder_port,
+)
+from ..api.v1alpha1 import GROUP, LiveStream, ResourceRequirements
+from ..settings import Settings
+
+Body = dict[str, Any]
+
+MANAGED_BY = "livestream-operator"
+STREAM_LABEL = f"{GROUP}/stream"
+STREAM_ID_ANNOTATION = f"{GROUP}/stream-id"
+SPEC_HASH_ANNOTATION = f"{GROUP}/spec-hash"
+WORKER = "worker"
+FORWARDER = "forwarder"
+RUN_AS = 10001
+# Every managed Pod carries this label: the operator watches only these.
+MANAGED_SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY}"
+
+
+def labels(name: str, component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": f"livestream-{component}",
+        "app.kubernetes.io/instance": name,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": "livestream-operator",
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        STREAM_LABEL: name,
+    }
+
+
+def owner_reference(livestream: LiveStream) -> Body:
+    return {
+        "apiVersion": livestream.api_version,
+        "kind": livestream.kind,
+        "name": livestream.metadata.name,
+        "uid": livestream.metadata.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _spec_hash(content: Any) -> str:
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _restricted_container() -> Body:
+    """The restricted Pod Security Standard, plus a read-only root filesystem."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _pod(
+    livestream: LiveStream, component: str, pod_name: str, containers: list[Body], hashed: Any
+) -> Body:
+    """A Pod owned by the LiveStream.
+
+    `hashed` is the part of the LiveStream spec this Pod realises: when it changes,
+    the Pod is replaced. Operator settings (default images, resources) are not
+    hashed, so upgrading the operator never interrupts running streams.
+    """
+    meta = livestream.metadata
+    pod_spec: Body = {
+        "restartPolicy": "Always",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": 10,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "fsGroup": RUN_AS,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": containers,
+        # The root filesystem is read-only; GStreamer's registry cache and
+        # ffmpeg's temporary files go here.
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": pod_name,
+            "namespace": meta.namespace,
+            "labels": labels(meta.name, component),
+            "annotations": {
+                STREAM_ID_ANNOTATION: livestream.spec.stream_id,
+                SPEC_HASH_ANNOTATION: _spec_hash(hashed),
+            },
+            "ownerReferences": [owner_reference(livestream)],
+        },
+        "spec": pod_spec,
+    }
+
+
+def _env(pairs: dict[str, str]) -> list[Body]:
+    return [{"name": k, "value": v} for k, v in pairs.items()]
+
+
+def _resources(resources: ResourceRequirements) -> Body:
+    return resources.wire()
+
+
+def _health_probe(port: int) -> Body:
+    # /healthz answers 200 only while media is flowing, so "ready" means "streaming".
+    return {
+        "httpGet": {"path": HEALTH_PATH, "port": port},
+        "periodSeconds": 2,
+        "failureThreshold": 2,
+        "timeoutSeconds": 1,
+    }
+
+
+def worker_pod(livestream: LiveStream, settings: Settings) -> Body:
+    spec = livestream.spec
+    contract = WorkerEnv(
+        stream_id=spec.stream_id,
+        input_url=f"{settings.mediamtx_rtsp_url}/{naming.ingest_path(spec.stream_id)}",
+        output_url=f"{settings.mediamtx_rtmp_url}/{naming.output_path(spec.stream_id)}",
+        mode=spec.worker.mode,
+        metrics_port=WORKER_METRICS_PORT,
+    )
+    container = {
+        "name": WORKER,
+        "image": spec.worker.image or settings.worker_image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "args": ["worker"],
+        "env": _env({**contract.to_env(), **RUNTIME_ENV}),
+        "ports": [{"name": "metrics", "containerPort": contract.metrics_port}],
+        "readinessProbe": _health_probe(contract.metrics_port),
+        "resources": _resources(spec.worker.resources or settings.worker_resources),
+        "securityContext": _restricted_container(),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    return _pod(
+        livestream,
+        WORKER,
+        naming.worker_pod_name(livestream.metadata.name),
+        [container],
+        [spec.stream_id, spec.worker.wire()],
+    )
+
+
+def forwarder_pod(livestream: LiveStream, settings: Settings) -> Body | None:
+    """One container per destination, so each one's state and restarts show on its own."""
+    spec = livestream.spec
+    destinations = spec.forwarder.destinations if spec.forwarder else []
+    if not destinations:
+        return None
+    source = f"{settings.mediamtx_rtsp_url}/{naming.output_path(spec.stream_id)}"
+    containers = []
+    for index, dest in enumerate(destinations):
+        contract = ForwarderEnv(
+            stream_id=spec.stream_id,
+            input_url=source,
+            destination_name=dest.name,
+            metrics_port=forwarder_port(index),
+        )
+        env = _env({**contract.to_env(), **RUNTIME_ENV})
+        env.append(
+            {
+                "name": ForwarderEnv.DESTINATION_URL_VAR,
+                "valueFrom": {
+                    "secretKeyRef": {
+                        "name": dest.url_secret_ref.name,
+                        "key": dest.url_secret_ref.key,
+                    }
+                },
+            }
+        )
+        containers.append(
+            {
+                "name": destination_container(dest.name),
+                "image": settings.forwarder_image,
+                "imagePullPolicy": settings.image_pull_policy,
+                "args": ["forward"],
+                "env": env,
+                "ports": [{"name": f"m-{index}", "containerPort": contract.metrics_port}],
+                "readinessProbe": _health_probe(contract.metrics_port),
+                "resources": _resources(settings.forwarder_resources),
+                "securityContext": _restricted_container(),
+                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+            }
+        )
+    return _pod(
+        livestream,
+        FORWARDER,
+        naming.forwarder_pod_name(livestream.metadata.name),
+        containers,
+        [spec.stream_id, [d.wire() for d in destinations]],
+    )
+
+
+def destination_container(destination: str) -> str:
+    return f"dest-{destination}"
+
+
+def spec_hash(pod: Body) -> str | None:
+    """The spec hash a desired Pod manifest carries."""
+    value = (pod.get("metadata", {}).get("annotations") or {}).get(SPEC_HASH_ANNOTATION)
+    return str(value) if value is not None else None

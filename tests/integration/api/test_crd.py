@@ -1,0 +1,123 @@
+"""The generated CRD installs, and the API server rejects bad specs naming the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from livestream_operator.kube import Kube, KubeError
+from tests.support.kube_fixtures import create_ls
+
+pytestmark = pytest.mark.integration
+
+
+def _ls(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "media.livestream-operator.dev/v1alpha1",
+        "kind": "LiveStream",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+async def test_defaults_are_applied(kube: Kube, namespace: str) -> None:
+    created = await create_ls(kube, namespace, _ls("cam1", {"streamId": "cam1"}))
+    assert created["spec"]["lifecycle"] == "Ephemeral"
+    assert created["spec"]["gracePeriodSeconds"] == 30
+    assert created["spec"]["worker"]["mode"] == "bypass"
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "words"),
+    [
+        ({}, "spec.streamId", "Required"),
+        ({"streamId": "bad/id"}, "spec.streamId", "should match"),
+        ({"streamId": "a", "gracePeriodSeconds": -1}, "spec.gracePeriodSeconds", "greater"),
+        ({"streamId": "a", "lifecycle": "Forever"}, "spec.lifecycle", "Unsupported value"),
+        ({"streamId": "a", "worker": {"mode": "dub"}}, "spec.worker.mode", "Unsupported value"),
+        (
+            {"streamId": "a", "worker": {"resources": {"limits": {"cpu": "lots"}}}},
+            "spec.worker.resources.limits",
+            "quantities",
+        ),
+        (
+            {"streamId": "a", "worker": {"resources": {"limits": {"gpu": "1"}}}},
+            "spec.worker.resources.limits",
+            "cpu, memory",
+        ),
+        (
+            {
+                "streamId": "a",
+                "forwarder": {
+                    "destinations": [
+                        {"name": "yt", "urlSecretRef": {"name": "s", "key": "url"}},
+                        {"name": "yt", "urlSecretRef": {"name": "s", "key": "url2"}},
+                    ]
+                },
+            },
+            "spec.forwarder.destinations[1]",
+            "Duplicate value",
+        ),
+        (
+            {
+                "streamId": "a",
+                "forwarder": {
+                    "destinations": [
+                        {"name": "Bad_Name", "urlSecretRef": {"name": "s", "key": "k"}}
+                    ]
+                },
+            },
+            "spec.forwarder.destinations[0].name",
+            "should match",
+        ),
+    ],
+)
+async def test_bad_specs_are_rejected_naming_the_field(
+    kube: Kube, namespace: str, spec: dict[str, Any], field: str, words: str
+) -> None:
+    with pytest.raises(KubeError) as err:
+        await create_ls(kube, namespace, _ls("bad", spec))
+    assert err.value.status == 422
+    assert field in err.value.message
+    assert words in err.value.message
+
+
+async def test_stream_id_is_immutable(kube: Kube, namespace: str) -> None:
+    await create_ls(kube, namespace, _ls("cam2", {"streamId": "cam2"}))
+    with pytest.raises(KubeError) as err:
+        await kube.request(
+            "PATCH",
+            f"/apis/media.livestream-operator.dev/v1alpha1/namespaces/{namespace}/livestreams/cam2",
+            {"spec": {"streamId": "other"}},
+            content_type="application/merge-patch+json",
+        )
+    assert "spec.streamId is immutable" in err.value.message
+
+
+async def test_name_length_is_bounded(kube: Kube, namespace: str) -> None:
+    with pytest.raises(KubeError) as err:
+        await create_ls(kube, namespace, _ls("x" * 51, {"streamId": "x"}))
+    assert "metadata.name" in err.value.message
+
+
+async def test_printer_columns(kube: Kube, namespace: str) -> None:
+    await create_ls(kube, namespace, _ls("cam3", {"streamId": "cam3"}))
+    table = await kube.request(
+        "GET",
+        f"/apis/media.livestream-operator.dev/v1alpha1/namespaces/{namespace}/livestreams",
+    )
+    assert table["items"][0]["spec"]["streamId"] == "cam3"
+    # What `kubectl get livestreams` prints comes from the server-side Table.
+    as_table = await kube.api.call_api(
+        f"/apis/media.livestream-operator.dev/v1alpha1/namespaces/{namespace}/livestreams",
+        "GET",
+        header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+        auth_settings=["BearerToken"],
+        response_types_map={200: "object"},
+        _return_http_data_only=True,
+    )
+    names = [c["name"] for c in as_table["columnDefinitions"]]
+    assert names[:6] == ["Name", "Stream", "Phase", "Worker", "Forwarder", "Age"]
+    wide = [c["name"] for c in as_table["columnDefinitions"] if c["priority"] == 1]
+    assert {"Lifecycle", "Mode", "Source", "Grace-Deadline"} <= set(wide)

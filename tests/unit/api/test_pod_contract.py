@@ -1,0 +1,84 @@
+"""The Pod contract: what the operator writes into a container's environment is
+exactly what the worker and the forwarder read back."""
+
+from __future__ import annotations
+
+import pytest
+
+from livestream_operator.api.pod_contract import (
+    RUNTIME_ENV,
+    ContractError,
+    ForwarderEnv,
+    WorkerEnv,
+)
+from livestream_operator.api.v1alpha1 import LiveStream, WorkerMode
+from livestream_operator.forwarder.config import parse_args as forwarder_args
+from livestream_operator.reconcile import pods
+from livestream_operator.settings import Settings
+from livestream_operator.worker.config import parse_args as worker_args
+
+SETTINGS = Settings(mediamtx_rtsp_url="rtsp://m:8554", mediamtx_rtmp_url="rtmp://m:1935")
+CAM = LiveStream.model_validate(
+    {
+        "metadata": {"name": "cam", "namespace": "ns", "uid": "u"},
+        "spec": {
+            "streamId": "Cam.1",
+            "worker": {"mode": "tone"},
+            "forwarder": {
+                "destinations": [
+                    {"name": "a", "urlSecretRef": {"name": "s", "key": "a"}},
+                    {"name": "b", "urlSecretRef": {"name": "s", "key": "b"}},
+                ]
+            },
+        },
+    }
+)
+
+
+def _values(container: dict[str, object]) -> dict[str, str]:
+    env = container["env"]
+    assert isinstance(env, list)
+    return {e["name"]: e["value"] for e in env if "value" in e}
+
+
+def test_worker_reads_back_what_the_operator_wrote() -> None:
+    (container,) = pods.worker_pod(CAM, SETTINGS)["spec"]["containers"]
+    env = _values(container)
+    cfg = worker_args([], env)
+    assert (cfg.stream_id, cfg.mode, cfg.metrics_port) == ("Cam.1", WorkerMode.TONE, 9100)
+    assert cfg.input_url == "rtsp://m:8554/live/Cam.1/in"
+    assert cfg.output_url == "rtmp://m:1935/live/Cam.1/out"
+    # The port the worker serves is the one its probe and port declaration use.
+    assert container["ports"] == [{"name": "metrics", "containerPort": cfg.metrics_port}]
+    assert container["readinessProbe"]["httpGet"]["port"] == cfg.metrics_port
+    assert RUNTIME_ENV.items() <= env.items()
+
+
+def test_each_forwarder_container_reads_back_its_own_destination() -> None:
+    manifest = pods.forwarder_pod(CAM, SETTINGS)
+    assert manifest is not None
+    ports = set()
+    for container in manifest["spec"]["containers"]:
+        env = _values(container) | {ForwarderEnv.DESTINATION_URL_VAR: "rtmp://x/app/key"}
+        cfg = forwarder_args([], env)
+        assert cfg.input_url == "rtsp://m:8554/live/Cam.1/out"
+        assert container["name"] == f"dest-{cfg.name}"
+        assert container["readinessProbe"]["httpGet"]["port"] == cfg.metrics_port
+        ports.add(cfg.metrics_port)
+    assert ports == {9101, 9102}  # one port each: the containers share the Pod's network
+
+
+def test_round_trip() -> None:
+    env = WorkerEnv(stream_id="s", input_url="rtsp://h/live/s/in", mode=WorkerMode.TONE)
+    assert WorkerEnv.from_env(env.to_env()) == env
+    fwd = ForwarderEnv(stream_id="s", destination_name="yt", metrics_port=9101)
+    assert ForwarderEnv.from_env(fwd.to_env()) == fwd
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "says"),
+    [("LSO_METRICS_PORT", "9x", "integer"), ("LSO_MODE", "loud", "one of bypass, tone")],
+)
+def test_a_bad_variable_is_named(var: str, value: str, says: str) -> None:
+    with pytest.raises(ContractError, match=f"{var} must be .*{says}"):
+        WorkerEnv.from_env({var: value})

@@ -1,0 +1,139 @@
+"""The receiver's HTTP contract through aiohttp's test client.
+
+The API server is stood in for by a small in-memory store with the same
+create/409 and resourceVersion semantics; the real one is in the integration tier.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from livestream_operator.api.v1alpha1 import LiveStream
+from livestream_operator.ingest.receiver import make_app
+from livestream_operator.kube import KubeError
+from livestream_operator.settings import Settings
+
+
+class MemoryAPI:
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.rv = 0
+        self.up = True
+
+    def _bump(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.rv += 1
+        body["metadata"]["resourceVersion"] = str(self.rv)
+        return copy.deepcopy(body)
+
+    async def get_livestream(self, namespace: str, name: str) -> LiveStream:
+        if name not in self.objects:
+            raise KubeError(404, "NotFound", name)
+        return LiveStream.model_validate(self.objects[name])
+
+    async def create_livestream(self, namespace: str, livestream: LiveStream) -> LiveStream:
+        body = livestream.manifest()
+        name = body["metadata"]["name"]
+        if name in self.objects:
+            raise KubeError(409, "AlreadyExists", name)
+        self.objects[name] = copy.deepcopy(body)
+        return LiveStream.model_validate(self._bump(self.objects[name]))
+
+    async def patch_livestream_status(
+        self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
+    ) -> LiveStream:
+        obj = self.objects[name]
+        if resource_version and resource_version != obj["metadata"]["resourceVersion"]:
+            raise KubeError(409, "Conflict", name)
+        current = obj.setdefault("status", {})
+        for key, value in status.items():
+            merged = {**current.get(key, {}), **value}
+            current[key] = {k: v for k, v in merged.items() if v is not None}
+        return LiveStream.model_validate(self._bump(obj))
+
+    async def healthy(self) -> bool:
+        return self.up
+
+
+class Client(TestClient[web.Request, web.Application]):
+    """aiohttp's test client, with the in-memory API server behind the app."""
+
+    api: MemoryAPI
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[Client]:
+    api = MemoryAPI()
+    async with Client(TestServer(make_app(api, Settings()))) as c:
+        c.api = api
+        yield c
+
+
+async def test_ready_creates_then_updates(client: Client) -> None:
+    body = {"path": "live/cam/in", "query": "", "sourceType": "rtmpConn", "sourceId": "1"}
+    resp = await client.post(
+        "/v1/mediamtx/events/ready", json=body, headers={"X-Request-Id": "abc"}
+    )
+    assert resp.status == 201
+    assert resp.headers["X-Request-Id"] == "abc"
+    assert (await resp.json())["result"] == "created"
+    resp = await client.post("/v1/mediamtx/events/ready", json=body)
+    assert (await resp.json())["result"] == "unchanged"
+    assert list(client.api.objects) == ["cam"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "ctype", "status", "slug"),
+    [
+        (b"{", "application/json", 400, "invalid-json"),
+        (b"[]", "application/json", 422, "invalid-event"),
+        (b'{"path": "x/y"}', "application/json", 422, "invalid-path"),
+        (b'{"path": ""}', "application/json", 422, "invalid-event"),
+        (b'{"path": "live/a/in"}', "text/plain", 415, "unsupported-media-type"),
+    ],
+)
+async def test_bad_requests_get_problem_details(
+    client: Client, raw: bytes, ctype: str, status: int, slug: str
+) -> None:
+    resp = await client.post("/v1/mediamtx/events/ready", data=raw, headers={"Content-Type": ctype})
+    assert resp.status == status
+    assert resp.content_type == "application/problem+json"
+    problem = json.loads(await resp.text())
+    assert problem["type"].endswith(slug)
+    assert problem["status"] == status
+    assert problem["detail"]
+    assert client.api.objects == {}
+
+
+async def test_unknown_route_is_problem_json(client: Client) -> None:
+    resp = await client.post("/v1/mediamtx/events/started", json={})
+    assert resp.status == 404
+    assert resp.content_type == "application/problem+json"
+
+
+async def test_api_down_is_503_so_the_wrapper_retries(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: Any, **__: Any) -> Any:
+        raise KubeError(500, "InternalError", "etcd down")
+
+    monkeypatch.setattr(client.api, "get_livestream", broken)
+    monkeypatch.setattr(client.api, "create_livestream", broken)
+    resp = await client.post("/v1/mediamtx/events/ready", json={"path": "live/a/in"})
+    assert resp.status == 503
+    assert "etcd" not in await resp.text()  # no internals leak to the caller
+
+
+async def test_health_endpoints(client: Client) -> None:
+    assert (await client.get("/healthz")).status == 200
+    assert (await client.get("/readyz")).status == 200
+    client.api.up = False
+    assert (await client.get("/readyz")).status == 503
+    metrics = await (await client.get("/metrics")).text()
+    assert "livestream_hook_handling_seconds" in metrics

@@ -1,0 +1,122 @@
+"""Hook rules: the status change (as the merge patch sent) each MediaMTX event implies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from livestream_operator.api.naming import parse_path
+from livestream_operator.api.v1alpha1 import LiveStreamStatus, status_patch
+from livestream_operator.ingest.hook_event import HookEvent, HookKind
+from livestream_operator.ingest.rules import Decision, Result, decide, new_livestream
+from livestream_operator.settings import Settings
+
+NOW = "2026-11-21T06:00:00.000000Z"
+LATER = "2026-11-21T06:00:05.000000Z"
+
+
+def _ev(path: str = "live/cam/in", source: str = "s1", query: str = "") -> HookEvent:
+    return HookEvent(path=path, query=query, source_type="rtmpConn", source_id=source)
+
+
+def st(wire: dict[str, Any] | None = None) -> LiveStreamStatus:
+    return LiveStreamStatus.model_validate(wire or {})
+
+
+def patch(decision: Decision) -> dict[str, Any] | None:
+    return status_patch(decision.change) if decision.change is not None else None
+
+
+def test_first_ready_marks_ingest_available() -> None:
+    d = decide(HookKind.READY, st(), parse_path("live/cam/in"), _ev(query="key=x"), NOW)
+    assert d.result is Result.UPDATED
+    assert patch(d) == {
+        "ingest": {
+            "path": "live/cam/in",
+            "available": True,
+            "sourceType": "rtmpConn",
+            "sourceId": "s1",
+            "query": "key=redacted",
+            "availableSince": NOW,
+            "unavailableSince": None,
+            "lastEventTime": NOW,
+        }
+    }
+
+
+def test_duplicate_ready_changes_nothing() -> None:
+    status: dict[str, Any] = {
+        "ingest": {"available": True, "sourceId": "s1", "availableSince": NOW}
+    }
+    d = decide(HookKind.READY, st(status), parse_path("live/cam/in"), _ev(), LATER)
+    assert (d.result, patch(d)) == (Result.UNCHANGED, None)
+
+
+def test_not_ready_of_current_source_starts_grace() -> None:
+    status = {"ingest": {"available": True, "sourceId": "s1"}}
+    d = decide(HookKind.NOT_READY, st(status), parse_path("live/cam/in"), _ev(), LATER)
+    assert patch(d) == {
+        "ingest": {"available": False, "unavailableSince": LATER, "lastEventTime": LATER}
+    }
+
+
+def test_not_ready_of_replaced_source_is_stale() -> None:
+    status = {"ingest": {"available": True, "sourceId": "s2"}}
+    d = decide(HookKind.NOT_READY, st(status), parse_path("live/cam/in"), _ev(source="s1"), LATER)
+    assert (d.result, patch(d)) == (Result.STALE, None)
+
+
+def test_reconnect_clears_grace_and_keeps_nothing_stale() -> None:
+    status = {
+        "ingest": {
+            "available": False,
+            "sourceId": "s1",
+            "unavailableSince": NOW,
+            "availableSince": NOW,
+        }
+    }
+    d = decide(HookKind.READY, st(status), parse_path("live/cam/in"), _ev(source="s2"), LATER)
+    wire = patch(d)
+    assert wire is not None
+    assert wire["ingest"]["unavailableSince"] is None  # a JSON null clears the grace period
+    assert wire["ingest"]["availableSince"] == LATER
+
+
+def test_output_events() -> None:
+    where = parse_path("live/cam/out")
+    d = decide(HookKind.READY, st(), where, _ev("live/cam/out", "w"), NOW)
+    assert patch(d) == {
+        "output": {
+            "path": "live/cam/out",
+            "available": True,
+            "sourceId": "w",
+            "availableSince": NOW,
+        }
+    }
+    status = {"output": {"available": True, "sourceId": "w"}}
+    gone = decide(HookKind.NOT_READY, st(status), where, _ev("live/cam/out", "w"), NOW)
+    assert patch(gone) == {"output": {"available": False}}
+    assert (
+        decide(HookKind.NOT_READY, st(status), where, _ev("live/cam/out", "old"), NOW).result
+        is Result.STALE
+    )
+
+
+def test_new_livestream_uses_defaults() -> None:
+    settings = Settings.model_validate(
+        {
+            "default_grace_seconds": 7,
+            "default_worker_mode": "tone",
+            "default_destinations": [{"name": "yt", "urlSecretRef": {"name": "s", "key": "k"}}],
+        }
+    )
+    body = new_livestream("Cam_1", "media", settings).manifest()
+    assert body["metadata"]["name"].startswith("cam-1-")
+    assert body["metadata"]["namespace"] == "media"
+    assert "status" not in body
+    assert body["spec"] == {
+        "streamId": "Cam_1",
+        "lifecycle": "Ephemeral",
+        "gracePeriodSeconds": 7,
+        "worker": {"mode": "tone"},
+        "forwarder": {"destinations": [{"name": "yt", "urlSecretRef": {"name": "s", "key": "k"}}]},
+    }

@@ -1,0 +1,220 @@
+"""The phase machine and the plan: what the operator does for each situation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from livestream_operator.api.v1alpha1 import LiveStream, PodState, PodStatusSummary
+from livestream_operator.reconcile import pods as manifests
+from livestream_operator.reconcile.kube_events import EventType, KubeEvent
+from livestream_operator.reconcile.observed import ObservedPod
+from livestream_operator.reconcile.plan import PodDeletion, destination_states, plan, pod_state
+from livestream_operator.settings import Settings
+
+T0 = datetime(2026, 11, 21, 6, 0, 0, tzinfo=UTC)
+SETTINGS = Settings()
+
+
+def t(seconds: float) -> str:
+    return (T0 + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ls(
+    lifecycle: str = "Ephemeral",
+    ingest: dict[str, Any] | None = None,
+    output: dict[str, Any] | None = None,
+    grace: int = 30,
+    **spec: Any,
+) -> LiveStream:
+    wire = {
+        "apiVersion": "media.livestream-operator.dev/v1alpha1",
+        "kind": "LiveStream",
+        "metadata": {
+            "name": "cam",
+            "namespace": "ns",
+            "uid": "uid-1",
+            "generation": 1,
+            "resourceVersion": "5",
+            "creationTimestamp": t(0),
+        },
+        "spec": {"streamId": "cam", "lifecycle": lifecycle, "gracePeriodSeconds": grace, **spec},
+        "status": {"ingest": ingest or {}, "output": output or {}},
+    }
+    return LiveStream.model_validate(wire)
+
+
+def children(*pods: dict[str, Any]) -> dict[str, ObservedPod]:
+    """Pods as the watch delivers them to the controller."""
+    return {p["metadata"]["name"]: ObservedPod.parse(p) for p in pods}
+
+
+LIVE_IN = {"available": True, "sourceId": "s1", "availableSince": t(0)}
+GONE_IN = {"available": False, "sourceId": "s1", "availableSince": t(0), "unavailableSince": t(10)}
+
+
+def running(pod: dict[str, Any], ready: bool = True) -> dict[str, Any]:
+    pod = {**pod, "metadata": {**pod["metadata"], "uid": "pod-uid"}}
+    pod["status"] = {
+        "phase": "Running",
+        "containerStatuses": [
+            {
+                "name": c["name"],
+                "ready": ready,
+                "restartCount": 0,
+                "state": {"running": {"startedAt": t(1)}},
+            }
+            for c in pod["spec"]["containers"]
+        ],
+    }
+    return pod
+
+
+def test_available_ingest_creates_the_worker() -> None:
+    p = plan(ls(ingest=LIVE_IN), {}, SETTINGS, T0)
+    assert [c["metadata"]["name"] for c in p.create] == ["cam-worker"]
+    assert p.status.wire()["phase"] == "Starting"
+    assert p.status.wire()["worker"]["state"] == "Pending"
+
+
+def test_running_worker_with_output_is_live() -> None:
+    body = ls(ingest=LIVE_IN, output={"available": True})
+    worker = running(manifests.worker_pod(body, SETTINGS))
+    p = plan(body, children(worker), SETTINGS, T0)
+    assert p.create == []
+    assert p.delete == []
+    assert p.status.wire()["phase"] == "Live"
+    assert {c["type"]: c["status"] for c in p.status.wire()["conditions"]}["Ready"] == "True"
+    assert KubeEvent(EventType.NORMAL, "PhaseLive", "processed output is available") in p.events
+
+
+def test_grace_keeps_the_worker_and_wakes_at_the_deadline() -> None:
+    body = ls(ingest=GONE_IN)
+    worker = running(manifests.worker_pod(body, SETTINGS))
+    p = plan(body, children(worker), SETTINGS, T0 + timedelta(seconds=20))
+    assert p.delete == []
+    assert not p.delete_livestream
+    assert p.status.wire()["phase"] == "Reconnecting"
+    assert p.status.wire()["graceDeadline"] == t(40)
+    assert p.requeue_after is not None
+    assert 19.9 < p.requeue_after < 20.2
+
+
+def test_ephemeral_is_deleted_exactly_at_the_deadline() -> None:
+    body = ls(ingest=GONE_IN)
+    assert not plan(body, {}, SETTINGS, T0 + timedelta(seconds=39.9)).delete_livestream
+    assert plan(body, {}, SETTINGS, T0 + timedelta(seconds=40)).delete_livestream
+
+
+def test_persistent_drops_its_pods_and_goes_idle() -> None:
+    body = ls("Persistent", ingest=GONE_IN)
+    worker = running(manifests.worker_pod(body, SETTINGS))
+    p = plan(body, children(worker), SETTINGS, T0 + timedelta(seconds=41))
+    assert not p.delete_livestream
+    assert p.delete == [PodDeletion("cam-worker", "pod-uid", "Idle")]
+    assert p.status.wire()["phase"] == "Idle"
+
+
+def test_persistent_never_published_is_pending() -> None:
+    p = plan(ls("Persistent"), {}, SETTINGS, T0 + timedelta(hours=1))
+    assert p.status.wire()["phase"] == "Pending"
+    assert p.create == []
+
+
+def test_ephemeral_never_published_expires_from_creation() -> None:
+    assert not plan(ls(), {}, SETTINGS, T0 + timedelta(seconds=5)).delete_livestream
+    assert plan(ls(), {}, SETTINGS, T0 + timedelta(seconds=31)).delete_livestream
+
+
+def test_spec_change_replaces_the_worker_but_settings_change_does_not() -> None:
+    body = ls(ingest=LIVE_IN)
+    worker = running(manifests.worker_pod(body, SETTINGS))
+    other_settings = Settings(worker_image="other:2")
+    assert plan(body, children(worker), other_settings, T0).delete == []
+    changed = ls(ingest=LIVE_IN, worker={"mode": "tone"})
+    p = plan(changed, children(worker), SETTINGS, T0)
+    assert p.delete == [PodDeletion("cam-worker", "pod-uid", "SpecChanged")]
+
+
+def test_pods_of_an_earlier_incarnation_are_not_reused() -> None:
+    body = ls(ingest=LIVE_IN)
+    stale = running(manifests.worker_pod(body, SETTINGS))
+    stale["metadata"]["ownerReferences"][0]["uid"] = "uid-0"
+    p = plan(body, children(stale), SETTINGS, T0)
+    assert p.delete == [PodDeletion("cam-worker", "pod-uid", "NotOwned")]
+    assert [c["metadata"]["name"] for c in p.create] == ["cam-worker"]
+
+
+def test_crashlooping_worker_fails_the_stream() -> None:
+    body = ls(ingest=LIVE_IN)
+    worker = running(manifests.worker_pod(body, SETTINGS))
+    worker["status"]["containerStatuses"][0]["state"] = {
+        "waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}
+    }
+    worker["status"]["containerStatuses"][0]["restartCount"] = 4
+    p = plan(body, children(worker), SETTINGS, T0)
+    assert p.status.wire()["phase"] == "Failed"
+    assert "CrashLoopBackOff" in p.status.wire()["message"]
+    assert p.events[0].type is EventType.WARNING
+
+
+def test_destination_states() -> None:
+    dests = {
+        "destinations": [
+            {"name": "a", "urlSecretRef": {"name": "s", "key": "a"}},
+            {"name": "b", "urlSecretRef": {"name": "s", "key": "b"}},
+            {"name": "c", "urlSecretRef": {"name": "s", "key": "c"}},
+            {"name": "d", "urlSecretRef": {"name": "s", "key": "d"}},
+        ]
+    }
+    body = ls(ingest=LIVE_IN, forwarder=dests)
+    spec = body.spec
+    manifest = manifests.forwarder_pod(body, SETTINGS)
+    assert manifest is not None
+    pod = dict(manifest)
+    pod["status"] = {
+        "phase": "Running",
+        "containerStatuses": [
+            {"name": "dest-a", "ready": True, "restartCount": 0, "state": {"running": {}}},
+            {
+                "name": "dest-b",
+                "ready": False,
+                "restartCount": 3,
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+            },
+            {
+                "name": "dest-c",
+                "ready": False,
+                "restartCount": 0,
+                "state": {"running": {"startedAt": t(0)}},
+            },
+        ],
+    }
+    observed = ObservedPod.parse(pod)
+    states = {
+        d.name: d.state for d in destination_states(observed, spec, T0 + timedelta(seconds=5))
+    }
+    assert states == {"a": "Up", "b": "Failing", "c": "Pending", "d": "Pending"}
+    later = {
+        d.name: d.state for d in destination_states(observed, spec, T0 + timedelta(seconds=60))
+    }
+    assert later["c"] == "Failing"
+    assert {d.state for d in destination_states(None, spec, T0)} == {"Stopped"}
+
+
+def test_pod_state_summaries() -> None:
+    assert pod_state(None).state is PodState.ABSENT
+    pod: dict[str, Any] = {"metadata": {"name": "p"}, "status": {"phase": "Pending"}}
+    assert pod_state(ObservedPod.parse(pod)).state is PodState.PENDING
+    pod = {
+        "metadata": {"name": "p"},
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [
+                {"name": "w", "ready": False, "restartCount": 2, "state": {"running": {}}}
+            ],
+        },
+    }
+    assert pod_state(ObservedPod.parse(pod)) == PodStatusSummary(
+        pod_name="p", state=PodState.RUNNING, restarts=2, message=None
+    )

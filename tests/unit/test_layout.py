@@ -1,0 +1,68 @@
+"""The package layout is the architecture: each package imports only what its
+place allows, so a change has one obvious home.
+
+    api/        the LiveStream types, CRD generation, names, the Pod contract
+    ingest/     MediaMTX -> status.ingest/.output (hooks, resync, Control API)
+    reconcile/  LiveStream -> Pods (plan, manifests, Events, controller)
+    worker/, forwarder/   the media processes the operator starts
+    cmd/        process entry points: the only place sides meet
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "livestream_operator"
+SIDES = {"api", "ingest", "reconcile", "worker", "forwarder", "cmd"}
+# What each package may import from the project besides itself and the shared
+# top-level modules (kube, settings, logs, health_endpoint).
+ALLOWED = {
+    "api": set(),
+    "ingest": {"api"},
+    "reconcile": {"api"},
+    "worker": {"api"},
+    "forwarder": {"api"},
+    "cmd": {"api", "ingest", "reconcile"},
+}
+SHARED = {"kube", "settings", "logs", "health_endpoint"}
+
+
+def _project_imports(path: Path) -> set[str]:
+    """Top-level project packages or modules that `path` imports."""
+    package = path.relative_to(PACKAGE).parts[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package[: len(package) - node.level + 1])
+                parts = base + (node.module.split(".") if node.module else [])
+                names = [*parts[:1]] if parts else [a.name for a in node.names]
+            elif node.module and node.module.startswith("livestream_operator"):
+                names = node.module.split(".")[1:2] or [a.name for a in node.names]
+            else:
+                continue
+            found.update(names)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("livestream_operator."):
+                    found.add(alias.name.split(".")[1])
+    return found
+
+
+@pytest.mark.parametrize("side", sorted(SIDES))
+def test_each_package_imports_only_what_its_place_allows(side: str) -> None:
+    wrong = {}
+    for path in sorted((PACKAGE / side).rglob("*.py")):
+        others = _project_imports(path) & SIDES - {side} - ALLOWED[side]
+        if others:
+            wrong[str(path.relative_to(PACKAGE))] = sorted(others)
+    assert wrong == {}
+
+
+def test_shared_modules_depend_on_no_side_but_the_api() -> None:
+    for name in SHARED:
+        imported = _project_imports(PACKAGE / f"{name}.py") & SIDES
+        assert imported <= {"api"}, f"{name}.py imports {sorted(imported)}"

@@ -1,0 +1,203 @@
+"""The worker's pure parts: codec policy, graph descriptions, retry schedule, config."""
+
+from __future__ import annotations
+
+import pytest
+
+from livestream_operator.api.v1alpha1 import WorkerMode
+from livestream_operator.worker.config import parse_args, stream_id_from_url
+from livestream_operator.worker.pipeline import (
+    Action,
+    Element,
+    backoff,
+    classify,
+    counter_name,
+    decide,
+    flv_tag,
+    launch_line,
+    output_chain,
+    pick,
+    required_factories,
+    required_media,
+    sink,
+    source,
+    tone_chain,
+    track_chain,
+    unsupported_reason,
+)
+
+IN = "rtsp://mediamtx:8554/live/abc/in"
+OUT = "rtmp://mediamtx:1935/live/abc/out"
+
+
+@pytest.mark.parametrize(
+    ("media", "encoding", "label", "supported", "depay"),
+    [
+        ("video", "H264", "H.264", True, "rtph264depay"),
+        ("audio", "MPEG4-GENERIC", "AAC", True, "rtpmp4gdepay"),
+        ("audio", "mp4a-latm", "AAC", True, "rtpmp4adepay"),
+        ("video", "H265", "H.265/HEVC", False, ""),
+        ("video", "VP9", "VP9", False, ""),
+        ("audio", "OPUS", "Opus", False, ""),
+        ("audio", "PCMU", "G.711 mu-law", False, ""),
+        ("video", "", "unknown", False, ""),
+        ("video", "X-NEW", "X-NEW", False, ""),
+    ],
+)
+def test_classify(media: str, encoding: str, label: str, supported: bool, depay: str) -> None:
+    codec = classify(media, encoding)
+    assert (codec.label, codec.supported, codec.depay) == (label, supported, depay)
+    assert codec.encoding == encoding.upper()
+
+
+def test_decide_bypass_needs_h264_and_aac() -> None:
+    assert decide(WorkerMode.BYPASS, classify("video", "H264")) is Action.USE
+    assert decide(WorkerMode.BYPASS, classify("audio", "MPEG4-GENERIC")) is Action.USE
+    assert decide(WorkerMode.BYPASS, classify("video", "H265")) is Action.REJECT
+    assert decide(WorkerMode.BYPASS, classify("audio", "OPUS")) is Action.REJECT
+    assert decide(WorkerMode.BYPASS, classify("application", "X-KLV")) is Action.SKIP
+    assert required_media(WorkerMode.BYPASS) == frozenset()
+
+
+def test_decide_tone_ignores_input_audio_whatever_it_is() -> None:
+    assert decide(WorkerMode.TONE, classify("video", "H264")) is Action.USE
+    assert decide(WorkerMode.TONE, classify("audio", "MPEG4-GENERIC")) is Action.SKIP
+    assert decide(WorkerMode.TONE, classify("audio", "OPUS")) is Action.SKIP
+    assert decide(WorkerMode.TONE, classify("video", "VP9")) is Action.REJECT
+    assert required_media(WorkerMode.TONE) == frozenset({"video"})
+
+
+def test_unsupported_reason_names_the_codec_and_the_need() -> None:
+    reason = unsupported_reason(WorkerMode.BYPASS, classify("video", "H265"))
+    assert "H.265/HEVC" in reason
+    assert "H265" in reason
+    assert "needs H.264" in reason
+    assert "needs AAC" in unsupported_reason(WorkerMode.BYPASS, classify("audio", "OPUS"))
+
+
+def test_track_chain_remuxes_without_reencoding() -> None:
+    video = track_chain(classify("video", "H264"))
+    audio = [e.factory for e in track_chain(classify("audio", "MPEG4-GENERIC"))]
+    assert [e.factory for e in video] == ["rtph264depay", "h264parse", "identity", "identity"]
+    assert audio == ["rtpmp4gdepay", "aacparse", "identity", "identity"]
+    # The identities are the counters the runner polls, named by media and side.
+    assert [e.name for e in video if e.factory == "identity"] == ["video_in", "video_out"]
+    assert dict(video[2].props) == {"silent": True, "signal-handoffs": False}
+    with pytest.raises(ValueError, match="unsupported"):
+        track_chain(classify("video", "H265"))
+
+
+def test_source_and_sink_settings() -> None:
+    src = dict(source(IN, 150).props)
+    assert src["protocols"] == "tcp"
+    assert src["latency"] == 150
+    assert src["location"] == IN
+    out = dict(sink(OUT, "rtmpsink").props)
+    assert out == {"location": OUT, "sync": False, "enable-last-sample": False}
+    chain = output_chain(OUT)
+    assert [e.factory for e in chain] == ["flvmux", "identity", "rtmp2sink"]
+    assert dict(chain[0].props) == {"streamable": True}
+    assert chain[1].name == counter_name("mux", "out") == "mux_out"
+
+
+def test_tone_chain_generates_aligned_aac() -> None:
+    chain = tone_chain(440.0, "avenc_aac")
+    factories = [e.factory for e in chain]
+    assert factories[0] == "audiotestsrc"
+    assert "avenc_aac" in factories
+    assert factories[-3:] == ["aacparse", "queue", "identity"]
+    assert chain[-1].name == "audio_out"
+    src = dict(chain[0].props)
+    assert src["freq"] == 440.0
+    assert src["is-live"] is False  # paced by the muxer against the video
+    assert chain[0].name == "tone"
+
+
+def test_launch_line_matches_the_seed_bypass_pipeline() -> None:
+    line = launch_line(WorkerMode.BYPASS, IN, OUT)
+    assert line.startswith(f"rtspsrc name=src location={IN} protocols=tcp latency=100")
+    counted = "silent=true signal-handoffs=false"
+    assert (
+        f"rtph264depay ! h264parse ! identity name=video_in {counted} "
+        f"! identity name=video_out {counted} ! mux.video"
+    ) in line
+    assert "rtpmp4gdepay ! aacparse ! identity name=audio_in" in line
+    assert line.endswith(
+        f"flvmux name=mux streamable=true ! identity name=mux_out {counted} "
+        f"! rtmp2sink name=out location={OUT} sync=false enable-last-sample=false"
+    )
+    tone = launch_line(WorkerMode.TONE, IN, OUT, tone_hz=880)
+    assert "rtpmp4gdepay" not in tone
+    assert "audiotestsrc name=tone wave=sine freq=880" in tone
+    assert 'caps="audio/x-raw,format=S16LE,rate=44100,channels=2"' in tone
+
+
+def test_element_launch_quotes_values_with_separators() -> None:
+    assert Element("x", (("a", "b c"), ("d", True), ("e", 3))).launch() == 'x a="b c" d=true e=3'
+
+
+def test_pick_and_required_factories() -> None:
+    assert pick(("rtmp2sink", "rtmpsink"), ["rtmpsink"]) == "rtmpsink"
+    assert pick(("rtmp2sink", "rtmpsink"), ["rtmp2sink", "rtmpsink"]) == "rtmp2sink"
+    assert pick(("a",), []) is None
+    bypass = {alt for alts in required_factories(WorkerMode.BYPASS) for alt in alts}
+    tone = {alt for alts in required_factories(WorkerMode.TONE) for alt in alts}
+    assert {"rtspsrc", "flvmux", "rtpmp4gdepay"} <= bypass
+    assert "audiotestsrc" not in bypass
+    assert {"audiotestsrc", "voaacenc", "avenc_aac"} <= tone
+
+
+def test_backoff_schedule() -> None:
+    assert [backoff(n) for n in range(7)] == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
+    assert backoff(10_000) == 5.0
+    with pytest.raises(ValueError, match="attempt"):
+        backoff(-1)
+
+
+def test_flv_tag_headers() -> None:
+    # type, 24-bit size, 24-bit timestamp, extended timestamp byte, stream id
+    video = bytes([9, 0, 0, 10, 0x01, 0x02, 0x03, 0x00])
+    audio = bytes([8, 0, 0, 10, 0x00, 0x00, 0x05, 0x01])
+    assert flv_tag(video) == ("video", 0x010203)
+    assert flv_tag(audio) == ("audio", 0x01000005)
+    assert flv_tag(b"FLV\x01\x05\x00\x00\x00") is None  # file header
+    assert flv_tag(bytes([18, 0, 0, 1, 0, 0, 0, 0])) is None  # script data
+    assert flv_tag(b"\x09") is None
+
+
+def test_config_flags_override_env_and_env_is_a_fallback() -> None:
+    env = {"LSO_INPUT_URL": IN, "LSO_OUTPUT_URL": OUT, "LSO_MODE": "tone", "LSO_METRICS_PORT": "0"}
+    cfg = parse_args([], env)
+    assert (cfg.input_url, cfg.output_url, cfg.mode, cfg.metrics_port) == (
+        IN,
+        OUT,
+        WorkerMode.TONE,
+        0,
+    )
+    assert cfg.stream_id == "abc"  # derived from live/<id>/in
+    cfg = parse_args(["--mode", "bypass", "--stream-id", "x", "--metrics-port", "9200"], env)
+    assert (cfg.mode, cfg.stream_id, cfg.metrics_port) == (WorkerMode.BYPASS, "x", 9200)
+    assert parse_args([], {"LSO_INPUT_URL": IN, "LSO_OUTPUT_URL": OUT}).metrics_port == 9100
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--input", IN],
+        ["--input", "http://x/live/a/in", "--output", OUT],
+        ["--input", IN, "--output", "rtsp://x/live/a/out"],
+        ["--input", IN, "--output", OUT, "--mode", "dub"],
+        ["--input", IN, "--output", OUT, "--metrics-port", "70000"],
+    ],
+)
+def test_config_rejects_bad_arguments(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        parse_args(argv, {})
+    assert exc.value.code == 2
+
+
+def test_stream_id_from_url() -> None:
+    assert stream_id_from_url("rtsp://h:8554/live/s-1/in") == "s-1"
+    assert stream_id_from_url("rtmp://h/live/s-1/out") == "s-1"
+    assert stream_id_from_url("rtsp://h/other/x") == ""
