@@ -51,7 +51,9 @@ async def hook_latency(url: str, n: int, prefix: str) -> list[float]:
                 "sourceId": f"src-{i}",
             }
             t0 = time.perf_counter()
-            async with s.post(f"{url}/v1/mediamtx/events/ready", json=body) as resp:
+            async with s.post(
+                f"{url}/v1/mediamtx/events/ready", json=body, headers=processes.HOOK_AUTH
+            ) as resp:
                 await resp.read()
                 assert resp.status == 201, (resp.status, await resp.text())
             out.append(time.perf_counter() - t0)

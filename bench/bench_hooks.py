@@ -34,6 +34,7 @@ from tests.media.media_support import (  # noqa: E402
     build_mediamtx,
     copy_publisher_args,
 )
+from tests.support import processes  # noqa: E402
 from tests.support.media_files import encode_test_file  # noqa: E402
 
 from bench.report import line, pct  # noqa: E402
@@ -107,6 +108,7 @@ def run_times(url: str, n: int) -> tuple[list[float], list[float]]:
         "MTX_SOURCE_TYPE": "rtmpConn",
         "MTX_SOURCE_ID": "1",
         "LSO_HOOK_URL": url,
+        "LSO_HOOK_TOKEN": processes.HOOK_TOKEN,
         "PATH": "/usr/bin:/bin",
     }
     body = json.dumps(
@@ -127,6 +129,8 @@ def run_times(url: str, n: int) -> tuple[list[float], list[float]]:
                 "/dev/null",
                 "-H",
                 "Content-Type: application/json",
+                "-H",
+                f"Authorization: Bearer {processes.HOOK_TOKEN}",
                 "-d",
                 body,
                 f"{url}/v1/mediamtx/events/ready",

@@ -157,6 +157,53 @@ class Kube:
         items: list[Body] = result["items"]
         return items
 
+    async def list_and_watch(
+        self, path: str, label_selector: str | None = None, timeout_seconds: int = 120
+    ) -> AsyncIterator[tuple[str, Body]]:
+        """LIST `path`, then WATCH it from the list's resourceVersion, forever.
+
+        Yields ("LISTED", {"items": [...]}) after every (re)list, then each watch
+        event as (type, object). A watch that expires (410 Gone) or breaks is
+        followed by a fresh list, so the consumer's view is rebuilt, never stale.
+        """
+        selector = [("labelSelector", label_selector)] if label_selector else []
+        while True:
+            listed = await self.request("GET", path, query=selector)
+            yield "LISTED", listed
+            version = str((listed.get("metadata") or {}).get("resourceVersion", ""))
+            while version:
+                query = [
+                    *selector,
+                    ("watch", "true"),
+                    ("resourceVersion", version),
+                    ("allowWatchBookmarks", "true"),
+                    ("timeoutSeconds", str(timeout_seconds)),
+                ]
+                try:
+                    resp = await self.api.call_api(
+                        path,
+                        "GET",
+                        query_params=query,
+                        header_params={"Accept": "application/json"},
+                        auth_settings=["BearerToken"],
+                        _preload_content=False,
+                        _request_timeout=timeout_seconds + 30,
+                    )
+                except ApiException as exc:
+                    raise _error(exc) from None
+                try:
+                    async for line in resp.content:
+                        event = json.loads(line)
+                        kind, obj = event.get("type", ""), event.get("object") or {}
+                        if kind == "ERROR":  # 410 Gone: too old; list again
+                            version = ""
+                            break
+                        version = str((obj.get("metadata") or {}).get("resourceVersion", version))
+                        if kind != "BOOKMARK":
+                            yield kind, obj
+                finally:
+                    resp.release()
+
     async def create_event(self, namespace: str, body: Body) -> None:
         await self.request("POST", core_path(namespace, "events"), body)
 

@@ -8,12 +8,24 @@ import logging
 import sys
 import time
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 # Fields bound for the current request or stream (request id, path, streamId...).
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "log_context", default=None
 )
 _RESERVED = set(vars(logging.makeLogRecord({})))
+# Values no line may show (credentials a process holds), however they got there:
+# a library's error message can quote a URL that carries one.
+_SECRETS: set[str] = set()
+MASK = "****"
+
+
+def never_log(*values: str) -> None:
+    """Mask these values (and their URL-encoded forms) in every line from now on."""
+    for value in values:
+        if len(value) >= 4:
+            _SECRETS.update({value, quote(value, safe=""), quote_plus(value)})
 
 
 def bind(**fields: Any) -> contextvars.Token[dict[str, Any] | None]:
@@ -50,7 +62,10 @@ class JsonFormatter(logging.Formatter):
         )
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        line = json.dumps(entry, default=str)
+        for secret in sorted(_SECRETS, key=len, reverse=True):
+            line = line.replace(secret, MASK)
+        return line
 
 
 def setup(component: str, level: str = "INFO") -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from enum import StrEnum
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from .api.v1alpha1 import (
     DEFAULT_GRACE_SECONDS,
@@ -15,6 +16,16 @@ from .api.v1alpha1 import (
     WireModel,
     WorkerMode,
 )
+
+
+class AuthMode(StrEnum):
+    OPEN = "open"  # anyone may publish and read streams (local demos)
+    STREAM_KEY = "streamKey"  # publishers need their stream's key
+
+
+class OutputRead(StrEnum):
+    PUBLIC = "public"  # anyone may read live/<id>/out
+    KEYED = "keyed"  # readers of out need the stream's key
 
 
 class SettingsError(ValueError):
@@ -50,6 +61,36 @@ class Settings(WireModel):
     health_port: int = Field(default=8080, ge=0, le=65535)
     metrics_port: int = Field(default=9090, ge=0, le=65535)
     log_level: str = "INFO"
+    # Who may publish and read (the receiver's auth endpoint, MediaMTX's authHTTPAddress).
+    auth_mode: AuthMode = AuthMode.STREAM_KEY
+    output_read: OutputRead = OutputRead.KEYED
+    max_streams: int = Field(default=0, ge=0, le=100_000)
+    max_streams_per_ip: int = Field(default=0, ge=0, le=100_000)
+    # Internal credentials (from the chart's generated Secret): the hook wrapper's
+    # token, the operator's Control API user, the workers' and forwarders' users.
+    hook_token: SecretStr = SecretStr("")
+    operator_user: str = "lso-operator"
+    operator_password: SecretStr = SecretStr("")
+    worker_user: str = "lso-worker"
+    worker_password: SecretStr = SecretStr("")
+    forwarder_user: str = "lso-forwarder"
+    forwarder_password: SecretStr = SecretStr("")
+    # The Secret Pods read their credentials from (keys worker-password, forwarder-password).
+    internal_secret: str = Field(default="", max_length=253)
+    # Leader election (operator): only the holder of this Lease, in `namespace`,
+    # reconciles and resyncs; the holder renews it every renew_seconds.
+    leader_election: bool = True
+    lease_name: str = Field(default="livestream-operator", min_length=1, max_length=253)
+    lease_seconds: int = Field(default=10, ge=2, le=3600)
+    renew_seconds: float = Field(default=2.0, gt=0, le=1200)
+
+    @field_validator("renew_seconds")
+    @classmethod
+    def _renew_well_within_the_lease(cls, value: float, info: ValidationInfo) -> float:
+        lease = info.data.get("lease_seconds")
+        if lease is not None and value > lease / 3:
+            raise ValueError(f"must be at most a third of the lease ({lease} s)")
+        return value
 
 
 _ENV = {name: "LSO_" + name.upper() for name in Settings.model_fields}

@@ -24,7 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+import yaml
+
 from tests.support.media_files import copy_input_args
+from tests.support.processes import HOOK_TOKEN
 from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,6 +115,9 @@ class MediaMTX:
     binary: Path
     workdir: Path
     hook_url: str = "http://127.0.0.1:9/unused"
+    # The receiver's auth endpoint; None: MediaMTX's internal auth, open to all
+    # (for tests of the media plane that run without a receiver).
+    auth_url: str | None = None
     rtmp_port: int = field(default_factory=free_port)
     rtsp_port: int = field(default_factory=free_port)
     api_port: int = field(default_factory=free_port)
@@ -133,6 +139,7 @@ class MediaMTX:
             **os.environ,
             "PATH": f"{shim_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             "LSO_HOOK_URL": self.hook_url,
+            "LSO_HOOK_TOKEN": HOOK_TOKEN,
             "LSO_HOOK_ATTEMPTS": "2",
             "MTX_RTMPADDRESS": f"127.0.0.1:{self.rtmp_port}",
             "MTX_RTSPADDRESS": f"127.0.0.1:{self.rtsp_port}",
@@ -140,11 +147,31 @@ class MediaMTX:
             "MTX_METRICSADDRESS": f"127.0.0.1:{self.metrics_port}",
         }
 
+    def config(self) -> Path:
+        """The project's config, with auth pointed at `auth_url` (or opened)."""
+        conf = yaml.safe_load(MEDIAMTX_CONFIG.read_text())
+        if self.auth_url:
+            conf["authHTTPAddress"] = self.auth_url
+        else:
+            conf["authMethod"] = "internal"
+            actions = ["publish", "read", "api", "metrics"]
+            conf["authInternalUsers"] = [
+                {
+                    "user": "any",
+                    "pass": "",
+                    "ips": [],
+                    "permissions": [{"action": a} for a in actions],
+                }
+            ]
+        path = self.workdir / "mediamtx.yml"
+        path.write_text(yaml.safe_dump(conf))
+        return path
+
     def start(self, timeout: float = 20.0) -> MediaMTX:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [str(self.binary), str(MEDIAMTX_CONFIG)],
+                [str(self.binary), str(self.config())],
                 env=self.env(),
                 cwd=self.workdir,
                 stdout=log,

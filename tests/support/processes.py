@@ -32,6 +32,17 @@ def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | N
     raise TimeoutError(f"{url} did not answer in {timeout}s")
 
 
+# Internal credentials the tiers give the receiver, MediaMTX's wrapper and the Pods.
+HOOK_TOKEN = "test-hook-token-0123456789"
+HOOK_AUTH = {"Authorization": f"Bearer {HOOK_TOKEN}"}
+INTERNAL = {
+    "LSO_HOOK_TOKEN": HOOK_TOKEN,
+    "LSO_OPERATOR_PASSWORD": "test-operator-password",
+    "LSO_WORKER_PASSWORD": "test-worker-password",
+    "LSO_FORWARDER_PASSWORD": "test-forwarder-password",
+}
+
+
 class Process:
     """A project subprocess with its log in a temp file (printed on failure)."""
 
@@ -74,7 +85,7 @@ def receiver(kubeconfig: Path, namespace: str, **env: str) -> tuple[Process, str
     proc = Process(
         "hooks",
         [*CLI, "hooks", "--host", "127.0.0.1", "--port", str(port)],
-        {"KUBECONFIG": str(kubeconfig), "LSO_NAMESPACE": namespace, **env},
+        {"KUBECONFIG": str(kubeconfig), "LSO_NAMESPACE": namespace, **INTERNAL, **env},
     )
     proc.start()
     url = f"http://127.0.0.1:{port}"
@@ -94,6 +105,7 @@ def operator(kubeconfig: Path, namespace: str, mediamtx_api: str, **env: str) ->
             "LSO_HEALTH_PORT": str(health),
             "LSO_METRICS_PORT": str(free_port()),
             "LSO_RESYNC_SECONDS": "1",
+            **INTERNAL,
             **env,
         },
     )

@@ -25,6 +25,13 @@ METRICS_PATH = "/metrics"
 RUNTIME_ENV = {"HOME": "/tmp", "GST_REGISTRY": "/tmp/gst-registry.bin", "PYTHONUNBUFFERED": "1"}
 
 
+# The Pod's MediaMTX password comes from the internal Secret (secretKeyRef), never a
+# value in the manifest; the user is plain (WorkerEnv/ForwarderEnv.media_user).
+MEDIA_PASSWORD_VAR = "LSO_MEDIA_PASSWORD"
+WORKER_PASSWORD_KEY = "worker-password"
+FORWARDER_PASSWORD_KEY = "forwarder-password"
+
+
 class ContractError(ValueError):
     """An environment variable that cannot be used; the message names it."""
 
@@ -79,6 +86,7 @@ class WorkerEnv(_EnvContract):
     output_url: str = ""  # RTMP URL of live/<id>/out
     mode: WorkerMode = WorkerMode.BYPASS
     metrics_port: int = WORKER_METRICS_PORT
+    media_user: str = ""  # MediaMTX user; the password is MEDIA_PASSWORD_VAR
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,7 @@ class ForwarderEnv(_EnvContract):
     input_url: str = ""  # RTSP URL of live/<id>/out
     destination_name: str = ""
     metrics_port: int = 0
+    media_user: str = ""  # MediaMTX user; the password is MEDIA_PASSWORD_VAR
 
 
 def forwarder_port(index: int) -> int:

@@ -148,6 +148,14 @@ class ForwarderSpec(WireModel):
         return value
 
 
+class IngestSpec(WireModel):
+    allow_takeover: bool = Field(
+        default=False,
+        description="Whether a second publisher with the stream's key may replace the "
+        "current one; otherwise it is refused while the stream is live.",
+    )
+
+
 class LiveStreamSpec(WireModel):
     stream_id: str = Field(
         pattern=STREAM_ID_PATTERN,
@@ -164,6 +172,9 @@ class LiveStreamSpec(WireModel):
         ge=0,
         le=86400,
         description="How long the ingest may be unavailable before the stream is ended.",
+    )
+    ingest: IngestSpec = Field(
+        default_factory=IngestSpec, description="Who may publish to live/<streamId>/in."
     )
     worker: WorkerSpec = Field(default_factory=WorkerSpec, description="The processing worker.")
     forwarder: ForwarderSpec | None = Field(

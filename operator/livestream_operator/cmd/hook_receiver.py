@@ -1,24 +1,59 @@
 """The hook receiver process (`livestream-operator hooks`): the ingest receiver's
-aiohttp application on its own port, with a Kubernetes client."""
+aiohttp application, the auth endpoint's in-memory views and the watches that
+keep them current, and a Control API client to disconnect revoked publishers."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 
+import aiohttp
 from aiohttp import web
 
 from .. import logs
+from ..ingest import cluster_view
+from ..ingest.auth import policy_from
+from ..ingest.auth_endpoint import AuthService
+from ..ingest.cluster_view import KeyRing, Publishing
+from ..ingest.mediamtx_api import MediaMTXClient
 from ..ingest.receiver import make_app
 from ..kube import open_kube
 from ..settings import Settings, SettingsError, from_env
+
+# Without these the receiver could only refuse: it will not start.
+REQUIRED_SECRETS = ("hook_token", "operator_password", "worker_password", "forwarder_password")
 
 
 async def _serve(settings: Settings) -> web.Application:
     # The API client must be created inside the running loop.
     kube = await open_kube()
-    app = make_app(kube, settings)
+    session = aiohttp.ClientSession()
+    mediamtx = MediaMTXClient(
+        settings.mediamtx_api_url,
+        session,
+        timeout=settings.mediamtx_timeout_seconds,
+        auth=aiohttp.BasicAuth(
+            settings.operator_user, settings.operator_password.get_secret_value()
+        ),
+    )
+    keys, publishing = KeyRing(), Publishing()
+    auth = AuthService(
+        policy_from(settings), keys, publishing, settings.namespace, events=kube, kicker=mediamtx
+    )
+    app = make_app(kube, settings, auth)
+    watches = [
+        asyncio.create_task(cluster_view.watch_keys(kube, settings.namespace, keys)),
+        asyncio.create_task(cluster_view.watch_livestreams(kube, settings.namespace, publishing)),
+    ]
 
     async def close(_: web.Application) -> None:
+        for task in watches:
+            task.cancel()
+        for task in watches:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await session.close()
         await kube.close()
 
     app.on_cleanup.append(close)
@@ -27,7 +62,8 @@ async def _serve(settings: Settings) -> web.Application:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="livestream-operator hooks", description="Receive MediaMTX hook events over HTTP."
+        prog="livestream-operator hooks",
+        description="Receive MediaMTX hook events and answer its auth requests over HTTP.",
     )
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=8080)
@@ -36,6 +72,10 @@ def main(argv: list[str]) -> int:
         settings = from_env()
     except SettingsError as exc:
         print(f"livestream-operator hooks: {exc}")
+        return 2
+    missing = [f"LSO_{n.upper()}" for n in REQUIRED_SECRETS if not getattr(settings, n)]
+    if missing:
+        print(f"livestream-operator hooks: {', '.join(missing)} must be set (internal credentials)")
         return 2
     logs.setup("hooks", settings.log_level)
     web.run_app(

@@ -4,6 +4,11 @@ controller reconciles (reconcile/), the resync loop heals missed hooks (ingest/)
 kopf is embedded with kopf.operator() so the controller, the resync loop and
 the metrics server share its event loop and stop with it. This is where the two
 sides meet: the resync reads the controller's cache of LiveStreams.
+
+Exactly one instance acts: every instance watches (kopf fills the cache), but
+the reconcile workers and the resync start only once this one holds the leader
+Lease, and losing it ends the process at once (exit code 1, restarted by
+Kubernetes). A clean stop releases the Lease so the successor starts at once.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 import warnings
 
 import aiohttp
@@ -22,7 +28,8 @@ from .. import logs
 from ..ingest.conditional_writer import ConditionalWriter
 from ..ingest.mediamtx_api import MediaMTXClient
 from ..ingest.resync import Resync
-from ..kube import open_kube
+from ..kube import Kube, open_kube
+from ..leader_election import LeaderElector, LeadershipLost
 from ..reconcile.controller import Controller
 from ..reconcile.watch import build_registry
 from ..settings import Settings, SettingsError, from_env
@@ -30,14 +37,39 @@ from ..settings import Settings, SettingsError, from_env
 log = logging.getLogger(__name__)
 
 
+def _elector(kube: Kube, settings: Settings) -> LeaderElector | None:
+    if not settings.leader_election:
+        return None
+    return LeaderElector(
+        kube,
+        settings.namespace,
+        settings.lease_name,
+        lease_seconds=settings.lease_seconds,
+        renew_seconds=settings.renew_seconds,
+    )
+
+
+def _already_set() -> asyncio.Event:
+    event = asyncio.Event()
+    event.set()
+    return event
+
+
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set; raises LeadershipLost when the Lease slips away."""
     kube = await open_kube()
     controller = Controller(kube, settings)
+    elector = _elector(kube, settings)
+    leading = elector.leading if elector else _already_set()
     registry = build_registry(controller)
     stop = stop or asyncio.Event()
     async with aiohttp.ClientSession() as session:
+        password = settings.operator_password.get_secret_value()
         mtx = MediaMTXClient(
-            settings.mediamtx_api_url, session, timeout=settings.mediamtx_timeout_seconds
+            settings.mediamtx_api_url,
+            session,
+            timeout=settings.mediamtx_timeout_seconds,
+            auth=aiohttp.BasicAuth(settings.operator_user, password) if password else None,
         )
         writer = ConditionalWriter(kube, settings.namespace, settings)
         resync = Resync(mtx, writer, controller.livestreams, settings.resync_seconds)
@@ -45,8 +77,19 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         liveness = (
             f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
         )
+
+        async def reconcile_when_leading() -> None:
+            await leading.wait()
+            await controller.run()
+
+        async def resync_when_leading() -> None:
+            await ready.wait()
+            await leading.wait()
+            await asyncio.sleep(settings.resync_seconds)  # let the first listing land
+            await resync.run()
+
         tasks = [
-            asyncio.create_task(
+            asyncio.create_task(  # the watches fill the cache, leader or not
                 kopf.operator(
                     registry=registry,
                     standalone=True,
@@ -56,15 +99,11 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                     ready_flag=ready,
                 )
             ),
-            asyncio.create_task(controller.run()),
+            asyncio.create_task(reconcile_when_leading()),
+            asyncio.create_task(resync_when_leading()),
         ]
-
-        async def resync_when_ready() -> None:
-            await ready.wait()
-            await asyncio.sleep(settings.resync_seconds)  # let the first listing land
-            await resync.run()
-
-        tasks.append(asyncio.create_task(resync_when_ready()))
+        if elector is not None:  # acquires, then renews; ends only by LeadershipLost
+            tasks.append(asyncio.create_task(elector.run()))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -74,6 +113,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if elector is not None:  # nothing acts any more: hand over at once
+                await elector.release()
             await kube.close()
 
 
@@ -104,5 +145,11 @@ def main(argv: list[str]) -> int:
             loop.add_signal_handler(sig, stop.set)
         await run(settings, stop)
 
-    asyncio.run(runner())
+    try:
+        asyncio.run(runner())
+    except LeadershipLost as exc:
+        # Another instance may be acting by now: stop at once, let Kubernetes restart us.
+        log.error("leadership lost; exiting", extra={"reason": str(exc)})
+        sys.stdout.flush()
+        return 1
     return 0

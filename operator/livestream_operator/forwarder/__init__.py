@@ -33,6 +33,7 @@ log = logging.getLogger("livestream_operator.forwarder")
 def main(argv: list[str]) -> int:
     cfg = parse_args(argv, os.environ)
     logs.setup("forwarder")
+    logs.never_log(cfg.media_password)
     logs.bind(destinationName=cfg.name)
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from dataclasses import dataclass, field
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from ..api.pod_contract import ContractError, ForwarderEnv
+from ..api.pod_contract import MEDIA_PASSWORD_VAR, ContractError, ForwarderEnv
 from .redact import redact_url
 
 SCHEMES = ("rtmp", "rtmps")
@@ -16,9 +16,21 @@ SCHEMES = ("rtmp", "rtmps")
 @dataclass(frozen=True)
 class ForwarderConfig:
     input_url: str
-    destination_url: str
+    destination_url: str = field(repr=False)
     name: str
     metrics_port: int = 0
+    # MediaMTX credentials for reading out (the password from the Pod's Secret).
+    media_user: str = ""
+    media_password: str = field(default="", repr=False)
+
+    @property
+    def authenticated_input(self) -> str:
+        """The input URL with the credentials in it, for ffmpeg only (never logged)."""
+        if not self.media_user:
+            return self.input_url
+        parts = urlsplit(self.input_url)
+        userinfo = f"{quote(self.media_user, safe='')}:{quote(self.media_password, safe='')}"
+        return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
 
 
 def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> ForwarderConfig:
@@ -64,4 +76,11 @@ def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> ForwarderConfig:
         parser.error(f"{var} must be an rtmp:// or rtmps:// URL, got {redact_url(destination)}")
     if not 0 <= args.metrics_port <= 65535:
         parser.error("--metrics-port must be between 0 and 65535")
-    return ForwarderConfig(args.input, destination, args.name or dest.hostname, args.metrics_port)
+    return ForwarderConfig(
+        args.input,
+        destination,
+        args.name or dest.hostname,
+        args.metrics_port,
+        media_user=contract.media_user,
+        media_password=env.get(MEDIA_PASSWORD_VAR, ""),
+    )

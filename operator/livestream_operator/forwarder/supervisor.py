@@ -105,7 +105,7 @@ class Forwarder:
     ) -> None:
         self.cfg, self.metrics, self.popen, self.delay = cfg, metrics, popen, delay
         self.redact = Redactor(cfg.destination_url)
-        self.command = ffmpeg_command(cfg.input_url, cfg.destination_url, ffmpeg)
+        self.command = ffmpeg_command(cfg.authenticated_input, cfg.destination_url, ffmpeg)
         self.stop = threading.Event()
         self._last_bytes = 0.0
 

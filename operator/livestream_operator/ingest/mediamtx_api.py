@@ -122,9 +122,12 @@ class MediaMTXClient:
         session: aiohttp.ClientSession,
         timeout: float = 2.0,
         breaker: CircuitBreaker | None = None,
+        auth: aiohttp.BasicAuth | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = session
+        # MediaMTX grants the Control API to the operator's credentials only.
+        self.auth = auth
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.breaker = breaker or CircuitBreaker()
 
@@ -132,7 +135,9 @@ class MediaMTXClient:
         if not self.breaker.allow():
             raise CircuitOpen("MediaMTX Control API circuit is open")
         try:
-            async with self.session.get(self.base_url + path, timeout=self.timeout) as resp:
+            async with self.session.get(
+                self.base_url + path, timeout=self.timeout, auth=self.auth
+            ) as resp:
                 if resp.status == 404:
                     self.breaker.record_success()
                     raise NotFound(f"GET {path}: HTTP 404")
@@ -168,3 +173,30 @@ class MediaMTXClient:
         except NotFound:
             return None
         return PathInfo.from_api(data)
+
+    async def kick(self, source_type: str, source_id: str) -> bool:
+        """Disconnect one publisher; False when it is already gone or of a kind
+        that cannot be kicked."""
+        kind = _KICKABLE.get(source_type)
+        if kind is None:
+            return False
+        url = f"{self.base_url}/v3/{kind}/kick/{quote(source_id, safe='')}"
+        try:
+            async with self.session.post(url, timeout=self.timeout, auth=self.auth) as resp:
+                if resp.status == 404:
+                    return False
+                if resp.status != 200:
+                    raise MediaMTXError(f"POST {url}: HTTP {resp.status}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise MediaMTXError(f"kick {source_type} {source_id}: {exc}") from None
+        return True
+
+
+# MediaMTX's source types and the Control API collection that can kick each.
+_KICKABLE = {
+    "rtmpConn": "rtmpconns",
+    "rtspSession": "rtspsessions",
+    "rtspsSession": "rtspssessions",
+    "srtConn": "srtconns",
+    "webRTCSession": "webrtcsessions",
+}

@@ -9,6 +9,7 @@ copied as-is into the MediaMTX image and run as `mtx-hook ready|not-ready`
 Environment:
   MTX_PATH, MTX_QUERY, MTX_SOURCE_TYPE, MTX_SOURCE_ID   set by MediaMTX
   LSO_HOOK_URL       receiver base URL, e.g. http://livestream-hooks:8080 (required)
+  LSO_HOOK_TOKEN     the receiver's hook token, sent as a Bearer token (required)
   LSO_HOOK_TIMEOUT   seconds per attempt (default 2)
   LSO_HOOK_ATTEMPTS  attempts before giving up (default 5)
 Exit status: 0 delivered, 1 delivery failed, 2 bad invocation or environment.
@@ -113,12 +114,27 @@ def post(url: str, payload: bytes, headers: dict[str, str], timeout: float) -> t
     return status, rest.partition(b"\r\n\r\n")[2]
 
 
+def token(env: Mapping[str, str]) -> str:
+    value = env.get("LSO_HOOK_TOKEN", "")
+    if not value or any(c in value for c in "\r\n "):
+        raise HookError("LSO_HOOK_TOKEN must be set to the receiver's hook token", 2)
+    return value
+
+
 def deliver(
-    url: str, payload: bytes, *, timeout: float, attempts: int, request_id: str, sleep: float = 0.2
+    url: str,
+    payload: bytes,
+    *,
+    timeout: float,
+    attempts: int,
+    request_id: str,
+    bearer: str,
+    sleep: float = 0.2,
 ) -> None:
     """POST with bounded retries and exponential backoff; 4xx is final."""
     headers = {
         "Content-Type": "application/json",
+        "Authorization": f"Bearer {bearer}",
         "X-Request-Id": request_id,
         "User-Agent": "mtx-hook/1",
     }
@@ -152,6 +168,7 @@ def run(argv: list[str], env: Mapping[str, str]) -> int:
     if len(argv) != 1 or argv[0] not in EVENTS:
         raise HookError(USAGE, 2)
     url = endpoint(env, EVENTS[argv[0]])
+    bearer = token(env)
     payload = build_payload(env)
     timeout = _number(env, "LSO_HOOK_TIMEOUT", 2.0, 0.1, 60)
     attempts = int(_number(env, "LSO_HOOK_ATTEMPTS", 5, 1, 20))
@@ -161,6 +178,7 @@ def run(argv: list[str], env: Mapping[str, str]) -> int:
         timeout=timeout,
         attempts=attempts,
         request_id=env.get("LSO_REQUEST_ID") or os.urandom(16).hex(),
+        bearer=bearer,
     )
     return 0
 

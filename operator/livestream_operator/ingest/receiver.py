@@ -9,7 +9,6 @@ restarts.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -22,11 +21,13 @@ from pydantic import ValidationError
 
 from .. import logs
 from ..api import naming
+from ..api.stream_keys import same_key
 from ..kube import KubeError
 from ..settings import Settings
 from . import metrics
+from .auth_endpoint import AuthService
 from .conditional_writer import ConditionalWriter, LiveStreamAPI, NameCollision
-from .hook_event import HookEvent, HookKind
+from .hook_event import BodyError, HookEvent, HookKind, load_json
 from .problems import problem
 from .rules import Result
 
@@ -40,6 +41,8 @@ class ReceiverAPI(LiveStreamAPI, Protocol):
 
 
 WRITER: web.AppKey[ConditionalWriter] = web.AppKey("writer", ConditionalWriter)
+AUTH: web.AppKey[AuthService] = web.AppKey("auth", AuthService)
+HOOK_TOKEN: web.AppKey[str] = web.AppKey("hook_token", str)
 API: web.AppKey[ReceiverAPI] = web.AppKey("api", ReceiverAPI)
 
 
@@ -74,19 +77,37 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
+def _body_problem(status: int, field: str, reason: str) -> web.Response:
+    slug, title = {
+        400: ("invalid-json", "Body is not JSON"),
+        413: ("body-too-large", "Body too large"),
+        415: ("unsupported-media-type", "Unsupported media type"),
+    }.get(status, ("invalid-event", "Invalid hook event"))
+    return problem(
+        status, slug, title, f"{field}: {reason}", errors=[{"field": field, "reason": reason}]
+    )
+
+
 async def _read_event(request: web.Request) -> HookEvent | web.Response:
     if request.content_type != "application/json":
-        return problem(
+        return _body_problem(
             415,
-            "unsupported-media-type",
-            "Unsupported media type",
-            "send the event as application/json",
+            "Content-Type",
+            f"send the event as application/json, not {request.content_type[:100]}",
         )
-    raw = await request.read()
+    if (request.charset or "utf-8").lower() not in ("utf-8", "utf8"):
+        return _body_problem(415, "Content-Type", "JSON is UTF-8; drop the charset parameter")
+    too_large = f"the limit is {MAX_BODY} bytes"
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return _body_problem(413, "body", too_large)
     try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        return problem(400, "invalid-json", "Body is not JSON", f"cannot parse body: {exc}")
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:  # a chunked body that grew past the limit
+        return _body_problem(413, "body", too_large)
+    try:
+        data = load_json(raw)
+    except BodyError as exc:
+        return _body_problem(exc.status, exc.field, exc.reason)
     if not isinstance(data, dict):
         return problem(
             422,
@@ -111,6 +132,15 @@ async def _read_event(request: web.Request) -> HookEvent | web.Response:
 def _event_handler(kind: HookKind) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
+        if not _hook_token_ok(request):
+            metrics.HOOK_UNAUTHENTICATED.inc()
+            log.warning("hook call without a valid token", extra={"event": kind.value})
+            return problem(
+                401,
+                "unauthenticated",
+                "Unauthenticated",
+                "hook calls need the hook token: Authorization: Bearer <token>",
+            )
         parsed = await _read_event(request)
         if isinstance(parsed, web.Response):
             metrics.HOOK_EVENTS.labels(kind.value, "", "invalid").inc()
@@ -132,6 +162,9 @@ def _event_handler(kind: HookKind) -> Handler:
                 str(exc),
                 errors=[{"field": "path", "reason": str(exc)}],
             )
+        service = request.app.get(AUTH)
+        if service is not None and kind is HookKind.NOT_READY:
+            service.publishing.ended(where.stream_id, event.source_id or None)
         token = logs.bind(
             path=event.path, streamId=where.stream_id, sourceId=event.source_id, event=kind.value
         )
@@ -184,7 +217,24 @@ async def healthz(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+def _hook_token_ok(request: web.Request) -> bool:
+    expected = request.app[HOOK_TOKEN]
+    given = request.headers.get("Authorization", "")
+    # No token configured refuses every call: fail closed.
+    return bool(expected) and same_key(given, f"Bearer {expected}")
+
+
+async def _auth(request: web.Request) -> web.Response:
+    service = request.app.get(AUTH)
+    if service is None:
+        return problem(503, "auth-not-ready", "Not ready", "no stream key view; refused")
+    return await service.handle(request)
+
+
 async def readyz(request: web.Request) -> web.Response:
+    service = request.app.get(AUTH)
+    if service is not None and not service.ready:
+        return problem(503, "auth-not-ready", "Not ready", "stream keys are still loading")
     if await request.app[API].healthy():
         return web.json_response({"status": "ready"})
     return problem(503, "api-unreachable", "Not ready", "the Kubernetes API is not reachable")
@@ -194,12 +244,19 @@ async def metrics_endpoint(_: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def make_app(api: ReceiverAPI, settings: Settings) -> web.Application:
+def make_app(
+    api: ReceiverAPI, settings: Settings, auth: AuthService | None = None
+) -> web.Application:
+    """The receiver. Without `auth` (no key and stream views), auth calls are refused."""
     app = web.Application(middlewares=[request_context], client_max_size=MAX_BODY)
     app[API] = api
     app[WRITER] = ConditionalWriter(api, settings.namespace, settings)
+    app[HOOK_TOKEN] = settings.hook_token.get_secret_value()
+    if auth is not None:
+        app[AUTH] = auth
     app.router.add_post("/v1/mediamtx/events/ready", _event_handler(HookKind.READY))
     app.router.add_post("/v1/mediamtx/events/not-ready", _event_handler(HookKind.NOT_READY))
+    app.router.add_post("/v1/mediamtx/auth", _auth)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)

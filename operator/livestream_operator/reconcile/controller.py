@@ -21,9 +21,9 @@ from pydantic import ValidationError
 from .. import logs
 from ..api.v1alpha1 import OPERATOR_FIELDS, LiveStream, Phase, parse_time, replace_patch
 from ..kube import Kube, KubeError
+from ..kube_events import KubeEvent, event_manifest
 from ..settings import Settings
 from . import metrics
-from .kube_events import KubeEvent, event_manifest
 from .observed import ObservedPod
 from .plan import Plan, plan
 from .pods import STREAM_LABEL, WORKER

@@ -7,6 +7,7 @@ running it twice, or after a restart, gives the same answer.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,9 +31,9 @@ from ..api.v1alpha1 import (
     format_time,
     parse_time,
 )
+from ..kube_events import EventType, KubeEvent
 from ..settings import Settings
 from . import pods
-from .kube_events import EventType, KubeEvent
 from .observed import ObservedPod
 
 Manifest = dict[str, Any]
@@ -50,6 +51,12 @@ _STUCK = {
 # A destination that has not become ready this long after its container started
 # is reported as failing (its process keeps retrying).
 DESTINATION_STARTUP_SECONDS = 15.0
+# What the kubelet says (waiting reason CreateContainerConfigError) when a
+# container's secretKeyRef points at a Secret or key that does not exist.
+SECRET_NOT_FOUND = "SecretNotFound"
+SECRET_KEY_NOT_FOUND = "SecretKeyNotFound"
+_SECRET_MISSING = re.compile(r'\bsecrets? "[^"]*" not found', re.IGNORECASE)
+_SECRET_KEY_MISSING = re.compile(r"\bcouldn't find key \S+ in Secret \S+", re.IGNORECASE)
 
 
 # ------------------------------------------------------------------ pod summaries
@@ -120,6 +127,55 @@ def destination_states(
         out.append(
             DestinationStatus(name=dest.name, state=state, restarts=restarts, message=message)
         )
+    return out
+
+
+@dataclass(frozen=True)
+class MissingSecret:
+    """A destination whose container cannot start: its urlSecretRef is missing.
+
+    The names come from the spec (the kubelet's message only says which of the
+    two it is); nothing of the Secret's content is ever read.
+    """
+
+    destination: str
+    reason: str  # SECRET_NOT_FOUND or SECRET_KEY_NOT_FOUND
+    secret: str
+    key: str
+
+    @property
+    def message(self) -> str:
+        if self.reason == SECRET_KEY_NOT_FOUND:
+            return (
+                f'destination {self.destination}: key "{self.key}" not found '
+                f'in Secret "{self.secret}" (urlSecretRef)'
+            )
+        return (
+            f'destination {self.destination}: Secret "{self.secret}" not found '
+            f'(urlSecretRef key "{self.key}")'
+        )
+
+
+def missing_secrets(pod: ObservedPod | None, spec: LiveStreamSpec) -> list[MissingSecret]:
+    """Destinations the kubelet cannot start for a missing Secret or key, in spec order."""
+    if pod is None or spec.forwarder is None:
+        return []
+    by_name = {c.name: c for c in pod.status.container_statuses}
+    out = []
+    for dest in spec.forwarder.destinations:
+        c = by_name.get(pods.destination_container(dest.name))
+        waiting = c.state.waiting if c is not None else None
+        if waiting is None or waiting.reason != "CreateContainerConfigError":
+            continue
+        text = waiting.message or ""
+        if _SECRET_KEY_MISSING.search(text):
+            reason = SECRET_KEY_NOT_FOUND
+        elif _SECRET_MISSING.search(text):
+            reason = SECRET_NOT_FOUND
+        else:
+            continue
+        ref = dest.url_secret_ref
+        out.append(MissingSecret(dest.name, reason, ref.name, ref.key))
     return out
 
 
@@ -224,7 +280,8 @@ def plan(
             destinations=dests,
         )
 
-    conditions = _conditions(phase, available, worker_summary, output, dests, message)
+    missing = missing_secrets(forwarder, spec)
+    conditions = _conditions(phase, available, worker_summary, output, dests, message, missing)
     result.status = LiveStreamStatus(
         phase=phase,
         message=message,
@@ -239,6 +296,7 @@ def plan(
     if status.phase is not phase:
         kind = EventType.WARNING if phase is Phase.FAILED else EventType.NORMAL
         result.events.append(KubeEvent(kind, f"Phase{phase.value}", message))
+    result.events.extend(_secret_events(status.conditions, conditions))
     if in_grace and deadline is not None:
         result.requeue_after = max((deadline - now).total_seconds(), 0.0) + 0.05
     elif forwarder and any(d.state is DestinationState.PENDING for d in dests):
@@ -309,6 +367,7 @@ def _conditions(
     output: OutputStatus,
     dests: list[DestinationStatus],
     message: str,
+    missing: list[MissingSecret],
 ) -> list[_Cond]:
     worker_state = worker.state or PodState.ABSENT
     conds = [
@@ -330,7 +389,17 @@ def _conditions(
             "Flowing" if output.available else "NoOutput",
         ),
     ]
-    if dests:
+    if dests and missing:
+        # A missing Secret or key names itself; the other failures follow it.
+        named = {m.destination for m in missing}
+        others = [
+            d.name for d in dests if d.state is DestinationState.FAILING and d.name not in named
+        ]
+        detail = "; ".join(m.message for m in missing)
+        if others:
+            detail += f"; failing: {', '.join(others)}"
+        conds.append(_Cond(ConditionType.DESTINATIONS_HEALTHY, False, missing[0].reason, detail))
+    elif dests:
         failing = [d.name for d in dests if d.state is DestinationState.FAILING]
         conds.append(
             _Cond(
@@ -341,6 +410,24 @@ def _conditions(
             )
         )
     return conds
+
+
+def _secret_events(old: list[Condition] | None, new: list[_Cond]) -> list[KubeEvent]:
+    """A Warning when a condition turns False for a missing Secret or key.
+
+    Once: a condition that was already False with the same reason (the status
+    written by an earlier reconcile) posts nothing again.
+    """
+    before = {c.type: c for c in old or []}
+    events = []
+    for cond in new:
+        if cond.ok or cond.reason not in (SECRET_NOT_FOUND, SECRET_KEY_NOT_FOUND):
+            continue
+        prev = before.get(cond.type)
+        if prev is not None and prev.status == "False" and prev.reason == cond.reason:
+            continue
+        events.append(KubeEvent(EventType.WARNING, cond.reason, cond.message))
+    return events
 
 
 def merge_conditions(

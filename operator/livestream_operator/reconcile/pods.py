@@ -12,9 +12,12 @@ from typing import Any
 
 from ..api import naming
 from ..api.pod_contract import (
+    FORWARDER_PASSWORD_KEY,
     HEALTH_PATH,
+    MEDIA_PASSWORD_VAR,
     RUNTIME_ENV,
     WORKER_METRICS_PORT,
+    WORKER_PASSWORD_KEY,
     ForwarderEnv,
     WorkerEnv,
     forwarder_port,
@@ -120,6 +123,18 @@ def _env(pairs: dict[str, str]) -> list[Body]:
     return [{"name": k, "value": v} for k, v in pairs.items()]
 
 
+def _secret_env(name: str, secret: str, key: str) -> Body:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def _media_credentials(settings: Settings, key: str) -> list[Body]:
+    """The Pod's MediaMTX password, from the internal Secret (none in open setups
+    that run without one)."""
+    if not settings.internal_secret:
+        return []
+    return [_secret_env(MEDIA_PASSWORD_VAR, settings.internal_secret, key)]
+
+
 def _resources(resources: ResourceRequirements) -> Body:
     return resources.wire()
 
@@ -142,13 +157,15 @@ def worker_pod(livestream: LiveStream, settings: Settings) -> Body:
         output_url=f"{settings.mediamtx_rtmp_url}/{naming.output_path(spec.stream_id)}",
         mode=spec.worker.mode,
         metrics_port=WORKER_METRICS_PORT,
+        media_user=settings.worker_user if settings.internal_secret else "",
     )
     container = {
         "name": WORKER,
         "image": spec.worker.image or settings.worker_image,
         "imagePullPolicy": settings.image_pull_policy,
         "args": ["worker"],
-        "env": _env({**contract.to_env(), **RUNTIME_ENV}),
+        "env": _env({**contract.to_env(), **RUNTIME_ENV})
+        + _media_credentials(settings, WORKER_PASSWORD_KEY),
         "ports": [{"name": "metrics", "containerPort": contract.metrics_port}],
         "readinessProbe": _health_probe(contract.metrics_port),
         "resources": _resources(spec.worker.resources or settings.worker_resources),
@@ -178,18 +195,16 @@ def forwarder_pod(livestream: LiveStream, settings: Settings) -> Body | None:
             input_url=source,
             destination_name=dest.name,
             metrics_port=forwarder_port(index),
+            media_user=settings.forwarder_user if settings.internal_secret else "",
         )
         env = _env({**contract.to_env(), **RUNTIME_ENV})
+        env += _media_credentials(settings, FORWARDER_PASSWORD_KEY)
         env.append(
-            {
-                "name": ForwarderEnv.DESTINATION_URL_VAR,
-                "valueFrom": {
-                    "secretKeyRef": {
-                        "name": dest.url_secret_ref.name,
-                        "key": dest.url_secret_ref.key,
-                    }
-                },
-            }
+            _secret_env(
+                ForwarderEnv.DESTINATION_URL_VAR,
+                dest.url_secret_ref.name,
+                dest.url_secret_ref.key,
+            )
         )
         containers.append(
             {

@@ -23,6 +23,7 @@ __all__ = ["WorkerConfig", "main"]
 def main(argv: list[str]) -> int:
     cfg = parse_args(argv, os.environ)
     logs.setup("worker", cfg.log_level)
+    logs.never_log(cfg.media_password)
     logs.bind(streamId=cfg.stream_id)
     log = logging.getLogger("livestream_operator.worker")
     try:

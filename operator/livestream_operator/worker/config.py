@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from ..api.pod_contract import WORKER_METRICS_PORT, ContractError, WorkerEnv
+from ..api.pod_contract import MEDIA_PASSWORD_VAR, WORKER_METRICS_PORT, ContractError, WorkerEnv
 from ..api.v1alpha1 import WorkerMode
 from .pipeline import DEFAULT_LATENCY_MS
 
@@ -31,6 +31,9 @@ class WorkerConfig:
     # Consecutive attempts that found an unusable codec before exiting non-zero.
     max_unsupported: int = 3
     log_level: str = "INFO"
+    # MediaMTX credentials (the password from the Pod's Secret); never logged.
+    media_user: str = ""
+    media_password: str = field(default="", repr=False)
 
 
 def stream_id_from_url(url: str) -> str:
@@ -113,6 +116,8 @@ def parse_args(argv: list[str], env: Mapping[str, str]) -> WorkerConfig:
         latency_ms=args.latency_ms,
         tone_hz=args.tone_hz,
         log_level=args.log_level,
+        media_user=contract.media_user,
+        media_password=env.get(MEDIA_PASSWORD_VAR, ""),
     )
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from ..api.v1alpha1 import WorkerMode
 
@@ -231,6 +232,14 @@ def sink(url: str, factory: str = RTMP_SINKS[0]) -> Element:
     # No last-sample: it would keep a reference to every buffer for nothing.
     props += [("sync", False), ("enable-last-sample", False)]
     return Element(factory, tuple(props), name="out")
+
+
+def with_credentials(rtmp_url: str, user: str, password: str) -> str:
+    """The RTMP URL with MediaMTX's query credentials (how RTMP carries a user)."""
+    if not user:
+        return rtmp_url
+    query = urlencode({"user": user, "pass": password})
+    return f"{rtmp_url}{'&' if '?' in rtmp_url else '?'}{query}"
 
 
 def output_chain(url: str, factory: str = RTMP_SINKS[0]) -> list[Element]:

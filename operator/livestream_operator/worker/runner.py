@@ -46,6 +46,7 @@ from .pipeline import (  # noqa: E402
     tone_chain,
     track_chain,
     unsupported_reason,
+    with_credentials,
 )
 
 EXIT_UNSUPPORTED = 3
@@ -144,10 +145,12 @@ class Attempt:
 
         self.pipeline = Gst.Pipeline.new("worker")
         self.src = make(source(cfg.input_url, cfg.latency_ms))
+        if cfg.media_user:  # set here, not in the description: it is printed
+            self.src.set_property("user-id", cfg.media_user)
+            self.src.set_property("user-pw", cfg.media_password)
         self.pipeline.add(self.src)
-        self.mux, mux_out, self.out = self._add_chain(
-            output_chain(cfg.output_url, _installed(RTMP_SINKS))
-        )
+        output = with_credentials(cfg.output_url, cfg.media_user, cfg.media_password)
+        self.mux, mux_out, self.out = self._add_chain(output_chain(output, _installed(RTMP_SINKS)))
         self._count(mux_out, self._count_output)
         self.mux_out_pad = mux_out.get_static_pad("src")
         self._probe(self.mux_out_pad, self._on_first_output)

@@ -12,6 +12,7 @@ import pytest
 from livestream_operator.api.naming import resource_name
 from livestream_operator.kube import Kube, KubeError
 from tests.support.kube_fixtures import get_ls, list_ls
+from tests.support.processes import HOOK_AUTH
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +21,9 @@ async def post(url: str, event: str, body: dict[str, Any]) -> tuple[int, dict[st
     async with (
         aiohttp.ClientSession() as s,
         s.post(
-            f"{url}/v1/mediamtx/events/{event}", json=body, headers={"X-Request-Id": "t-1"}
+            f"{url}/v1/mediamtx/events/{event}",
+            json=body,
+            headers={"X-Request-Id": "t-1", **HOOK_AUTH},
         ) as resp,
     ):
         return resp.status, await resp.json(content_type=None)
@@ -136,7 +139,7 @@ async def test_bad_events_get_problem_json_and_change_nothing(
     url = start_receiver(namespace)
     async with (
         aiohttp.ClientSession() as s,
-        s.post(f"{url}/v1/mediamtx/events/ready", json=body) as resp,
+        s.post(f"{url}/v1/mediamtx/events/ready", json=body, headers=HOOK_AUTH) as resp,
     ):
         assert resp.status == status
         assert resp.content_type == "application/problem+json"

@@ -376,3 +376,85 @@ async def _get(kube: Kube, namespace: str, name: str) -> dict[str, Any] | None:
         return await get_ls(kube, namespace, name)
     except KubeError:
         return None
+
+
+async def test_missing_destination_secret_is_a_condition_and_one_event(
+    kube: Kube, namespace: str, start_operator: Callable[..., Process]
+) -> None:
+    start_operator(namespace)
+    await create_ls(
+        kube,
+        namespace,
+        {
+            "apiVersion": "media.livestream-operator.dev/v1alpha1",
+            "kind": "LiveStream",
+            "metadata": {"name": "show"},
+            "spec": {
+                "streamId": "show",
+                "lifecycle": "Persistent",
+                "forwarder": {
+                    "destinations": [
+                        {"name": "youtube", "urlSecretRef": {"name": "keys", "key": "youtube"}}
+                    ]
+                },
+            },
+        },
+    )
+    # What the receiver writes on a ready hook (its own tests cover that part).
+    await kube.patch_livestream_status(
+        namespace, "show", {"ingest": {"available": True, "sourceId": "s1", "availableSince": ts()}}
+    )
+    await wait_for_async(lambda: _has(kube, namespace, "show-forwarder"), what="forwarder")
+
+    async def kubelet_says(message: str, restarts: int) -> None:
+        """What a kubelet reports for a container whose secretKeyRef cannot be resolved."""
+        await kube.request(
+            "PATCH",
+            core_path(namespace, "pods", "show-forwarder") + "/status",
+            {
+                "status": {
+                    "phase": "Pending",
+                    "containerStatuses": [
+                        {
+                            "name": "dest-youtube",
+                            "ready": False,
+                            "restartCount": restarts,
+                            "image": "forwarder",
+                            "imageID": "",
+                            "state": {
+                                "waiting": {
+                                    "reason": "CreateContainerConfigError",
+                                    "message": message,
+                                }
+                            },
+                        }
+                    ],
+                }
+            },
+            content_type="application/merge-patch+json",
+        )
+
+    async def condition() -> dict[str, Any] | None:
+        ls = await get_ls(kube, namespace, "show")
+        conds = {c["type"]: c for c in (ls.get("status") or {}).get("conditions") or []}
+        cond = conds.get("DestinationsHealthy")
+        return cond if cond and cond["reason"] == "SecretNotFound" else None
+
+    async def secret_events() -> list[dict[str, Any]]:
+        events = await kube.request("GET", core_path(namespace, "events"))
+        return [e for e in events["items"] if e["reason"] == "SecretNotFound"]
+
+    await kubelet_says('secret "keys" not found', 0)
+    cond = await wait_for_async(condition, what="DestinationsHealthy=False SecretNotFound")
+    assert cond["status"] == "False"
+    assert "youtube" in cond["message"]
+    assert '"keys"' in cond["message"]
+    got = await wait_for_async(secret_events, what="the SecretNotFound Event")
+    # The kubelet keeps retrying; later reconciles post nothing more.
+    await kubelet_says('secret "keys" not found', 1)
+    await asyncio.sleep(2)
+    got = await secret_events()
+    assert len(got) == 1
+    assert got[0]["type"] == "Warning"
+    assert got[0]["involvedObject"]["name"] == "show"
+    assert got[0]["message"] == cond["message"]

@@ -17,6 +17,9 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[3] / "operator/livestream_operator/ingest/mtx_hook.py"
 
 
+TOKEN = "hook-token-for-tests"
+
+
 class Recorder:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
@@ -39,6 +42,7 @@ def server() -> Iterator[tuple[str, Recorder]]:
                     "path": self.path,
                     "body": json.loads(body),
                     "request_id": self.headers.get("X-Request-Id"),
+                    "authorization": self.headers.get("Authorization"),
                 }
             )
             status = 503 if rec.fail_first > 0 else rec.status
@@ -57,7 +61,7 @@ def server() -> Iterator[tuple[str, Recorder]]:
 
 def run(args: list[str], env: Mapping[str, str | bytes]) -> subprocess.CompletedProcess[str]:
     # Only what MediaMTX would pass, plus PATH; bytes values test undecodable input.
-    full: dict[Any, Any] = {"PATH": os.environ["PATH"], **env}
+    full: dict[Any, Any] = {"PATH": os.environ["PATH"], "LSO_HOOK_TOKEN": TOKEN, **env}
     return subprocess.run(
         [sys.executable, str(SCRIPT), *args], env=full, capture_output=True, text=True, timeout=30
     )
@@ -136,6 +140,7 @@ def test_unreachable_receiver_fails_after_bounded_attempts() -> None:
         ([], {"LSO_HOOK_URL": "http://x", "MTX_PATH": "p"}, "usage"),
         (["started"], {"LSO_HOOK_URL": "http://x", "MTX_PATH": "p"}, "usage"),
         (["ready"], {"MTX_PATH": "live/a/in"}, "LSO_HOOK_URL"),
+        (["ready"], {"LSO_HOOK_URL": "http://x", "MTX_PATH": "p", "LSO_HOOK_TOKEN": ""}, "TOKEN"),
         (["ready"], {"LSO_HOOK_URL": "http://x"}, "MTX_PATH"),
         (
             ["ready"],
@@ -151,3 +156,10 @@ def test_bad_invocation_exits_2_with_a_clear_message(
     assert r.returncode == 2
     assert words in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_authenticates_with_the_hook_token(server: tuple[str, Recorder]) -> None:
+    url, rec = server
+    r = run(["ready"], {"LSO_HOOK_URL": url, "MTX_PATH": "live/a/in"})
+    assert r.returncode == 0, r.stderr
+    assert rec.requests[0]["authorization"] == f"Bearer {TOKEN}"

@@ -20,6 +20,8 @@ from livestream_operator.ingest.receiver import make_app
 from livestream_operator.kube import KubeError
 from livestream_operator.settings import Settings
 
+TOKEN = "hook-token-for-tests"
+
 
 class MemoryAPI:
     def __init__(self) -> None:
@@ -70,7 +72,8 @@ class Client(TestClient[web.Request, web.Application]):
 @pytest.fixture
 async def client() -> AsyncIterator[Client]:
     api = MemoryAPI()
-    async with Client(TestServer(make_app(api, Settings()))) as c:
+    app = make_app(api, Settings(hook_token=TOKEN))
+    async with Client(TestServer(app), headers={"Authorization": f"Bearer {TOKEN}"}) as c:
         c.api = api
         yield c
 
@@ -137,3 +140,22 @@ async def test_health_endpoints(client: Client) -> None:
     assert (await client.get("/readyz")).status == 503
     metrics = await (await client.get("/metrics")).text()
     assert "livestream_hook_handling_seconds" in metrics
+
+
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer wrong", f"Basic {TOKEN}", f"Bearer {TOKEN}x"]
+)
+async def test_hook_calls_without_the_token_are_refused(
+    client: Client, authorization: str | None
+) -> None:
+    body = {"path": "live/cam/in", "query": "", "sourceType": "rtmpConn", "sourceId": "1"}
+    headers = {"Authorization": authorization or ""}
+    resp = await client.post("/v1/mediamtx/events/ready", json=body, headers=headers)
+    assert resp.status == 401
+    assert resp.content_type == "application/problem+json"
+    assert client.api.objects == {}  # nothing was created
+
+
+async def test_auth_without_views_refuses(client: Client) -> None:
+    resp = await client.post("/v1/mediamtx/auth", json={"action": "publish", "path": "live/a/in"})
+    assert resp.status == 503  # fail closed: MediaMTX refuses the publish

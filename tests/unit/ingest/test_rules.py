@@ -117,6 +117,7 @@ def test_new_livestream_uses_defaults() -> None:
         "streamId": "Cam_1",
         "lifecycle": "Ephemeral",
         "gracePeriodSeconds": 7,
+        "ingest": {"allowTakeover": False},
         "worker": {"mode": "tone"},
         "forwarder": {"destinations": [{"name": "yt", "urlSecretRef": {"name": "s", "key": "k"}}]},
     }

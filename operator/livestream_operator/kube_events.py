@@ -1,4 +1,5 @@
-"""Kubernetes Event manifests about a LiveStream (pure)."""
+"""Kubernetes Event manifests about a LiveStream (pure): the reconcile loop and the
+receiver both post them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from ..api.v1alpha1 import LiveStream, format_time
+from .api.v1alpha1 import LiveStream, format_time
 
 COMPONENT = "livestream-operator"
 MAX_MESSAGE = 1024

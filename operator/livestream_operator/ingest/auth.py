@@ -1,0 +1,327 @@
+"""Who may do what on MediaMTX (pure): the answer to its authHTTPAddress call.
+
+MediaMTX asks before every publish, read, Control API call and metrics scrape,
+synchronously inside its path manager: the answer must come from memory, in
+microseconds. This module decides from a snapshot of what the receiver holds in
+memory (key Secrets, live streams, recent admissions); receiver.py serves it.
+
+Publishers prove themselves with their stream's key, in the query
+(`live/<id>/in?key=sk_...`, OBS's stream-key field) or as the RTMP/RTSP password
+(`?user=any&pass=sk_...`, `rtsp://any:sk_...@host/...`). The project's own
+components use internal credentials: the operator for the Control API and
+metrics, workers to read `in` and publish `out`, forwarders to read `out`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from urllib.parse import parse_qsl, unquote
+
+from pydantic import BaseModel, ConfigDict, StrictStr
+
+from ..api import naming
+from ..api.stream_keys import StreamKey, is_key, same_key
+from ..api.v1alpha1 import camel
+from ..settings import AuthMode, OutputRead, Settings
+
+
+class Action(StrEnum):
+    PUBLISH = "publish"
+    READ = "read"
+    PLAYBACK = "playback"
+    API = "api"
+    METRICS = "metrics"
+    PPROF = "pprof"
+
+
+class AuthRequest(BaseModel):
+    """What MediaMTX POSTs to authHTTPAddress. Unknown fields are ignored."""
+
+    model_config = ConfigDict(
+        alias_generator=camel, populate_by_name=True, extra="ignore", frozen=True
+    )
+
+    ip: StrictStr = ""
+    user: StrictStr = ""
+    password: StrictStr = ""
+    token: StrictStr = ""
+    action: StrictStr = ""
+    path: StrictStr = ""
+    protocol: StrictStr = ""
+    id: StrictStr | None = None
+    query: StrictStr = ""
+    user_agent: StrictStr = ""
+
+
+class Reason(StrEnum):
+    """Why a request was allowed or refused; refusals double as problem types."""
+
+    STREAM_KEY = "stream-key"
+    OPEN_MODE = "open-mode"
+    INTERNAL = "internal-credentials"
+    PUBLIC_OUTPUT = "public-output"
+    INVALID_KEY = "invalid-stream-key"
+    KEY_REVOKED = "stream-key-revoked"
+    KEY_IN_USE = "stream-key-in-use"
+    STREAM_LIMIT = "stream-limit"
+    IP_LIMIT = "publisher-ip-limit"
+    TOO_MANY_ATTEMPTS = "too-many-attempts"
+    UNAUTHORIZED = "unauthorized"
+    NOT_A_STREAM_PATH = "not-a-stream-path"
+    FORBIDDEN_ACTION = "forbidden-action"
+
+
+@dataclass(frozen=True)
+class Credential:
+    user: str
+    password: str
+
+    def matches(self, user: str, password: str) -> bool:
+        # Both compared, always, in constant time.
+        ok_user = same_key(user, self.user)
+        ok_password = same_key(password, self.password)
+        return bool(self.password) and ok_user and ok_password
+
+
+@dataclass(frozen=True)
+class InternalCredentials:
+    operator: Credential  # Control API and metrics
+    worker: Credential  # read live/<id>/in, publish live/<id>/out
+    forwarder: Credential  # read live/<id>/out
+
+
+@dataclass(frozen=True)
+class Policy:
+    mode: AuthMode
+    credentials: InternalCredentials
+    output_read: OutputRead = OutputRead.PUBLIC
+    max_streams: int = 0  # concurrent publishing streams; 0: no limit
+    max_streams_per_ip: int = 0
+
+
+def policy_from(settings: Settings) -> Policy:
+    return Policy(
+        mode=settings.auth_mode,
+        credentials=InternalCredentials(
+            operator=Credential(
+                settings.operator_user, settings.operator_password.get_secret_value()
+            ),
+            worker=Credential(settings.worker_user, settings.worker_password.get_secret_value()),
+            forwarder=Credential(
+                settings.forwarder_user, settings.forwarder_password.get_secret_value()
+            ),
+        ),
+        output_read=settings.output_read,
+        max_streams=settings.max_streams,
+        max_streams_per_ip=settings.max_streams_per_ip,
+    )
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """What the receiver knows of one stream that is publishing (or about to)."""
+
+    source_id: str | None
+    ip: str = ""
+    # True once status.ingest shows it; False for an admission not yet available.
+    confirmed: bool = True
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    keys: Mapping[str, StreamKey]  # by stream id
+    revoked: Mapping[str, str]  # key fingerprint -> stream id
+    live: Mapping[str, LiveState]  # by stream id
+    allow_takeover: Mapping[str, bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: Reason
+    detail: str
+    stream_id: str | None = None
+    action: str = ""
+
+
+def fingerprint(key: str) -> str:
+    """Identifies a key in memory (revocations, logs) without being the key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def offered_keys(req: AuthRequest) -> list[str]:
+    """The stream keys a publisher may have sent, in the forms publishers use.
+
+    OBS puts "in?key=sk_..." in its stream-key field, so the key arrives in the
+    query; ffmpeg may percent-encode that query; `?user=x&pass=sk_...` and RTSP
+    URL credentials arrive as the password; a bare key may be the whole query.
+    """
+    found: list[str] = []
+    candidates = [req.password, req.token]
+    query = req.query if "=" in req.query else unquote(req.query)
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name in ("key", "pass", "password", "token", "streamKey"):
+            candidates.append(value)
+    if "=" not in query:
+        candidates.append(query)
+    for value in candidates:
+        if value and is_key(value) and value not in found:
+            found.append(value)
+    return found
+
+
+def _allow(reason: Reason, detail: str, stream_id: str | None, action: str) -> Decision:
+    return Decision(True, reason, detail, stream_id, action)
+
+
+def _deny(reason: Reason, detail: str, stream_id: str | None, action: str) -> Decision:
+    return Decision(False, reason, detail, stream_id, action)
+
+
+def decide(req: AuthRequest, policy: Policy, state: Snapshot) -> Decision:
+    """Allow or refuse one MediaMTX auth request."""
+    creds = policy.credentials
+    action = req.action
+    if action in (Action.API, Action.METRICS):
+        if creds.operator.matches(req.user, req.password):
+            return _allow(Reason.INTERNAL, f"operator credentials for {action}", None, action)
+        return _deny(
+            Reason.UNAUTHORIZED, f"{action} needs the operator's credentials", None, action
+        )
+    if action not in (Action.PUBLISH, Action.READ):
+        return _deny(Reason.FORBIDDEN_ACTION, f"action {action!r} is not offered", None, action)
+    try:
+        where = naming.parse_path(req.path)
+    except naming.PathError as exc:
+        return _deny(Reason.NOT_A_STREAM_PATH, str(exc), None, action)
+    sid = where.stream_id
+    ingest = where.role is naming.PathRole.INGEST
+
+    if action == Action.READ:
+        internal = creds.forwarder if not ingest else creds.worker
+        if internal.matches(req.user, req.password) or (
+            not ingest and creds.worker.matches(req.user, req.password)
+        ):
+            return _allow(Reason.INTERNAL, "internal reader", sid, action)
+        if policy.mode is AuthMode.OPEN:
+            return _allow(Reason.OPEN_MODE, "open mode: anyone may read", sid, action)
+        if not ingest and policy.output_read is OutputRead.PUBLIC:
+            return _allow(Reason.PUBLIC_OUTPUT, "processed output is public", sid, action)
+        if not ingest and _key_matches(req, state.keys.get(sid)):
+            return _allow(Reason.STREAM_KEY, "stream key", sid, action)
+        return _deny(Reason.UNAUTHORIZED, f"reading {req.path} needs credentials", sid, action)
+
+    # publish
+    if not ingest:
+        if creds.worker.matches(req.user, req.password):
+            return _allow(Reason.INTERNAL, "the stream's worker", sid, action)
+        return _deny(Reason.UNAUTHORIZED, f"only the worker publishes {req.path}", sid, action)
+    if policy.mode is AuthMode.STREAM_KEY:
+        expected = state.keys.get(sid)
+        if not _key_matches(req, expected):
+            revoked = any(state.revoked.get(fingerprint(k)) == sid for k in offered_keys(req))
+            if revoked:
+                return _deny(Reason.KEY_REVOKED, "this stream key was revoked", sid, action)
+            detail = "no stream key was given" if not offered_keys(req) else "wrong stream key"
+            if expected is None:
+                detail = f"stream {sid} has no key"
+            return _deny(Reason.INVALID_KEY, detail, sid, action)
+    return _admit(req, policy, state, sid)
+
+
+def _key_matches(req: AuthRequest, expected: StreamKey | None) -> bool:
+    offered = offered_keys(req)
+    if expected is None:
+        # Compare anyway so that "no such stream" costs what "wrong key" costs.
+        same_key(offered[0] if offered else "", "sk_" + "0" * 43)
+        return False
+    return any(same_key(k, expected.key) for k in offered)
+
+
+def _admit(req: AuthRequest, policy: Policy, state: Snapshot, sid: str) -> Decision:
+    """Limits for a publisher whose key (or open mode) let it in."""
+    action = Action.PUBLISH.value
+    current = state.live.get(sid)
+    reason = Reason.STREAM_KEY if policy.mode is AuthMode.STREAM_KEY else Reason.OPEN_MODE
+    if current is not None:
+        if current.source_id in (None, req.id):
+            return _allow(reason, "reconnect of the current publisher", sid, action)
+        if not current.confirmed and current.ip == req.ip:
+            return _allow(reason, "a new attempt of the admitted publisher", sid, action)
+        if policy.mode is AuthMode.STREAM_KEY and not state.allow_takeover.get(sid, False):
+            return _deny(
+                Reason.KEY_IN_USE,
+                "another publisher is live with this key (spec.ingest.allowTakeover is false)",
+                sid,
+                action,
+            )
+        return _allow(reason, "takes over from the current publisher", sid, action)
+    if policy.max_streams and len(state.live) >= policy.max_streams:
+        return _deny(
+            Reason.STREAM_LIMIT,
+            f"{len(state.live)} streams are live; the limit is {policy.max_streams}",
+            sid,
+            action,
+        )
+    if policy.max_streams_per_ip and req.ip:
+        from_ip = sum(1 for s in state.live.values() if s.ip == req.ip)
+        if from_ip >= policy.max_streams_per_ip:
+            return _deny(
+                Reason.IP_LIMIT,
+                f"{from_ip} streams are live from {req.ip}; "
+                f"the limit is {policy.max_streams_per_ip}",
+                sid,
+                action,
+            )
+    return _allow(reason, "admitted", sid, action)
+
+
+class AttemptGuard:
+    """Slows down key guessing: after `threshold` refused keys from one IP within
+    `window` seconds, every publish from it is refused for a lockout that doubles
+    each time (up to `max_lockout`). It refuses at once rather than sleeping, as a
+    sleeping answer would stall MediaMTX itself."""
+
+    def __init__(
+        self,
+        threshold: int = 5,
+        window: float = 60.0,
+        lockout: float = 10.0,
+        max_lockout: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.threshold, self.window = threshold, window
+        self.lockout, self.max_lockout = lockout, max_lockout
+        self._now = clock
+        self._failures: dict[str, deque[float]] = {}
+        self._locked: dict[str, tuple[float, float]] = {}  # ip -> (until, lockout)
+
+    def locked(self, ip: str) -> float:
+        """Seconds left of the IP's lockout; 0 when it may try."""
+        until = self._locked.get(ip, (0.0, 0.0))[0]
+        return max(until - self._now(), 0.0)
+
+    def failed(self, ip: str) -> None:
+        now = self._now()
+        recent = self._failures.setdefault(ip, deque())
+        recent.append(now)
+        while recent and now - recent[0] > self.window:
+            recent.popleft()
+        if len(recent) >= self.threshold:
+            previous = self._locked.get(ip, (0.0, self.lockout / 2))[1]
+            lockout = min(previous * 2, self.max_lockout)
+            self._locked[ip] = (now + lockout, lockout)
+            recent.clear()
+        # Bounded memory under a spray of addresses: forget the oldest.
+        if len(self._failures) > 10_000:
+            self._failures.pop(next(iter(self._failures)))
+        if len(self._locked) > 10_000:
+            self._locked = {k: v for k, v in self._locked.items() if v[0] > now}
+
+    def succeeded(self, ip: str) -> None:
+        self._failures.pop(ip, None)
