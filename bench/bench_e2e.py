@@ -138,7 +138,7 @@ def latency(kube: Kube, cfg: Config, mtx: MediaMTXApi, media: Path, n: int) -> N
         for i in range(n):
             sid = unique_id("bench-lat")
             pub = Publisher(
-                f"{cfg.rtmp_url}/live/{sid}/in",
+                kube.publish_url(sid),
                 copy_input_args(media),
             )
             t0 = pub.started
@@ -219,7 +219,7 @@ def capacity(
                 ids.append(sid)
                 pubs.append(
                     Publisher(
-                        f"{cfg.rtmp_url}/live/{sid}/in",
+                        kube.publish_url(sid),
                         copy_input_args(media),
                     )
                 )

@@ -50,6 +50,12 @@ def _forward(argv: list[str]) -> int:
     return main(argv)
 
 
+def _keys(argv: list[str]) -> int:
+    from .cmd.keys import main
+
+    return main(argv)
+
+
 def _cleanup(argv: list[str]) -> int:
     from .cmd.cleanup import main
 
@@ -63,6 +69,7 @@ COMMANDS: dict[str, tuple[Runner, str]] = {
     "mtx-hook": (_mtx_hook, "the wrapper MediaMTX runs: mtx-hook ready|not-ready"),
     "worker": (_worker, "run a stream worker: RTSP live/<id>/in -> RTMP live/<id>/out"),
     "forward": (_forward, "push live/<id>/out to one third-party RTMP destination"),
+    "keys": (_keys, "create, rotate, revoke or list stream keys: keys create <streamId>"),
     "cleanup": (_cleanup, "delete a namespace's LiveStreams and left-over Pods (helm uninstall)"),
 }
 

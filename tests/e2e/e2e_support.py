@@ -13,6 +13,7 @@ KUBECONFIG. Defaults match hack/up.sh; override with:
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from livestream_operator.api import stream_keys
 from tests.support.media_files import encode_test_file
 from tests.support.waiting import GiveUp, wait_for
 
@@ -170,6 +172,20 @@ class Kube:
         )
 
     # -- project objects
+    def stream_key(self, stream_id: str) -> str:
+        """A new key Secret for the stream (as `livestream-operator keys` writes it)."""
+        key = stream_keys.generate_key()
+        self.apply(stream_keys.to_secret(stream_id, key, self.ns))
+        # The receivers' watch sees the Secret within milliseconds; a publish
+        # racing it would be refused.
+        time.sleep(1.0)
+        return key
+
+    def publish_url(self, stream_id: str) -> str:
+        """Where a publisher of the stream pushes, its key in the query (OBS's form)."""
+        key = self.stream_key(stream_id)
+        return f"{self.cfg.rtmp_url}/live/{stream_id}/in?key={key}"
+
     def livestream(self, name: str) -> dict[str, Any] | None:
         return self.get_or_none("livestreams", name)
 
@@ -319,6 +335,16 @@ class MediaMTXApi:
     def __init__(self, kube: Kube, target: str, port: int = 9997) -> None:
         self.kube, self.target, self.port = kube, target, port
         self.pf: PortForward | None = None
+        self._auth = ""
+
+    def authorization(self) -> str:
+        """The operator's credentials, read from the chart's internal Secret: MediaMTX
+        grants its Control API to nobody else."""
+        if not self._auth:
+            secret = self.kube.get_json("secret", self.kube.cfg.component("internal"))
+            password = base64.b64decode(secret["data"]["operator-password"]).decode()
+            self._auth = "Basic " + base64.b64encode(f"lso-operator:{password}".encode()).decode()
+        return self._auth
 
     def _base(self) -> str:
         if self.pf is None or not self.pf.alive():
@@ -329,8 +355,9 @@ class MediaMTXApi:
 
     def get(self, path: str) -> dict[str, Any] | None:
         url = f"{self._base()}/v3/paths/get/{urllib.parse.quote(path, safe='')}"
+        request = urllib.request.Request(url, headers={"Authorization": self.authorization()})
         try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
+            with urllib.request.urlopen(request, timeout=5) as resp:
                 body: dict[str, Any] = json.load(resp)
                 return body
         except urllib.error.HTTPError as exc:

@@ -131,7 +131,11 @@ def test_rbac_is_least_privilege() -> None:
         for rule in role["rules"]:
             assert "*" not in rule["verbs"], role["metadata"]["name"]
             assert "*" not in rule.get("resources", []), role["metadata"]["name"]
-            assert "secrets" not in rule.get("resources", []), "nothing reads Secrets"
+            if "secrets" in rule.get("resources", []):
+                # Only the receivers read Secrets (the stream keys), and nothing writes them.
+                assert role["metadata"]["name"].endswith("-hooks"), role["metadata"]["name"]
+                assert role["kind"] == "Role"
+                assert set(rule["verbs"]) == {"get", "list", "watch"}, rule
     cluster = [r for r in roles if r["kind"] == "ClusterRole"]
     for role in cluster:
         for rule in role["rules"]:
@@ -205,3 +209,35 @@ def test_containers_run_as_non_root(component: str) -> None:
         assert sc["runAsNonRoot"] is True
         assert sc["allowPrivilegeEscalation"] is False
         assert sc["readOnlyRootFilesystem"] is True
+
+
+def test_auth_is_on_by_default_and_internal_credentials_come_from_a_secret() -> None:
+    docs = _render()
+    mediamtx = next(
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-mediamtx")
+    )
+    env = {e["name"]: e for e in mediamtx["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MTX_AUTHHTTPADDRESS"]["value"].endswith("/v1/mediamtx/auth")
+    assert env["LSO_HOOK_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "hook-token"
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]["mediamtx.yml"]
+    assert "authMethod: http" in config
+    assert "authHTTPExclude: []" in config  # api and metrics are not granted to anyone
+    for name in ("hooks", "operator"):
+        dep = next(
+            d
+            for d in docs
+            if d["kind"] == "Deployment" and d["metadata"]["name"].endswith(f"-{name}")
+        )
+        env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["LSO_AUTH_MODE"]["value"] == "streamKey"
+        assert "value" not in env["LSO_OPERATOR_PASSWORD"]  # from the Secret, never inline
+    secret = next(
+        d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"].endswith("-internal")
+    )
+    assert set(secret["data"]) == {
+        "hook-token",
+        "operator-password",
+        "worker-password",
+        "forwarder-password",
+    }
+    assert any(d["kind"] == "NetworkPolicy" for d in docs)

@@ -134,7 +134,7 @@ def test_one_failing_destination_does_not_disturb_the_other(
     try:
         kube.apply(objs)
         wait_for(lambda: pod_running(kube.pod(sink)), 120, "sink ready")
-        with publishing(f"{cfg.rtmp_url}/live/{sid}/in") as pub:
+        with publishing(kube.publish_url(sid)) as pub:
             kube.wait_phase(name, "Live", 120, pub)
             wait_for(
                 lambda: pod_running(kube.pod(f"{name}-forwarder")), 120, f"{name}-forwarder running"

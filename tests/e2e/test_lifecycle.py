@@ -21,7 +21,7 @@ def test_reconnect_within_grace_keeps_the_worker_then_grace_ends_the_stream(
     sid = unique_id("e2e-grace")
     name = resource_name(sid)
     streams.append(name)
-    url = f"{cfg.rtmp_url}/live/{sid}/in"
+    url = kube.publish_url(sid)
     with publishing(url) as pub:
         kube.wait_phase(name, "Live", 120, pub)
         worker = kube.pod(f"{name}-worker")

@@ -56,7 +56,7 @@ def test_publish_goes_live(
     sid = unique_id("e2e-live")
     name = resource_name(sid)
     streams.append(name)
-    with publishing(f"{cfg.rtmp_url}/live/{sid}/in") as pub:
+    with publishing(kube.publish_url(sid)) as pub:
         t0 = time.monotonic()
         ls = wait_for(lambda: kube.livestream(name), 30, f"LiveStream {name} created", 0.2)
         created = time.monotonic() - t0

@@ -45,7 +45,7 @@ def test_operator_pod_deleted_mid_stream(
     sid = unique_id("e2e-opdel")
     name = resource_name(sid)
     streams.append(name)
-    with publishing(f"{cfg.rtmp_url}/live/{sid}/in") as pub:
+    with publishing(kube.publish_url(sid)) as pub:
         kube.wait_phase(name, "Live", 120, pub)
         worker = kube.pod(f"{name}-worker")
         assert worker is not None
@@ -90,7 +90,7 @@ def test_receivers_deleted_resync_recovers_a_stream_published_meanwhile(
         "--wait=false",
     )
     # Published while no receiver is there to take the hook.
-    with publishing(f"{cfg.rtmp_url}/live/{sid}/in") as pub:
+    with publishing(kube.publish_url(sid)) as pub:
         wait_for(lambda: kube.livestream(name), 120, f"LiveStream {name} (from the resync)")
         kube.wait_phase(name, "Live", 120, pub)
         wait_for(lambda: pod_running(kube.pod(f"{name}-worker")), 60, f"{name}-worker running")

@@ -25,7 +25,7 @@ def test_concurrent_streams_all_live(
     with contextlib.ExitStack() as stack:
         pubs = []
         for sid in ids:
-            pub = Publisher(f"{cfg.rtmp_url}/live/{sid}/in")
+            pub = Publisher(kube.publish_url(sid))
             stack.callback(pub.stop)
             pubs.append(pub)
         for name, pub in zip(names, pubs, strict=True):

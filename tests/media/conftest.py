@@ -117,8 +117,10 @@ class Processes:
         self.started.append(proc)
         return proc.start()
 
-    def worker(self, input_url: str, output_url: str, mode: str = "bypass") -> ProjectProc:
-        proc = worker_proc(self.log_dir, input_url, output_url, mode)
+    def worker(
+        self, input_url: str, output_url: str, mode: str = "bypass", **env: str
+    ) -> ProjectProc:
+        proc = worker_proc(self.log_dir, input_url, output_url, mode, extra_env=env)
         self.started.append(proc)
         return proc.start()
 

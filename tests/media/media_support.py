@@ -4,6 +4,7 @@ and ffprobe/ffmpeg based checks. Every wait has a timeout."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.server
 import json
@@ -27,7 +28,7 @@ from typing import Any, Self
 import yaml
 
 from tests.support.media_files import copy_input_args
-from tests.support.processes import HOOK_TOKEN
+from tests.support.processes import HOOK_TOKEN, INTERNAL
 from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -200,10 +201,13 @@ class MediaMTX:
         return self.api("/v3/paths/list") is not None
 
     def api(self, path: str) -> Any:
+        headers = {}
+        if self.auth_url:  # the Control API answers only the operator's credentials
+            user = f"lso-operator:{INTERNAL['LSO_OPERATOR_PASSWORD']}"
+            headers["Authorization"] = "Basic " + base64.b64encode(user.encode()).decode()
+        request = urllib.request.Request(f"http://127.0.0.1:{self.api_port}{path}", headers=headers)
         try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.api_port}{path}", timeout=2
-            ) as resp:
+            with urllib.request.urlopen(request, timeout=2) as resp:
                 return json.load(resp)
         except (OSError, ValueError):
             return None
@@ -401,13 +405,23 @@ class ProjectProc(Proc):
 
 
 def worker_proc(
-    log_dir: Path, input_url: str, output_url: str, mode: str = "bypass", stream_id: str = ""
+    log_dir: Path,
+    input_url: str,
+    output_url: str,
+    mode: str = "bypass",
+    stream_id: str = "",
+    extra_env: dict[str, str] | None = None,
 ) -> ProjectProc:
     port = free_port()
     args = [*CLI, "worker", "--input", input_url, "--output", output_url, "--mode", mode]
     if stream_id:
         args += ["--stream-id", stream_id]
-    env = {**os.environ, "LSO_METRICS_PORT": str(port), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "LSO_METRICS_PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
+    }
     return ProjectProc(
         args,
         Path(tempfile.mkstemp(prefix="worker-", suffix=".log", dir=log_dir)[1]),

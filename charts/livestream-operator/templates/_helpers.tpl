@@ -56,6 +56,35 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "http://%s.%s.svc:%v" (include "lso.component" (dict "root" . "component" "hooks")) .Release.Namespace .Values.hooks.port -}}
 {{- end -}}
 
+{{/* The Secret with the internal credentials (generated, or the user's own). */}}
+{{- define "lso.internalSecret" -}}
+{{- .Values.internalCredentials.existingSecret | default (include "lso.component" (dict "root" . "component" "internal")) -}}
+{{- end -}}
+
+{{/* One variable from the internal Secret. */}}
+{{- define "lso.internalEnv" -}}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "lso.internalSecret" .root }}
+      key: {{ .key }}
+{{- end -}}
+
+{{/* Auth settings and the credentials the operator and the receiver share. */}}
+{{- define "lso.authEnv" -}}
+- name: LSO_AUTH_MODE
+  value: {{ .Values.auth.mode | quote }}
+- name: LSO_OUTPUT_READ
+  value: {{ .Values.auth.outputRead | quote }}
+- name: LSO_MAX_STREAMS
+  value: {{ .Values.auth.maxStreams | quote }}
+- name: LSO_MAX_STREAMS_PER_IP
+  value: {{ .Values.auth.maxStreamsPerIP | quote }}
+- name: LSO_INTERNAL_SECRET
+  value: {{ include "lso.internalSecret" . | quote }}
+{{ include "lso.internalEnv" (dict "root" . "name" "LSO_OPERATOR_PASSWORD" "key" "operator-password") }}
+{{- end -}}
+
 {{/* Hardened container security context (non-root, read-only root fs). */}}
 {{- define "lso.containerSecurityContext" -}}
 runAsNonRoot: true
