@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 export PYTHONPATH := $(CURDIR)/operator
 
-.PHONY: help deps venv crd lint lint-chart test test-unit test-integration test-media test-e2e \
+.PHONY: help deps venv crd lint lint-shell lint-chart test test-unit test-integration test-media test-e2e \
         bench bench-e2e up down logs ps tools images node-image clean
 
 help:
@@ -24,14 +24,24 @@ $(VENV)/.installed: pyproject.toml | deps
 
 venv: $(VENV)/.installed ## create .venv with the package and test tools
 
-crd: venv ## regenerate crds/ and the chart's copy from the models
+crd: venv ## regenerate crds/ and the chart's copy (files/crds/, rendered by a template) from the models
 	$(PY) -m livestream_operator crd > crds/livestreams.yaml
-	cp crds/livestreams.yaml charts/livestream-operator/crds/livestreams.yaml
+	mkdir -p charts/livestream-operator/files/crds
+	cp crds/livestreams.yaml charts/livestream-operator/files/crds/livestreams.yaml
 
-lint: venv ## ruff (lint and format) and mypy
+lint: venv lint-shell ## ruff (lint and format), mypy and shellcheck
 	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/mypy
+
+# Every shell script under hack/ and images/: the *.sh files and every file whose
+# first line is a sh or bash shebang (images/kind-node/'s entrypoint, ...).
+# Settings (following hack/lib.sh): .shellcheckrc.
+lint-shell: ## shellcheck over every shell script in hack/ and images/
+	@command -v shellcheck >/dev/null || bash hack/install-system-deps.sh build
+	find hack images -type f \( -name '*.sh' -o -exec awk \
+	    'NR == 1 { exit !/^#!.*[\/ ](ba|da)?sh([ \t]|$$)/ } END { if (NR == 0) exit 1 }' {} \; \) -print0 \
+	  | LC_ALL=C sort -z | xargs -0 -r -t shellcheck
 
 lint-chart: ## helm lint --strict
 	PATH="$$(bash hack/build-tools.sh):$$PATH" helm lint --strict charts/livestream-operator

@@ -32,38 +32,17 @@ build_rootfs_tar() { # $1=tar path
   log "debootstrap --variant=minbase bookworm (about 30-60 s)"
   $sudo debootstrap --variant=minbase --include=ca-certificates bookworm "$root" "$DEBIAN_MIRROR" \
     >"$CACHE_DIR/build/debootstrap.log" 2>&1 || { tail -20 "$CACHE_DIR/build/debootstrap.log" >&2; die "debootstrap failed"; }
-  # Same apt sources as the official image.
+  # images/base/files/ on top: the same apt sources as the official image
+  # (deb822, @DEBIAN_MIRROR@ and @DEBIAN_SECURITY_MIRROR@ filled in) and, to keep
+  # images small, no docs, man pages or translations from later installs, no
+  # recommends, no apt caches (what the slim images do too).
+  local files; files="$(mktemp -d)"
+  cp -R "$REPO_ROOT/images/base/files/." "$files/"
+  render "$files/etc/apt/sources.list.d/debian.sources" \
+    "DEBIAN_MIRROR=$DEBIAN_MIRROR" "DEBIAN_SECURITY_MIRROR=${DEBIAN_MIRROR%/debian}/debian-security"
   $sudo rm -f "$root/etc/apt/sources.list"
-  $sudo tee "$root/etc/apt/sources.list.d/debian.sources" >/dev/null <<EOF
-Types: deb
-URIs: ${DEBIAN_MIRROR}
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb
-URIs: ${DEBIAN_MIRROR%/debian}/debian-security
-Suites: bookworm-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-  # Keep images small: no docs, man pages or translations from later installs,
-  # no recommends, no apt caches (what the slim images do too).
-  $sudo tee "$root/etc/dpkg/dpkg.cfg.d/lso-slim" >/dev/null <<'EOF'
-path-exclude /usr/share/doc/*
-path-include /usr/share/doc/*/copyright
-path-exclude /usr/share/man/*
-path-exclude /usr/share/info/*
-path-exclude /usr/share/locale/*
-path-include /usr/share/locale/locale.alias
-path-exclude /usr/share/lintian/*
-EOF
-  $sudo tee "$root/etc/apt/apt.conf.d/lso-slim" >/dev/null <<'EOF'
-APT::Install-Recommends "false";
-APT::Install-Suggests "false";
-Acquire::Languages "none";
-DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/*.bin || true"; };
-EOF
+  $sudo cp -R "$files/." "$root/"
+  rm -rf "$files"
   # Host CA bundle: as the bundle itself and as a local CA file, so that
   # update-ca-certificates (run by later installs of ca-certificates) keeps it.
   local ca
@@ -95,18 +74,8 @@ ensure_local_python() {
   docker image inspect "$LOCAL_PYTHON_IMAGE" >/dev/null 2>&1 && return 0
   ensure_local_debian
   log "building $LOCAL_PYTHON_IMAGE (Debian's python3 3.11)"
-  local ctx; ctx="$(mktemp -d)"
-  cat >"$ctx/Dockerfile" <<EOF
-FROM $LOCAL_DEBIAN_IMAGE
-RUN apt-get update \\
- && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \\
- && ln -s /usr/bin/python3 /usr/local/bin/python \\
- && rm -rf /var/lib/apt/lists/*
-ENV LANG=C.UTF-8
-CMD ["python3"]
-EOF
-  docker build -q -t "$LOCAL_PYTHON_IMAGE" "$ctx" >/dev/null
-  rm -rf "$ctx"
+  docker build -q --build-arg "DEBIAN_IMAGE=$LOCAL_DEBIAN_IMAGE" -t "$LOCAL_PYTHON_IMAGE" - \
+    <"$REPO_ROOT/images/base/python.Dockerfile" >/dev/null
 }
 
 debian_image() {

@@ -37,12 +37,7 @@ tar -C "$REPO_ROOT" --exclude='__pycache__' --exclude='*.pyc' --exclude='*.egg-i
   tar -C "$pkg_ctx" -xf -
 # The dependencies get their own image layer (rebuilt only when pyproject.toml
 # changes), plus the build backend, so the package installs without isolation.
-python3 - "$REPO_ROOT/pyproject.toml" >"$pkg_ctx/requirements.txt" <<'PY'
-import sys, tomllib
-with open(sys.argv[1], "rb") as f:
-    data = tomllib.load(f)
-print("\n".join(data["project"]["dependencies"] + data["build-system"]["requires"]))
-PY
+python3 "$HACK_DIR/libexec/pyproject-requirements.py" "$REPO_ROOT/pyproject.toml" >"$pkg_ctx/requirements.txt"
 
 mediamtx_image() {
   if try_pull "$OFFICIAL_MEDIAMTX_IMAGE"; then echo "$OFFICIAL_MEDIAMTX_IMAGE"; return; fi
@@ -50,8 +45,7 @@ mediamtx_image() {
   bin="$(bash "$HACK_DIR/build-mediamtx.sh")"
   local ctx="$work/mediamtx-bin"; mkdir -p "$ctx"
   cp "$bin" "$ctx/mediamtx"
-  printf 'FROM scratch\nCOPY mediamtx /mediamtx\nENTRYPOINT ["/mediamtx"]\n' >"$ctx/Dockerfile"
-  docker build -q -t "$ref" "$ctx" >/dev/null
+  docker build -q -f "$REPO_ROOT/images/mediamtx/binary.Dockerfile" -t "$ref" "$ctx" >/dev/null
   echo "$ref"
 }
 
@@ -62,7 +56,7 @@ for n in "${names[@]}"; do
   case "$n" in
     mediamtx)
       ctx="$work/mediamtx"; mkdir -p "$ctx"
-      cp "$REPO_ROOT/operator/livestream_operator/mtx_hook.py" "$ctx/mtx-hook"
+      cp "$REPO_ROOT/operator/livestream_operator/ingest/mtx_hook.py" "$ctx/mtx-hook"
       cp "$REPO_ROOT/charts/livestream-operator/files/mediamtx.yml" "$ctx/mediamtx.yml"
       args+=(--build-arg "MEDIAMTX_IMAGE=$(mediamtx_image)")
       ;;

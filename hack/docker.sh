@@ -41,111 +41,23 @@ install_packages() {
 write_wrapper() {
   local real_runc; real_runc="$(command -v runc || echo /usr/sbin/runc)"
   local tmp; tmp="$(mktemp)"
-  # Written here (not copied from anywhere): drop from every capability list of
-  # the OCI runtime spec the capabilities the bounding set lacks.
-  cat >"$tmp" <<EOF
-#!/usr/bin/python3
-# livestream-operator runc wrapper (installed by hack/docker.sh).
-# Removes capabilities that this host's bounding set does not hold from the
-# OCI spec of 'runc create/run --bundle DIR' and 'runc exec --process FILE',
-# then execs the real runc with unchanged arguments.
-import json, os, sys
-
-REAL_RUNC = "$real_runc"
-NAMES = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL",
-         "SETGID", "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE",
-         "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE",
-         "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT",
-         "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE",
-         "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN",
-         "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
-         "CHECKPOINT_RESTORE"]
-
-
-def unavailable():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("CapBnd:"):
-                bnd = int(line.split()[1], 16)
-                return {"CAP_" + n for i, n in enumerate(NAMES) if not bnd >> i & 1}
-    return set()
-
-
-def filter_caps(caps, drop):
-    for key in ("bounding", "effective", "inheritable", "permitted", "ambient"):
-        if isinstance(caps.get(key), list):
-            caps[key] = [c for c in caps[key] if c not in drop]
-
-
-def rewrite(path, in_process):
-    try:
-        with open(path) as f:
-            spec = json.load(f)
-    except (OSError, ValueError):
-        return
-    drop = unavailable()
-    proc = spec if in_process else spec.get("process") or {}
-    caps = proc.get("capabilities")
-    if not drop or not isinstance(caps, dict):
-        return
-    filter_caps(caps, drop)
-    tmp = path + ".capfilter"
-    with open(tmp, "w") as f:
-        json.dump(spec, f)
-    os.replace(tmp, path)
-
-
-def option(args, names):
-    for i, a in enumerate(args):
-        for n in names:
-            if a == n and i + 1 < len(args):
-                return args[i + 1]
-            if a.startswith(n + "="):
-                return a.split("=", 1)[1]
-    return None
-
-
-def main():
-    args = sys.argv[1:]
-    cmd = next((a for a in args if a in ("create", "run", "exec")), None)
-    try:
-        if cmd in ("create", "run"):
-            bundle = option(args, ("--bundle", "-b")) or "."
-            rewrite(os.path.join(bundle, "config.json"), in_process=False)
-        elif cmd == "exec":
-            process = option(args, ("--process", "-p"))
-            if process:
-                rewrite(process, in_process=True)
-    except Exception as exc:  # never block container start on the filter itself
-        print("runc-capfilter: %s" % exc, file=sys.stderr)
-    os.execv(REAL_RUNC, [REAL_RUNC] + args)
-
-
-main()
-EOF
-  $SUDO mkdir -p "$(dirname "$WRAPPER")"
-  $SUDO install -m 0755 "$tmp" "$WRAPPER"; rm -f "$tmp"
+  # hack/libexec/runc-capfilter (this project's own), with the real runc's path
+  # filled in: it drops from every capability list of the OCI runtime spec the
+  # capabilities the bounding set lacks, then execs the real runc.
+  cp "$HACK_DIR/libexec/runc-capfilter" "$tmp"
+  render "$tmp" "REAL_RUNC=$real_runc"
+  # Rewritten only when it changed: dockerd may be running it right now.
+  if ! cmp -s "$tmp" "$WRAPPER"; then
+    $SUDO mkdir -p "$(dirname "$WRAPPER")"
+    $SUDO install -m 0755 "$tmp" "$WRAPPER"
+  fi
+  rm -f "$tmp"
 }
 
 # Register the wrapper as Docker's default runtime (merging into daemon.json).
 register_wrapper() {
   $SUDO mkdir -p /etc/docker
-  local cfg=/etc/docker/daemon.json
-  $SUDO /usr/bin/python3 - "$cfg" "$WRAPPER" <<'EOF'
-import json, os, sys
-cfg, wrapper = sys.argv[1], sys.argv[2]
-data = {}
-if os.path.exists(cfg):
-    with open(cfg) as f:
-        data = json.load(f) or {}
-want = dict(data)
-want.setdefault("runtimes", {})["lso-runc"] = {"path": wrapper}
-want["default-runtime"] = "lso-runc"
-if want != data:
-    with open(cfg, "w") as f:
-        json.dump(want, f, indent=2)
-    print("changed")
-EOF
+  $SUDO /usr/bin/python3 "$HACK_DIR/libexec/docker-default-runtime.py" /etc/docker/daemon.json "$WRAPPER"
 }
 
 start_dockerd() {

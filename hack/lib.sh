@@ -1,9 +1,11 @@
+# shellcheck shell=bash
 # Shared helpers for hack/ scripts. Source it; do not run it.
 # Everything slow is cached outside the checkout, keyed by version, so that a
 # second run (or a fresh clone on the same machine) is fast.
 set -euo pipefail
 
 HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck disable=SC2034 # used by the scripts that source this file
 REPO_ROOT="$(cd "$HACK_DIR/.." && pwd)"
 CACHE_DIR="${LSO_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/livestream-operator}"
 
@@ -61,8 +63,54 @@ OFFICIAL_MEDIAMTX_IMAGE="${OFFICIAL_MEDIAMTX_IMAGE:-bluenviron/mediamtx:1.20.1}"
 # Use a local image, or pull it; fails fast (DNS) where no registry answers.
 try_pull() { # $1=image
   docker image inspect "$1" >/dev/null 2>&1 && return 0
+  registry_pull "$1"
+}
+
+# Pull an image (even if one of that name is present); fails where no registry answers.
+registry_pull() { # $1=image
   [ "${LSO_OFFLINE:-}" = "1" ] && return 1
   timeout "${LSO_PULL_TIMEOUT:-600}" docker pull -q "$1" >/dev/null 2>&1
+}
+
+# Whether a local image came from a registry (it has a repo digest) rather
+# than from a local build or import.
+is_pulled_image() { # $1=image
+  [ -n "$(docker image inspect -f '{{join .RepoDigests " "}}' "$1" 2>/dev/null)" ]
+}
+
+# Fill in the placeholders of a template file, in place:
+#
+#   render FILE NAME=value ...
+#
+# The templates kept as files (under images/, and hack/libexec/) write each
+# value that a script supplies as @NAME@ (capitals, digits and underscores),
+# never as shell syntax, so that they are the exact file that is shipped apart
+# from those markers. Every @NAME@ is replaced by its value literally; a marker
+# left without a value is an error.
+render() { # $1=file, then NAME=value pairs
+  local file="$1" pair name value
+  local -a script=()
+  shift
+  [ $# -gt 0 ] || die "render $file: no NAME=value given"
+  for pair in "$@"; do
+    name="${pair%%=*}"; value="${pair#*=}"
+    [[ "$name" =~ ^[A-Z][A-Z0-9_]*$ ]] || die "render $file: bad placeholder name in '$pair'"
+    [[ "$value" != *$'\n'* ]] || die "render $file: the value of $name spans lines"
+    # sed replacement text: escape the backslash, the delimiter and '&'.
+    value="${value//\\/\\\\}"; value="${value//|/\\|}"; value="${value//&/\\&}"
+    script+=(-e "s|@${name}@|${value}|g")
+  done
+  sed -i "${script[@]}" "$file"
+  local left
+  left="$(grep -oE '@[A-Z][A-Z0-9_]*@' "$file" | sort -u | tr '\n' ' ' || true)"
+  [ -z "$left" ] || die "render $file: no value for ${left% }"
+}
+
+# A digest of a directory tree: every file's path and contents, and which files
+# are executable. For cache keys: any edit below the directory changes it.
+tree_digest() { # $1=dir
+  (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum &&
+    find . -type f -perm -u+x | LC_ALL=C sort) | sha256sum | cut -c1-16
 }
 
 # Install Debian packages that are missing (by command name => package).

@@ -11,9 +11,5 @@ echo
 svc="$(kubectl -n "$ns" get svc -l app.kubernetes.io/component=mediamtx \
   -o jsonpath='{range .items[?(@.spec.type=="ClusterIP")]}{.metadata.name}{end}')"
 kubectl -n "$ns" get --raw "/api/v1/namespaces/$ns/services/http:$svc:9997/proxy/v3/paths/list" \
-  2>/dev/null | python3 -c '
-import json, sys
-for p in json.load(sys.stdin)["items"]:
-    src = (p.get("source") or {}).get("type")
-    print("%-40s available=%s source=%s" % (p["name"], p.get("available"), src))' \
+  2>/dev/null | python3 "$HACK_DIR/libexec/mediamtx-paths.py" \
   || echo "(MediaMTX Control API not reachable through the API server proxy)"

@@ -44,6 +44,12 @@ if kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
   step "kind cluster $CLUSTER_NAME exists; reusing it (hack/down.sh removes it)"
   # After a reboot or a Docker restart the node container may be stopped.
   docker start "$CLUSTER_NAME-control-plane" >/dev/null
+  # A node image rebuilt since (its tag follows images/kind-node/ and the
+  # versions) only takes effect in a new cluster.
+  running="$(docker inspect -f '{{.Config.Image}}' "$CLUSTER_NAME-control-plane" 2>/dev/null || true)"
+  if [ -n "$running" ] && [ "$running" != "$NODE_IMAGE" ]; then
+    log "warning: the cluster's node runs $running, not $NODE_IMAGE; hack/down.sh, then hack/up.sh, to move to it"
+  fi
 else
   step "creating kind cluster $CLUSTER_NAME"
   cfg="$(mktemp)"
@@ -82,9 +88,29 @@ mapfile -t images < <(bash "$HACK_DIR/build-images.sh" --load)
 # even though the tag is the same.
 images_hash="$(for i in "${images[@]}"; do docker image inspect -f '{{.Id}}' "$i"; done | sha256sum | cut -c1-16)"
 
-step "CRD and chart"
-# Helm installs crds/ only on first install and never upgrades them.
-kubectl apply --server-side --force-conflicts -f "$REPO_ROOT/charts/livestream-operator/crds/livestreams.yaml"
+step "chart (with the CRD)"
+# The chart ships the CRD as a template (crds.enabled), so helm upgrade updates it.
+# A CRD applied before that (the chart's old crds/ directory, kubectl apply) is
+# not the release's: adopt it by giving it Helm's ownership metadata, or the
+# upgrade fails with "invalid ownership metadata". So is one kept (crds.keep) by
+# a release since uninstalled. One owned by another installed release is left
+# alone (that release manages it: pass --set crds.enabled=false).
+adopt_crd() {
+  local crd=livestreams.media.livestream-operator.dev owner
+  kubectl get crd "$crd" >/dev/null 2>&1 || return 0
+  owner="$(kubectl get crd "$crd" -o jsonpath='{.metadata.annotations.meta\.helm\.sh/release-namespace}/{.metadata.annotations.meta\.helm\.sh/release-name}')"
+  if [ "$owner" != "$NAMESPACE/$RELEASE" ]; then
+    if [ "$owner" != / ] && helm status "${owner#*/}" --namespace "${owner%%/*}" >/dev/null 2>&1; then
+      log "CRD $crd belongs to release $owner; not adopting it"
+      return 0
+    fi
+    log "adopting CRD $crd into release $NAMESPACE/$RELEASE"
+    kubectl annotate crd "$crd" --overwrite \
+      "meta.helm.sh/release-name=$RELEASE" "meta.helm.sh/release-namespace=$NAMESPACE" >/dev/null
+  fi
+  kubectl label crd "$crd" --overwrite app.kubernetes.io/managed-by=Helm >/dev/null
+}
+adopt_crd
 # shellcheck disable=SC2086
 helm upgrade --install "$RELEASE" "$REPO_ROOT/charts/livestream-operator" \
   --namespace "$NAMESPACE" --create-namespace \
@@ -100,10 +126,19 @@ for d in operator hooks mediamtx; do
   kubectl -n "$NAMESPACE" rollout status "deployment/$fullname-$d" --timeout=300s
 done
 
-url="rtmp://$HOST_ADDRESS:$RTMP_HOST_PORT/live/demo/in"
-[ "$HOST_ADDRESS" = 0.0.0.0 ] && url="rtmp://127.0.0.1:$RTMP_HOST_PORT/live/demo/in"
+publish_host="$HOST_ADDRESS"; [ "$HOST_ADDRESS" = 0.0.0.0 ] && publish_host=127.0.0.1
+server="rtmp://$publish_host:$RTMP_HOST_PORT"
+# The demo stream's key (a Secret the receivers watch), made or rotated by the
+# project's own CLI, which prints the OBS settings.
+keys() {
+  "${PYTHON:-$REPO_ROOT/.venv/bin/python}" -m livestream_operator keys \
+    --namespace "$NAMESPACE" --server "$server" "$@"
+}
+demo_settings="$(keys rotate demo 2>/dev/null || keys create demo)"
+demo_key="$(kubectl -n "$NAMESPACE" get secret lso-key-demo -o jsonpath='{.data.streamKey}' | base64 -d)"
+url="$server/live/demo/in?key=$demo_key"
 if [ "${LSO_SKIP_DEMO:-}" != 1 ]; then
-  step "demo: publishing ${DEMO_SECONDS}s of test video to $url"
+  step "demo: publishing ${DEMO_SECONDS}s of test video to $server/live/demo/in (with its key)"
   apt_ensure ffmpeg:ffmpeg
   ffmpeg -hide_banner -loglevel error -re \
     -f lavfi -i "testsrc2=size=640x360:rate=30" -f lavfi -i "sine=frequency=440:sample_rate=44100" \
@@ -125,10 +160,11 @@ step "up"
 cat >&2 <<EOF
 
   Cluster:    kind $CLUSTER_NAME   (export KUBECONFIG=$KUBECONFIG_FILE)
-  Publish:    ffmpeg -re -i input.mp4 -c copy -f flv rtmp://127.0.0.1:$RTMP_HOST_PORT/live/<streamId>/in
-              OBS: server rtmp://127.0.0.1:$RTMP_HOST_PORT/live/<streamId>, stream key "in"
+  Keys:       .venv/bin/livestream-operator keys --namespace $NAMESPACE create <streamId>
+              (prints the OBS server and stream key; ffmpeg: .../live/<streamId>/in?key=sk_...)
   Watch:      kubectl -n $NAMESPACE get livestreams -w
   Check:      helm test $RELEASE -n $NAMESPACE
   Tear down:  hack/down.sh
 EOF
+printf '\n%s\n\n' "$demo_settings" >&2
 kubectl -n "$NAMESPACE" get livestreams

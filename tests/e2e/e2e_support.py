@@ -171,6 +171,16 @@ class Kube:
             timeout=180,
         )
 
+    def chart_image(self, component: str) -> str:
+        """The image the installed release runs for a component (worker, forwarder...)."""
+        values = json.loads(
+            self.helm("get", "values", self.cfg.release, "--all", "-o", "json").stdout
+        )
+        image = values["images"][component]
+        tag = image.get("tag") or values["image"].get("tag") or "0.1.0"
+        registry = values["image"].get("registry")
+        return f"{registry + '/' if registry else ''}{image['repository']}:{tag}"
+
     # -- project objects
     def stream_key(self, stream_id: str) -> str:
         """A new key Secret for the stream (as `livestream-operator keys` writes it)."""
