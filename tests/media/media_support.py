@@ -178,7 +178,8 @@ class MediaMTX:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        wait_for(lambda: self._api_ok() or self._died(), timeout, "the MediaMTX API")
+        # Listening is enough: the API may refuse us (auth pointed at no receiver).
+        wait_for(lambda: self._listening() or self._died(), timeout, "MediaMTX to listen")
         if self.proc.poll() is not None:
             raise RuntimeError(f"MediaMTX exited: {self.log()[-2000:]}")
         return self
@@ -193,6 +194,15 @@ class MediaMTX:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def _listening(self) -> bool:
+        if not self._api_ok() and self.auth_url is None:
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", self.rtmp_port), timeout=1).close()
+        except OSError:
+            return False
+        return True
 
     def _died(self) -> bool:
         return self.proc is not None and self.proc.poll() is not None

@@ -117,3 +117,20 @@ async def test_the_control_api_answers_only_the_operator(keyed: tuple[MediaMTX, 
     request = urllib.request.Request(url, headers={"Authorization": f"Basic {basic.decode()}"})
     with await asyncio.to_thread(urllib.request.urlopen, request, None, 5) as resp:
         assert resp.status == 200
+
+
+async def test_an_unreachable_receiver_lets_nobody_in(
+    mediamtx_bin: Path, tmp_path: Path, procs: Processes, media_tools: None
+) -> None:
+    """Fail closed: with no receiver to ask, MediaMTX refuses, and says so in its log."""
+    dead = "http://127.0.0.1:9/v1/mediamtx/auth"
+    mtx = MediaMTX(mediamtx_bin, tmp_path / "mtx", auth_url=dead)
+    mtx.start()
+    try:
+        pub = procs.publisher(mtx.rtmp("live/cam/in") + f"?key={stream_keys.generate_key()}")
+        assert pub.proc is not None
+        code = await asyncio.to_thread(pub.proc.wait, 20)  # refused: ffmpeg gives up
+        assert code != 0
+        assert "failed to authenticate" in mtx.log(), mtx.log()[-2000:]
+    finally:
+        mtx.stop()
