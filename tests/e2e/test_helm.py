@@ -92,7 +92,8 @@ def test_helm_uninstall_leaves_no_project_pods(kube: Kube, cfg: Config, helm_bin
         reg = values["image"].get("registry")
         image = f"{reg + '/' if reg else ''}{forwarder['repository']}:{tag}"
         sid = unique_id("e2e-u")
-        url = f"rtmp://{fullname(release)}-mediamtx.{ns}.svc:1935/live/{sid}/in"
+        key = other.stream_key(sid)
+        url = f"rtmp://{fullname(release)}-mediamtx.{ns}.svc:1935/live/{sid}/in?key={key}"
         other.apply(_publisher_pod("publisher", image, url))
         wait_for(
             lambda: pod_running(other.pod(f"{sid}-worker")), 180, f"{sid}-worker running in {ns}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import time
 
 import pytest
 
@@ -82,17 +83,45 @@ def test_receivers_deleted_resync_recovers_a_stream_published_meanwhile(
     sid = unique_id("e2e-rxdel")
     name = resource_name(sid)
     streams.append(name)
-    kube.kubectl(
-        "delete",
-        "pod",
-        "-l",
-        f"app.kubernetes.io/instance={cfg.release},app.kubernetes.io/component=hooks",
-        "--wait=false",
-    )
-    # Published while no receiver is there to take the hook.
     with publishing(kube.publish_url(sid)) as pub:
+        # Admitted (the auth call comes first, ~0.1 s after connecting), then the
+        # receivers go before MediaMTX's ready hook (~2 s later) can reach them.
+        time.sleep(0.7)
+        assert pub.running(), pub.output()
+        kube.kubectl(
+            "delete",
+            "pod",
+            "-l",
+            f"app.kubernetes.io/instance={cfg.release},app.kubernetes.io/component=hooks",
+            "--wait=false",
+        )
         wait_for(lambda: kube.livestream(name), 120, f"LiveStream {name} (from the resync)")
         kube.wait_phase(name, "Live", 120, pub)
         wait_for(lambda: pod_running(kube.pod(f"{name}-worker")), 60, f"{name}-worker running")
         wait_for(lambda: kube.deployment_ready(cfg.component("hooks")), 180, "receivers back")
         _assert_no_duplicates_or_orphans(kube)
+
+
+def test_without_receivers_nobody_publishes(kube: Kube, cfg: Config, ffmpeg: str) -> None:
+    """Fail closed: while no receiver answers MediaMTX's auth call, a publish with a
+    valid key is refused; once they are back, it gets in."""
+    sid = unique_id("e2e-closed")
+    url = kube.publish_url(sid)
+    deployment = f"deployment/{cfg.component('hooks')}"
+    replicas = kube.get_json("deployment", cfg.component("hooks"))["spec"]["replicas"]
+    kube.kubectl("scale", deployment, "--replicas=0")
+    try:
+        wait_for(
+            lambda: not kube.get_json("pods", "-l", "app.kubernetes.io/component=hooks")["items"],
+            120,
+            "the receivers to be gone",
+        )
+        with publishing(url) as refused:
+            wait_for(lambda: not refused.running(), 30, "the publisher to be refused")
+        assert kube.livestream(sid) is None
+    finally:
+        kube.kubectl("scale", deployment, f"--replicas={replicas}")
+        wait_for(lambda: kube.deployment_ready(cfg.component("hooks")), 180, "receivers back")
+    with publishing(url) as pub:
+        kube.wait_phase(resource_name(sid), "Live", 120, pub)
+    kube.delete("livestream", resource_name(sid))

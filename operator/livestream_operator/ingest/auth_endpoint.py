@@ -20,7 +20,6 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from ..api import naming
-from ..api.v1alpha1 import LiveStream, ObjectMeta
 from ..kube_events import EventType, KubeEvent, event_manifest
 from . import auth, metrics
 from .auth import Action, AttemptGuard, AuthRequest, Decision, Policy, Reason
@@ -151,6 +150,8 @@ class AuthService:
         reason = _EVENT_REASONS.get(decision.reason)
         if reason is None or decision.stream_id is None or self.events is None:
             return
+        if self.publishing.object_of(decision.stream_id) is None:
+            return
         key = (decision.stream_id, reason)
         now = time.monotonic()
         if now - self._posted.get(key, -EVENT_WINDOW) < EVENT_WINDOW:
@@ -162,16 +163,11 @@ class AuthService:
         self._spawn(self._post(decision.stream_id, event))
 
     async def _post(self, stream_id: str, event: KubeEvent) -> None:
-        if self.events is None:
+        # Events go on the stream's LiveStream; a refused stream that has none
+        # (a guess at an id, say) is in the log and the metrics only.
+        target = self.publishing.object_of(stream_id)
+        if self.events is None or target is None:
             return
-        target = self.publishing.object_of(stream_id) or LiveStream.model_validate(
-            {
-                "metadata": ObjectMeta(
-                    name=naming.resource_name(stream_id), namespace=self.namespace
-                ),
-                "spec": {"streamId": stream_id},
-            }
-        )
         manifest = event_manifest(target, event, datetime.now(UTC))
         try:
             await self.events.create_event(self.namespace, manifest)

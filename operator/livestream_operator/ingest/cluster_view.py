@@ -105,6 +105,7 @@ class Publishing:
         self._clock = clock
         self.synced = asyncio.Event()
         self._objects: dict[str, LiveStream] = {}
+        self._by_stream: dict[str, LiveStream] = {}
 
     def apply(self, kind: str, body: Body) -> None:
         if kind == "LISTED":
@@ -133,6 +134,7 @@ class Publishing:
                 live[sid] = LiveState(ingest.source_id, ip, confirmed=True)
                 types[sid] = ingest.source_type or ""
         self.from_status, self.allow_takeover, self.source_types = live, takeover, types
+        self._by_stream = {ls.spec.stream_id: ls for ls in self._objects.values()}
 
     @staticmethod
     def _parse(body: Body) -> LiveStream | None:
@@ -142,9 +144,11 @@ class Publishing:
             return None
 
     def object_of(self, stream_id: str) -> LiveStream | None:
-        return next((ls for ls in self._objects.values() if ls.spec.stream_id == stream_id), None)
+        return self._by_stream.get(stream_id)
 
     def admitted(self, stream_id: str, source_id: str | None, ip: str) -> None:
+        # Re-inserted at the end: the dict stays ordered by admission time.
+        self._pending.pop(stream_id, None)
         self._pending[stream_id] = (LiveState(source_id, ip, confirmed=False), self._clock())
 
     def ended(self, stream_id: str, source_id: str | None) -> None:
@@ -153,8 +157,14 @@ class Publishing:
             del self._pending[stream_id]
 
     def live(self) -> dict[str, LiveState]:
-        now = self._clock()
-        self._pending = {sid: p for sid, p in self._pending.items() if now - p[1] < PENDING_SECONDS}
+        expired = self._clock() - PENDING_SECONDS
+        while self._pending:
+            oldest = next(iter(self._pending))
+            if self._pending[oldest][1] > expired:
+                break
+            del self._pending[oldest]
+        if not self._pending:
+            return self.from_status
         merged = {sid: p[0] for sid, p in self._pending.items()}
         merged.update(self.from_status)  # the status is the truth once it shows
         return merged
