@@ -109,7 +109,7 @@ build_pause() { # $1=version -> path of binary
     mkdir -p "$dir"
     # pause.c is read from the k8s.io/kubernetes module zip at build time.
     local moddir
-    moddir="$(cd "$(mktemp -d)" && go mod download -json "k8s.io/kubernetes@$K8S" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')"
+    moddir="$(module_dir "k8s.io/kubernetes@$K8S")"
     [ -f "$moddir/build/pause/linux/pause.c" ] || die "no build/pause/linux/pause.c in k8s.io/kubernetes@$K8S"
     log "compiling pause $1 (gcc -static)"
     gcc -Os -Wall -Werror -static -DVERSION="v$1-lso" -o "$dir/pause.tmp" "$moddir/build/pause/linux/pause.c"

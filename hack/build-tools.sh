@@ -68,8 +68,7 @@ ensure_helm() {
     go_env
     log "building helm $HELM_VERSION from the Go module proxy"
     local moddir
-    moddir="$(cd "$(mktemp -d)" && go mod download -json "helm.sh/helm/v3@$HELM_VERSION" |
-      sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')"
+    moddir="$(module_dir "helm.sh/helm/v3@$HELM_VERSION")"
     [ -n "$moddir" ] || die "could not download helm.sh/helm/v3@$HELM_VERSION"
     # Without these, helm believes it is version "v3.x-dev" and that the cluster
     # is Kubernetes 1.20 for `helm lint`/`helm template` (see helm's Makefile).

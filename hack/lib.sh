@@ -129,3 +129,13 @@ apt_ensure() { # cmd:pkg ...
 # The kind cluster's versions; the same as the API server of the integration tier.
 CLUSTER_K8S_VERSION="${CLUSTER_K8S_VERSION:-$K8S_VERSION}"
 CLUSTER_ETCD_VERSION="${CLUSTER_ETCD_VERSION:-$ETCD_VERSION}"
+
+# The module cache directory of MODULE@VERSION, downloaded through GOPROXY from a
+# scratch directory that is removed again (go mod download needs some directory).
+module_dir() {
+  local scratch dir
+  scratch="$(mktemp -d)"
+  dir="$(cd "$scratch" && go mod download -json "$1" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')"
+  rm -rf "$scratch"
+  printf '%s\n' "$dir"
+}
