@@ -108,33 +108,41 @@ class Publishing:
         self._by_stream: dict[str, LiveStream] = {}
 
     def apply(self, kind: str, body: Body) -> None:
+        """One watch event; O(1), as every status write of every stream is one."""
         if kind == "LISTED":
-            self._objects = {}
+            for name in list(self._objects):
+                self._forget(name)
             for item in body.get("items") or []:
                 ls = self._parse(item)
                 if ls is not None:
-                    self._objects[ls.metadata.name] = ls
-        else:
-            name = str((body.get("metadata") or {}).get("name", ""))
-            ls = None if kind == "DELETED" else self._parse(body)
-            if ls is None:
-                self._objects.pop(name, None)
-            else:
-                self._objects[name] = ls
-        live: dict[str, LiveState] = {}
-        takeover: dict[str, bool] = {}
-        types: dict[str, str] = {}
-        for ls in self._objects.values():
-            sid = ls.spec.stream_id
-            takeover[sid] = ls.spec.ingest.allow_takeover
-            ingest = ls.status.ingest
-            if ingest is not None and ingest.available:
-                pending = self._pending.get(sid)
-                ip = pending[0].ip if pending and pending[0].source_id == ingest.source_id else ""
-                live[sid] = LiveState(ingest.source_id, ip, confirmed=True)
-                types[sid] = ingest.source_type or ""
-        self.from_status, self.allow_takeover, self.source_types = live, takeover, types
-        self._by_stream = {ls.spec.stream_id: ls for ls in self._objects.values()}
+                    self._remember(ls)
+            return
+        name = str((body.get("metadata") or {}).get("name", ""))
+        self._forget(name)
+        ls = None if kind == "DELETED" else self._parse(body)
+        if ls is not None:
+            self._remember(ls)
+
+    def _forget(self, name: str) -> None:
+        old = self._objects.pop(name, None)
+        if old is None:
+            return
+        sid = old.spec.stream_id
+        for view in (self.from_status, self.allow_takeover, self.source_types, self._by_stream):
+            view.pop(sid, None)
+
+    def _remember(self, ls: LiveStream) -> None:
+        sid = ls.spec.stream_id
+        self._objects[ls.metadata.name] = ls
+        self._by_stream[sid] = ls
+        self.allow_takeover[sid] = ls.spec.ingest.allow_takeover
+        ingest = ls.status.ingest
+        if ingest is not None and ingest.available:
+            pending = self._pending.get(sid)
+            same = pending is not None and pending[0].source_id == ingest.source_id
+            ip = pending[0].ip if pending is not None and same else ""
+            self.from_status[sid] = LiveState(ingest.source_id, ip, confirmed=True)
+            self.source_types[sid] = ingest.source_type or ""
 
     @staticmethod
     def _parse(body: Body) -> LiveStream | None:

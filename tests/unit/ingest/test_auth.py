@@ -241,3 +241,29 @@ def test_publishing_counts_admissions_until_the_status_shows_them() -> None:
     pub.admitted("cam", "c1", "1.2.3.4")
     pub.ended("cam", "c1")
     assert pub.live() == {}
+
+
+def _ls(name: str, available: bool, source: str = "c1", takeover: bool = False) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "spec": {"streamId": name, "ingest": {"allowTakeover": takeover}},
+        "status": {
+            "ingest": {"available": available, "sourceId": source, "sourceType": "rtmpConn"}
+        },
+    }
+
+
+def test_publishing_follows_the_livestreams_event_by_event() -> None:
+    pub = Publishing()
+    pub.apply("LISTED", {"items": [_ls("a", True), _ls("b", False, takeover=True)]})
+    assert set(pub.live()) == {"a"}
+    assert pub.allow_takeover == {"a": False, "b": True}
+    pub.apply("MODIFIED", _ls("b", True, "c9", takeover=True))
+    assert pub.live()["b"].source_id == "c9"
+    assert pub.source_types["b"] == "rtmpConn"
+    pub.apply("MODIFIED", _ls("a", False))
+    assert set(pub.live()) == {"b"}
+    pub.apply("DELETED", _ls("b", True))
+    assert pub.live() == {}
+    assert pub.object_of("b") is None
+    assert pub.object_of("a") is not None
