@@ -144,3 +144,22 @@ async def test_unauthenticated_hook_calls_change_nothing(
     with pytest.raises(KubeError) as err:
         await get_ls(kube, namespace, "sneaky")
     assert err.value.not_found
+
+
+async def test_an_address_guessing_keys_is_locked_out(
+    kube: Kube, namespace: str, receiver: str
+) -> None:
+    key = await put_key(kube, namespace, "guess")
+    right = {"action": "publish", "path": "live/guess/in", "query": f"key={key}", "ip": "10.9.9.9"}
+    await wait_for_async(lambda: allowed(receiver, **right, id="ok0"), 10, what="the key")
+    for attempt in range(5):
+        status, problem = await auth(
+            receiver, **right | {"query": "key=wrong", "id": f"w{attempt}"}
+        )
+        assert problem["type"].endswith("/invalid-stream-key")
+    # Now even the right key is refused from that address, at once and saying why...
+    status, problem = await auth(receiver, **right, id="ok1")
+    assert status == 401
+    assert problem["type"].endswith("/too-many-attempts")
+    # ...while another address with the right key gets in.
+    assert await allowed(receiver, **right | {"ip": "10.9.9.8"}, id="ok0")
