@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 from prometheus_client import Gauge
 
+from .api.v1alpha1 import format_time_precise
 from .kube import Kube, KubeError
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,9 @@ class LeadershipLost(Exception):
 # ------------------------------------------------------------------ pure core
 
 
-def format_micro_time(value: datetime) -> str:
-    """Kubernetes MicroTime: RFC 3339, UTC, microseconds."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+# Kubernetes MicroTime (RFC 3339, UTC, microseconds): the format the API's
+# precise timestamps already use.
+format_micro_time = format_time_precise
 
 
 def parse_micro_time(value: object) -> datetime | None:
