@@ -212,7 +212,7 @@ def decide(req: AuthRequest, policy: Policy, state: Snapshot) -> Decision:
             return _allow(Reason.OPEN_MODE, "open mode: anyone may read", sid, action)
         if not ingest and policy.output_read is OutputRead.PUBLIC:
             return _allow(Reason.PUBLIC_OUTPUT, "processed output is public", sid, action)
-        if not ingest and _key_matches(req, state.keys.get(sid)):
+        if not ingest and _key_matches(offered_keys(req), state.keys.get(sid)):
             return _allow(Reason.STREAM_KEY, "stream key", sid, action)
         return _deny(Reason.UNAUTHORIZED, f"reading {req.path} needs credentials", sid, action)
 
@@ -223,19 +223,19 @@ def decide(req: AuthRequest, policy: Policy, state: Snapshot) -> Decision:
         return _deny(Reason.UNAUTHORIZED, f"only the worker publishes {req.path}", sid, action)
     if policy.mode is AuthMode.STREAM_KEY:
         expected = state.keys.get(sid)
-        if not _key_matches(req, expected):
-            revoked = any(state.revoked.get(fingerprint(k)) == sid for k in offered_keys(req))
+        offered = offered_keys(req)  # once: it parses the query
+        if not _key_matches(offered, expected):
+            revoked = any(state.revoked.get(fingerprint(k)) == sid for k in offered)
             if revoked:
                 return _deny(Reason.KEY_REVOKED, "this stream key was revoked", sid, action)
-            detail = "no stream key was given" if not offered_keys(req) else "wrong stream key"
+            detail = "no stream key was given" if not offered else "wrong stream key"
             if expected is None:
                 detail = f"stream {sid} has no key"
             return _deny(Reason.INVALID_KEY, detail, sid, action)
     return _admit(req, policy, state, sid)
 
 
-def _key_matches(req: AuthRequest, expected: StreamKey | None) -> bool:
-    offered = offered_keys(req)
+def _key_matches(offered: list[str], expected: StreamKey | None) -> bool:
     if expected is None:
         # Compare anyway so that "no such stream" costs what "wrong key" costs.
         same_key(offered[0] if offered else "", "sk_" + "0" * 43)
