@@ -10,6 +10,18 @@ kubectl -n "$ns" get pods -o wide
 echo
 svc="$(kubectl -n "$ns" get svc -l app.kubernetes.io/component=mediamtx \
   -o jsonpath='{range .items[?(@.spec.type=="ClusterIP")]}{.metadata.name}{end}')"
-kubectl -n "$ns" get --raw "/api/v1/namespaces/$ns/services/http:$svc:9997/proxy/v3/paths/list" \
-  2>/dev/null | python3 "$HACK_DIR/libexec/mediamtx-paths.py" \
-  || echo "(MediaMTX Control API not reachable through the API server proxy)"
+# MediaMTX grants its Control API to the operator's credentials only: read them
+# from the chart's internal Secret and ask through a port-forward.
+secret="${svc%-mediamtx}-internal"
+password="$(kubectl -n "$ns" get secret "$secret" -o jsonpath='{.data.operator-password}' 2>/dev/null | base64 -d)"
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+kubectl -n "$ns" port-forward "svc/$svc" "$port:9997" >/dev/null 2>&1 &
+forward=$!
+trap 'kill "$forward" 2>/dev/null' EXIT
+for _ in $(seq 1 50); do
+  curl -s -o /dev/null "http://127.0.0.1:$port/" && break
+  sleep 0.1
+done
+curl -fsS -u "lso-operator:$password" "http://127.0.0.1:$port/v3/paths/list" 2>/dev/null \
+  | python3 "$HACK_DIR/libexec/mediamtx-paths.py" \
+  || echo "(MediaMTX Control API not reachable with the operator's credentials)"
