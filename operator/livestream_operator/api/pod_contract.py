@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Self
 
-from .v1alpha1 import WorkerMode
+from pydantic import BaseModel, ConfigDict, Field
+
+from .v1alpha1 import STREAM_ID_PATTERN, WorkerMode, camel
 
 WORKER_METRICS_PORT = 9100
 # Forwarder containers share the Pod's network namespace: one port each.
@@ -30,6 +32,15 @@ RUNTIME_ENV = {"HOME": "/tmp", "GST_REGISTRY": "/tmp/gst-registry.bin", "PYTHONU
 MEDIA_PASSWORD_VAR = "LSO_MEDIA_PASSWORD"
 WORKER_PASSWORD_KEY = "worker-password"
 FORWARDER_PASSWORD_KEY = "forwarder-password"
+
+
+# Warm pool workers (started with `worker --pool`, no stream yet) wait for the
+# operator to POST a WorkerAssignment to ASSIGNMENT_PATH on WORKER_METRICS_PORT,
+# with "Authorization: Bearer <pool token>"; the token reaches both sides from the
+# internal Secret's POOL_TOKEN_KEY (the Pod gets it as POOL_TOKEN_VAR).
+ASSIGNMENT_PATH = "/v1/assignment"
+POOL_TOKEN_VAR = "LSO_POOL_TOKEN"
+POOL_TOKEN_KEY = "pool-token"
 
 
 class ContractError(ValueError):
@@ -83,7 +94,7 @@ class WorkerEnv(_EnvContract):
 
     stream_id: str = ""
     input_url: str = ""  # RTSP URL of live/<id>/in
-    output_url: str = ""  # RTMP URL of live/<id>/out
+    output_url: str = ""  # RTSP or RTMP URL of live/<id>/out (the scheme picks the sink)
     mode: WorkerMode = WorkerMode.BYPASS
     metrics_port: int = WORKER_METRICS_PORT
     media_user: str = ""  # MediaMTX user; the password is MEDIA_PASSWORD_VAR
@@ -105,3 +116,29 @@ class ForwarderEnv(_EnvContract):
 
 def forwarder_port(index: int) -> int:
     return FORWARDER_FIRST_PORT + index
+
+
+class WorkerAssignment(BaseModel):
+    """The stream a claimed pool worker serves: the JSON body of ASSIGNMENT_PATH.
+
+    The same fields as the stream part of WorkerEnv; the rest (ports, MediaMTX
+    user and password) the pool Pod already has. Strict: nothing is coerced.
+    """
+
+    model_config = ConfigDict(
+        alias_generator=camel, populate_by_name=True, extra="forbid", frozen=True, strict=True
+    )
+
+    stream_id: str = Field(pattern=STREAM_ID_PATTERN)
+    input_url: str = Field(min_length=1, max_length=2048)
+    output_url: str = Field(min_length=1, max_length=2048)
+    mode: WorkerMode
+
+    @classmethod
+    def of(cls, env: WorkerEnv) -> WorkerAssignment:
+        return cls(
+            stream_id=env.stream_id,
+            input_url=env.input_url,
+            output_url=env.output_url,
+            mode=env.mode,
+        )

@@ -64,8 +64,16 @@ class WorkerMode(StrEnum):
     TONE = "tone"
 
 
+class OutputProtocol(StrEnum):
+    """How the worker publishes live/<id>/out to MediaMTX."""
+
+    RTSP = "rtsp"  # available as soon as RECORD starts (tracks come from the SDP)
+    RTMP = "rtmp"  # MediaMTX analyses 2 s of an RTMP publish before it is available
+
+
 class Phase(StrEnum):
     PENDING = "Pending"
+    CONNECTING = "Connecting"  # a publisher was admitted; MediaMTX is still analysing
     STARTING = "Starting"
     LIVE = "Live"
     RECONNECTING = "Reconnecting"
@@ -110,6 +118,11 @@ class WorkerSpec(WireModel):
         default=WorkerMode.BYPASS,
         description="bypass remuxes H.264/AAC untouched; tone replaces the audio with "
         "a 440 Hz tone (a deterministic stand-in for real processing).",
+    )
+    output: OutputProtocol = Field(
+        default=OutputProtocol.RTSP,
+        description="How the worker publishes live/<id>/out: rtsp (available at once) or "
+        "rtmp (MediaMTX analyses 2 s of it first). Readers use any protocol either way.",
     )
     resources: ResourceRequirements | None = Field(
         default=None, description="Worker container resources; operator defaults when unset."
@@ -217,6 +230,11 @@ class IngestStatus(WireModel):
     source_id: str | None = Field(default=None, description="Id of the current source.")
     query: str | None = Field(
         default=None, description="Publish query string, credentials redacted."
+    )
+    connecting_since: Time | None = Field(
+        default=None,
+        description="RFC 3339 time a publisher (sourceId) was admitted, before the path "
+        "became available; unset once it is available or gone.",
     )
     available_since: Time | None = Field(default=None, description="RFC 3339 time.")
     unavailable_since: Time | None = Field(

@@ -118,6 +118,6 @@ def test_new_livestream_uses_defaults() -> None:
         "lifecycle": "Ephemeral",
         "gracePeriodSeconds": 7,
         "ingest": {"allowTakeover": False},
-        "worker": {"mode": "tone"},
+        "worker": {"mode": "tone", "output": "rtsp"},
         "forwarder": {"destinations": [{"name": "yt", "urlSecretRef": {"name": "s", "key": "k"}}]},
     }
