@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from .api.v1alpha1 import (
     DEFAULT_GRACE_SECONDS,
     Destination,
+    OutputProtocol,
     ResourceRequirements,
     WireModel,
     WorkerMode,
@@ -53,6 +54,7 @@ class Settings(WireModel):
     )
     # Defaults for LiveStreams the receiver creates from hooks.
     default_worker_mode: WorkerMode = WorkerMode.BYPASS
+    default_worker_output: OutputProtocol = OutputProtocol.RTSP
     default_grace_seconds: int = Field(default=DEFAULT_GRACE_SECONDS, ge=0, le=86400)
     default_destinations: list[Destination] = Field(default_factory=list)
     resync_seconds: float = Field(default=5.0, gt=0, le=3600)
@@ -66,6 +68,15 @@ class Settings(WireModel):
     output_read: OutputRead = OutputRead.KEYED
     max_streams: int = Field(default=0, ge=0, le=100_000)
     max_streams_per_ip: int = Field(default=0, ge=0, le=100_000)
+    # The early signal: an allowed publish creates (or wakes) its LiveStream from the
+    # auth call, so the worker starts while MediaMTX still analyses the publish. Off:
+    # streams start from the ready hook alone.
+    early_signal: bool = True
+    # How long an admitted publish may take to become available; past it the stream
+    # counts as gone and the grace period runs.
+    connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Warm worker pool (operator): idle worker Pods claimed by new streams.
+    worker_pool_size: int = Field(default=0, ge=0, le=100)
     # Internal credentials (from the chart's generated Secret): the hook wrapper's
     # token, the operator's Control API user, the workers' and forwarders' users.
     hook_token: SecretStr = SecretStr("")
@@ -75,8 +86,11 @@ class Settings(WireModel):
     worker_password: SecretStr = SecretStr("")
     forwarder_user: str = "lso-forwarder"
     forwarder_password: SecretStr = SecretStr("")
-    # The Secret Pods read their credentials from (keys worker-password, forwarder-password).
+    # The Secret Pods read their credentials from (keys worker-password,
+    # forwarder-password, pool-token).
     internal_secret: str = Field(default="", max_length=253)
+    # The token the operator shows a claimed pool worker (pod_contract.POOL_TOKEN_KEY).
+    pool_token: SecretStr = SecretStr("")
     # Leader election (operator): only the holder of this Lease, in `namespace`,
     # reconciles and resyncs; the holder renews it every renew_seconds.
     leader_election: bool = True

@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -64,6 +64,8 @@ class AuthService:
         self.guard = guard or AttemptGuard()
         self._posted: dict[tuple[str, str], float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Told of every allowed publish, in the background (early_signal.py).
+        self.announce: Callable[[AuthRequest], Coroutine[Any, Any, None]] | None = None
         keys.on_revoke = self.revoked
 
     @property
@@ -91,6 +93,8 @@ class AuthService:
         if decision.allowed:
             if req.action == Action.PUBLISH:
                 log.info("publish allowed", extra=_fields(req, decision))
+                if self.announce is not None:
+                    self._spawn(self.announce(req))
             return web.json_response({"allowed": True, "reason": decision.reason.value})
         log.warning("refused", extra=_fields(req, decision))
         self._event_for(decision)

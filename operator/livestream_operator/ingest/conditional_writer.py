@@ -71,10 +71,11 @@ class ConditionalWriter:
         self, kind: HookKind, where: StreamPath, event: HookEvent, name: str
     ) -> Applied:
         created = False
-        # Only a ready event on the ingest starts a stream. It tries the create
-        # first: a new stream is the case where a publisher waits for its worker,
-        # and the create answers 409 at the same cost as a GET when it exists.
-        starts = kind is HookKind.READY and where.role is PathRole.INGEST
+        # Only an ingest publish (announced early or ready) starts a stream. It
+        # tries the create first: a new stream is the case where a publisher
+        # waits for its worker, and the create answers 409 at the same cost as a
+        # GET when it exists.
+        starts = kind in (HookKind.READY, HookKind.CONNECTING) and where.role is PathRole.INGEST
         current: LiveStream | None
         for attempt in range(MAX_ATTEMPTS):
             if starts and attempt == 0:

@@ -23,10 +23,12 @@ _MAX_FIELD_NAME = 64
 
 
 class HookKind(StrEnum):
-    """Which MediaMTX path hook fired: runOnAvailable or runOnUnavailable."""
+    """What MediaMTX reported: a path hook (runOnAvailable, runOnUnavailable), or
+    the early signal: the auth call of a publish it is about to analyse."""
 
     READY = "ready"
     NOT_READY = "not-ready"
+    CONNECTING = "connecting"
 
 
 class HookEvent(BaseModel):

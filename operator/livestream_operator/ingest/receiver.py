@@ -27,6 +27,7 @@ from ..settings import Settings
 from . import metrics
 from .auth_endpoint import AuthService
 from .conditional_writer import ConditionalWriter, LiveStreamAPI, NameCollision
+from .early_signal import announcer
 from .hook_event import BodyError, HookEvent, HookKind, load_json
 from .problems import problem
 from .rules import Result
@@ -254,6 +255,8 @@ def make_app(
     app[HOOK_TOKEN] = settings.hook_token.get_secret_value()
     if auth is not None:
         app[AUTH] = auth
+        if settings.early_signal:
+            auth.announce = announcer(app[WRITER])
     app.router.add_post("/v1/mediamtx/events/ready", _event_handler(HookKind.READY))
     app.router.add_post("/v1/mediamtx/events/not-ready", _event_handler(HookKind.NOT_READY))
     app.router.add_post("/v1/mediamtx/auth", _auth)

@@ -51,7 +51,7 @@ def new_livestream(stream_id: str, namespace: str, settings: Settings) -> LiveSt
         stream_id=stream_id,
         lifecycle=Lifecycle.EPHEMERAL,
         grace_period_seconds=settings.default_grace_seconds,
-        worker=WorkerSpec(mode=settings.default_worker_mode),
+        worker=WorkerSpec(mode=settings.default_worker_mode, output=settings.default_worker_output),
         forwarder=(
             ForwarderSpec(destinations=settings.default_destinations)
             if settings.default_destinations
@@ -75,13 +75,50 @@ def decide(
     """The status change an event implies, given the LiveStream's current status."""
     if where.role is PathRole.INGEST:
         ingest = status.ingest or IngestStatus()
+        if kind is HookKind.CONNECTING:
+            return _ingest_connecting(ingest, where, event, now)
         if kind is HookKind.READY:
             return _ingest_ready(ingest, where, event, now)
         return _ingest_not_ready(ingest, event, now)
     output = status.output or OutputStatus()
+    if kind is HookKind.CONNECTING:
+        return Decision(Result.IGNORED, reason="only an ingest publish is announced early")
     if kind is HookKind.READY:
         return _output_ready(output, where, event, now)
     return _output_not_ready(output, event)
+
+
+def _ingest_connecting(
+    cur: IngestStatus, where: StreamPath, event: HookEvent, now: str
+) -> Decision:
+    """An admitted publish, about 2 s before MediaMTX makes an RTMP path available.
+
+    The ready hook (or the resync) confirms it with the same source id; the auth
+    call, the hook and the resync may arrive in any order, so this never undoes
+    what a later event already recorded.
+    """
+    source_id = event.source_id or None
+    if cur.available:
+        if cur.source_id == source_id:
+            return Decision(Result.UNCHANGED, reason="already available from this source")
+        # A takeover: the current publisher stays until MediaMTX replaces it.
+        return Decision(Result.UNCHANGED, reason="another source is available")
+    if source_id is not None and cur.source_id == source_id:
+        if cur.connecting_since:
+            return Decision(Result.UNCHANGED, reason="already connecting from this source")
+        if cur.unavailable_since:
+            return Decision(Result.STALE, reason="this source has already come and gone")
+    ingest = IngestStatus(
+        path=naming.ingest_path(where.stream_id),
+        available=False,
+        source_type=event.source_type or None,
+        source_id=source_id,
+        query=naming.redact_query(event.query) or None,
+        connecting_since=now,
+        available_since=None,  # a new source: the ready hook sets it
+        last_event_time=now,
+    )
+    return Decision(Result.UPDATED, LiveStreamStatus(ingest=ingest))
 
 
 def _ingest_ready(cur: IngestStatus, where: StreamPath, event: HookEvent, now: str) -> Decision:
@@ -96,6 +133,7 @@ def _ingest_ready(cur: IngestStatus, where: StreamPath, event: HookEvent, now: s
         source_id=source_id,
         query=naming.redact_query(event.query) or None,
         available_since=cur.available_since if same_source else now,
+        connecting_since=None,
         unavailable_since=None,  # cleared: ends any grace period
         last_event_time=now,
     )
@@ -109,7 +147,9 @@ def _ingest_not_ready(cur: IngestStatus, event: HookEvent, now: str) -> Decision
         return Decision(Result.STALE, reason="source was already replaced")
     if not cur.available:
         return Decision(Result.UNCHANGED, reason="already unavailable")
-    ingest = IngestStatus(available=False, unavailable_since=now, last_event_time=now)
+    ingest = IngestStatus(
+        available=False, connecting_since=None, unavailable_since=now, last_event_time=now
+    )
     return Decision(Result.UPDATED, LiveStreamStatus(ingest=ingest))
 
 

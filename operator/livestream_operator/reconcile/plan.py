@@ -200,17 +200,28 @@ class Plan:
     requeue_after: float | None = None
 
 
-def grace_deadline(livestream: LiveStream) -> datetime | None:
+def connect_deadline(ingest: IngestStatus, settings: Settings) -> datetime | None:
+    """Until when an admitted publish (the early signal) counts as connecting."""
+    since = parse_time(ingest.connecting_since)
+    if since is None or ingest.available:
+        return None
+    return since + timedelta(seconds=settings.connect_timeout_seconds)
+
+
+def grace_deadline(livestream: LiveStream, settings: Settings) -> datetime | None:
     """When the grace period ends; None while the ingest is available.
 
-    A LiveStream whose ingest was never seen counts from its creation, so an
-    Ephemeral one left behind by a failed hook does not live forever.
+    A publish that was admitted but never became available counts as gone at its
+    connect deadline. A LiveStream whose ingest was never seen counts from its
+    creation, so an Ephemeral one left behind by a failed hook does not live forever.
     """
     ingest = livestream.status.ingest or IngestStatus()
     if ingest.available:
         return None
-    since = parse_time(ingest.unavailable_since) or parse_time(
-        livestream.metadata.creation_timestamp
+    since = (
+        parse_time(ingest.unavailable_since)
+        or connect_deadline(ingest, settings)
+        or parse_time(livestream.metadata.creation_timestamp)
     )
     if since is None:
         return None
@@ -218,7 +229,7 @@ def grace_deadline(livestream: LiveStream) -> datetime | None:
 
 
 def _ever_published(ingest: IngestStatus) -> bool:
-    return bool(ingest.available_since or ingest.unavailable_since)
+    return bool(ingest.available_since or ingest.unavailable_since or ingest.connecting_since)
 
 
 def plan(
@@ -229,11 +240,13 @@ def plan(
     output = status.output or OutputStatus()
     result = Plan(status=status)
 
-    deadline = grace_deadline(livestream)
+    deadline = grace_deadline(livestream, settings)
     available = ingest.available
+    connect_until = connect_deadline(ingest, settings)
+    connecting = connect_until is not None and now < connect_until
     in_grace = deadline is not None and now < deadline and _ever_published(ingest)
-    active = available or in_grace
-    expired = deadline is not None and now >= deadline
+    active = available or connecting or in_grace
+    expired = deadline is not None and now >= deadline and not connecting
 
     if not active and expired and spec.lifecycle is Lifecycle.EPHEMERAL:
         result.delete_livestream = True
@@ -268,7 +281,7 @@ def plan(
             pod_name=desired_worker["metadata"]["name"], state=PodState.PENDING
         )
     idle = expired and _ever_published(ingest)
-    phase, message = _phase(spec, available, in_grace, idle, worker_summary, output)
+    phase, message = _phase(spec, available, connecting, in_grace, idle, worker_summary, output)
 
     dests = destination_states(forwarder, spec, now) if spec.forwarder else []
     forwarder_status: ForwarderStatus | None = None
@@ -297,7 +310,9 @@ def plan(
         kind = EventType.WARNING if phase is Phase.FAILED else EventType.NORMAL
         result.events.append(KubeEvent(kind, f"Phase{phase.value}", message))
     result.events.extend(_secret_events(status.conditions, conditions))
-    if in_grace and deadline is not None:
+    if connecting and connect_until is not None:
+        result.requeue_after = max((connect_until - now).total_seconds(), 0.0) + 0.05
+    elif in_grace and deadline is not None:
         result.requeue_after = max((deadline - now).total_seconds(), 0.0) + 0.05
     elif forwarder and any(d.state is DestinationState.PENDING for d in dests):
         result.requeue_after = DESTINATION_STARTUP_SECONDS
@@ -332,14 +347,17 @@ def _converge(
 def _phase(
     spec: LiveStreamSpec,
     available: bool,
+    connecting: bool,
     in_grace: bool,
     idle: bool,
     worker: PodStatusSummary,
     output: OutputStatus,
 ) -> tuple[Phase, str]:
-    if available or in_grace:
+    if available or connecting or in_grace:
         if worker.state is PodState.FAILED:
             return Phase.FAILED, f"worker failed: {worker.message or 'unknown'}"
+        if connecting:
+            return Phase.CONNECTING, "publisher admitted; MediaMTX is analysing its stream"
         if not available:
             return Phase.RECONNECTING, "ingest unavailable; waiting for the publisher to return"
         if worker.running and output.available:

@@ -22,7 +22,7 @@ from ..api.pod_contract import (
     WorkerEnv,
     forwarder_port,
 )
-from ..api.v1alpha1 import GROUP, LiveStream, ResourceRequirements
+from ..api.v1alpha1 import GROUP, LiveStream, OutputProtocol, ResourceRequirements
 from ..settings import Settings
 
 Body = dict[str, Any]
@@ -149,12 +149,20 @@ def _health_probe(port: int) -> Body:
     }
 
 
+def _output_base(protocol: OutputProtocol, settings: Settings) -> str:
+    # RTSP: MediaMTX takes the tracks from the SDP and the path is available at
+    # once; an RTMP publish is analysed for 2 s first.
+    if protocol is OutputProtocol.RTMP:
+        return settings.mediamtx_rtmp_url
+    return settings.mediamtx_rtsp_url
+
+
 def worker_pod(livestream: LiveStream, settings: Settings) -> Body:
     spec = livestream.spec
     contract = WorkerEnv(
         stream_id=spec.stream_id,
         input_url=f"{settings.mediamtx_rtsp_url}/{naming.ingest_path(spec.stream_id)}",
-        output_url=f"{settings.mediamtx_rtmp_url}/{naming.output_path(spec.stream_id)}",
+        output_url=f"{_output_base(spec.worker.output, settings)}/{naming.output_path(spec.stream_id)}",
         mode=spec.worker.mode,
         metrics_port=WORKER_METRICS_PORT,
         media_user=settings.worker_user if settings.internal_secret else "",

@@ -121,7 +121,7 @@ async def test_ready_event_creates_a_restricted_worker_pod(
     container = pod["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["LSO_INPUT_URL"] == "rtsp://mtx:8554/live/cam/in"
-    assert env["LSO_OUTPUT_URL"] == "rtmp://mtx:1935/live/cam/out"
+    assert env["LSO_OUTPUT_URL"] == "rtsp://mtx:8554/live/cam/out"
     sc = container["securityContext"]
     assert sc["readOnlyRootFilesystem"] is True
     assert sc["allowPrivilegeEscalation"] is False

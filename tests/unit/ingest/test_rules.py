@@ -37,6 +37,7 @@ def test_first_ready_marks_ingest_available() -> None:
             "sourceId": "s1",
             "query": "key=redacted",
             "availableSince": NOW,
+            "connectingSince": None,
             "unavailableSince": None,
             "lastEventTime": NOW,
         }
@@ -55,7 +56,12 @@ def test_not_ready_of_current_source_starts_grace() -> None:
     status = {"ingest": {"available": True, "sourceId": "s1"}}
     d = decide(HookKind.NOT_READY, st(status), parse_path("live/cam/in"), _ev(), LATER)
     assert patch(d) == {
-        "ingest": {"available": False, "unavailableSince": LATER, "lastEventTime": LATER}
+        "ingest": {
+            "available": False,
+            "connectingSince": None,
+            "unavailableSince": LATER,
+            "lastEventTime": LATER,
+        }
     }
 
 
@@ -121,3 +127,100 @@ def test_new_livestream_uses_defaults() -> None:
         "worker": {"mode": "tone", "output": "rtsp"},
         "forwarder": {"destinations": [{"name": "yt", "urlSecretRef": {"name": "s", "key": "k"}}]},
     }
+
+
+# ------------------------------------------------------------ the early signal
+
+IN = parse_path("live/cam/in")
+
+
+def test_admitted_publish_is_connecting_with_the_source_the_hook_will_name() -> None:
+    d = decide(HookKind.CONNECTING, st(), IN, _ev(query="key=sk_secret"), NOW)
+    assert d.result is Result.UPDATED
+    assert patch(d) == {
+        "ingest": {
+            "path": "live/cam/in",
+            "available": False,
+            "sourceType": "rtmpConn",
+            "sourceId": "s1",
+            "query": "key=redacted",
+            "connectingSince": NOW,
+            "availableSince": None,
+            "lastEventTime": NOW,
+        }
+    }
+
+
+def _apply(status: LiveStreamStatus, d: Decision) -> LiveStreamStatus:
+    """What the API server stores after the merge patch (ingest only)."""
+    if d.change is None or d.change.ingest is None:
+        return status
+    merged = (status.ingest.model_dump() if status.ingest else {}) | d.change.ingest.model_dump(
+        exclude_unset=True
+    )
+    return LiveStreamStatus(ingest=merged)  # type: ignore[arg-type]
+
+
+def _run(order: list[HookKind], source: str = "s1") -> LiveStreamStatus:
+    status = st()
+    for i, kind in enumerate(order):
+        status = _apply(status, decide(kind, status, IN, _ev(source=source), f"t{i}"))
+    return status
+
+
+def test_auth_first_or_ready_first_end_the_same() -> None:
+    for order in (
+        [HookKind.CONNECTING, HookKind.READY],
+        [HookKind.READY, HookKind.CONNECTING],
+        [HookKind.READY, HookKind.CONNECTING, HookKind.READY],
+    ):
+        ingest = _run(order).ingest
+        assert ingest is not None
+        assert (ingest.available, ingest.source_id, ingest.connecting_since) == (True, "s1", None)
+        assert ingest.unavailable_since is None
+
+
+def test_late_auth_of_a_publish_that_already_ended_is_stale() -> None:
+    status = _run([HookKind.READY, HookKind.NOT_READY])
+    d = decide(HookKind.CONNECTING, status, IN, _ev(), LATER)
+    assert (d.result, d.change) == (Result.STALE, None)
+
+
+def test_takeover_does_not_mark_the_live_stream_connecting() -> None:
+    status = _run([HookKind.CONNECTING, HookKind.READY])
+    d = decide(HookKind.CONNECTING, status, IN, _ev(source="s2"), LATER)
+    assert (d.result, d.change) == (Result.UNCHANGED, None)
+
+
+def test_reconnect_keeps_the_grace_clock_and_then_takes_the_new_source() -> None:
+    status = _run([HookKind.READY, HookKind.NOT_READY])
+    back = decide(HookKind.CONNECTING, status, IN, _ev(source="s2"), LATER)
+    status = _apply(status, back)
+    ingest = status.ingest
+    assert ingest is not None
+    assert (ingest.source_id, ingest.connecting_since, ingest.unavailable_since) == (
+        "s2",
+        LATER,
+        "t1",
+    )
+    ready = decide(HookKind.READY, status, IN, _ev(source="s2"), "t9")
+    ingest = _apply(status, ready).ingest
+    assert ingest is not None
+    assert (ingest.available, ingest.available_since, ingest.unavailable_since) == (
+        True,
+        "t9",
+        None,
+    )
+
+
+def test_not_ready_of_the_old_source_never_ends_a_connecting_new_one() -> None:
+    status = _run([HookKind.READY])
+    status = _apply(status, decide(HookKind.NOT_READY, status, IN, _ev(), "t5"))
+    status = _apply(status, decide(HookKind.CONNECTING, status, IN, _ev(source="s2"), "t6"))
+    d = decide(HookKind.NOT_READY, status, IN, _ev(), "t7")  # a duplicate, late
+    assert d.result is Result.STALE
+
+
+def test_output_paths_are_never_announced() -> None:
+    d = decide(HookKind.CONNECTING, st(), parse_path("live/cam/out"), _ev("live/cam/out"), NOW)
+    assert d.result is Result.IGNORED

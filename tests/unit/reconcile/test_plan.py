@@ -315,3 +315,45 @@ def test_other_config_errors_and_healthy_destinations_post_no_secret_event() -> 
         "lastTransitionTime": "",
         "observedGeneration": 1,
     }
+
+
+# ------------------------------------------------------------- the early signal
+
+CONNECTING_IN = {"available": False, "sourceId": "s1", "connectingSince": t(1)}
+
+
+def test_connecting_publish_starts_the_worker_before_the_path_is_available() -> None:
+    p = plan(ls(ingest=CONNECTING_IN), {}, SETTINGS, T0 + timedelta(seconds=1.2))
+    assert [c["metadata"]["name"] for c in p.create] == ["cam-worker"]
+    assert p.status.phase == "Connecting"
+    # It looks again when the connect bound runs out.
+    assert p.requeue_after is not None
+    assert 9.7 <= p.requeue_after <= 9.9
+
+
+def test_persistent_idle_stream_wakes_on_the_early_signal() -> None:
+    ingest = {**GONE_IN, "sourceId": "s2", "connectingSince": t(500)}
+    p = plan(ls("Persistent", ingest=ingest), {}, SETTINGS, T0 + timedelta(seconds=501))
+    assert p.status.phase == "Connecting"
+    assert [c["metadata"]["name"] for c in p.create] == ["cam-worker"]
+
+
+def test_publish_that_never_becomes_available_ends_through_the_grace_period() -> None:
+    body = ls(ingest=CONNECTING_IN, grace=30)
+    worker = running(manifests.worker_pod(body, SETTINGS))
+    after_bound = plan(body, children(worker), SETTINGS, T0 + timedelta(seconds=12))
+    assert after_bound.status.phase == "Reconnecting"
+    assert not after_bound.delete and not after_bound.delete_livestream
+    # Grace counts from the end of the connect bound: 1 + 10 + 30 s.
+    assert not plan(
+        body, children(worker), SETTINGS, T0 + timedelta(seconds=40.9)
+    ).delete_livestream
+    assert plan(body, children(worker), SETTINGS, T0 + timedelta(seconds=41)).delete_livestream
+
+
+def test_new_publisher_connecting_during_grace_holds_the_stream_past_its_deadline() -> None:
+    ingest = {**GONE_IN, "sourceId": "s2", "connectingSince": t(39)}
+    body = ls(ingest=ingest, grace=30)  # grace ran out at t(40)
+    p = plan(body, {}, SETTINGS, T0 + timedelta(seconds=41))
+    assert not p.delete_livestream
+    assert p.status.phase == "Connecting"

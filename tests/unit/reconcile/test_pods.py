@@ -18,9 +18,15 @@ def test_worker_pod() -> None:
     assert c["image"] == "w:1"
     env = {e["name"]: e["value"] for e in c["env"]}
     assert env["LSO_INPUT_URL"] == "rtsp://m:8554/live/cam/in"
-    assert env["LSO_OUTPUT_URL"] == "rtmp://m:1935/live/cam/out"
+    assert env["LSO_OUTPUT_URL"] == "rtsp://m:8554/live/cam/out"  # no second analysis
     assert env["LSO_MODE"] == "tone"
     assert pod["spec"]["automountServiceAccountToken"] is False
+
+
+def test_worker_output_over_rtmp_when_asked() -> None:
+    pod = manifests.worker_pod(ls(ingest=LIVE_IN, worker={"output": "rtmp"}), SETTINGS)
+    env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+    assert env["LSO_OUTPUT_URL"] == "rtmp://m:1935/live/cam/out"
 
 
 def test_forwarder_pod_reads_urls_from_secrets_only() -> None:
