@@ -144,6 +144,12 @@ class Kube:
     async def create_pod(self, namespace: str, body: Body) -> Body:
         return await self.request("POST", core_path(namespace, "pods"), body)
 
+    async def patch_pod(self, namespace: str, name: str, patch: Body) -> Body:
+        """Merge-patch a Pod; a metadata.resourceVersion in the patch makes it conditional."""
+        return await self.request(
+            "PATCH", core_path(namespace, "pods", name), patch, content_type=MERGE_PATCH
+        )
+
     async def delete_pod(self, namespace: str, name: str, uid: str | None = None) -> None:
         opts: Body = {"gracePeriodSeconds": 10}
         if uid:

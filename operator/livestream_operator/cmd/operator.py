@@ -31,6 +31,7 @@ from ..ingest.resync import Resync
 from ..kube import Kube, open_kube
 from ..leader_election import LeaderElector, LeadershipLost
 from ..reconcile.controller import Controller
+from ..reconcile.warm_pool import WarmPool
 from ..reconcile.watch import build_registry
 from ..settings import Settings, SettingsError, from_env
 
@@ -58,12 +59,13 @@ def _already_set() -> asyncio.Event:
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set; raises LeadershipLost when the Lease slips away."""
     kube = await open_kube()
-    controller = Controller(kube, settings)
     elector = _elector(kube, settings)
     leading = elector.leading if elector else _already_set()
-    registry = build_registry(controller)
     stop = stop or asyncio.Event()
     async with aiohttp.ClientSession() as session:
+        pool = WarmPool(kube, settings, session)
+        controller = Controller(kube, settings, pool)
+        registry = build_registry(controller)
         password = settings.operator_password.get_secret_value()
         mtx = MediaMTXClient(
             settings.mediamtx_api_url,
@@ -88,6 +90,10 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             await asyncio.sleep(settings.resync_seconds)  # let the first listing land
             await resync.run()
 
+        async def pool_when_leading() -> None:
+            await leading.wait()
+            await pool.run()
+
         tasks = [
             asyncio.create_task(  # the watches fill the cache, leader or not
                 kopf.operator(
@@ -101,6 +107,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             ),
             asyncio.create_task(reconcile_when_leading()),
             asyncio.create_task(resync_when_leading()),
+            asyncio.create_task(pool_when_leading()),
         ]
         if elector is not None:  # acquires, then renews; ends only by LeadershipLost
             tasks.append(asyncio.create_task(elector.run()))

@@ -27,17 +27,21 @@ from . import metrics
 from .observed import ObservedPod
 from .plan import Plan, plan
 from .pods import STREAM_LABEL, WORKER
+from .pool import is_pool_pod
+from .warm_pool import WarmPool
 from .workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 Body = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name)
+COMPONENT = "app.kubernetes.io/component"
 
 
 class Controller:
-    def __init__(self, kube: Kube, settings: Settings) -> None:
+    def __init__(self, kube: Kube, settings: Settings, pool: WarmPool | None = None) -> None:
         self.kube = kube
         self.settings = settings
+        self.pool = pool
         self.queue: WorkQueue[Key] = WorkQueue()
         self.livestreams: dict[Key, LiveStream] = {}
         self.pods: dict[Key, dict[str, ObservedPod]] = {}
@@ -65,6 +69,8 @@ class Controller:
 
     def on_pod(self, event_type: str | None, body: Body) -> None:
         pod = ObservedPod.parse(body)
+        if self.pool is not None and is_pool_pod(pod):
+            self.pool.on_pod(event_type, pod)  # claimed ones are also a stream's child
         owner = pod.metadata.labels.get(STREAM_LABEL)
         if not owner:
             return
@@ -135,13 +141,37 @@ class Controller:
                 if not (exc.not_found or exc.conflict):
                     raise
         for pod in decided.create:
+            if await self._claim_warm_worker(livestream, pod):
+                continue
             await self._create_pod(livestream, pod)
+        requeue = decided.requeue_after
+        if self.pool is not None:
+            for child in list(self.pods.get(key, {}).values()):
+                if child.owned_by(livestream.metadata.uid):
+                    again = await self.pool.ensure_assigned(livestream, child)
+                    if again is not None:
+                        requeue = again if requeue is None else min(requeue, again)
 
         await self._write_status(livestream, decided)
         for event in decided.events:
             await self._post_event(livestream, event)
         self._count_phases()
-        return decided.requeue_after
+        return requeue
+
+    async def _claim_warm_worker(self, owner: LiveStream, pod: Body) -> bool:
+        if self.pool is None or pod["metadata"]["labels"].get(COMPONENT) != WORKER:
+            return False
+        claimed = await self.pool.claim(owner, pod)
+        if claimed is None:
+            return False
+        self.pods.setdefault(owner.key, {})[claimed.name] = claimed
+        self._observe_worker_start(owner)
+        return True
+
+    def _observe_worker_start(self, owner: LiveStream) -> None:
+        since = parse_time(owner.status.ingest.available_since if owner.status.ingest else None)
+        if since is not None:
+            metrics.READY_TO_WORKER.observe(max((datetime.now(UTC) - since).total_seconds(), 0.0))
 
     async def _create_pod(self, owner: LiveStream, pod: Body) -> None:
         namespace = owner.metadata.namespace or ""
@@ -155,12 +185,8 @@ class Controller:
         observed = ObservedPod.parse(created)
         self.pods.setdefault(owner.key, {})[observed.name] = observed
         log.info("created pod", extra={"pod": observed.name})
-        if pod["metadata"]["labels"].get("app.kubernetes.io/component") == WORKER:
-            since = parse_time(owner.status.ingest.available_since if owner.status.ingest else None)
-            if since is not None:
-                metrics.READY_TO_WORKER.observe(
-                    max((datetime.now(UTC) - since).total_seconds(), 0.0)
-                )
+        if pod["metadata"]["labels"].get(COMPONENT) == WORKER:
+            self._observe_worker_start(owner)
 
     async def _delete_livestream(self, livestream: LiveStream, decided: Plan) -> None:
         namespace, name = livestream.key

@@ -28,6 +28,8 @@ class PodMeta(_View):
     name: str
     namespace: str = ""
     uid: str = ""
+    resource_version: str = ""
+    creation_timestamp: Time | None = None
     deletion_timestamp: Time | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
@@ -55,6 +57,7 @@ class ContainerStatus(_View):
 
 class PodStatus(_View):
     phase: str = "Pending"
+    pod_ip: str | None = Field(default=None, alias="podIP")
     reason: str | None = None
     message: str | None = None
     container_statuses: list[ContainerStatus] = Field(default_factory=list)
@@ -79,6 +82,13 @@ class ObservedPod(_View):
     @property
     def finished(self) -> bool:
         return self.status.phase in ("Failed", "Succeeded")
+
+    @property
+    def ready(self) -> bool:
+        containers = self.status.container_statuses
+        return (
+            self.status.phase == "Running" and bool(containers) and all(c.ready for c in containers)
+        )
 
     def owned_by(self, uid: str | None) -> bool:
         return any(o.uid == uid for o in self.metadata.owner_references)

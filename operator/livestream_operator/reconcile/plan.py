@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..api import naming
 from ..api.v1alpha1 import (
     Condition,
     ConditionType,
@@ -38,6 +37,7 @@ from .observed import ObservedPod
 
 Manifest = dict[str, Any]
 
+COMPONENT_LABEL = "app.kubernetes.io/component"
 # Waiting reasons that will not fix themselves: the stream has failed until
 # someone changes the spec or the cluster.
 _STUCK = {
@@ -267,8 +267,8 @@ def plan(
             ours[name] = pod
         else:
             result.delete.append(PodDeletion(pod.name, pod.metadata.uid, "NotOwned"))
-    worker = ours.get(naming.worker_pod_name(meta.name))
-    forwarder = ours.get(naming.forwarder_pod_name(meta.name))
+    worker = _only_child(result, ours, pods.WORKER)
+    forwarder = _only_child(result, ours, pods.FORWARDER)
 
     desired_worker = pods.worker_pod(livestream, settings) if active else None
     desired_forwarder = pods.forwarder_pod(livestream, settings) if active else None
@@ -317,6 +317,26 @@ def plan(
     elif forwarder and any(d.state is DestinationState.PENDING for d in dests):
         result.requeue_after = DESTINATION_STARTUP_SECONDS
     return result
+
+
+def _only_child(result: Plan, ours: dict[str, ObservedPod], component: str) -> ObservedPod | None:
+    """The stream's one worker (or forwarder); any other is deleted.
+
+    A worker is found by its label, not its name: a claimed pool worker keeps the
+    name the pool gave it. Two can exist for a moment (a claim whose answer was
+    lost, then a create): the one furthest along stays.
+    """
+    found = [p for p in ours.values() if p.metadata.labels.get(COMPONENT_LABEL) == component]
+    if not found:
+        return None
+    found.sort(
+        key=lambda p: (p.terminating, not p.ready, p.metadata.creation_timestamp or "", p.name)
+    )
+    keep, *others = found
+    for pod in others:
+        if not pod.terminating:
+            result.delete.append(PodDeletion(pod.name, pod.metadata.uid, "Duplicate"))
+    return keep
 
 
 def _converge(

@@ -15,6 +15,8 @@ from ..api.pod_contract import (
     FORWARDER_PASSWORD_KEY,
     HEALTH_PATH,
     MEDIA_PASSWORD_VAR,
+    POOL_TOKEN_KEY,
+    POOL_TOKEN_VAR,
     RUNTIME_ENV,
     WORKER_METRICS_PORT,
     WORKER_PASSWORD_KEY,
@@ -31,6 +33,13 @@ MANAGED_BY = "livestream-operator"
 STREAM_LABEL = f"{GROUP}/stream"
 STREAM_ID_ANNOTATION = f"{GROUP}/stream-id"
 SPEC_HASH_ANNOTATION = f"{GROUP}/spec-hash"
+# Warm pool workers: "idle" until a stream claims one, then "claimed" (and owned
+# by that LiveStream, with its stream label). The claim is one conditional write.
+POOL_LABEL = f"{GROUP}/pool"
+POOL_IDLE = "idle"
+POOL_CLAIMED = "claimed"
+POOL_TEMPLATE_ANNOTATION = f"{GROUP}/pool-template"
+POOL_NAME_PREFIX = "lso-pool-"
 WORKER = "worker"
 FORWARDER = "forwarder"
 RUN_AS = 10001
@@ -85,6 +94,21 @@ def _pod(
     hashed, so upgrading the operator never interrupts running streams.
     """
     meta = livestream.metadata
+    pod = _pod_shell(containers)
+    pod["metadata"] = {
+        "name": pod_name,
+        "namespace": meta.namespace,
+        "labels": labels(meta.name, component),
+        "annotations": {
+            STREAM_ID_ANNOTATION: livestream.spec.stream_id,
+            SPEC_HASH_ANNOTATION: _spec_hash(hashed),
+        },
+        "ownerReferences": [owner_reference(livestream)],
+    }
+    return pod
+
+
+def _pod_shell(containers: list[Body]) -> Body:
     pod_spec: Body = {
         "restartPolicy": "Always",
         "automountServiceAccountToken": False,
@@ -102,21 +126,7 @@ def _pod(
         # ffmpeg's temporary files go here.
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
     }
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": pod_name,
-            "namespace": meta.namespace,
-            "labels": labels(meta.name, component),
-            "annotations": {
-                STREAM_ID_ANNOTATION: livestream.spec.stream_id,
-                SPEC_HASH_ANNOTATION: _spec_hash(hashed),
-            },
-            "ownerReferences": [owner_reference(livestream)],
-        },
-        "spec": pod_spec,
-    }
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {}, "spec": pod_spec}
 
 
 def _env(pairs: dict[str, str]) -> list[Body]:
@@ -157,29 +167,54 @@ def _output_base(protocol: OutputProtocol, settings: Settings) -> str:
     return settings.mediamtx_rtsp_url
 
 
-def worker_pod(livestream: LiveStream, settings: Settings) -> Body:
+def worker_env(livestream: LiveStream, settings: Settings) -> WorkerEnv:
+    """What the worker of this LiveStream is told: by its environment, or, for a
+    claimed pool worker, by the assignment (the stream part of the same contract)."""
     spec = livestream.spec
-    contract = WorkerEnv(
+    output = _output_base(spec.worker.output, settings)
+    return WorkerEnv(
         stream_id=spec.stream_id,
         input_url=f"{settings.mediamtx_rtsp_url}/{naming.ingest_path(spec.stream_id)}",
-        output_url=f"{_output_base(spec.worker.output, settings)}/{naming.output_path(spec.stream_id)}",
+        output_url=f"{output}/{naming.output_path(spec.stream_id)}",
         mode=spec.worker.mode,
         metrics_port=WORKER_METRICS_PORT,
         media_user=settings.worker_user if settings.internal_secret else "",
     )
-    container = {
+
+
+def _worker_container(
+    contract: WorkerEnv,
+    args: list[str],
+    image: str,
+    resources: ResourceRequirements,
+    settings: Settings,
+    extra_env: list[Body] | None = None,
+) -> Body:
+    return {
         "name": WORKER,
-        "image": spec.worker.image or settings.worker_image,
+        "image": image,
         "imagePullPolicy": settings.image_pull_policy,
-        "args": ["worker"],
+        "args": args,
         "env": _env({**contract.to_env(), **RUNTIME_ENV})
-        + _media_credentials(settings, WORKER_PASSWORD_KEY),
+        + _media_credentials(settings, WORKER_PASSWORD_KEY)
+        + (extra_env or []),
         "ports": [{"name": "metrics", "containerPort": contract.metrics_port}],
         "readinessProbe": _health_probe(contract.metrics_port),
-        "resources": _resources(spec.worker.resources or settings.worker_resources),
+        "resources": _resources(resources),
         "securityContext": _restricted_container(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
+
+
+def worker_pod(livestream: LiveStream, settings: Settings) -> Body:
+    spec = livestream.spec
+    container = _worker_container(
+        worker_env(livestream, settings),
+        ["worker"],
+        spec.worker.image or settings.worker_image,
+        spec.worker.resources or settings.worker_resources,
+        settings,
+    )
     return _pod(
         livestream,
         WORKER,
@@ -187,6 +222,53 @@ def worker_pod(livestream: LiveStream, settings: Settings) -> Body:
         [container],
         [spec.stream_id, spec.worker.wire()],
     )
+
+
+def pool_worker_pod(settings: Settings) -> Body:
+    """An idle worker of the warm pool: no stream yet, no owner; the server names it.
+
+    It runs the operator's default worker image and resources, so only streams
+    that ask for neither are given one (pool.claimable).
+    """
+    contract = WorkerEnv(
+        metrics_port=WORKER_METRICS_PORT,
+        media_user=settings.worker_user if settings.internal_secret else "",
+    )
+    token = (
+        [_secret_env(POOL_TOKEN_VAR, settings.internal_secret, POOL_TOKEN_KEY)]
+        if settings.internal_secret
+        else []
+    )
+    container = _worker_container(
+        contract,
+        ["worker", "--pool"],
+        settings.worker_image,
+        settings.worker_resources,
+        settings,
+        token,
+    )
+    pod = _pod_shell([container])
+    pod["metadata"] = {
+        "generateName": POOL_NAME_PREFIX,
+        "namespace": settings.namespace,
+        "labels": {**pool_labels(), POOL_LABEL: POOL_IDLE},
+        "annotations": {POOL_TEMPLATE_ANNOTATION: _spec_hash(pod["spec"])},
+    }
+    return pod
+
+
+def pool_labels() -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": f"livestream-{WORKER}",
+        "app.kubernetes.io/component": WORKER,
+        "app.kubernetes.io/part-of": "livestream-operator",
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+
+
+def pool_template(settings: Settings) -> str:
+    """The hash idle pool Pods carry: a changed default image or resources replaces them."""
+    return str(pool_worker_pod(settings)["metadata"]["annotations"][POOL_TEMPLATE_ANNOTATION])
 
 
 def forwarder_pod(livestream: LiveStream, settings: Settings) -> Body | None:
