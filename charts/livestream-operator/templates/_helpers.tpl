@@ -122,6 +122,12 @@ seccompProfile:
   value: {{ .Values.streams.forwarderResources | toJson | quote }}
 - name: LSO_DEFAULT_WORKER_MODE
   value: {{ .Values.streams.defaultWorkerMode | quote }}
+- name: LSO_DEFAULT_WORKER_OUTPUT
+  value: {{ .Values.streams.workerOutput | quote }}
+- name: LSO_EARLY_SIGNAL
+  value: {{ .Values.streams.earlySignal | quote }}
+- name: LSO_CONNECT_TIMEOUT_SECONDS
+  value: {{ .Values.streams.connectTimeoutSeconds | quote }}
 - name: LSO_DEFAULT_GRACE_SECONDS
   value: {{ .Values.streams.gracePeriodSeconds | quote }}
 - name: LSO_DEFAULT_DESTINATIONS

@@ -3,8 +3,8 @@
 The chart's post-delete hook Job runs it once the operator, the hook receivers
 and MediaMTX are gone, so that nothing can recreate what it deletes:
 
-1. every LiveStream in the namespace is deleted (their worker and forwarder Pods
-   follow through their owner references);
+1. idle warm-pool workers are deleted, then every LiveStream in the namespace
+   (their worker and forwarder Pods follow through their owner references);
 2. LiveStreams still there after --finalizer-wait seconds have their finalizers
    removed: only the operator, which is gone, would have removed them;
 3. it waits up to --timeout seconds for the LiveStreams to go, then up to
@@ -32,10 +32,12 @@ from kubernetes_asyncio.config.config_exception import ConfigException
 
 from ..kube import MERGE_PATCH, Kube, KubeError, core_path, livestreams_path, open_kube
 from ..reconcile.pods import MANAGED_SELECTOR as MANAGED_PODS
+from ..reconcile.pods import POOL_IDLE, POOL_LABEL
 
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_FINALIZER_WAIT = 5.0
+IDLE_POOL = f"{POOL_LABEL}={POOL_IDLE}"
 
 EXIT_OK, EXIT_API, EXIT_USAGE = 0, 1, 2
 
@@ -95,6 +97,11 @@ class Cleanup:
         return names
 
     async def run(self) -> None:
+        # Idle warm-pool workers have no owner to take them along: delete them first.
+        idle = await self._names(core_path(self.ns, "pods"), [("labelSelector", IDLE_POOL)])
+        for name in idle:
+            _say(f"deleting idle pool worker {name}")
+            await self._call("DELETE", core_path(self.ns, "pods", name))
         for name in await self.livestreams():
             _say(f"deleting LiveStream {name}")
             await self._call(

@@ -85,7 +85,9 @@ async def warm_pool(kube: Kube, namespace: str, size: int) -> dict[str, dict[str
         idle = await pool_pods(kube, namespace, "idle")
         return idle if len(idle) == size else None
 
-    idle = await wait_for_async(filled, 20, what=f"{size} idle pool Pods")
+    idle: dict[str, dict[str, Any]] = await wait_for_async(
+        filled, 20, what=f"{size} idle pool Pods"
+    )
     for pod in idle.values():
         await warm_up(kube, namespace, pod)
     await asyncio.sleep(0.5)  # the watch delivers them ready

@@ -158,7 +158,7 @@ def _apply(status: LiveStreamStatus, d: Decision) -> LiveStreamStatus:
     merged = (status.ingest.model_dump() if status.ingest else {}) | d.change.ingest.model_dump(
         exclude_unset=True
     )
-    return LiveStreamStatus(ingest=merged)  # type: ignore[arg-type]
+    return LiveStreamStatus(ingest=merged)
 
 
 def _run(order: list[HookKind], source: str = "s1") -> LiveStreamStatus:
