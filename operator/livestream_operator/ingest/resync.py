@@ -11,10 +11,11 @@ import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ..api import naming
-from ..api.v1alpha1 import IngestStatus, LiveStream, OutputStatus
+from ..api.v1alpha1 import IngestStatus, LiveStream, OutputStatus, parse_time
 from ..kube import KubeError
 from . import metrics
 from .conditional_writer import ConditionalWriter
@@ -31,8 +32,16 @@ class Repair:
     event: HookEvent
 
 
-def diff(paths: Iterable[PathInfo], livestreams: Iterable[LiveStream]) -> list[Repair]:
-    """Events that would make the LiveStreams agree with MediaMTX (pure)."""
+def diff(
+    paths: Iterable[PathInfo],
+    livestreams: Iterable[LiveStream],
+    listed_at: datetime | None = None,
+) -> list[Repair]:
+    """Events that would make the LiveStreams agree with MediaMTX (pure).
+
+    A path recorded as available after `listed_at` (a ready hook that landed
+    while the list was on its way) is newer than the listing: it is not ended.
+    """
     live: dict[str, PathInfo] = {}
     for p in paths:
         try:
@@ -60,11 +69,20 @@ def diff(paths: Iterable[PathInfo], livestreams: Iterable[LiveStream]) -> list[R
             event = HookEvent(path=name, source_type=p.source_type, source_id=p.source_id)
             repairs.append(Repair(HookKind.READY, event))
     for name, recorded in sorted(seen.items()):
-        if recorded.available and name not in live:
+        if recorded.available and name not in live and not _newer(recorded, listed_at):
             # Use the recorded source so the not-ready passes the stale-source check.
             event = HookEvent(path=name, source_id=recorded.source_id or "")
             repairs.append(Repair(HookKind.NOT_READY, event))
     return repairs
+
+
+def _newer(recorded: IngestStatus | OutputStatus, listed_at: datetime | None) -> bool:
+    if listed_at is None:
+        return False
+    when = parse_time(
+        recorded.last_event_time if isinstance(recorded, IngestStatus) else None
+    ) or parse_time(recorded.available_since)
+    return when is not None and when >= listed_at
 
 
 class Resync:
@@ -87,6 +105,7 @@ class Resync:
 
     async def once(self) -> int:
         """One pass; returns the number of repairs applied."""
+        listed_at = datetime.now(UTC)
         try:
             paths = await self.client.list_paths()
         except CircuitOpen:
@@ -96,7 +115,7 @@ class Resync:
             metrics.RESYNC_RUNS.labels("error").inc()
             log.warning("resync: MediaMTX unreachable", extra={"reason": str(exc)})
             return 0
-        repairs = diff(paths, list(self.livestreams.values()))
+        repairs = diff(paths, list(self.livestreams.values()), listed_at)
         applied = 0
         for repair in repairs:
             where = naming.parse_path(repair.event.path)

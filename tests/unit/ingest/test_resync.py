@@ -42,3 +42,17 @@ def test_resync_diff() -> None:
         (HookKind.NOT_READY, "live/gone/in", "g"),
         (HookKind.NOT_READY, "live/gone/out", "gw"),
     }
+
+
+def test_a_ready_recorded_after_the_listing_is_not_ended_by_it() -> None:
+    from datetime import UTC, datetime
+
+    listed_at = datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC)
+    fresh = _ls(
+        "fresh", {"available": True, "sourceId": "f", "lastEventTime": "2026-12-01T10:00:00.2Z"}
+    )
+    stale = _ls(
+        "stale", {"available": True, "sourceId": "s", "lastEventTime": "2026-12-01T09:59:00Z"}
+    )
+    repairs = {(r.kind, r.event.path) for r in diff([], [fresh, stale], listed_at)}
+    assert repairs == {(HookKind.NOT_READY, "live/stale/in")}
