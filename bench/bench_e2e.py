@@ -3,10 +3,14 @@
 
   python bench/bench_e2e.py [--publishes 20] [--max-streams 30] [--step 2] [--window 15]
 
-1. Latency over N sequential publishes (p50/p95), measured from starting the
-   publisher to: the LiveStream created (watch ADDED), its worker Pod Running
-   (watch), live/<id>/out available (Control API, polled every 50 ms).
-   Goals: created p95 <= 0.5 s; out available p50 <= 3 s.
+1. Latency over N sequential publishes per setup (p50/p95), measured from
+   starting the publisher to: live/<id>/in available, the LiveStream created
+   (watch ADDED), its worker Running (watch: a new Pod Running, or a warm one
+   claimed), live/<id>/out available (Control API, polled every 20 ms). Setups,
+   side by side in one table, each applied with `helm upgrade --reuse-values`:
+   the baseline (RTMP publisher, no early signal, RTMP worker output: the path
+   before #9), then RTMP with the pool off and on, RTSP and SRT with the pool on.
+   The release is left with the chart's defaults.
 2. Capacity: 720p30 bypass streams are added `--step` at a time; a level holds
    when every stream is Live and, over `--window` seconds, every live/<id>/out
    receives at least 95% of the bytes of its live/<id>/in with no frames in
@@ -28,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -39,6 +44,7 @@ from tests.e2e.e2e_support import (
     Kube,
     MediaMTXApi,
     Publisher,
+    pod_ready,
     pre_encoded,
     unique_id,
 )
@@ -46,10 +52,16 @@ from tests.support.media_files import copy_input_args
 from tests.support.waiting import wait_for
 
 from bench.report import pct
+from livestream_operator.api.naming import resource_name
+
+STREAM_LABEL = "media.livestream-operator.dev/stream"
+CHART = Path(__file__).resolve().parents[1] / "charts" / "livestream-operator"
 
 
 class Watch:
-    """`kubectl get --watch -o json` in a thread: first time each name reached a state."""
+    """`kubectl get --watch -o json` in a thread: when each object was first seen,
+    and first Running. Pods are keyed by their stream label (a claimed warm worker
+    keeps its pool name), other objects by name."""
 
     def __init__(self, kube: Kube, resource: str, *selector: str) -> None:
         self.seen: dict[str, float] = {}
@@ -88,7 +100,10 @@ class Watch:
                 buf = buf.lstrip()[end:]
                 now = time.monotonic()
                 obj = event.get("object") or {}
-                name = (obj.get("metadata") or {}).get("name")
+                meta = obj.get("metadata") or {}
+                name = meta.get("name")
+                if obj.get("kind") == "Pod":
+                    name = (meta.get("labels") or {}).get(STREAM_LABEL)
                 if not name or event.get("type") == "DELETED":
                     continue
                 self.seen.setdefault(name, now)
@@ -113,7 +128,7 @@ def cleanup(kube: Kube, names: list[str]) -> None:
                 not [
                     p
                     for p in kube.managed_pods()
-                    if p["metadata"]["name"].rsplit("-", 1)[0] in names
+                    if (p["metadata"].get("labels") or {}).get(STREAM_LABEL) in names
                 ]
             ),
             180,
@@ -122,60 +137,136 @@ def cleanup(kube: Kube, names: list[str]) -> None:
         )
 
 
-def _watched(sid: str, livestreams: Watch, pods: Watch) -> bool:
-    return sid in livestreams.seen and f"{sid}-worker" in pods.running
+@dataclass(frozen=True)
+class Scenario:
+    label: str
+    protocol: str  # how the publisher pushes: rtmp, rtsp or srt
+    pool: int  # warm workers (workerPool.size)
+    early: bool = True  # streams.earlySignal
+    output: str = "rtsp"  # streams.workerOutput
+
+    def values(self) -> list[str]:
+        return [
+            "--set",
+            f"workerPool.size={self.pool},streams.earlySignal={str(self.early).lower()},"
+            f"streams.workerOutput={self.output}",
+        ]
 
 
-def latency(kube: Kube, cfg: Config, mtx: MediaMTXApi, media: Path, n: int) -> None:
-    ingest: list[float] = []
-    created: list[float] = []
-    running: list[float] = []
-    out: list[float] = []
+def scenarios(pool: int) -> list[Scenario]:
+    return [
+        Scenario("RTMP, baseline (no early signal, RTMP out)", "rtmp", 0, False, "rtmp"),
+        Scenario("RTMP, pool off", "rtmp", 0),
+        Scenario("RTMP, pool on", "rtmp", pool),
+        Scenario("RTSP, pool on", "rtsp", pool),
+        Scenario("SRT, pool on", "srt", pool),
+    ]
+
+
+def configure(kube: Kube, cfg: Config, scenario: Scenario) -> None:
+    """helm upgrade the running release to the scenario's values, and wait for it."""
+    kube.helm(
+        "upgrade",
+        cfg.release,
+        str(CHART),
+        "--reuse-values",
+        *scenario.values(),
+        "--wait",
+        "--timeout",
+        "5m",
+        timeout=400,
+    )
+    for component in ("operator", "hooks"):
+        kube.kubectl("rollout", "status", f"deploy/{cfg.component(component)}", "--timeout=300s")
+    time.sleep(3)  # the receivers' key views and the operator's lease
+    if scenario.pool:
+        wait_for(lambda: _pool_ready(kube, scenario.pool), 180, "the warm pool", 0.5)
+
+
+def _pool_ready(kube: Kube, size: int) -> bool:
+    return sum(1 for p in kube.pool_pods("idle") if pod_ready(p)) >= size
+
+
+def publish_url(kube: Kube, cfg: Config, sid: str, protocol: str) -> str:
+    """Where a keyed publisher of each protocol pushes (the forms README gives)."""
+    if protocol == "rtmp":
+        return kube.publish_url(sid)
+    key = kube.stream_key(sid)
+    if protocol == "rtsp":
+        host = cfg.rtsp_url.removeprefix("rtsp://")
+        return f"rtsp://publisher:{key}@{host}/live/{sid}/in"
+    return f"{cfg.srt_url}?streamid=publish:live/{sid}/in:publisher:{key}&pkt_size=1316"
+
+
+@dataclass
+class Figures:
+    ingest: list[float] = field(default_factory=list)
+    created: list[float] = field(default_factory=list)
+    running: list[float] = field(default_factory=list)
+    out: list[float] = field(default_factory=list)
+
+
+def _watched(name: str, livestreams: Watch, pods: Watch) -> bool:
+    return name in livestreams.seen and name in pods.running
+
+
+def latency(
+    kube: Kube, cfg: Config, mtx: MediaMTXApi, media: Path, n: int, scenario: Scenario
+) -> Figures:
+    figures = Figures()
     ls_watch = Watch(kube, "livestreams")
     pod_watch = Watch(kube, "pods", "-l", MANAGED_BY)
     time.sleep(2)  # let the watches start
     try:
         for i in range(n):
+            if scenario.pool:  # every publish finds the pool refilled
+                wait_for(lambda: _pool_ready(kube, scenario.pool), 120, "the warm pool", 0.2)
             sid = unique_id("bench-lat")
-            pub = Publisher(
-                kube.publish_url(sid),
-                copy_input_args(media),
-            )
+            name = resource_name(sid)
+            pub = Publisher(publish_url(kube, cfg, sid, scenario.protocol), copy_input_args(media))
             t0 = pub.started
             try:
-                # MediaMTX's own ingest latency (RTMP handshake, track detection),
+                # MediaMTX's own ingest latency (handshake, track detection),
                 # then the operator's part.
                 wait_for(partial(mtx.available, f"live/{sid}/in"), 60, f"live/{sid}/in", 0.02)
                 t_in = time.monotonic() - t0
-                wait_for(partial(mtx.available, f"live/{sid}/out"), 120, f"live/{sid}/out", 0.05)
+                wait_for(partial(mtx.available, f"live/{sid}/out"), 120, f"live/{sid}/out", 0.02)
                 t_out = time.monotonic() - t0
-                wait_for(partial(_watched, sid, ls_watch, pod_watch), 30, "watch events", 0.05)
-                ingest.append(t_in)
-                created.append(ls_watch.seen[sid] - t0)
-                running.append(pod_watch.running[f"{sid}-worker"] - t0)
-                out.append(t_out)
+                wait_for(partial(_watched, name, ls_watch, pod_watch), 30, "watch events", 0.05)
+                figures.ingest.append(t_in)
+                figures.created.append(ls_watch.seen[name] - t0)
+                figures.running.append(pod_watch.running[name] - t0)
+                figures.out.append(t_out)
                 print(
-                    f"  publish {i + 1:2d}/{n}: in available {ingest[-1]:.2f}s, "
-                    f"created {created[-1]:.2f}s, "
-                    f"worker Running {running[-1]:.2f}s, out available {out[-1]:.2f}s",
+                    f"  {scenario.protocol} {i + 1:2d}/{n}: in available {t_in:.2f}s, "
+                    f"created {figures.created[-1]:.2f}s, "
+                    f"worker Running {figures.running[-1]:.2f}s, out available {t_out:.2f}s",
                     flush=True,
                 )
             finally:
                 pub.stop()
-                cleanup(kube, [sid])
+                cleanup(kube, [name])
     finally:
         ls_watch.stop()
         pod_watch.stop()
-    print(f"\nlatency over {len(out)} publishes (p50 / p95, seconds):")
-    after_in = [c - i for c, i in zip(created, ingest, strict=True)]
-    for label, vals, goal in (
-        ("publish -> in available", ingest, "(MediaMTX ingest)"),
-        ("publish -> LiveStream created", created, "goal p95 <= 0.5"),
-        ("in available -> LiveStream created", after_in, "(hook + receiver)"),
-        ("publish -> worker Pod Running", running, ""),
-        ("publish -> out available", out, "goal p50 <= 3"),
-    ):
-        print(f"  {label:36s} {pct(vals, 50):6.2f} / {pct(vals, 95):6.2f}   {goal}")
+    return figures
+
+
+def print_table(results: list[tuple[Scenario, Figures]]) -> None:
+    print(f"\nlatency from the publisher's start, p50 / p95 in seconds, {len(results)} setups:")
+    head = f"  {'setup':44s} {'in available':>14s} {'LiveStream':>14s} {'worker Running':>15s}"
+    print(head + f" {'out available':>14s}")
+    for scenario, f in results:
+        cells = [
+            f"{pct(vals, 50):5.2f} / {pct(vals, 95):5.2f}"
+            for vals in (f.ingest, f.created, f.running, f.out)
+        ]
+        row = f"  {scenario.label:44s} {cells[0]:>14s} {cells[1]:>14s} {cells[2]:>15s}"
+        print(f"{row} {cells[3]:>14s}")
+    print(
+        "  goals: LiveStream p95 <= 0.3; worker Running p50 <= 1.0 with the pool, <= 2.5 "
+        "without; out p50 <= 2.6 (RTMP publishers), <= 1.0 (RTSP/SRT)"
+    )
 
 
 def cgroup_usage(kube: Kube, deployment: str) -> tuple[float, float]:
@@ -278,7 +369,9 @@ def capacity(
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--publishes", type=int, default=20)
+    ap.add_argument("--publishes", type=int, default=20, help="per setup")
+    ap.add_argument("--pool", type=int, default=2, help="warm workers in the pool-on setups")
+    ap.add_argument("--only", action="append", default=[], help="setups whose label has this")
     ap.add_argument("--max-streams", type=int, default=30)
     ap.add_argument("--step", type=int, default=2)
     ap.add_argument("--window", type=float, default=15.0)
@@ -292,14 +385,31 @@ def main() -> int:
     media = pre_encoded(seconds=10, size="1280x720", rate=30)
     print(
         f"cluster {cfg.kubeconfig or '(default kubeconfig)'}, namespace {cfg.namespace}, "
-        f"RTMP {cfg.rtmp_url}, media {media}"
+        f"RTMP {cfg.rtmp_url}, RTSP {cfg.rtsp_url}, SRT {cfg.srt_url}, media {media}"
     )
+    chosen = [
+        s for s in scenarios(args.pool) if not args.only or any(o in s.label for o in args.only)
+    ]
+    default = Scenario("chart defaults", "rtmp", 2)
     with contextlib.closing(mtx):
-        if not args.skip_latency:
-            latency(kube, cfg, mtx, media, args.publishes)
-        if not args.skip_capacity:
-            print()
-            capacity(kube, cfg, mtx, media, args.max_streams, args.step, args.window, args.settle)
+        try:
+            if not args.skip_latency:
+                results = []
+                for scenario in chosen:
+                    print(f"\n{scenario.label}:", flush=True)
+                    configure(kube, cfg, scenario)
+                    results.append(
+                        (scenario, latency(kube, cfg, mtx, media, args.publishes, scenario))
+                    )
+                print_table(results)
+            if not args.skip_capacity:
+                print()
+                configure(kube, cfg, default)
+                capacity(
+                    kube, cfg, mtx, media, args.max_streams, args.step, args.window, args.settle
+                )
+        finally:
+            configure(kube, cfg, default)  # leave the release as the chart installs it
     return 0
 
 

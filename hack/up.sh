@@ -3,8 +3,8 @@
 #
 #   hack/up.sh
 #
-# Steps: Docker engine -> kind/helm/kubectl -> node image -> cluster (the RTMP
-# NodePort mapped to the host) -> project images built and loaded -> chart
+# Steps: Docker engine -> kind/helm/kubectl -> node image -> cluster (the RTMP,
+# RTSP and SRT NodePorts mapped to the host) -> project images built and loaded -> chart
 # installed -> a short demo stream published with ffmpeg -> `kubectl get livestreams`.
 #
 # Settings (environment):
@@ -14,6 +14,8 @@
 #   LSO_RTMP_HOST_PORT  host port publishers use (1935)
 #   LSO_HOST_ADDRESS    host address the port listens on (127.0.0.1; 0.0.0.0 for the LAN)
 #   LSO_RTMP_NODE_PORT  the RTMP Service's NodePort inside the cluster (31935)
+#   LSO_RTSP_HOST_PORT, LSO_RTSP_NODE_PORT  the same for RTSP, TCP (8554, 30554)
+#   LSO_SRT_HOST_PORT, LSO_SRT_NODE_PORT    the same for SRT, UDP (8890, 30890)
 #   LSO_HELM_ARGS       extra arguments for helm upgrade --install
 #   LSO_SKIP_DEMO=1     do not publish the demo stream
 #   LSO_DEMO_SECONDS    length of the demo stream (20)
@@ -24,6 +26,10 @@ RELEASE="${LSO_RELEASE:-livestream-operator}"
 RTMP_HOST_PORT="${LSO_RTMP_HOST_PORT:-1935}"
 HOST_ADDRESS="${LSO_HOST_ADDRESS:-127.0.0.1}"
 RTMP_NODE_PORT="${LSO_RTMP_NODE_PORT:-31935}"
+RTSP_HOST_PORT="${LSO_RTSP_HOST_PORT:-8554}"
+RTSP_NODE_PORT="${LSO_RTSP_NODE_PORT:-30554}"
+SRT_HOST_PORT="${LSO_SRT_HOST_PORT:-8890}"
+SRT_NODE_PORT="${LSO_SRT_NODE_PORT:-30890}"
 DEMO_SECONDS="${LSO_DEMO_SECONDS:-20}"
 KUBECONFIG_FILE="$CACHE_DIR/kind-$CLUSTER_NAME.kubeconfig"
 
@@ -64,10 +70,14 @@ else
     echo "  - role: control-plane"
     echo "    image: $NODE_IMAGE"
     echo "    extraPortMappings:"
-    echo "      - containerPort: $RTMP_NODE_PORT"
-    echo "        hostPort: $RTMP_HOST_PORT"
-    echo "        listenAddress: \"$HOST_ADDRESS\""
-    echo "        protocol: TCP"
+    for mapping in "$RTMP_NODE_PORT:$RTMP_HOST_PORT:TCP" "$RTSP_NODE_PORT:$RTSP_HOST_PORT:TCP" \
+      "$SRT_NODE_PORT:$SRT_HOST_PORT:UDP"; do
+      IFS=: read -r node_port host_port protocol <<<"$mapping"
+      echo "      - containerPort: $node_port"
+      echo "        hostPort: $host_port"
+      echo "        listenAddress: \"$HOST_ADDRESS\""
+      echo "        protocol: $protocol"
+    done
   } >"$cfg"
   kind create cluster --name "$CLUSTER_NAME" --config "$cfg" --wait 0s
   rm -f "$cfg"
@@ -116,6 +126,8 @@ helm upgrade --install "$RELEASE" "$REPO_ROOT/charts/livestream-operator" \
   --namespace "$NAMESPACE" --create-namespace \
   --set-string "image.tag=$LSO_IMAGE_TAG" \
   --set "mediamtx.rtmp.service.nodePort=$RTMP_NODE_PORT" \
+  --set "mediamtx.rtsp.service.nodePort=$RTSP_NODE_PORT" \
+  --set "mediamtx.srt.service.nodePort=$SRT_NODE_PORT" \
   --set-string "operator.podAnnotations.livestream-operator\.dev/images=$images_hash" \
   --set-string "hooks.podAnnotations.livestream-operator\.dev/images=$images_hash" \
   --set-string "mediamtx.podAnnotations.livestream-operator\.dev/images=$images_hash" \
@@ -156,12 +168,38 @@ if [ "${LSO_SKIP_DEMO:-}" != 1 ]; then
   wait "$ffmpeg_pid" || log "ffmpeg exited with status $? (is the NodePort mapped? see kubectl -n $NAMESPACE get svc)"
 fi
 
+# Where this host reaches a NodePort: the host port kind maps to it, else (a
+# cluster created before that mapping existed; kind cannot add one later) the
+# node container's address and the NodePort, as tests/e2e does.
+reach() { # <node port> <tcp|udp> <host port>
+  local mapped ip
+  mapped="$(docker port "$CLUSTER_NAME-control-plane" "$1/$2" 2>/dev/null | head -n1 || true)"
+  if [ -n "$mapped" ]; then
+    case "$mapped" in 0.0.0.0:* | "[::]:"*) mapped="127.0.0.1:${mapped##*:}" ;; esac
+    echo "$mapped"
+    return
+  fi
+  ip="$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' \
+    "$CLUSTER_NAME-control-plane" 2>/dev/null | awk '{print $1}' || true)"
+  if [ -n "$ip" ]; then
+    log "NodePort $1/$2 is not mapped to the host (the cluster predates the mapping): using the node's address $ip:$1; hack/down.sh, then hack/up.sh, maps it to $3"
+    echo "$ip:$1"
+  else
+    echo "$publish_host:$3"
+  fi
+}
+rtsp_at="$(reach "$RTSP_NODE_PORT" tcp "$RTSP_HOST_PORT")"
+srt_at="$(reach "$SRT_NODE_PORT" udp "$SRT_HOST_PORT")"
+
 step "up"
 cat >&2 <<EOF
 
   Cluster:    kind $CLUSTER_NAME   (export KUBECONFIG=$KUBECONFIG_FILE)
   Keys:       .venv/bin/livestream-operator keys --namespace $NAMESPACE create <streamId>
               (prints the OBS server and stream key; ffmpeg: .../live/<streamId>/in?key=sk_...)
+  RTMP:       $server/live/<streamId>/in?key=sk_...
+  RTSP:       rtsp://publisher:sk_...@$rtsp_at/live/<streamId>/in   (ffmpeg -f rtsp -rtsp_transport tcp)
+  SRT:        srt://$srt_at?streamid=publish:live/<streamId>/in:publisher:sk_...&pkt_size=1316   (ffmpeg -f mpegts)
   Watch:      kubectl -n $NAMESPACE get livestreams -w
   Check:      helm test $RELEASE -n $NAMESPACE
   Tear down:  hack/down.sh

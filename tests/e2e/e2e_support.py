@@ -8,12 +8,20 @@ KUBECONFIG. Defaults match hack/up.sh; override with:
                         LSO_NAMESPACE, as for hack/up.sh; default livestream)
   LSO_E2E_RELEASE       Helm release name (else LSO_RELEASE; default livestream-operator)
   LSO_E2E_RTMP_URL      RTMP base URL reachable from this host
-                        (rtmp://127.0.0.1:$LSO_RTMP_HOST_PORT, port default 1935)
+  LSO_E2E_RTSP_URL      RTSP base URL (rtsp://host:port)
+  LSO_E2E_SRT_URL       SRT base URL (srt://host:port)
+
+Without them, the publish URLs come from hack/up.sh's kind node (CLUSTER_NAME):
+the host port kind maps to each NodePort (LSO_{RTMP,RTSP,SRT}_HOST_PORT: 1935,
+8554, 8890), or, for a cluster created before a mapping existed, the node
+container's address and the NodePort (LSO_{RTMP,RTSP,SRT}_NODE_PORT: 31935,
+30554, 30890); else 127.0.0.1 and the host port.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import re
@@ -44,8 +52,58 @@ CACHE_DIR = Path(
 GROUP = "media.livestream-operator.dev"
 API_VERSION = f"{GROUP}/v1alpha1"
 MANAGED_BY = "app.kubernetes.io/managed-by=livestream-operator"
+STREAM_LABEL = "media.livestream-operator.dev/stream"
+POOL_LABEL = "media.livestream-operator.dev/pool"
 
 T = TypeVar("T")
+
+
+def _env_port(name: str, default: int) -> int:
+    value = os.environ.get(name) or str(default)
+    if not value.isdigit():
+        raise ValueError(f"{name}={value!r} is not a port number")
+    return int(value)
+
+
+@functools.cache
+def _kind_node_network() -> dict[str, Any]:
+    """`docker inspect`'s NetworkSettings of hack/up.sh's kind node; {} if none."""
+    docker = shutil.which("docker")
+    if docker is None or os.environ.get("LSO_E2E_KUBECONFIG"):  # not hack/up.sh's cluster
+        return {}
+    node = f"{os.environ.get('CLUSTER_NAME', 'livestream')}-control-plane"
+    try:
+        proc = subprocess.run(
+            [docker, "inspect", "-f", "{{json .NetworkSettings}}", node],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        settings: dict[str, Any] = json.loads(proc.stdout) if proc.returncode == 0 else {}
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return {}
+    return settings if isinstance(settings, dict) else {}
+
+
+def ingest_url(scheme: str, host_port: int, node_port: int, transport: str = "tcp") -> str:
+    """The base URL (scheme://host:port) where publishers of `scheme` reach MediaMTX
+    from this host: LSO_E2E_<SCHEME>_URL; else on hack/up.sh's kind node the host
+    port kind maps to the NodePort, or, where the cluster was created without that
+    mapping, the node container's own address and the NodePort (the host reaches
+    Docker's network directly); else 127.0.0.1:<host_port>."""
+    override = os.environ.get(f"LSO_E2E_{scheme.upper()}_URL")
+    if override:
+        return override.rstrip("/")
+    network = _kind_node_network()
+    for binding in (network.get("Ports") or {}).get(f"{node_port}/{transport}") or []:
+        host = binding.get("HostIp") or "127.0.0.1"
+        host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        return f"{scheme}://{host}:{binding['HostPort']}"
+    for net in (network.get("Networks") or {}).values():
+        if net.get("IPAddress"):
+            return f"{scheme}://{net['IPAddress']}:{node_port}"
+    return f"{scheme}://127.0.0.1:{host_port}"
 
 
 def _default_kubeconfig() -> str | None:
@@ -65,9 +123,24 @@ class Config:
     release: str = os.environ.get(
         "LSO_E2E_RELEASE", os.environ.get("LSO_RELEASE", "livestream-operator")
     )
-    rtmp_url: str = os.environ.get(
-        "LSO_E2E_RTMP_URL", f"rtmp://127.0.0.1:{os.environ.get('LSO_RTMP_HOST_PORT', '1935')}"
-    ).rstrip("/")
+    rtmp_url: str = field(
+        default_factory=lambda: ingest_url(
+            "rtmp", _env_port("LSO_RTMP_HOST_PORT", 1935), _env_port("LSO_RTMP_NODE_PORT", 31935)
+        )
+    )
+    rtsp_url: str = field(
+        default_factory=lambda: ingest_url(
+            "rtsp", _env_port("LSO_RTSP_HOST_PORT", 8554), _env_port("LSO_RTSP_NODE_PORT", 30554)
+        )
+    )
+    srt_url: str = field(
+        default_factory=lambda: ingest_url(
+            "srt",
+            _env_port("LSO_SRT_HOST_PORT", 8890),
+            _env_port("LSO_SRT_NODE_PORT", 30890),
+            "udp",
+        )
+    )
     kubeconfig: str | None = field(default_factory=_default_kubeconfig)
 
     @property
@@ -209,6 +282,18 @@ class Kube:
 
     def pod(self, name: str) -> dict[str, Any] | None:
         return self.get_or_none("pod", name)
+
+    def worker(self, livestream: str) -> dict[str, Any] | None:
+        """The LiveStream's worker Pod, found by its labels: a claimed warm-pool
+        worker keeps the name the pool gave it."""
+        selector = f"{STREAM_LABEL}={livestream},app.kubernetes.io/component=worker"
+        items: list[dict[str, Any]] = self.get_json("pods", "-l", selector)["items"]
+        alive = [p for p in items if not p["metadata"].get("deletionTimestamp")]
+        return alive[0] if alive else None
+
+    def pool_pods(self, state: str = "idle") -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.get_json("pods", "-l", f"{POOL_LABEL}={state}")["items"]
+        return [p for p in items if not p["metadata"].get("deletionTimestamp")]
 
     def wait_phase(
         self, name: str, phase: str, timeout: float, publisher: Publisher | None = None
@@ -422,8 +507,17 @@ def pre_encoded(seconds: int = 10, size: str = "1280x720", rate: int = 30) -> Pa
     return encode_test_file(path, seconds, size, rate, sine_hz=440, pattern="testsrc2")
 
 
+# The container each publish protocol carries, by the URL's scheme.
+_MUXERS = {
+    "rtmp": ["-f", "flv"],
+    "rtsp": ["-f", "rtsp", "-rtsp_transport", "tcp"],
+    "srt": ["-f", "mpegts"],
+}
+
+
 class Publisher:
-    """An ffmpeg RTMP publisher running in the background."""
+    """An ffmpeg publisher running in the background: RTMP, RTSP or SRT by the
+    URL's scheme."""
 
     def __init__(
         self, url: str, input_args: list[str] | None = None, seconds: float | None = None
@@ -436,7 +530,7 @@ class Publisher:
         args += input_args if input_args is not None else lavfi_args()
         if seconds is not None:
             args += ["-t", str(seconds)]
-        args += ["-f", "flv", url]
+        args += [*_MUXERS.get(urllib.parse.urlsplit(url).scheme, _MUXERS["rtmp"]), url]
         self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives with the process
         self.started = time.monotonic()
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)

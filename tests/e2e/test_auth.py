@@ -43,7 +43,7 @@ def test_no_key_or_a_wrong_key_is_refused_and_leaves_nothing(kube: Kube, cfg: Co
             assert _refused(pub), pub.output()
     time.sleep(3)  # what a hook or the resync would have created by now
     assert kube.livestream(sid) is None
-    assert kube.pod(f"{sid}-worker") is None
+    assert kube.worker(sid) is None
 
 
 def test_both_key_forms_reach_live(kube: Kube, cfg: Config) -> None:
@@ -114,7 +114,7 @@ def test_a_publish_over_the_stream_limit_is_refused(
         with publishing(kube.publish_url(second)) as over:
             assert _refused(over), over.output()
         assert kube.livestream(second) is None
-        assert kube.pod(f"{second}-worker") is None
+        assert kube.worker(second) is None
     kube.delete("livestream", first)
 
 
@@ -165,7 +165,7 @@ def test_a_pod_without_credentials_cannot_read_in_call_the_api_or_post_hooks(
             )
             out = kube.kubectl("logs", "no-credentials").stdout
             # The worker, with its credentials, reads on.
-            assert pod_running(kube.pod(f"{sid}-worker"))
+            assert pod_running(kube.worker(sid))
         finally:
             kube.delete("pod", "no-credentials")
     results = dict(line.split("=", 1) for line in out.split() if "=" in line)

@@ -239,5 +239,111 @@ def test_auth_is_on_by_default_and_internal_credentials_come_from_a_secret() -> 
         "operator-password",
         "worker-password",
         "forwarder-password",
+        "pool-token",
     }
     assert any(d["kind"] == "NetworkPolicy" for d in docs)
+
+
+def _mediamtx_ingress(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    (policy,) = [
+        d
+        for d in docs
+        if d["kind"] == "NetworkPolicy" and d["metadata"]["name"].endswith("-mediamtx")
+    ]
+    rules: list[dict[str, Any]] = policy["spec"]["ingress"]
+    return rules
+
+
+def _open_ports(docs: list[dict[str, Any]]) -> set[tuple[int, str]]:
+    """(port, protocol) that any source may reach: the rules without `from`."""
+    return {
+        (p["port"], p.get("protocol", "TCP"))
+        for rule in _mediamtx_ingress(docs)
+        if "from" not in rule
+        for p in rule["ports"]
+    }
+
+
+def test_rtsp_and_srt_publishers_have_nodeports_like_rtmp() -> None:
+    docs = _render()
+    by_name = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    for proto, port, node_port, transport in (
+        ("rtsp", 8554, 30554, "TCP"),
+        ("srt", 8890, 30890, "UDP"),
+    ):
+        svc = by_name[("Service", f"lso-livestream-operator-mediamtx-{proto}")]
+        assert svc["spec"]["type"] == "NodePort"
+        (svc_port,) = svc["spec"]["ports"]
+        assert svc_port == {
+            "name": proto,
+            "port": port,
+            "targetPort": proto,
+            "protocol": transport,
+            "nodePort": node_port,
+        }
+        assert svc["spec"]["selector"]["app.kubernetes.io/component"] == "mediamtx"
+    mtx = by_name[("Deployment", "lso-livestream-operator-mediamtx")]
+    ports = {p["name"]: p for p in mtx["spec"]["template"]["spec"]["containers"][0]["ports"]}
+    assert ports["srt"] == {"name": "srt", "containerPort": 8890, "protocol": "UDP"}
+    config = yaml.safe_load(
+        by_name[("ConfigMap", "lso-livestream-operator-mediamtx")]["data"]["mediamtx.yml"]
+    )
+    assert (config["srt"], config["srtAddress"]) == (True, ":8890")
+    assert config["rtspTransports"] == ["tcp"]
+    # Keys protect RTSP and SRT as they protect RTMP: reachable from anywhere.
+    assert _open_ports(docs) == {(1935, "TCP"), (8554, "TCP"), (8890, "UDP")}
+
+
+def test_rtsp_and_srt_services_follow_their_values() -> None:
+    values = [
+        "mediamtx.rtsp.service.type=LoadBalancer",
+        "mediamtx.rtsp.service.port=554",
+        "mediamtx.rtsp.service.annotations.example\\.com/lb=internal",
+        "mediamtx.srt.service.nodePort=null",
+    ]
+    args = [a for v in values for a in ("--set", v)]
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in _render(*args)}
+    rtsp = docs[("Service", "lso-livestream-operator-mediamtx-rtsp")]
+    assert rtsp["spec"]["type"] == "LoadBalancer"
+    assert rtsp["spec"]["ports"][0]["port"] == 554
+    assert "nodePort" not in rtsp["spec"]["ports"][0]
+    assert rtsp["metadata"]["annotations"] == {"example.com/lb": "internal"}
+    srt = docs[("Service", "lso-livestream-operator-mediamtx-srt")]
+    assert srt["spec"]["type"] == "NodePort"
+    assert "nodePort" not in srt["spec"]["ports"][0]  # Kubernetes picks one
+
+
+def test_disabled_rtsp_and_srt_services_keep_rtsp_in_cluster_and_srt_closed() -> None:
+    off = ("mediamtx.rtsp.service.enabled=false", "mediamtx.srt.service.enabled=false")
+    docs = _render("--set", off[0], "--set", off[1])
+    names = {d["metadata"]["name"] for d in docs if d["kind"] == "Service"}
+    assert "lso-livestream-operator-mediamtx-rtsp" not in names
+    assert "lso-livestream-operator-mediamtx-srt" not in names
+    assert "lso-livestream-operator-mediamtx-rtmp" in names
+    assert _open_ports(docs) == {(1935, "TCP")}
+    rtsp_rules = [r for r in _mediamtx_ingress(docs) if any(p["port"] == 8554 for p in r["ports"])]
+    assert rtsp_rules == [
+        {
+            "from": [
+                {
+                    "podSelector": {
+                        "matchLabels": {"app.kubernetes.io/managed-by": "livestream-operator"}
+                    }
+                }
+            ],
+            "ports": [{"port": 8554}],
+        }
+    ]
+    assert not any(p["port"] == 8890 for r in _mediamtx_ingress(docs) for p in r["ports"])
+
+
+def test_values_schema_rejects_unknown_ingest_service_values() -> None:
+    for bad in ("mediamtx.srt.service.enable=true", "mediamtx.rtsp.service.type=Ingress"):
+        proc = subprocess.run(
+            [_helm(), "template", "lso", str(CHART), "--set", bad],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode != 0, bad
+        assert "mediamtx" in proc.stderr, proc.stderr

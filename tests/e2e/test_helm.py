@@ -95,9 +95,7 @@ def test_helm_uninstall_leaves_no_project_pods(kube: Kube, cfg: Config, helm_bin
         key = other.stream_key(sid)
         url = f"rtmp://{fullname(release)}-mediamtx.{ns}.svc:1935/live/{sid}/in?key={key}"
         other.apply(_publisher_pod("publisher", image, url))
-        wait_for(
-            lambda: pod_running(other.pod(f"{sid}-worker")), 180, f"{sid}-worker running in {ns}"
-        )
+        wait_for(lambda: pod_running(other.worker(sid)), 180, f"{sid}-worker running in {ns}")
         other.helm("uninstall", release, "--wait", "--timeout", "5m", timeout=400)
         other.delete("pod", "publisher", wait=True)
 

@@ -24,7 +24,7 @@ def test_reconnect_within_grace_keeps_the_worker_then_grace_ends_the_stream(
     url = kube.publish_url(sid)
     with publishing(url) as pub:
         kube.wait_phase(name, "Live", 120, pub)
-        worker = kube.pod(f"{name}-worker")
+        worker = kube.worker(name)
         assert pod_running(worker)
         assert worker is not None
         uid = worker["metadata"]["uid"]
@@ -39,7 +39,7 @@ def test_reconnect_within_grace_keeps_the_worker_then_grace_ends_the_stream(
     time.sleep(2)
     with publishing(url) as pub:
         kube.wait_phase(name, "Live", 60, pub)
-        worker = kube.pod(f"{name}-worker")
+        worker = kube.worker(name)
         assert worker is not None
         assert worker["metadata"]["uid"] == uid, "worker was replaced"
         ls = kube.livestream(name)

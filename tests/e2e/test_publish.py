@@ -62,7 +62,7 @@ def test_publish_goes_live(
         created = time.monotonic() - t0
         assert ls["spec"]["streamId"] == sid
         wait_for(
-            lambda: pod_running(kube.pod(f"{name}-worker")),
+            lambda: pod_running(kube.worker(name)),
             120,
             f"worker Pod {name}-worker running",
         )
@@ -72,7 +72,7 @@ def test_publish_goes_live(
         assert pub.running(), pub.output()
         assert (ls["status"].get("ingest") or {}).get("available") is True
         assert (ls["status"].get("output") or {}).get("available") is True
-        pod = kube.pod(f"{name}-worker")
+        pod = kube.worker(name)
         assert pod is not None
         labels = pod["metadata"]["labels"]
         assert labels.get("app.kubernetes.io/managed-by") == "livestream-operator"

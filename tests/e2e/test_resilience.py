@@ -48,7 +48,7 @@ def test_operator_pod_deleted_mid_stream(
     streams.append(name)
     with publishing(kube.publish_url(sid)) as pub:
         kube.wait_phase(name, "Live", 120, pub)
-        worker = kube.pod(f"{name}-worker")
+        worker = kube.worker(name)
         assert worker is not None
         uid = worker["metadata"]["uid"]
         old = {p["metadata"]["uid"] for p in _component_pods(kube, cfg, "operator")}
@@ -70,7 +70,7 @@ def test_operator_pod_deleted_mid_stream(
         assert len(_component_pods(kube, cfg, "operator")) == 1
         # Give the new instance a few resyncs, then check nothing was duplicated.
         kube.wait_phase(name, "Live", 60, pub)
-        worker = kube.pod(f"{name}-worker")
+        worker = kube.worker(name)
         assert worker is not None
         assert worker["metadata"]["uid"] == uid, "worker was replaced"
         _assert_no_duplicates_or_orphans(kube)
@@ -97,7 +97,7 @@ def test_receivers_deleted_resync_recovers_a_stream_published_meanwhile(
         )
         wait_for(lambda: kube.livestream(name), 120, f"LiveStream {name} (from the resync)")
         kube.wait_phase(name, "Live", 120, pub)
-        wait_for(lambda: pod_running(kube.pod(f"{name}-worker")), 60, f"{name}-worker running")
+        wait_for(lambda: pod_running(kube.worker(name)), 60, f"{name}-worker running")
         wait_for(lambda: kube.deployment_ready(cfg.component("hooks")), 180, "receivers back")
         _assert_no_duplicates_or_orphans(kube)
 

@@ -32,7 +32,7 @@ def test_concurrent_streams_all_live(
             kube.wait_phase(name, "Live", 180, pub)
         workers = {}
         for name in names:
-            pod = kube.pod(f"{name}-worker")
+            pod = kube.worker(name)
             assert pod_running(pod), f"{name}-worker not running"
             assert pod is not None
             workers[name] = pod["metadata"]["uid"]

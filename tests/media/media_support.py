@@ -45,6 +45,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def build_mediamtx(timeout: float = 1800) -> Path:
     """Run hack/build-mediamtx.sh; RuntimeError with its output's tail on failure."""
     proc = subprocess.run(
@@ -121,6 +127,8 @@ class MediaMTX:
     auth_url: str | None = None
     rtmp_port: int = field(default_factory=free_port)
     rtsp_port: int = field(default_factory=free_port)
+    # The config enables SRT (UDP): each instance gets its own port, as for the rest.
+    srt_port: int = field(default_factory=free_udp_port)
     api_port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
@@ -144,6 +152,7 @@ class MediaMTX:
             "LSO_HOOK_ATTEMPTS": "2",
             "MTX_RTMPADDRESS": f"127.0.0.1:{self.rtmp_port}",
             "MTX_RTSPADDRESS": f"127.0.0.1:{self.rtsp_port}",
+            "MTX_SRTADDRESS": f"127.0.0.1:{self.srt_port}",
             "MTX_APIADDRESS": f"127.0.0.1:{self.api_port}",
             "MTX_METRICSADDRESS": f"127.0.0.1:{self.metrics_port}",
         }

@@ -6,8 +6,10 @@ microseconds. This module decides from a snapshot of what the receiver holds in
 memory (key Secrets, live streams, recent admissions); receiver.py serves it.
 
 Publishers prove themselves with their stream's key, in the query
-(`live/<id>/in?key=sk_...`, OBS's stream-key field) or as the RTMP/RTSP password
-(`?user=any&pass=sk_...`, `rtsp://any:sk_...@host/...`). The project's own
+(`live/<id>/in?key=sk_...`, OBS's stream-key field) or as the password
+(`?user=any&pass=sk_...` over RTMP, `rtsp://any:sk_...@host/...` over RTSP,
+`streamid=publish:live/<id>/in:any:sk_...` over SRT, where MediaMTX splits the
+streamid into path, user, password and query for us). The project's own
 components use internal credentials: the operator for the Control API and
 metrics, workers to read `in` and publish `out`, forwarders to read `out`.
 """
@@ -72,6 +74,10 @@ class Reason(StrEnum):
     IP_LIMIT = "publisher-ip-limit"
     TOO_MANY_ATTEMPTS = "too-many-attempts"
     UNAUTHORIZED = "unauthorized"
+    # MediaMTX asks an RTSP client without credentials for them (401 and a
+    # challenge, not delayed, not logged) and the client retries with them: the
+    # first half of every rtsp://user:key@ publish, not a wrong key.
+    CREDENTIALS_REQUIRED = "credentials-required"
     NOT_A_STREAM_PATH = "not-a-stream-path"
     FORBIDDEN_ACTION = "forbidden-action"
 
@@ -154,25 +160,67 @@ def fingerprint(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+_KEY_PARAMS = ("key", "pass", "password", "token", "streamKey")
+
+
+def _query_keys(query: str) -> list[str]:
+    """Candidate keys in a query string: its key parameters, or the bare key."""
+    # One leading "?" is tolerated: SRT streamids such as
+    # "publish:live/<id>/in:?key=sk_..." carry the RTMP habit into the query.
+    query = query.removeprefix("?")
+    if "=" not in query:
+        query = unquote(query)  # ffmpeg may percent-encode "key=..." as a whole
+    if "=" not in query:
+        return [query]
+    return [v for n, v in parse_qsl(query, keep_blank_values=True) if n in _KEY_PARAMS]
+
+
 def offered_keys(req: AuthRequest) -> list[str]:
     """The stream keys a publisher may have sent, in the forms publishers use.
 
     OBS puts "in?key=sk_..." in its stream-key field, so the key arrives in the
-    query; ffmpeg may percent-encode that query; `?user=x&pass=sk_...` and RTSP
-    URL credentials arrive as the password; a bare key may be the whole query.
+    query; ffmpeg may percent-encode that query; `?user=x&pass=sk_...`, RTSP URL
+    credentials and SRT's `publish:<path>:<user>:<key>` arrive as the password;
+    a bare key may be the whole query (SRT's `publish:<path>:<key>`). SRT's
+    `publish:<path>::?key=sk_...` puts a query in the password: parsed as one.
     """
+    candidates = [req.password, req.token, *_query_keys(req.query)]
+    for secret in (req.password, req.token):
+        if secret.startswith("?"):
+            candidates += _query_keys(secret)
     found: list[str] = []
-    candidates = [req.password, req.token]
-    query = req.query if "=" in req.query else unquote(req.query)
-    for name, value in parse_qsl(query, keep_blank_values=True):
-        if name in ("key", "pass", "password", "token", "streamKey"):
-            candidates.append(value)
-    if "=" not in query:
-        candidates.append(query)
     for value in candidates:
         if value and is_key(value) and value not in found:
             found.append(value)
     return found
+
+
+# Where the key goes, per protocol: the hint of a refusal that found none.
+_KEY_FORMS = {
+    "rtmp": "rtmp://host/live/<id>/in?key=<key> (OBS: stream key in?key=<key>)",
+    "rtsp": "rtsp://<any>:<key>@host/live/<id>/in or rtsp://host/live/<id>/in?key=<key>",
+    "srt": "srt://host?streamid=publish:live/<id>/in:<any>:<key>",
+}
+
+
+_CHALLENGE = (
+    "no credentials yet: MediaMTX asks the RTSP client for them (rtsp://<any>:<key>@host/...)"
+)
+
+
+def _challenge(req: AuthRequest, offered: list[str] | None = None) -> bool:
+    """An RTSP request with no credentials and no key: MediaMTX answers it with a
+    challenge (as it does whenever user, password and token are empty) and the
+    client comes back with its credentials."""
+    if req.protocol != "rtsp" or req.user or req.password or req.token:
+        return False
+    return not (offered_keys(req) if offered is None else offered)
+
+
+def _unauthorized(req: AuthRequest, detail: str, sid: str, action: str) -> Decision:
+    if _challenge(req):
+        return _deny(Reason.CREDENTIALS_REQUIRED, _CHALLENGE, sid, action)
+    return _deny(Reason.UNAUTHORIZED, detail, sid, action)
 
 
 def _allow(reason: Reason, detail: str, stream_id: str | None, action: str) -> Decision:
@@ -214,13 +262,13 @@ def decide(req: AuthRequest, policy: Policy, state: Snapshot) -> Decision:
             return _allow(Reason.PUBLIC_OUTPUT, "processed output is public", sid, action)
         if not ingest and _key_matches(offered_keys(req), state.keys.get(sid)):
             return _allow(Reason.STREAM_KEY, "stream key", sid, action)
-        return _deny(Reason.UNAUTHORIZED, f"reading {req.path} needs credentials", sid, action)
+        return _unauthorized(req, f"reading {req.path} needs credentials", sid, action)
 
     # publish
     if not ingest:
         if creds.worker.matches(req.user, req.password):
             return _allow(Reason.INTERNAL, "the stream's worker", sid, action)
-        return _deny(Reason.UNAUTHORIZED, f"only the worker publishes {req.path}", sid, action)
+        return _unauthorized(req, f"only the worker publishes {req.path}", sid, action)
     if policy.mode is AuthMode.STREAM_KEY:
         expected = state.keys.get(sid)
         offered = offered_keys(req)  # once: it parses the query
@@ -228,7 +276,13 @@ def decide(req: AuthRequest, policy: Policy, state: Snapshot) -> Decision:
             revoked = any(state.revoked.get(fingerprint(k)) == sid for k in offered)
             if revoked:
                 return _deny(Reason.KEY_REVOKED, "this stream key was revoked", sid, action)
-            detail = "no stream key was given" if not offered else "wrong stream key"
+            if _challenge(req, offered):
+                # Not a wrong key: neither counted by the attempt guard nor an Event.
+                return _deny(Reason.CREDENTIALS_REQUIRED, _CHALLENGE, sid, action)
+            detail = "wrong stream key"
+            if not offered:
+                form = _KEY_FORMS.get(req.protocol)
+                detail = "no stream key was given" + (f"; {req.protocol}: {form}" if form else "")
             if expected is None:
                 detail = f"stream {sid} has no key"
             return _deny(Reason.INVALID_KEY, detail, sid, action)

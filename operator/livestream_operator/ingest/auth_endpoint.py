@@ -96,7 +96,9 @@ class AuthService:
                 if self.announce is not None:
                     self._spawn(self.announce(req))
             return web.json_response({"allowed": True, "reason": decision.reason.value})
-        log.warning("refused", extra=_fields(req, decision))
+        # An RTSP client's first, credential-less request is routine, not news.
+        level = logging.DEBUG if decision.reason is Reason.CREDENTIALS_REQUIRED else logging.WARNING
+        log.log(level, "refused", extra=_fields(req, decision))
         self._event_for(decision)
         return problem(401, decision.reason.value, "Refused", decision.detail)
 
