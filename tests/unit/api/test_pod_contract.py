@@ -9,6 +9,7 @@ from livestream_operator.api.pod_contract import (
     RUNTIME_ENV,
     ContractError,
     ForwarderEnv,
+    WorkerAssignment,
     WorkerEnv,
 )
 from livestream_operator.api.v1alpha1 import LiveStream, WorkerMode
@@ -47,11 +48,24 @@ def test_worker_reads_back_what_the_operator_wrote() -> None:
     cfg = worker_args([], env)
     assert (cfg.stream_id, cfg.mode, cfg.metrics_port) == ("Cam.1", WorkerMode.TONE, 9100)
     assert cfg.input_url == "rtsp://m:8554/live/Cam.1/in"
-    assert cfg.output_url == "rtmp://m:1935/live/Cam.1/out"
+    assert cfg.output_url == "rtsp://m:8554/live/Cam.1/out"
     # The port the worker serves is the one its probe and port declaration use.
     assert container["ports"] == [{"name": "metrics", "containerPort": cfg.metrics_port}]
     assert container["readinessProbe"]["httpGet"]["port"] == cfg.metrics_port
     assert RUNTIME_ENV.items() <= env.items()
+
+
+def test_a_pool_worker_reads_back_its_pod_and_then_its_assignment() -> None:
+    (container,) = pods.pool_worker_pod(SETTINGS)["spec"]["containers"]
+    assert container["args"] == ["worker", "--pool"]
+    env = _values(container)
+    contract = WorkerEnv.from_env(env)
+    assert (contract.stream_id, contract.input_url, contract.metrics_port) == ("", "", 9100)
+    # The assignment carries the stream part of the same contract, as JSON.
+    wire = WorkerAssignment.of(pods.worker_env(CAM, SETTINGS)).model_dump_json(by_alias=True)
+    back = WorkerAssignment.model_validate_json(wire)
+    assert (back.stream_id, back.mode) == ("Cam.1", WorkerMode.TONE)
+    assert back.output_url == "rtsp://m:8554/live/Cam.1/out"
 
 
 def test_each_forwarder_container_reads_back_its_own_destination() -> None:
