@@ -1,4 +1,5 @@
-"""Benchmarks of the media plane: the worker hop against a plain ffmpeg remux.
+"""Benchmarks of the media plane: the worker hop against a plain ffmpeg remux,
+and the worker's two outputs (RTSP, the default, and RTMP) against each other.
 
 Prints figures; asserts nothing. Run: `.venv/bin/python bench/bench_media.py`.
 
@@ -6,23 +7,30 @@ Setup (one run, one machine): a real MediaMTX with the project config; a
 publisher streaming a pre-encoded 1280x720@30 H.264 + AAC file with `-c copy`
 (so that no encoder competes for the CPU) to live/bench/in; then, side by side
 and reading the same input:
-  * the worker in bypass mode:   live/bench/in -> live/bench/out
-  * the reference remux:         ffmpeg -rtsp_transport tcp -i in -c copy -f flv
-                                 live/bench/ffout
+  * the worker in bypass mode, RTMP output:  live/bench/in -> live/bench-rtmp/out
+  * the worker in bypass mode, RTSP output:  live/bench/in -> live/bench-rtsp/out
+  * the reference remux:  ffmpeg -rtsp_transport tcp -i in -c copy -f flv
+                          live/bench-ff/out
+
+0. Start-up, before the side-by-side run: worker process started -> its
+   live/<id>/out available in MediaMTX (the Control API polled every 10 ms),
+   for each output in turn, the input already published. RTMP pays
+   MediaMTX's analysis of the publish (about 2 s); RTSP is available once
+   RECORD is answered.
 
 1. CPU: utime + stime of each process from /proc/<pid>/stat over the same
    fixed window, after a warm-up. The worker figure is its whole process
-   (Python, GStreamer threads, probes, metrics server). Goal: worker <= 1.5x
-   ffmpeg.
+   (Python, GStreamer threads, probes, metrics server). Goal: worker (RTMP,
+   the same remux as ffmpeg's) <= 1.5x ffmpeg.
 
-2. Added latency of the hop, in -> out. A reader in this process pulls in, out
-   and ffout over RTSP at the same time (GStreamer, jitter buffer latency 0)
-   and records the monotonic arrival time of every video access unit. Neither
+2. Added latency of the hop, in -> out. A reader in this process pulls in and
+   the three outs over RTSP at the same time (GStreamer, jitter buffer latency
+   0) and records the monotonic arrival time of every video access unit. No
    hop re-encodes, so the last slice NAL unit of a frame reaches every path
    byte for byte; frames are matched by a hash of it, and the latency of a
    frame is its arrival on `out` minus its arrival on `in`. That is the delay
    the hop adds as any viewer of MediaMTX would see it (RTSP pull by the hop,
-   its processing, the RTMP push back, MediaMTX's repacketisation), measured
+   its processing, the push back, MediaMTX's repacketisation), measured
    with one clock and no timestamp arithmetic; the reader's own costs are the
    same on both sides and cancel out. Goal: worker p50 <= 200 ms. The ffmpeg
    hop is measured the same way as a reference.
@@ -143,10 +151,28 @@ def _video_only(_src: Any, _num: int, caps: Any) -> bool:
     return bool(caps.get_structure(0).get_string("media") == "video")
 
 
+def _out_url(mtx: MediaMTX, sid: str, protocol: str) -> str:
+    return mtx.rtsp(f"live/{sid}/out") if protocol == "rtsp" else mtx.rtmp(f"live/{sid}/out")
+
+
+def time_to_out(mtx: MediaMTX, work: Path, protocol: str, sid: str) -> float:
+    """Seconds from starting a worker process to its live/<sid>/out being available."""
+    worker = worker_proc(work, mtx.rtsp("live/bench/in"), _out_url(mtx, sid, protocol))
+    started = time.monotonic()
+    worker.start()
+    try:
+        wait_for(lambda: mtx.available(f"live/{sid}/out"), 30, f"live/{sid}/out", 0.01)
+        return time.monotonic() - started
+    finally:
+        worker.stop(timeout=5)
+        mtx.wait_unavailable(f"live/{sid}/out", 20)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="measurement window")
     parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--startups", type=int, default=3, help="start-up runs per output")
     args = parser.parse_args()
 
     print("media plane benchmark (720p30 H.264 + AAC, bypass)")
@@ -164,7 +190,18 @@ def main() -> int:
         pub = Proc(copy_publisher_args(media, mtx.rtmp("live/bench/in")), work / "pub.log")
         procs.append(pub.start())
         mtx.wait_available("live/bench/in", 30)
-        worker = worker_proc(work, mtx.rtsp("live/bench/in"), mtx.rtmp("live/bench/out"))
+
+        startup: dict[str, list[float]] = {"rtsp": [], "rtmp": []}
+        for run in range(args.startups):
+            for protocol in startup:  # interleaved: drift in load hits both alike
+                startup[protocol].append(time_to_out(mtx, work, protocol, f"st{protocol}{run}"))
+
+        workers = {
+            protocol: worker_proc(
+                work, mtx.rtsp("live/bench/in"), _out_url(mtx, f"bench-{protocol}", protocol)
+            )
+            for protocol in ("rtmp", "rtsp")
+        }
         ffmpeg = Proc(
             [
                 "ffmpeg",
@@ -180,54 +217,67 @@ def main() -> int:
                 "copy",
                 "-f",
                 "flv",
-                mtx.rtmp("live/bench/ffout"),
+                mtx.rtmp("live/bench-ff/out"),
             ],
             work / "ffmpeg.log",
         )
-        procs += [worker.start(), ffmpeg.start()]
-        mtx.wait_available("live/bench/out", 60)
-        mtx.wait_available("live/bench/ffout", 60)
+        hops: dict[str, Proc] = {**workers, "ffmpeg": ffmpeg}
+        procs += [p.start() for p in hops.values()]
+        paths = {"rtmp": "bench-rtmp", "rtsp": "bench-rtsp", "ffmpeg": "bench-ff"}
+        for path in paths.values():
+            mtx.wait_available(f"live/{path}/out", 60)
 
-        recorder = ArrivalRecorder({p: mtx.rtsp(f"live/bench/{p}") for p in ("in", "out", "ffout")})
+        urls = {"in": mtx.rtsp("live/bench/in")}
+        urls |= {name: mtx.rtsp(f"live/{path}/out") for name, path in paths.items()}
+        recorder = ArrivalRecorder(urls)
         recorder.start()
         time.sleep(args.warmup)
-        cpu0 = {p.pid: proc_cpu_seconds(p.pid) for p in (worker, ffmpeg)}
+        cpu0 = {name: proc_cpu_seconds(p.pid) for name, p in hops.items()}
         t0 = time.monotonic()
         time.sleep(args.seconds)
         elapsed = time.monotonic() - t0
-        cpu1 = {p.pid: proc_cpu_seconds(p.pid) for p in (worker, ffmpeg)}
+        cpu1 = {name: proc_cpu_seconds(p.pid) for name, p in hops.items()}
         recorder.stop()
-        wait_for(lambda: worker.alive() and ffmpeg.alive(), 1, "both hops to be running")
+        wait_for(lambda: all(p.alive() for p in hops.values()), 1, "every hop to be running")
 
-        w_cpu = (cpu1[worker.pid] - cpu0[worker.pid]) / elapsed
-        f_cpu = (cpu1[ffmpeg.pid] - cpu0[ffmpeg.pid]) / elapsed
-        metrics = worker.metrics()
+        cpu = {name: (cpu1[name] - cpu0[name]) / elapsed for name in hops}
         print(
             f"\n  window {elapsed:.1f} s after {args.warmup:.0f} s warm-up; "
             f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}"
         )
+        print("\n0. Start-up: worker process started -> live/<id>/out available")
+        for protocol, times in startup.items():
+            runs = ", ".join(f"{t:.2f}" for t in times)
+            line(
+                f"{protocol.upper()} output (median of {len(times)})",
+                f"{statistics.median(times):.2f} s",
+                f"runs: {runs}",
+            )
         print("\n1. CPU per stream (share of one core)")
-        line("worker (bypass, GStreamer in Python)", f"{w_cpu * 100:.1f} %")
-        line("ffmpeg -c copy (same remux, same run)", f"{f_cpu * 100:.1f} %")
-        ratio = w_cpu / f_cpu if f_cpu else float("inf")
-        line("ratio worker / ffmpeg", f"{ratio:.2f}x", "goal <= 1.5x")
+        line("worker, RTMP output (flvmux + rtmp2sink)", f"{cpu['rtmp'] * 100:.1f} %")
+        line("worker, RTSP output (rtspclientsink)", f"{cpu['rtsp'] * 100:.1f} %")
+        line("ffmpeg -c copy to RTMP (same run)", f"{cpu['ffmpeg'] * 100:.1f} %")
+        ratio = cpu["rtmp"] / cpu["ffmpeg"] if cpu["ffmpeg"] else float("inf")
+        line("ratio worker (RTMP) / ffmpeg", f"{ratio:.2f}x", "goal <= 1.5x")
 
         print("\n2. Added latency of the hop in -> out (video frames, one clock)")
-        for name, dst in (("worker", "out"), ("ffmpeg -c copy", "ffout")):
-            lat = recorder.hop_latencies("in", dst)
+        names = {"rtmp": "worker RTMP", "rtsp": "worker RTSP", "ffmpeg": "ffmpeg -c copy"}
+        for hop, name in names.items():
+            lat = recorder.hop_latencies("in", hop)
             if not lat:
                 line(f"{name}: no matched frames", "-")
                 continue
-            goal = "goal p50 <= 200 ms" if name == "worker" else "(reference)"
+            goal = "(reference)" if hop == "ffmpeg" else "goal p50 <= 200 ms"
             line(f"{name} p50 ({len(lat)} frames)", f"{pct(lat, 50) * 1000:.0f} ms", goal)
             line(f"{name} p90 / p99", f"{pct(lat, 90) * 1000:.0f} / {pct(lat, 99) * 1000:.0f} ms")
             line(f"{name} mean", f"{statistics.fmean(lat) * 1000:.0f} ms")
         print("\n3. Worker gauges")
-        line(
-            "A/V offset (lso_worker_av_offset_seconds)",
-            f"{metrics.get('lso_worker_av_offset_seconds', float('nan')) * 1000:.1f} ms",
-        )
-        line("reconnects during the run", f"{metrics.get('lso_worker_reconnects_total', 0):.0f}")
+        for protocol, worker in workers.items():
+            metrics = worker.metrics()
+            offset = metrics.get("lso_worker_av_offset_seconds", float("nan")) * 1000
+            line(f"A/V offset, {protocol.upper()} output", f"{offset:.1f} ms")
+            reconnects = metrics.get("lso_worker_reconnects_total", 0)
+            line(f"reconnects during the run, {protocol.upper()}", f"{reconnects:.0f}")
         return 0
     finally:
         if recorder is not None:

@@ -11,7 +11,8 @@ for g in "${groups[@]}"; do
   case "$g" in
     # Real publishers/probes and the worker's GStreamer pipeline.
     media) pkgs+=(ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-                  gstreamer1.0-plugins-bad gstreamer1.0-libav gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0) ;;
+                  gstreamer1.0-plugins-bad gstreamer1.0-libav gstreamer1.0-rtsp gir1.2-gstreamer-1.0
+                  gir1.2-gst-plugins-base-1.0) ;;
     # PyGObject from PyPI compiles against these; shellcheck for make lint.
     build) pkgs+=(pkg-config libgirepository1.0-dev libcairo2-dev gcc libc6-dev curl shellcheck) ;;
     cluster) pkgs+=(docker.io debootstrap iptables) ;;

@@ -1,20 +1,31 @@
 """Worker configuration: the Pod contract's environment (api/pod_contract.py),
-with flags as overrides for runs by hand."""
+with flags as overrides for runs by hand; a pool worker (--pool) gets the stream
+part later, from its WorkerAssignment."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from ..api.pod_contract import MEDIA_PASSWORD_VAR, WORKER_METRICS_PORT, ContractError, WorkerEnv
+from ..api.pod_contract import (
+    MEDIA_PASSWORD_VAR,
+    POOL_TOKEN_VAR,
+    WORKER_METRICS_PORT,
+    ContractError,
+    WorkerAssignment,
+    WorkerEnv,
+)
 from ..api.v1alpha1 import WorkerMode
-from .pipeline import DEFAULT_LATENCY_MS
+from .pipeline import DEFAULT_LATENCY_MS, OUTPUT_SCHEMES
 
 DEFAULT_METRICS_PORT = WORKER_METRICS_PORT
 _STREAM_PATH = re.compile(r"/live/([^/]+)/(?:in|out)")
+INPUT_SCHEMES = ("rtsp", "rtsps")
+OUTPUT_URL_SCHEMES = tuple(OUTPUT_SCHEMES)
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,9 @@ class WorkerConfig:
     # MediaMTX credentials (the password from the Pod's Secret); never logged.
     media_user: str = ""
     media_password: str = field(default="", repr=False)
+    # Pool mode: no stream until the operator POSTs one, with this bearer token.
+    pool: bool = False
+    pool_token: str = field(default="", repr=False)
 
 
 def stream_id_from_url(url: str) -> str:
@@ -42,19 +56,55 @@ def stream_id_from_url(url: str) -> str:
     return match.group(1) if match else ""
 
 
+def url_error(what: str, url: str, schemes: tuple[str, ...]) -> str | None:
+    """Why `url` cannot be used for `what`, or None. Only its scheme is quoted
+    back: the rest may carry credentials."""
+    try:
+        parts = urlsplit(url)
+        scheme, host = parts.scheme.lower(), parts.hostname
+    except ValueError:  # e.g. an unterminated IPv6 literal
+        scheme, host = "", None
+    if scheme not in schemes:
+        got = f"{scheme}://" if scheme else "no scheme"
+        return f"{what} must be a {'/'.join(schemes)}:// URL with a host, not {got}"
+    if not host:
+        return f"{what} must be a {'/'.join(schemes)}:// URL with a host; it has none"
+    return None
+
+
+def assignment_errors(assignment: WorkerAssignment) -> list[tuple[str, str]]:
+    """(field, message) for what the model accepts but this worker cannot use."""
+    errors = [
+        ("inputUrl", url_error("inputUrl", assignment.input_url, INPUT_SCHEMES)),
+        ("outputUrl", url_error("outputUrl", assignment.output_url, OUTPUT_URL_SCHEMES)),
+    ]
+    return [(name, message) for name, message in errors if message]
+
+
+def assigned(base: WorkerConfig, assignment: WorkerAssignment) -> WorkerConfig:
+    """The pool worker's configuration once it serves `assignment`."""
+    return dataclasses.replace(
+        base,
+        input_url=assignment.input_url,
+        output_url=assignment.output_url,
+        mode=assignment.mode,
+        stream_id=assignment.stream_id,
+    )
+
+
 def _check_url(
     parser: argparse.ArgumentParser, what: str, url: str, schemes: tuple[str, ...]
 ) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in schemes or not parts.hostname:
-        parser.error(f"{what} must be a {'/'.join(schemes)}:// URL with a host, got {url!r}")
+    error = url_error(what, url, schemes)
+    if error:
+        parser.error(error)
 
 
 def parse_args(argv: list[str], env: Mapping[str, str]) -> WorkerConfig:
     parser = argparse.ArgumentParser(
         prog="livestream-operator worker",
         description="Pull live/<id>/in over RTSP, remux (bypass) or replace the audio (tone), "
-        "push live/<id>/out over RTMP.",
+        "push live/<id>/out over RTSP (or RTMP).",
     )
     try:
         contract = WorkerEnv.from_env(env)
@@ -68,7 +118,8 @@ def parse_args(argv: list[str], env: Mapping[str, str]) -> WorkerConfig:
     parser.add_argument(
         "--output",
         default=contract.output_url,
-        help="RTMP URL of live/<id>/out (env LSO_OUTPUT_URL)",
+        help="live/<id>/out: rtsp[s]:// or rtmp[s]://, the scheme picks the output "
+        "(env LSO_OUTPUT_URL)",
     )
     parser.add_argument(
         "--mode",
@@ -95,14 +146,29 @@ def parse_args(argv: list[str], env: Mapping[str, str]) -> WorkerConfig:
     )
     parser.add_argument("--tone-hz", type=float, default=440.0, help="tone frequency")
     parser.add_argument("--log-level", default=env.get("LSO_LOG_LEVEL", "INFO"))
+    parser.add_argument(
+        "--pool",
+        action="store_true",
+        help="warm pool: idle until the operator POSTs the stream to the metrics port "
+        f"(token in env {POOL_TOKEN_VAR})",
+    )
     args = parser.parse_args(argv)
 
-    if not args.input or not args.output:
-        parser.error("--input/LSO_INPUT_URL and --output/LSO_OUTPUT_URL are required")
-    _check_url(parser, "--input", args.input, ("rtsp", "rtsps"))
-    _check_url(parser, "--output", args.output, ("rtmp", "rtmps"))
     if not 0 <= args.metrics_port <= 65535:
         parser.error("--metrics-port must be between 0 and 65535")
+    if args.pool:
+        if args.input or args.output:
+            parser.error(
+                "--pool takes its stream from the assignment: "
+                "no --input/LSO_INPUT_URL or --output/LSO_OUTPUT_URL"
+            )
+        if not args.metrics_port:
+            parser.error("--pool receives its assignment on the metrics port: it cannot be 0")
+    else:
+        if not args.input or not args.output:
+            parser.error("--input/LSO_INPUT_URL and --output/LSO_OUTPUT_URL are required")
+        _check_url(parser, "--input", args.input, INPUT_SCHEMES)
+        _check_url(parser, "--output", args.output, OUTPUT_URL_SCHEMES)
     if not 0 <= args.latency_ms <= 10_000:
         parser.error("--latency-ms must be between 0 and 10000")
     if not 20 <= args.tone_hz <= 20_000:
@@ -118,6 +184,8 @@ def parse_args(argv: list[str], env: Mapping[str, str]) -> WorkerConfig:
         log_level=args.log_level,
         media_user=contract.media_user,
         media_password=env.get(MEDIA_PASSWORD_VAR, ""),
+        pool=args.pool,
+        pool_token=env.get(POOL_TOKEN_VAR, ""),
     )
 
 

@@ -12,8 +12,9 @@ from .. import health_endpoint
 
 
 class State(enum.StrEnum):
+    IDLE = "idle"  # pool worker waiting for its assignment
     STARTING = "starting"  # process up, no pipeline yet
-    CONNECTING = "connecting"  # pipeline built, no frame muxed yet
+    CONNECTING = "connecting"  # pipeline built, no frame sent yet
     RUNNING = "running"  # frames are flowing to the output
     RETRYING = "retrying"  # input or output went away; waiting to reconnect
     FAILED = "failed"  # gave up (unsupported input); the process exits non-zero
@@ -22,7 +23,7 @@ class State(enum.StrEnum):
 
 class ErrorKind(enum.StrEnum):
     INPUT = "input"  # rtspsrc error or EOS (publisher gone, MediaMTX down)
-    OUTPUT = "output"  # the RTMP sink failed
+    OUTPUT = "output"  # the RTSP or RTMP output failed
     UNSUPPORTED = "unsupported_codec"
     STALL = "stall"  # connected but no frames
     INTERNAL = "internal"
@@ -37,7 +38,7 @@ class WorkerMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.info = Info("lso_worker", "Worker identity", registry=r)
-        self.info.info({"stream_id": stream_id, "mode": mode})
+        self.identify(stream_id, mode)
         self.input_bytes = Counter(
             "lso_worker_input_bytes",
             "Elementary-stream bytes received (after RTP depayloading)",
@@ -51,10 +52,12 @@ class WorkerMetrics:
             registry=r,
         )
         self.output_frames = Counter(
-            "lso_worker_output_frames", "Frames handed to the muxer", ["track"], registry=r
+            "lso_worker_output_frames", "Frames handed to the output", ["track"], registry=r
         )
         self.output_bytes = Counter(
-            "lso_worker_output_bytes", "FLV bytes sent to the RTMP output", registry=r
+            "lso_worker_output_bytes",
+            "Bytes handed to the output: FLV for RTMP, H.264/AAC frames (before RTP) for RTSP",
+            registry=r,
         )
         self.reconnects = Counter(
             "lso_worker_reconnects",
@@ -74,9 +77,9 @@ class WorkerMetrics:
         )
         self.av_offset = Gauge(
             "lso_worker_av_offset_seconds",
-            "Timestamp of the newest audio "
-            "tag minus that of the newest video tag sent to the output "
-            "(smoothed); near 0 in sync, grows when one track lags",
+            "Running time of the newest audio frame minus that of the newest video "
+            "frame handed to the output (smoothed); near 0 in sync, grows when one "
+            "track lags",
             registry=r,
         )
         self.state = Enum(
@@ -90,6 +93,10 @@ class WorkerMetrics:
         )
         self.uptime.set_function(lambda: time.monotonic() - started)
         self._server: Any = None
+
+    def identify(self, stream_id: str, mode: str) -> None:
+        """Label the worker (a pool worker learns its stream when assigned)."""
+        self.info.info({"stream_id": stream_id, "mode": mode})
 
     def set_state(self, state: State) -> None:
         self.current = state

@@ -4,17 +4,27 @@ The runner turns these descriptions into elements; keeping them as data makes
 the codec policy and the element choices unit-testable without GStreamer, and
 gives a `gst-launch-1.0` line to reproduce a worker by hand.
 
-Graph (bypass):
-    rtspsrc --video--> rtph264depay ! h264parse ! [video_in] ! [video_out] --> flvmux.video
-            --audio--> rtpmp4gdepay ! aacparse  ! [audio_in] ! [audio_out] --> flvmux.audio
-    flvmux streamable=true ! [mux_out] ! rtmp2sink
-  where [x] is an `identity` named x whose counters the runner polls.
+Graph (bypass), the input side:
+    rtspsrc --video--> rtph264depay ! h264parse ! [video_in] ! [video_out] --> out
+            --audio--> rtpmp4gdepay ! aacparse  ! [audio_in] ! [audio_out] --> out
+  where [x] is an `identity` named x whose counters the runner polls, and `out`
+  is one of the two outputs, picked by the output URL's scheme:
+
+    rtsp://, rtsps:// (the default): no muxer; one request pad per track,
+      [audio_out] --> rtspclientsink.sink_0   (payloaded by rtpmp4gpay)
+      [video_out] --> rtspclientsink.sink_1   (payloaded by rtph264pay)
+      (requested in that order: it announces the newest pad first)
+    rtmp://, rtmps://:
+      [video_out] --> flvmux.video
+      [audio_out] --> flvmux.audio
+      flvmux streamable=true ! [mux_out] ! rtmp2sink
 
 Graph (tone): the same video branch; the input's audio is not even set up, and
     audiotestsrc freq=440 ! audioconvert ! audioresample ! caps ! AAC encoder
-      ! aacparse ! queue ! [audio_out] --> flvmux.audio
-  feeds the muxer instead, its running time shifted to start with the first
-  video frame.
+      ! aacparse ! queue [! clocksync] ! [audio_out] --> out (audio)
+  feeds the output instead, its running time shifted to start with the first
+  video frame. flvmux paces it against the video; rtspclientsink does not wait
+  for anything, so for RTSP a clocksync releases it in real time.
 """
 
 from __future__ import annotations
@@ -22,9 +32,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-from ..api.v1alpha1 import WorkerMode
+from ..api.v1alpha1 import OutputProtocol, WorkerMode
 
 PropValue = str | int | float | bool
 
@@ -72,7 +82,7 @@ class Codec:
     parse: str = ""
 
 
-# What the FLV output can carry without re-encoding.
+# What both outputs (FLV over RTMP, RTP over RTSP) carry without re-encoding.
 _SUPPORTED: dict[tuple[str, str], tuple[str, str, str]] = {
     ("video", "H264"): ("H.264", "rtph264depay", "h264parse"),
     ("audio", "MPEG4-GENERIC"): ("AAC", "rtpmp4gdepay", "aacparse"),
@@ -152,6 +162,36 @@ AAC_ENCODERS = ("voaacenc", "avenc_aac")
 # rtmp2sink: connects asynchronously, has I/O timeouts, and measured ~20% less
 # CPU than librtmp's rtmpsink for the same stream. rtmpsink is the fallback.
 RTMP_SINKS = ("rtmp2sink", "rtmpsink")
+RTSP_SINK = "rtspclientsink"
+# MediaMTX (gortsplib) answers every SETUP from a User-Agent that starts with
+# "GStreamer" one second late, a workaround for an old rtspclientsink bug that
+# GStreamer 1.22 does not have: with the default agent a two-track input costs
+# 2 s before its first frame, and an RTSP output 2 s more before RECORD.
+USER_AGENT = "livestream-operator-worker"
+# MediaMTX holds an RTSP reader of live/<id>/in that arrives before the
+# publisher in DESCRIBE for up to runOnDemandStartTimeout (mediamtx.yml), then
+# refuses it (400 in MediaMTX 1.20); the operator starts the worker ~2 s before
+# an RTMP publish is available. RTSP's own timeouts must outlast that hold.
+INPUT_HOLD_S = 10.0
+RTSP_TIMEOUT_US = int((INPUT_HOLD_S + 5) * 1_000_000)
+
+OUTPUT_SCHEMES = {
+    "rtsp": OutputProtocol.RTSP,
+    "rtsps": OutputProtocol.RTSP,
+    "rtmp": OutputProtocol.RTMP,
+    "rtmps": OutputProtocol.RTMP,
+}
+# Tracks are announced in this order (MediaMTX lists them so), whatever order
+# they arrive in.
+TRACK_ORDER = ("video", "audio")
+
+
+def output_protocol(url: str) -> OutputProtocol:
+    """The output a URL asks for, from its scheme (ValueError for others)."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in OUTPUT_SCHEMES:
+        raise ValueError(f"unsupported output scheme {scheme!r}: use {'/'.join(OUTPUT_SCHEMES)}")
+    return OUTPUT_SCHEMES[scheme]
 
 
 def source(url: str, latency_ms: int = DEFAULT_LATENCY_MS) -> Element:
@@ -163,6 +203,9 @@ def source(url: str, latency_ms: int = DEFAULT_LATENCY_MS) -> Element:
             ("latency", latency_ms),
             # Send TEARDOWN on stop, but do not let a dead server hold us up.
             ("teardown-timeout", 500_000_000),
+            ("timeout", RTSP_TIMEOUT_US),
+            ("tcp-timeout", RTSP_TIMEOUT_US),
+            ("user-agent", USER_AGENT),
         ),
         name="src",
     )
@@ -180,7 +223,7 @@ def counter_name(media: str, side: str) -> str:
 
 
 def track_chain(codec: Codec) -> list[Element]:
-    """Depayload and parse one supported RTP stream into FLV-ready frames."""
+    """Depayload and parse one supported RTP stream into output-ready frames."""
     if not codec.supported:
         raise ValueError(f"no chain for unsupported codec {codec.label}")
     # No re-encode and no parser options: the frames leave as they came in.
@@ -195,10 +238,14 @@ def track_chain(codec: Codec) -> list[Element]:
     ]
 
 
-def tone_chain(freq_hz: float, encoder: str) -> list[Element]:
-    # is-live=false: the muxer paces it against the video, and its timestamps
-    # are exact sample counts, so the tone cannot drift from the video.
-    return [
+TONE_GATE = "audio_q"  # the runner holds the tone's frames, and shifts them, at its src
+
+
+def tone_chain(freq_hz: float, encoder: str, *, paced: bool = False) -> list[Element]:
+    """The 440 Hz tone as AAC; `paced`: released in real time (no muxer paces it)."""
+    # is-live=false: its timestamps are exact sample counts, so the tone cannot
+    # drift from the video; flvmux, or the clocksync, paces it.
+    chain = [
         Element(
             "audiotestsrc",
             (("wave", "sine"), ("freq", freq_hz), ("is-live", False), ("volume", 0.5)),
@@ -215,10 +262,12 @@ def tone_chain(freq_hz: float, encoder: str) -> list[Element]:
         Element(
             "queue",
             (("max-size-time", 500_000_000), ("max-size-buffers", 0), ("max-size-bytes", 0)),
-            name="audio_q",
+            name=TONE_GATE,
         ),
-        counter(counter_name("audio", "out")),
     ]
+    if paced:
+        chain.append(Element("clocksync", name="audio_clock"))
+    return [*chain, counter(counter_name("audio", "out"))]
 
 
 def mux() -> Element:
@@ -234,6 +283,36 @@ def sink(url: str, factory: str = RTMP_SINKS[0]) -> Element:
     return Element(factory, tuple(props), name="out")
 
 
+def rtsp_sink(url: str) -> Element:
+    """rtspclientsink: ANNOUNCE/SETUP/RECORD, then RTP interleaved over the RTSP
+    connection. Credentials are set on the element by the runner, never here."""
+    return Element(
+        RTSP_SINK,
+        (
+            ("location", url),
+            ("protocols", "tcp"),
+            # Sizes rtpbin's jitter buffers, which only a receiver uses.
+            ("latency", 0),
+            ("user-agent", USER_AGENT),
+        ),
+        name="out",
+    )
+
+
+def payloader(media: str) -> Element:
+    """The RTP payloader rtspclientsink uses for a track (set on its request pad).
+
+    Left to itself it picks rtpmp4apay (MP4A-LATM) for AAC, which RTMP readers
+    of MediaMTX and ffmpeg's `-c copy` to FLV cannot take; MPEG4-GENERIC can.
+    config-interval=-1: SPS/PPS before every IDR, for readers joining late.
+    """
+    if media == "video":
+        return Element("rtph264pay", (("config-interval", -1),))
+    if media == "audio":
+        return Element("rtpmp4gpay")
+    raise ValueError(f"no payloader for {media!r}")
+
+
 def with_credentials(rtmp_url: str, user: str, password: str) -> str:
     """The RTMP URL with MediaMTX's query credentials (how RTMP carries a user)."""
     if not user:
@@ -242,9 +321,28 @@ def with_credentials(rtmp_url: str, user: str, password: str) -> str:
     return f"{rtmp_url}{'&' if '?' in rtmp_url else '?'}{query}"
 
 
-def output_chain(url: str, factory: str = RTMP_SINKS[0]) -> list[Element]:
-    """flvmux and what follows it."""
+def output_chain(
+    url: str, protocol: OutputProtocol = OutputProtocol.RTMP, factory: str = RTMP_SINKS[0]
+) -> list[Element]:
+    """The elements after the tracks; the tracks link to the first one."""
+    if protocol is OutputProtocol.RTSP:
+        return [rtsp_sink(url)]
     return [mux(), counter(counter_name("mux", "out")), sink(url, factory)]
+
+
+def output_pad(protocol: OutputProtocol, media: str) -> str:
+    """The request-pad template a track links to on the output's first element."""
+    return "sink_%u" if protocol is OutputProtocol.RTSP else media
+
+
+def link_order(media: Iterable[str], protocol: OutputProtocol) -> list[str]:
+    """The tracks in the order their output pads are requested.
+
+    rtspclientsink announces its streams newest pad first, so for RTSP the
+    pads are requested in reverse TRACK_ORDER (flvmux does not care).
+    """
+    ordered = sorted(media, key=lambda m: (TRACK_ORDER.index(m) if m in TRACK_ORDER else 99, m))
+    return ordered[::-1] if protocol is OutputProtocol.RTSP else ordered
 
 
 def pick(preferred: Iterable[str], available: Iterable[str]) -> str | None:
@@ -252,17 +350,24 @@ def pick(preferred: Iterable[str], available: Iterable[str]) -> str | None:
     return next((f for f in preferred if f in have), None)
 
 
-def required_factories(mode: WorkerMode) -> list[tuple[str, ...]]:
-    """Alternatives per role; each tuple needs at least one installed factory."""
+def required_factories(
+    mode: WorkerMode, protocol: OutputProtocol | None = None
+) -> list[tuple[str, ...]]:
+    """Alternatives per role; each tuple needs at least one installed factory.
+
+    `protocol` None: what both outputs need (a pool worker does not know yet).
+    """
     roles: list[tuple[str, ...]] = [
         ("rtspsrc",),
         ("rtph264depay",),
         ("h264parse",),
-        ("flvmux",),
         ("queue",),
         ("identity",),
-        RTMP_SINKS,
     ]
+    if protocol in (OutputProtocol.RTMP, None):
+        roles += [("flvmux",), RTMP_SINKS]
+    if protocol in (OutputProtocol.RTSP, None):
+        roles += [(RTSP_SINK,), ("rtph264pay",), ("rtpmp4gpay",)]
     if mode is WorkerMode.BYPASS:
         roles += [("rtpmp4gdepay",), ("rtpmp4adepay",), ("aacparse",)]
     else:
@@ -274,6 +379,8 @@ def required_factories(mode: WorkerMode) -> list[tuple[str, ...]]:
             AAC_ENCODERS,
             ("aacparse",),
         ]
+        if protocol in (OutputProtocol.RTSP, None):
+            roles.append(("clocksync",))
     return roles
 
 
@@ -287,24 +394,35 @@ def launch_line(
     encoder: str = AAC_ENCODERS[0],
     sink_factory: str = RTMP_SINKS[0],
 ) -> str:
-    """The equivalent `gst-launch-1.0` pipeline for an H.264 + AAC input."""
+    """The equivalent `gst-launch-1.0` pipeline for an H.264 + AAC input.
+
+    For RTSP the worker also sets each pad's payloader (see payloader()), which
+    a launch line cannot express; gst-launch-1.0 picks MP4A-LATM for the AAC.
+    """
 
     def chain(elements: list[Element]) -> str:
         return " ! ".join(e.launch() for e in elements)
 
+    protocol = output_protocol(output_url)
+    out = output_chain(output_url, protocol, sink_factory)
+    into = {
+        media: f"{out[0].name}.{output_pad(protocol, media).replace('%u', str(index))}"
+        for index, media in enumerate(link_order(TRACK_ORDER, protocol))
+    }
     video = classify("video", "H264")
     parts = [
         source(input_url, latency_ms).launch(),
-        f"src. ! application/x-rtp,media=video ! {chain(track_chain(video))} ! mux.video",
+        f"src. ! application/x-rtp,media=video ! {chain(track_chain(video))} ! {into['video']}",
     ]
     if mode is WorkerMode.BYPASS:
         audio = classify("audio", "MPEG4-GENERIC")
         parts.append(
-            f"src. ! application/x-rtp,media=audio ! {chain(track_chain(audio))} ! mux.audio"
+            f"src. ! application/x-rtp,media=audio ! {chain(track_chain(audio))} ! {into['audio']}"
         )
     else:
-        parts.append(f"{chain(tone_chain(tone_hz, encoder))} ! mux.audio")
-    parts.append(chain(output_chain(output_url, sink_factory)))
+        tone = tone_chain(tone_hz, encoder, paced=protocol is OutputProtocol.RTSP)
+        parts.append(f"{chain(tone)} ! {into['audio']}")
+    parts.append(chain(out))
     return "  ".join(parts)
 
 
@@ -325,7 +443,56 @@ def flv_tag(head: bytes) -> tuple[str, int] | None:
     return _FLV_TRACKS[head[0] & 0x1F], ts
 
 
+def av_offset(samples: Iterable[tuple[str, int]]) -> float | None:
+    """Mean A/V offset (s) over (track, time in ns) samples in the order sent.
+
+    The samples are FLV tags leaving flvmux (RTMP), or frames handed to
+    rtspclientsink (RTSP, their running time). At each sample once both tracks
+    were seen: the newest audio's time minus the newest video's. About zero in
+    sync, growing when one track lags. None without both tracks.
+    """
+    last: dict[str, int] = {}
+    offsets: list[int] = []
+    for track, running_time in samples:
+        last[track] = running_time
+        if "audio" in last and "video" in last:
+            offsets.append(last["audio"] - last["video"])
+    return sum(offsets) / len(offsets) / 1e9 if offsets else None
+
+
 # --- retry policy -----------------------------------------------------------
+
+# Before the first output: how long an attempt may take. It covers MediaMTX's
+# DESCRIBE hold of an early reader (INPUT_HOLD_S, after which rtspsrc fails
+# anyway), an RTMP publisher's 2 s of analysis, and a margin.
+RTMP_ANALYSIS_S = 2.0
+CONNECT_TIMEOUT = INPUT_HOLD_S + RTMP_ANALYSIS_S + 8
+# Input not published yet (see input_absent()):
+# retry at once, without backoff, so a publisher is picked up as it arrives;
+# logged once at info, and once more as a warning if it lasts.
+ABSENT_RETRY = 0.5
+ABSENT_WARN = 60.0
+_RESOURCE_ERROR = "gst-resource-error-quark"
+
+
+def input_absent(domain: str, code: str, debug: str, waited_s: float) -> bool:
+    """Is this rtspsrc error "the input is not there (yet)" rather than a fault?
+
+    Absent: MediaMTX answered DESCRIBE with 404 (nobody publishes the path),
+    or with 400 once its runOnDemand hold of an early reader ran out (MediaMTX
+    1.20 says "source of path has timed out" with a 400, hence `waited_s`, how
+    long the attempt waited: a 400 at once is a real fault); or rtspsrc could
+    not connect at all (MediaMTX not listening yet, restarting, its Service
+    not resolvable yet), which GStreamer reports as "Failed to connect".
+    `code` is the GstResourceError nick ("not-found", "open-read-write", ...).
+    """
+    if domain != _RESOURCE_ERROR:
+        return False
+    if code == "not-found":
+        return True
+    if code == "read" and "Bad Request (400)" in debug:
+        return waited_s >= INPUT_HOLD_S - 1
+    return code == "open-read-write" and "Failed to connect" in debug
 
 
 def backoff(attempt: int, *, base: float = 0.5, cap: float = 5.0) -> float:

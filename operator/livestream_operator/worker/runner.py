@@ -2,7 +2,13 @@
 
 Threads: GStreamer calls the select-stream, pad-added and pad-probe callbacks
 from its streaming threads; everything that changes pipeline state or the
-supervisor runs on the GLib main loop (bus watch, timers, GLib.idle_add).
+supervisor runs on the GLib main loop (bus watch, timers, GLib.idle_add). A pool
+worker's HTTP thread hands its assignment to the main loop the same way.
+
+The output is built only once the input's tracks are known (or PAD_WAIT has
+passed): rtspclientsink announces exactly the streams it has pads for, and
+flvmux writes its header from them, so no track may be added later. It also
+means no output connection sits idle while MediaMTX holds an early DESCRIBE.
 """
 
 from __future__ import annotations
@@ -22,22 +28,33 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import GLib, Gst  # noqa: E402
 
-from ..api.v1alpha1 import WorkerMode  # noqa: E402
+from .. import logs  # noqa: E402
+from ..api.v1alpha1 import OutputProtocol, WorkerMode  # noqa: E402
 from .config import WorkerConfig  # noqa: E402
 from .metrics import ErrorKind, State, WorkerMetrics  # noqa: E402
 from .pipeline import (  # noqa: E402
     AAC_ENCODERS,
+    ABSENT_RETRY,
+    ABSENT_WARN,
+    CONNECT_TIMEOUT,
     RTMP_SINKS,
+    TONE_GATE,
     Action,
     Codec,
     Element,
+    av_offset,
     backoff,
     classify,
     counter_name,
     decide,
     flv_tag,
+    input_absent,
     launch_line,
+    link_order,
     output_chain,
+    output_pad,
+    output_protocol,
+    payloader,
     pick,
     prop_string,
     required_factories,
@@ -50,16 +67,14 @@ from .pipeline import (  # noqa: E402
 )
 
 EXIT_UNSUPPORTED = 3
-# Before the first frame: how long a connected-but-silent input may take.
-CONNECT_TIMEOUT = 15.0
-# With fewer streams than SETUP promised, start muxing anyway after this.
+# With fewer streams than SETUP promised, start the output anyway after this.
 PAD_WAIT = 3.0
 # SIGTERM: past this, exit even if an element refuses to stop.
 STOP_DEADLINE = 5.0
 # Counters are polled, and the A/V offset sampled, once per second: Python
 # never runs per frame (a PyGObject probe call costs more than the remux).
 POLL_MS = 1000
-SAMPLE_TAGS = 16  # FLV tags inspected per A/V offset sample (~0.25 s of stream)
+SAMPLE_BUFFERS = 16  # frames inspected per A/V offset sample (~0.2 s of stream)
 _EMA = 0.3  # smoothing of the A/V offset gauge, per sample
 
 
@@ -80,6 +95,7 @@ class Outcome:
     detail: str
     flowed: bool
     codec: str = ""
+    absent: bool = False  # the input is not published (yet): retry quickly, quietly
 
 
 def _keep_blocked(*_: Any) -> Any:
@@ -95,12 +111,16 @@ def make(spec: Element) -> Any:
     return element
 
 
-def missing_factories(mode: WorkerMode) -> list[str]:
-    return [
+def missing_factories(mode: WorkerMode | None, protocol: OutputProtocol | None) -> list[str]:
+    """Roles without an installed factory; None: every mode / both outputs."""
+    modes = list(WorkerMode) if mode is None else [mode]
+    missing = [
         "|".join(alts)
-        for alts in required_factories(mode)
+        for m in modes
+        for alts in required_factories(m, protocol)
         if not any(Gst.ElementFactory.find(f) for f in alts)
     ]
+    return list(dict.fromkeys(missing))
 
 
 def _installed(factories: tuple[str, ...]) -> str:
@@ -108,6 +128,24 @@ def _installed(factories: tuple[str, ...]) -> str:
     if found is None:
         raise RuntimeError(f"none of {factories} is installed")
     return found
+
+
+def _send_unsynced(_bin: Any, _sub_bin: Any, element: Any) -> None:
+    """rtspclientsink's RTP appsinks wait for each frame's running time plus the
+    pipeline latency (the stream's "rate-control", not a property of the sink
+    in GStreamer 1.22): 100 ms more per frame for nothing, as the frames arrive
+    paced already. Like rtmp2sink sync=false, send each frame at once."""
+    factory = element.get_factory()
+    if factory is not None and factory.get_name() == "appsink":
+        element.set_property("sync", False)
+
+
+def _running_time(pad: Any, buf: Any) -> int | None:
+    event = pad.get_sticky_event(Gst.EventType.SEGMENT, 0)
+    if event is None or buf.pts == Gst.CLOCK_TIME_NONE:
+        return None
+    rt = event.parse_segment().to_running_time(Gst.Format.TIME, buf.pts)
+    return None if rt == Gst.CLOCK_TIME_NONE else int(rt)
 
 
 class Attempt:
@@ -121,20 +159,31 @@ class Attempt:
         on_done: Callable[[Outcome], None],
     ) -> None:
         self.cfg, self.metrics, self.log, self.on_done = cfg, metrics, log, on_done
+        self.protocol = output_protocol(cfg.output_url)
         self.done = False
         self.flowed = False
         self.started = time.monotonic()
         self.last_input = 0.0
         self._lock = threading.Lock()
+        # Serialises adding a track with building the output: a track either
+        # makes it into the output or arrives late, never half-way.
+        self._output_lock = threading.Lock()
         self._expected: set[str] = set()  # media selected at SETUP
         self._linked: set[str] = set()
-        self._blocks: list[tuple[Any, int]] = []  # (pad, probe id) held until all tracks exist
+        self._blocks: list[tuple[Any, int]] = []  # (pad, probe id) held until the output exists
+        self._branches: dict[str, Any] = {}  # media -> last element, linked to the output later
+        self._out_pads: dict[str, Any] = {}  # media -> src pad of its X_out counter
         self._rejected: list[Codec] = []
         # counter element name -> (element, metric updater, last (buffers, bytes))
         self._counters: dict[str, tuple[Any, Callable[[int, int], None], list[int]]] = {}
         self._offset: float | None = None
         self._sampling = False
-        self._tone_block: tuple[Any, int] | None = None
+        self._signalled_flowing = False
+        # The tone: held whole at its source, then its frames at the gate.
+        self._tone_hold: tuple[Any, int] | None = None
+        self._tone_gate: Any = None
+        self._tone_gate_probe: int | None = None
+        self._tone_start: int | None = None  # running time of the first video frame
         self._timers: list[int] = []
         # Probes and handlers whose closures reference this object: removed in
         # finish(), or the pipeline and this Attempt would keep each other alive
@@ -142,6 +191,10 @@ class Attempt:
         self._probes: list[tuple[Any, int]] = []
         self._handlers: list[int] = []
         self._bus_watch = 0
+        self.out: Any = None  # the sink, once the output is being built
+        self._output_ready = False  # built and linked to every track
+        self.mux: Any = None  # flvmux (RTMP only)
+        self._mux_out_pad: Any = None
 
         self.pipeline = Gst.Pipeline.new("worker")
         self.src = make(source(cfg.input_url, cfg.latency_ms))
@@ -149,11 +202,6 @@ class Attempt:
             self.src.set_property("user-id", cfg.media_user)
             self.src.set_property("user-pw", cfg.media_password)
         self.pipeline.add(self.src)
-        output = with_credentials(cfg.output_url, cfg.media_user, cfg.media_password)
-        self.mux, mux_out, self.out = self._add_chain(output_chain(output, _installed(RTMP_SINKS)))
-        self._count(mux_out, self._count_output)
-        self.mux_out_pad = mux_out.get_static_pad("src")
-        self._probe(self.mux_out_pad, self._on_first_output)
         if cfg.mode is WorkerMode.TONE:
             self._build_tone()
         self._handlers += [
@@ -194,6 +242,8 @@ class Attempt:
             probes, self._probes = self._probes, []
             self._counters.clear()
             self._blocks.clear()
+            self._branches.clear()
+            self._out_pads.clear()
         for pad, probe in probes:
             pad.remove_probe(probe)
 
@@ -212,14 +262,19 @@ class Attempt:
     # --- building ---------------------------------------------------------
 
     def _build_tone(self) -> None:
-        elements = self._add_chain(tone_chain(self.cfg.tone_hz, _installed(AAC_ENCODERS)))
-        self._link_to_mux(elements[-1], "audio")
+        paced = self.protocol is OutputProtocol.RTSP
+        elements = self._add_chain(
+            tone_chain(self.cfg.tone_hz, _installed(AAC_ENCODERS), paced=paced)
+        )
+        self._branches["audio"] = elements[-1]
+        self._out_pads["audio"] = elements[-1].get_static_pad("src")
         self._count(elements[-1], self._count_frames_out("audio"))
-        # Held until the first video frame, whose running time becomes the
-        # tone's start: sample 0 of the tone plays with video frame 0.
+        # Held entirely until the output exists (see _start_tone).
         tone_pad = elements[0].get_static_pad("src")
         probe = tone_pad.add_probe(Gst.PadProbeType.BLOCK_DOWNSTREAM, _keep_blocked)
-        self._tone_block = (tone_pad, probe)
+        self._tone_hold = (tone_pad, probe)
+        gate = next(e for e in elements if e.get_name() == TONE_GATE)
+        self._tone_gate = gate.get_static_pad("src")
 
     def _add_chain(self, specs: list[Element]) -> list[Any]:
         elements = [make(e) for e in specs]
@@ -230,12 +285,41 @@ class Attempt:
                 raise RuntimeError(f"cannot link {up.get_name()} to {down.get_name()}")
         return elements
 
-    def _link_to_mux(self, last: Any, media: str) -> None:
-        mux_pad = self.mux.request_pad_simple(media)
-        if mux_pad is None or last.get_static_pad("src").link(mux_pad) != Gst.PadLinkReturn.OK:
-            raise RuntimeError(f"cannot link the {media} branch to flvmux")
-        if media == "video" and self._tone_block is not None:
-            self._probe(mux_pad, self._on_first_video)
+    def _build_output(self) -> None:
+        """Add the output and link every track to it (with _output_lock)."""
+        cfg = self.cfg
+        rtsp = self.protocol is OutputProtocol.RTSP
+        if rtsp:
+            elements = self._add_chain(output_chain(cfg.output_url, self.protocol))
+        else:
+            url = with_credentials(cfg.output_url, cfg.media_user, cfg.media_password)
+            elements = self._add_chain(output_chain(url, self.protocol, _installed(RTMP_SINKS)))
+        head, self.out = elements[0], elements[-1]
+        if rtsp:
+            self.out.connect("deep-element-added", _send_unsynced)
+            if cfg.media_user:  # on the element: the URL and the launch line are printed
+                self.out.set_property("user-id", cfg.media_user)
+                self.out.set_property("user-pw", cfg.media_password)
+        else:
+            self.mux, mux_out = head, elements[1]
+            self._count(mux_out, self._count_output)
+            self._mux_out_pad = mux_out.get_static_pad("src")
+            self._probe(self._mux_out_pad, self._on_first_output)
+        for media in link_order(self._branches, self.protocol):
+            pad = head.request_pad_simple(output_pad(self.protocol, media))
+            if pad is None:
+                raise RuntimeError(f"{head.get_name()} gave no pad for the {media} track")
+            if rtsp:
+                pad.set_property("payloader", make(payloader(media)))
+            src_pad = self._branches[media].get_static_pad("src")
+            if src_pad.link(pad) != Gst.PadLinkReturn.OK:
+                raise RuntimeError(f"cannot link the {media} track to {head.get_name()}")
+            if rtsp:
+                self._watch_record(src_pad)
+        for element in reversed(elements):
+            element.sync_state_with_parent()
+        with self._lock:
+            self._output_ready = True
 
     def _on_select_stream(self, _src: Any, _num: int, caps: Any) -> bool:
         s = caps.get_structure(0)
@@ -244,6 +328,8 @@ class Attempt:
         with self._lock:
             if action is Action.REJECT:
                 self._rejected.append(codec)
+            elif action is Action.USE and codec.media in self._expected:
+                action = Action.SKIP  # one track per media: the output has one of each
             elif action is Action.USE:
                 self._expected.add(codec.media)
         self.log.info(
@@ -275,28 +361,19 @@ class Attempt:
         codec = classify(s.get_string("media") or "", s.get_string("encoding-name") or "")
         if self.done or decide(self.cfg.mode, codec) is not Action.USE:
             return  # rejected streams end the attempt; skipped ones were never set up
+        media = codec.media
         try:
-            elements = self._add_chain(track_chain(codec))
-            named = {e.get_name(): e for e in elements}
-            held_pad = named[counter_name(codec.media, "in")].get_static_pad("src")
-            # Block before the muxer until every selected track has its pad:
-            # flvmux writes its header (which tracks exist) from the first data.
-            probe = held_pad.add_probe(Gst.PadProbeType.BLOCK_DOWNSTREAM, _keep_blocked)
-            self._link_to_mux(elements[-1], codec.media)
-            media = codec.media
-            self._count(named[counter_name(media, "in")], self._count_input(media))
-            self._count(named[counter_name(media, "out")], self._count_frames_out(media))
-            for element in elements:
-                element.sync_state_with_parent()
-            if pad.link(elements[0].get_static_pad("sink")) != Gst.PadLinkReturn.OK:
-                raise RuntimeError(f"cannot link the {codec.media} RTP pad")
+            with self._output_lock:
+                if self.out is not None:
+                    self._drop_late(pad, media)
+                    return
+                self._build_track(pad, codec)
+                with self._lock:
+                    self._linked.add(media)
+                    complete = self._linked >= self._expected
         except RuntimeError as exc:
             self._finish_later(Outcome(ErrorKind.INTERNAL, str(exc), False))
             return
-        with self._lock:
-            self._blocks.append((held_pad, probe))
-            self._linked.add(codec.media)
-            complete = self._linked >= self._expected
         if complete:
             self._release_blocks()
         else:
@@ -304,6 +381,40 @@ class Attempt:
                 self._timers.append(
                     GLib.timeout_add(int(PAD_WAIT * 1000), self._release_blocks_timeout)
                 )
+
+    def _build_track(self, pad: Any, codec: Codec) -> None:
+        """Depayload and parse one RTP pad, held before its X_out counter (with _output_lock)."""
+        media = codec.media
+        tone = self.cfg.mode is WorkerMode.TONE
+        elements = self._add_chain(track_chain(codec))
+        named = {e.get_name(): e for e in elements}
+        held_pad = named[counter_name(media, "in")].get_static_pad("src")
+        # Held until every selected track has its branch and the output is
+        # built with all of them (see the module docstring).
+        probe = held_pad.add_probe(Gst.PadProbeType.BLOCK_DOWNSTREAM, _keep_blocked)
+        last = named[counter_name(media, "out")]
+        self._count(named[counter_name(media, "in")], self._count_input(media))
+        self._count(last, self._count_frames_out(media))
+        if media == "video" and tone:
+            self._probe(held_pad, self._on_first_video)
+        for element in elements:
+            element.sync_state_with_parent()
+        if pad.link(elements[0].get_static_pad("sink")) != Gst.PadLinkReturn.OK:
+            raise RuntimeError(f"cannot link the {media} RTP pad")
+        with self._lock:
+            self._blocks.append((held_pad, probe))
+            self._branches[media] = last
+            self._out_pads[media] = last.get_static_pad("src")
+
+    def _drop_late(self, pad: Any, media: str) -> None:
+        """A track after the output started cannot join it: drain it unseen."""
+        self.log.warning(
+            "the %s track arrived after the output started; dropped", media, extra={"media": media}
+        )
+        drain = make(Element("fakesink", (("sync", False), ("async", False))))
+        self.pipeline.add(drain)
+        drain.sync_state_with_parent()
+        pad.link(drain.get_static_pad("sink"))
 
     def _release_blocks_timeout(self) -> bool:
         with self._lock:  # it fires once: finish() must not remove it again
@@ -313,8 +424,8 @@ class Attempt:
         return False
 
     def _release_blocks(self) -> None:
+        """Build the output with the tracks there are, then let the frames go."""
         with self._lock:
-            blocks, self._blocks = self._blocks, []
             missing = required_media(self.cfg.mode) - self._linked
         if missing:
             self._finish_later(
@@ -327,6 +438,16 @@ class Attempt:
                 )
             )
             return
+        try:
+            with self._output_lock:
+                if self.out is None and not self.done:
+                    self._build_output()
+        except RuntimeError as exc:
+            self._finish_later(Outcome(ErrorKind.INTERNAL, str(exc), False))
+            return
+        self._start_tone()
+        with self._lock:
+            blocks, self._blocks = self._blocks, []
         for pad, probe in blocks:
             pad.remove_probe(probe)
 
@@ -349,7 +470,15 @@ class Attempt:
 
     def _count_frames_out(self, media: str) -> Callable[[int, int], None]:
         frames = self.metrics.output_frames.labels(media)
-        return lambda buffers, _nbytes: frames.inc(buffers)
+        if self.protocol is OutputProtocol.RTMP:
+            return lambda buffers, _nbytes: frames.inc(buffers)
+
+        def update(buffers: int, nbytes: int) -> None:
+            # No muxer: what the tracks hand to rtspclientsink is the output.
+            frames.inc(buffers)
+            self.metrics.output_bytes.inc(nbytes)
+
+        return update
 
     def _count_output(self, _buffers: int, nbytes: int) -> None:
         self.metrics.output_bytes.inc(nbytes)
@@ -379,52 +508,116 @@ class Attempt:
         return Gst.PadProbeReturn.REMOVE
 
     def _on_first_video(self, pad: Any, info: Any) -> Any:
-        """Tone mode: start the tone at the running time of the first video frame."""
-        buf = info.get_buffer()
-        event = pad.get_sticky_event(Gst.EventType.SEGMENT, 0)
-        if event is None or buf.pts == Gst.CLOCK_TIME_NONE:
+        """Tone mode: the tone starts at the running time of the first video frame."""
+        rt = _running_time(pad, info.get_buffer())
+        if rt is None or rt < 0:
             return Gst.PadProbeReturn.OK
-        rt = event.parse_segment().to_running_time(Gst.Format.TIME, buf.pts)
-        if rt == Gst.CLOCK_TIME_NONE or rt < 0 or self._tone_block is None:
-            return Gst.PadProbeReturn.OK
-        tone_pad, probe = self._tone_block
-        self._tone_block = None
-        tone_pad.set_offset(rt)
-        tone_pad.remove_probe(probe)
+        with self._lock:
+            self._tone_start = rt
+        self._start_tone()
         return self._forget(pad, info)
+
+    def _start_tone(self) -> None:
+        """Release the tone as what it waits for becomes known.
+
+        Sample 0 of the tone plays with video frame 0: its frames wait at the
+        gate for the first video frame, whose running time becomes the gate's
+        offset (GStreamer re-sends the segment with it before the next frame).
+        Its events wait only for the output: rtspclientsink holds the video's
+        caps, and so its first frame, until every track has caps, the tone's
+        included (the tone's caps come with its first encoded frame).
+        """
+        frames = Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST
+        with self._lock:  # one caller makes each step; these pad calls do not re-enter
+            if not self._output_ready:
+                return
+            start = self._tone_start
+            if self._tone_hold is not None:
+                pad, probe = self._tone_hold
+                self._tone_hold = None
+                if start is None:
+                    self._tone_gate_probe = self._tone_gate.add_probe(
+                        Gst.PadProbeType.BLOCK | frames, _keep_blocked
+                    )
+                else:
+                    self._tone_gate.set_offset(start)
+                pad.remove_probe(probe)
+            elif self._tone_gate_probe is not None and start is not None:
+                self._tone_gate.set_offset(start)
+                self._tone_gate.remove_probe(self._tone_gate_probe)
+                self._tone_gate_probe = None
 
     def _on_first_output(self, pad: Any, info: Any) -> Any:
-        GLib.idle_add(self._on_flowing)
+        """RTMP: the first FLV tag out of flvmux."""
+        self._signal_flowing()
         return self._forget(pad, info)
 
-    def _sample_av_offset(self) -> None:
-        """Look at the next SAMPLE_TAGS FLV tags leaving the muxer.
-
-        The offset is the timestamp of the newest audio tag minus that of the
-        newest video tag, which flvmux interleaves by timestamp: about zero
-        when in sync, growing when one track lags the other.
-        """
-        last: dict[str, int] = {}
-        samples: list[float] = []
+    def _watch_record(self, pad: Any) -> None:
+        """RTSP: a track's second frame reaching rtspclientsink means its first
+        one got through, which it only does once RECORD was answered (until then
+        the sink holds it in preroll): MediaMTX has made the path available."""
         seen = [0]
 
         def probe(pad: Any, info: Any) -> Any:
-            buf = info.get_buffer()
-            tag = flv_tag(buf.extract_dup(0, 8)) if buf.get_size() >= 11 else None
-            if tag is not None:
-                last[tag[0]] = tag[1]
-                if len(last) == 2:
-                    samples.append((last["audio"] - last["video"]) / 1000)
             seen[0] += 1
-            if seen[0] < SAMPLE_TAGS:
+            if seen[0] < 2:
                 return Gst.PadProbeReturn.OK
-            if samples:
-                GLib.idle_add(self._record_offset, sum(samples) / len(samples))
-            self._sampling = False
+            self._signal_flowing()
             return self._forget(pad, info)
 
-        self._sampling = True
-        self._probe(self.mux_out_pad, probe)
+        self._probe(pad, probe)
+
+    def _signal_flowing(self) -> None:
+        with self._lock:
+            first, self._signalled_flowing = not self._signalled_flowing, True
+        if first:
+            GLib.idle_add(self._on_flowing)
+
+    def _sample_av_offset(self) -> None:
+        """Collect the next SAMPLE_BUFFERS (track, time) samples of the output and
+        turn them into one A/V offset sample: for RTMP the FLV tags leaving flvmux
+        (interleaved by timestamp, as sent), for RTSP the frames handed to
+        rtspclientsink (no muxer: each track on its own pad)."""
+        with self._lock:
+            pads = dict(self._out_pads)
+            mux_out = self._mux_out_pad
+        samples: list[tuple[str, int]] = []
+        done = [False]
+
+        def add(sample: tuple[str, int] | None) -> bool:
+            """Record a sample; True once this sampling is over."""
+            with self._lock:
+                if not done[0] and sample is not None:
+                    samples.append(sample)
+                    if len(samples) >= SAMPLE_BUFFERS:
+                        done[0] = True  # other probes of this sampling leave on their next frame
+                        self._sampling = False
+                        offset = av_offset(samples)
+                        if offset is not None:
+                            GLib.idle_add(self._record_offset, offset)
+                return done[0]
+
+        def flv(pad: Any, info: Any) -> Any:
+            buf = info.get_buffer()
+            tag = flv_tag(buf.extract_dup(0, 8)) if buf.get_size() >= 11 else None
+            finished = add((tag[0], tag[1] * 1_000_000) if tag else None)
+            return self._forget(pad, info) if finished else Gst.PadProbeReturn.OK
+
+        def frames(media: str) -> Callable[[Any, Any], Any]:
+            def probe(pad: Any, info: Any) -> Any:
+                rt = _running_time(pad, info.get_buffer())
+                finished = add((media, rt) if rt is not None else None)
+                return self._forget(pad, info) if finished else Gst.PadProbeReturn.OK
+
+            return probe
+
+        if mux_out is not None:
+            self._sampling = True
+            self._probe(mux_out, flv)
+        elif set(pads) == {"video", "audio"}:
+            self._sampling = True
+            for media, pad in pads.items():
+                self._probe(pad, frames(media))
 
     def _record_offset(self, sample: float) -> bool:
         self._offset = (
@@ -443,6 +636,7 @@ class Attempt:
                 "output flowing",
                 extra={
                     "output": self.cfg.output_url,
+                    "protocol": self.protocol.value,
                     "secondsToFirstFrame": round(time.monotonic() - self.started, 3),
                 },
             )
@@ -484,6 +678,9 @@ class Attempt:
                     )
                 )
                 return False
+            if kind is ErrorKind.INPUT and not self.flowed and self._absent(err, debug or ""):
+                self.finish(Outcome(kind, err.message, False, absent=True))
+                return False
             self.log.warning(
                 "pipeline error from %s: %s",
                 msg.src.get_name(),
@@ -505,6 +702,15 @@ class Attempt:
             )
         return True
 
+    def _absent(self, err: Any, debug: str) -> bool:
+        code = ""
+        if err.domain == "gst-resource-error-quark":
+            try:
+                code = Gst.ResourceError(err.code).value_nick
+            except ValueError:
+                code = ""
+        return input_absent(err.domain, code, debug, time.monotonic() - self.started)
+
     def _error_kind(self, element: Any) -> ErrorKind:
         while element is not None:
             if element == self.src:
@@ -516,9 +722,12 @@ class Attempt:
 
 
 class Supervisor:
-    """Run attempts until stopped; retry with backoff; give up on unusable input."""
+    """Run attempts until stopped; retry with backoff; give up on unusable input.
 
-    def __init__(self, cfg: WorkerConfig, metrics: WorkerMetrics, log: StreamLog) -> None:
+    Without a configuration (a pool worker) it idles until assign().
+    """
+
+    def __init__(self, cfg: WorkerConfig | None, metrics: WorkerMetrics, log: StreamLog) -> None:
         self.cfg, self.metrics, self.log = cfg, metrics, log
         self.loop = GLib.MainLoop()
         self.attempt: Attempt | None = None
@@ -528,17 +737,31 @@ class Supervisor:
         self._unsupported = 0
         self._retry_timer = 0
         self._unsupported_codec = ""
+        self._waiting_since: float | None = None  # the input has not been published since
+        self._waiting_warned = False
 
     def run(self) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, self._on_signal, signum)
-        GLib.idle_add(self._start_attempt)
+        if self.cfg is not None:
+            GLib.idle_add(self._start_attempt)
         self.loop.run()
         return self.exit_code
 
+    def assign(self, cfg: WorkerConfig) -> bool:
+        """Start serving `cfg` (main loop; GLib.idle_add from the HTTP thread)."""
+        if self.cfg is None and not self.stopping:
+            self.cfg = cfg
+            self.log.extra = {**(self.log.extra or {}), "streamId": cfg.stream_id}
+            logs.bind(streamId=cfg.stream_id)
+            self.metrics.identify(cfg.stream_id, cfg.mode.value)
+            announce(cfg, self.log)
+            self._start_attempt()
+        return False
+
     def _start_attempt(self) -> bool:
         self._retry_timer = 0
-        if self.stopping:
+        if self.stopping or self.cfg is None:
             return False
         self.metrics.set_state(State.CONNECTING)
         try:
@@ -551,6 +774,8 @@ class Supervisor:
 
     def _on_done(self, outcome: Outcome) -> None:
         self.attempt = None
+        cfg = self.cfg
+        assert cfg is not None  # attempts only run once configured
         if self.stopping or outcome.kind is None:
             self.loop.quit()
             return
@@ -574,7 +799,7 @@ class Supervisor:
                     "attempt": self._unsupported,
                 },
             )
-            if self._unsupported >= self.cfg.max_unsupported:
+            if self._unsupported >= cfg.max_unsupported:
                 self.log.error(
                     "giving up after %d attempts: %s",
                     self._unsupported,
@@ -585,19 +810,43 @@ class Supervisor:
                 self.exit_code = EXIT_UNSUPPORTED
                 self.loop.quit()
                 return
-        delay = backoff(self._retry)
-        self._retry += 1
         self.metrics.reconnects.inc()
         self.metrics.set_state(State.RETRYING)
-        if kind is not ErrorKind.UNSUPPORTED:
-            self.log.warning(
-                "pipeline ended (%s: %s); reconnecting in %.1f s",
-                kind.value,
-                outcome.detail,
-                delay,
-                extra={"errorKind": kind.value, "retryIn": delay, "wasFlowing": outcome.flowed},
-            )
+        if outcome.absent:
+            delay = ABSENT_RETRY
+            self._log_waiting(outcome)
+        else:
+            self._waiting_since = None
+            delay = backoff(self._retry)
+            self._retry += 1
+            if kind is not ErrorKind.UNSUPPORTED:
+                self.log.warning(
+                    "pipeline ended (%s: %s); reconnecting in %.1f s",
+                    kind.value,
+                    outcome.detail,
+                    delay,
+                    extra={"errorKind": kind.value, "retryIn": delay, "wasFlowing": outcome.flowed},
+                )
         self._retry_timer = GLib.timeout_add(int(delay * 1000), self._start_attempt)
+
+    def _log_waiting(self, outcome: Outcome) -> None:
+        """Waiting for a publisher is not a failure: one line, not one per retry."""
+        now = time.monotonic()
+        level = logging.DEBUG
+        if self._waiting_since is None:
+            self._waiting_since, self._waiting_warned = now, False
+            level = logging.INFO
+        elif not self._waiting_warned and now - self._waiting_since >= ABSENT_WARN:
+            self._waiting_warned = True
+            level = logging.WARNING
+        self.log.log(
+            level,
+            "input not available (%s) for %.0f s; retrying every %.1f s",
+            outcome.detail,
+            now - self._waiting_since,
+            ABSENT_RETRY,
+            extra={"errorKind": ErrorKind.INPUT.value, "retryIn": ABSENT_RETRY},
+        )
 
     def _clear_unsupported(self) -> None:
         if self._unsupported_codec:
@@ -633,30 +882,35 @@ def _hard_exit() -> None:
     os._exit(0)
 
 
-def run(cfg: WorkerConfig) -> int:
-    log = StreamLog(logging.getLogger("livestream_operator.worker"), {"streamId": cfg.stream_id})
+def _stream_log(stream_id: str) -> StreamLog:
+    extra = {"streamId": stream_id} if stream_id else {}
+    return StreamLog(logging.getLogger("livestream_operator.worker"), extra)
+
+
+def _init_gstreamer(
+    log: StreamLog, mode: WorkerMode | None, protocol: OutputProtocol | None
+) -> bool:
     Gst.init(None)
-    missing = missing_factories(cfg.mode)
+    missing = missing_factories(mode, protocol)
     if missing:
         log.error(
             "GStreamer elements missing: %s (install gstreamer1.0-plugins-good, "
-            "-plugins-bad and -libav)",
+            "-plugins-bad, -libav and -rtsp)",
             ", ".join(missing),
             extra={"missing": missing},
         )
-        return 1
-    metrics = WorkerMetrics(cfg.stream_id, cfg.mode.value)
-    try:
-        metrics.serve(cfg.metrics_port)
-    except OSError as exc:
-        log.error("cannot serve metrics on port %d: %s", cfg.metrics_port, exc)
-        return 1
+    return not missing
+
+
+def announce(cfg: WorkerConfig, log: StreamLog) -> None:
+    """The "worker starting" line, with the equivalent gst-launch-1.0 pipeline."""
     log.info(
         "worker starting",
         extra={
             "mode": cfg.mode.value,
             "input": cfg.input_url,
             "output": cfg.output_url,
+            "protocol": output_protocol(cfg.output_url).value,
             "metricsPort": cfg.metrics_port,
             "gstreamer": Gst.version_string(),
             "pipeline": launch_line(
@@ -668,13 +922,61 @@ def run(cfg: WorkerConfig) -> int:
                 encoder=_installed(AAC_ENCODERS)
                 if cfg.mode is WorkerMode.TONE
                 else AAC_ENCODERS[0],
-                sink_factory=_installed(RTMP_SINKS),
+                sink_factory=_installed(RTMP_SINKS)
+                if output_protocol(cfg.output_url) is OutputProtocol.RTMP
+                else RTMP_SINKS[0],
             ),
         },
     )
+
+
+def run(cfg: WorkerConfig) -> int:
+    log = _stream_log(cfg.stream_id)
+    if not _init_gstreamer(log, cfg.mode, output_protocol(cfg.output_url)):
+        return 1
+    metrics = WorkerMetrics(cfg.stream_id, cfg.mode.value)
+    try:
+        metrics.serve(cfg.metrics_port)
+    except OSError as exc:
+        log.error("cannot serve metrics on port %d: %s", cfg.metrics_port, exc)
+        return 1
+    announce(cfg, log)
     try:
         code = Supervisor(cfg, metrics, log).run()
     finally:
         metrics.close()
+    log.info("worker exiting", extra={"exitCode": code})
+    return code
+
+
+def run_pool(base: WorkerConfig) -> int:
+    """A warm pool worker: GStreamer ready, idle until assigned a stream."""
+    from .pool import Pool, serve
+
+    log = _stream_log("")
+    # Any mode, either output: what the assignment will ask for is unknown.
+    if not _init_gstreamer(log, None, None):
+        return 1
+    metrics = WorkerMetrics("", "")
+    metrics.set_state(State.IDLE)
+    supervisor = Supervisor(None, metrics, log)
+    if not base.pool_token:
+        log.warning("no pool token configured: every assignment will be refused")
+
+    def start(cfg: WorkerConfig) -> None:
+        GLib.idle_add(supervisor.assign, cfg)
+
+    pool = Pool(base, base.pool_token, start)
+    try:
+        server = serve(base.metrics_port, metrics, pool)
+    except OSError as exc:
+        log.error("cannot serve on port %d: %s", base.metrics_port, exc)
+        return 1
+    log.info("pool worker idle", extra={"metricsPort": base.metrics_port})
+    try:
+        code = supervisor.run()
+    finally:
+        server.shutdown()
+        server.server_close()
     log.info("worker exiting", extra={"exitCode": code})
     return code

@@ -25,19 +25,37 @@ from tests.support.waiting import wait_for
 pytestmark = [pytest.mark.media, pytest.mark.usefixtures("gstreamer")]
 
 OUT_FRAMES = 'lso_worker_output_frames_total{track="video"}'
+RECONNECTS = "lso_worker_reconnects_total"
+# rtsp: the operator's default output; rtmp: still selectable.
+PROTOCOLS = ["rtsp", "rtmp"]
+
+
+def _out(mtx: MediaMTX, sid: str, protocol: str = "rtsp") -> str:
+    return mtx.rtsp(f"live/{sid}/out") if protocol == "rtsp" else mtx.rtmp(f"live/{sid}/out")
 
 
 def _start(
-    mtx: MediaMTX, procs: Processes, sid: str, mode: str = "bypass", **publisher: object
+    mtx: MediaMTX,
+    procs: Processes,
+    sid: str,
+    mode: str = "bypass",
+    protocol: str = "rtsp",
+    **publisher: object,
 ) -> tuple[Proc, ProjectProc]:
     pub = procs.publisher(mtx.rtmp(f"live/{sid}/in"), **publisher)
     mtx.wait_available(f"live/{sid}/in", 40)
-    worker = procs.worker(mtx.rtsp(f"live/{sid}/in"), mtx.rtmp(f"live/{sid}/out"), mode)
+    worker = procs.worker(mtx.rtsp(f"live/{sid}/in"), _out(mtx, sid, protocol), mode)
     try:
         mtx.wait_available(f"live/{sid}/out", 60)
     except TimeoutError:
         pytest.fail(f"live/{sid}/out never became available\n{dump_logs(pub, worker)}")
     return pub, worker
+
+
+def _quiet(worker: ProjectProc) -> None:
+    """Nothing went wrong: no warning or error line."""
+    loud = [e for e in worker.logs() if e.get("level") in ("warning", "error")]
+    assert not loud, dump_logs(worker)
 
 
 def _frames_advance(worker: ProjectProc, timeout: float = 20.0) -> None:
@@ -49,11 +67,12 @@ def _frames_advance(worker: ProjectProc, timeout: float = 20.0) -> None:
     )
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_bypass_remuxes_h264_aac_unchanged(
-    mediamtx: MediaMTX, procs: Processes, hooks: HookReceiver
+    mediamtx: MediaMTX, procs: Processes, hooks: HookReceiver, protocol: str
 ) -> None:
-    sid = "bypass"
-    pub, worker = _start(mediamtx, procs, sid)
+    sid = f"bypass{protocol}"
+    pub, worker = _start(mediamtx, procs, sid, protocol=protocol)
     src = ffprobe_streams(mediamtx.rtsp(f"live/{sid}/in"))
     out = ffprobe_streams(mediamtx.rtsp(f"live/{sid}/out"))
 
@@ -78,7 +97,17 @@ def test_bypass_remuxes_h264_aac_unchanged(
     assert worker.healthz() == 200  # the Pod is ready while output flows
     assert metrics["lso_worker_output_bytes_total"] > 0
     assert metrics['lso_worker_input_frames_total{track="audio"}'] > 0
-    assert abs(metrics["lso_worker_av_offset_seconds"]) < 0.5
+    assert metrics['lso_worker_output_frames_total{track="audio"}'] > 0
+    wait_for(
+        lambda: worker.metrics().get("lso_worker_av_offset_seconds", 0) != 0,
+        10,
+        "an A/V offset sample",
+    )
+    assert abs(worker.metrics()["lso_worker_av_offset_seconds"]) < 0.2
+    assert worker.metrics()[RECONNECTS] == 0
+    flowing = [e for e in worker.logs() if e.get("msg") == "output flowing"]
+    assert [e["protocol"] for e in flowing] == [protocol]
+    _quiet(worker)
 
     # The project config runs mtx-hook for both paths.
     wait_for(
@@ -92,9 +121,12 @@ def test_bypass_remuxes_h264_aac_unchanged(
     assert pub.alive()
 
 
-def test_tone_replaces_audio_and_keeps_video(mediamtx: MediaMTX, procs: Processes) -> None:
-    sid = "tone"
-    _, worker = _start(mediamtx, procs, sid, mode="tone", sine_hz=1000)
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_tone_replaces_audio_and_keeps_video(
+    mediamtx: MediaMTX, procs: Processes, protocol: str
+) -> None:
+    sid = f"tone{protocol}"
+    _, worker = _start(mediamtx, procs, sid, mode="tone", protocol=protocol, sine_hz=1000)
     in_url, out_url = mediamtx.rtsp(f"live/{sid}/in"), mediamtx.rtsp(f"live/{sid}/out")
 
     rate = 8000
@@ -120,6 +152,10 @@ def test_tone_replaces_audio_and_keeps_video(mediamtx: MediaMTX, procs: Processe
     assert abs(statistics.median(audio) - statistics.median(video)) < 0.5
     metrics = worker.metrics()
     assert abs(metrics["lso_worker_av_offset_seconds"]) < 0.5
+    # Paced in real time (RTSP: a clocksync), not racing ahead of the video.
+    frames = metrics['lso_worker_output_frames_total{track="audio"}']
+    seconds = metrics[OUT_FRAMES] / 30
+    assert frames / seconds == pytest.approx(44100 / 1024, rel=0.25)
     # The input's audio is not even set up in tone mode.
     assert metrics.get('lso_worker_input_frames_total{track="audio"}', 0) == 0
     assert metrics['lso_worker_output_frames_total{track="audio"}'] > 0
@@ -131,11 +167,12 @@ def test_tone_accepts_input_audio_it_cannot_pass_through(
     sid = "toneopus"
     pub = procs.publisher(mediamtx.rtsp(f"live/{sid}/in"), audio="opus", fmt="rtsp", size="640x360")
     mediamtx.wait_available(f"live/{sid}/in", 40)
-    worker = procs.worker(mediamtx.rtsp(f"live/{sid}/in"), mediamtx.rtmp(f"live/{sid}/out"), "tone")
+    worker = procs.worker(mediamtx.rtsp(f"live/{sid}/in"), mediamtx.rtsp(f"live/{sid}/out"), "tone")
     try:
         info = mediamtx.wait_available(f"live/{sid}/out", 60)
     except TimeoutError:
         pytest.fail(dump_logs(pub, worker))
+    # Video first, and AAC as MPEG4-GENERIC (not LATM), as RTMP readers need it.
     assert [t["codec"] for t in info["tracks2"]] == ["H264", "MPEG-4 Audio"]
 
 
@@ -162,7 +199,7 @@ def _assert_resumed(mediamtx: MediaMTX, worker: ProjectProc, sid: str, pid: int)
         pytest.fail(dump_logs(worker))
     assert worker.alive()
     assert worker.pid == pid
-    assert worker.metrics()["lso_worker_reconnects_total"] >= 1
+    assert worker.metrics()[RECONNECTS] >= 1
     _frames_advance(worker)
 
 
@@ -180,10 +217,12 @@ def test_worker_waits_for_its_input_and_stops_on_sigterm(
     mediamtx: MediaMTX, procs: Processes
 ) -> None:
     sid = "absent"
-    worker = procs.worker(mediamtx.rtsp(f"live/{sid}/in"), mediamtx.rtmp(f"live/{sid}/out"))
+    worker = procs.worker(mediamtx.rtsp(f"live/{sid}/in"), mediamtx.rtsp(f"live/{sid}/out"))
+    # MediaMTX holds each DESCRIBE for its runOnDemandStartTimeout (10 s), then
+    # refuses it (400); the worker asks again at once.
     wait_for(
-        lambda: worker.metrics().get("lso_worker_reconnects_total", 0) >= 2,
-        30,
+        lambda: worker.metrics().get(RECONNECTS, 0) >= 2,
+        45,
         "the worker to retry while nobody publishes",
     )
     assert worker.alive()
@@ -191,9 +230,44 @@ def test_worker_waits_for_its_input_and_stops_on_sigterm(
     assert metrics['lso_worker_errors_total{kind="input"}'] >= 2
     assert metrics['lso_worker_state{lso_worker_state="running"}'] == 0
     assert worker.healthz() == 503  # not ready while there is nothing to process
+    # Waiting is not an error storm: one line at info, no warning or error.
+    waiting = [e for e in worker.logs() if str(e.get("msg", "")).startswith("input not available")]
+    assert [e["level"] for e in waiting if e["level"] != "debug"] == ["info"], dump_logs(worker)
+    _quiet(worker)
     started = time.monotonic()
     assert worker.stop(timeout=10) == 0, dump_logs(worker)
     assert time.monotonic() - started < 5
+
+
+def test_worker_started_before_the_publisher_connects_once(
+    mediamtx: MediaMTX, procs: Processes
+) -> None:
+    """The operator starts the worker on the publisher's auth call, ~2 s before
+    an RTMP publish is available: MediaMTX holds the worker's DESCRIBE until it
+    is, and the worker's first attempt goes through."""
+    sid = "early"
+    t0 = time.monotonic()
+    worker = procs.worker(mediamtx.rtsp(f"live/{sid}/in"), mediamtx.rtsp(f"live/{sid}/out"))
+    time.sleep(3)
+    assert not mediamtx.available(f"live/{sid}/in")
+    pub = procs.publisher(mediamtx.rtmp(f"live/{sid}/in"))
+    t_pub = time.monotonic()
+    try:
+        mediamtx.wait_available(f"live/{sid}/out", 30)
+    except TimeoutError:
+        pytest.fail(dump_logs(pub, worker))
+    t_out = time.monotonic()
+    _frames_advance(worker)
+    metrics = worker.metrics()
+    assert metrics[RECONNECTS] == 0, dump_logs(worker)  # connected once
+    assert sum(v for k, v in metrics.items() if k.startswith("lso_worker_errors_total")) == 0
+    assert worker.healthz() == 200
+    assert [e["msg"] for e in worker.logs()].count("output flowing") == 1
+    _quiet(worker)
+    print(
+        f"early connect: out available {t_out - t0:.2f} s after the worker started, "
+        f"{t_out - t_pub:.2f} s after the publisher"
+    )
 
 
 @pytest.mark.parametrize(
@@ -216,7 +290,7 @@ def test_worker_rejects_unsupported_codec(
         fps=15,
     )
     mediamtx.wait_available(f"live/{sid}/in", 40)
-    worker = procs.worker(mediamtx.rtsp(f"live/{sid}/in"), mediamtx.rtmp(f"live/{sid}/out"))
+    worker = procs.worker(mediamtx.rtsp(f"live/{sid}/in"), mediamtx.rtsp(f"live/{sid}/out"))
 
     gauge = f'lso_worker_unsupported_input{{codec="{label}"}}'
     seen_gauge = False

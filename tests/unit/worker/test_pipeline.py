@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import pytest
 
-from livestream_operator.api.v1alpha1 import WorkerMode
+from livestream_operator.api.v1alpha1 import OutputProtocol, WorkerMode
 from livestream_operator.worker.config import parse_args, stream_id_from_url
 from livestream_operator.worker.pipeline import (
+    ABSENT_RETRY,
+    CONNECT_TIMEOUT,
+    INPUT_HOLD_S,
+    RTMP_ANALYSIS_S,
+    RTSP_TIMEOUT_US,
     Action,
     Element,
+    av_offset,
     backoff,
     classify,
     counter_name,
     decide,
     flv_tag,
+    input_absent,
     launch_line,
+    link_order,
     output_chain,
+    output_pad,
+    output_protocol,
+    payloader,
     pick,
     required_factories,
     required_media,
@@ -28,6 +39,7 @@ from livestream_operator.worker.pipeline import (
 
 IN = "rtsp://mediamtx:8554/live/abc/in"
 OUT = "rtmp://mediamtx:1935/live/abc/out"
+RTSP_OUT = "rtsp://mediamtx:8554/live/abc/out"
 
 
 @pytest.mark.parametrize(
@@ -100,6 +112,66 @@ def test_source_and_sink_settings() -> None:
     assert chain[1].name == counter_name("mux", "out") == "mux_out"
 
 
+@pytest.mark.parametrize(
+    ("url", "protocol"),
+    [
+        (RTSP_OUT, OutputProtocol.RTSP),
+        ("rtsps://m/live/a/out", OutputProtocol.RTSP),
+        ("RTSP://m/live/a/out", OutputProtocol.RTSP),
+        (OUT, OutputProtocol.RTMP),
+        ("rtmps://m/live/a/out", OutputProtocol.RTMP),
+    ],
+)
+def test_output_protocol_from_the_scheme(url: str, protocol: OutputProtocol) -> None:
+    assert output_protocol(url) is protocol
+
+
+def test_output_protocol_rejects_other_schemes() -> None:
+    with pytest.raises(ValueError, match=r"'srt'.*rtsp/rtsps/rtmp/rtmps"):
+        output_protocol("srt://m:8890?streamid=x")
+
+
+def test_rtsp_output_has_no_muxer_and_a_pad_per_track() -> None:
+    chain = output_chain(RTSP_OUT, OutputProtocol.RTSP)
+    assert [e.factory for e in chain] == ["rtspclientsink"]
+    props = dict(chain[0].props)
+    assert props["location"] == RTSP_OUT
+    assert props["protocols"] == "tcp"
+    assert props["latency"] == 0
+    assert "user-pw" not in props  # credentials are set on the element, never printed
+    assert not str(props["user-agent"]).startswith("GStreamer")
+    assert chain[0].name == "out"
+    assert output_pad(OutputProtocol.RTSP, "video") == output_pad(OutputProtocol.RTSP, "audio")
+    assert output_pad(OutputProtocol.RTSP, "audio") == "sink_%u"
+    assert output_pad(OutputProtocol.RTMP, "audio") == "audio"
+    # AAC as MPEG4-GENERIC (what FLV readers take), not rtspclientsink's LATM pick.
+    assert payloader("audio").factory == "rtpmp4gpay"
+    assert payloader("video").factory == "rtph264pay"
+    with pytest.raises(ValueError, match="text"):
+        payloader("text")
+
+
+def test_tracks_are_announced_video_first_whatever_their_arrival_order() -> None:
+    assert link_order(["audio", "video"], OutputProtocol.RTMP) == ["video", "audio"]
+    # rtspclientsink announces the newest pad first
+    assert link_order(["video", "audio"], OutputProtocol.RTSP) == ["audio", "video"]
+    assert link_order({"audio"}, OutputProtocol.RTSP) == ["audio"]
+    assert link_order([], OutputProtocol.RTMP) == []
+
+
+def test_source_outlasts_mediamtx_early_reader_hold() -> None:
+    src = dict(source(IN).props)
+    # An early DESCRIBE waits up to INPUT_HOLD_S for the publisher.
+    assert int(src["timeout"]) > INPUT_HOLD_S * 1e6
+    assert int(src["tcp-timeout"]) > INPUT_HOLD_S * 1e6
+    assert src["tcp-timeout"] == RTSP_TIMEOUT_US
+    # MediaMTX answers each SETUP from a "GStreamer..." agent 1 s late.
+    assert not str(src["user-agent"]).startswith("GStreamer")
+    # No output within: the hold, then an RTMP publish's analysis, with margin.
+    assert CONNECT_TIMEOUT >= INPUT_HOLD_S + RTMP_ANALYSIS_S + 5
+    assert ABSENT_RETRY <= 1.0
+
+
 def test_tone_chain_generates_aligned_aac() -> None:
     chain = tone_chain(440.0, "avenc_aac")
     factories = [e.factory for e in chain]
@@ -111,6 +183,9 @@ def test_tone_chain_generates_aligned_aac() -> None:
     assert src["freq"] == 440.0
     assert src["is-live"] is False  # paced by the muxer against the video
     assert chain[0].name == "tone"
+    # No muxer paces it before rtspclientsink: a clocksync does, after the queue.
+    paced = [e.factory for e in tone_chain(440.0, "voaacenc", paced=True)]
+    assert paced[-3:] == ["queue", "clocksync", "identity"]
 
 
 def test_launch_line_matches_the_seed_bypass_pipeline() -> None:
@@ -130,6 +205,21 @@ def test_launch_line_matches_the_seed_bypass_pipeline() -> None:
     assert "rtpmp4gdepay" not in tone
     assert "audiotestsrc name=tone wave=sine freq=880" in tone
     assert 'caps="audio/x-raw,format=S16LE,rate=44100,channels=2"' in tone
+    assert "clocksync" not in tone
+
+
+def test_launch_line_for_rtsp_output() -> None:
+    line = launch_line(WorkerMode.BYPASS, IN, RTSP_OUT)
+    assert "flvmux" not in line
+    assert "identity name=video_out silent=true signal-handoffs=false ! out.sink_1" in line
+    assert "identity name=audio_out silent=true signal-handoffs=false ! out.sink_0" in line
+    assert line.endswith(
+        f"rtspclientsink name=out location={RTSP_OUT} protocols=tcp latency=0 "
+        "user-agent=livestream-operator-worker"
+    )
+    tone = launch_line(WorkerMode.TONE, IN, RTSP_OUT)
+    assert "! clocksync name=audio_clock ! identity name=audio_out" in tone
+    assert "out.sink_0" in tone
 
 
 def test_element_launch_quotes_values_with_separators() -> None:
@@ -140,11 +230,21 @@ def test_pick_and_required_factories() -> None:
     assert pick(("rtmp2sink", "rtmpsink"), ["rtmpsink"]) == "rtmpsink"
     assert pick(("rtmp2sink", "rtmpsink"), ["rtmp2sink", "rtmpsink"]) == "rtmp2sink"
     assert pick(("a",), []) is None
-    bypass = {alt for alts in required_factories(WorkerMode.BYPASS) for alt in alts}
-    tone = {alt for alts in required_factories(WorkerMode.TONE) for alt in alts}
-    assert {"rtspsrc", "flvmux", "rtpmp4gdepay"} <= bypass
+
+    def needs(mode: WorkerMode, protocol: OutputProtocol | None = None) -> set[str]:
+        return {alt for alts in required_factories(mode, protocol) for alt in alts}
+
+    bypass, tone = needs(WorkerMode.BYPASS), needs(WorkerMode.TONE)
+    # No protocol: a pool worker checks for both outputs.
+    assert {"rtspsrc", "flvmux", "rtmp2sink", "rtspclientsink", "rtpmp4gdepay"} <= bypass
     assert "audiotestsrc" not in bypass
-    assert {"audiotestsrc", "voaacenc", "avenc_aac"} <= tone
+    assert {"audiotestsrc", "voaacenc", "avenc_aac", "clocksync"} <= tone
+    rtsp = needs(WorkerMode.TONE, OutputProtocol.RTSP)
+    assert {"rtspclientsink", "rtph264pay", "rtpmp4gpay", "clocksync"} <= rtsp
+    assert "flvmux" not in rtsp
+    rtmp = needs(WorkerMode.TONE, OutputProtocol.RTMP)
+    assert {"flvmux", "rtmp2sink"} <= rtmp
+    assert not {"rtspclientsink", "clocksync"} & rtmp
 
 
 def test_backoff_schedule() -> None:
@@ -163,6 +263,49 @@ def test_flv_tag_headers() -> None:
     assert flv_tag(b"FLV\x01\x05\x00\x00\x00") is None  # file header
     assert flv_tag(bytes([18, 0, 0, 1, 0, 0, 0, 0])) is None  # script data
     assert flv_tag(b"\x09") is None
+
+
+def test_av_offset_compares_the_newest_frame_of_each_track() -> None:
+    ms = 1_000_000
+    assert av_offset([]) is None
+    assert av_offset([("video", 0), ("video", 33 * ms)]) is None  # one track only
+    in_sync = [("video", 0), ("audio", 0), ("video", 33 * ms), ("audio", 23 * ms)]
+    # audio - video at each sample once both are known: 0, -33 ms, -10 ms
+    assert av_offset(in_sync) == pytest.approx(-43 / 3 / 1000)
+    audio_late = [("video", 1000 * ms), ("audio", 500 * ms), ("video", 1033 * ms)]
+    assert av_offset(audio_late) == pytest.approx(-0.5165)
+
+
+RESOURCE = "gst-resource-error-quark"
+HELD_400 = "gst_rtspsrc_send (): /GstPipeline:worker/GstRTSPSrc:src:\nBad Request (400)"
+
+
+@pytest.mark.parametrize(
+    ("domain", "code", "debug", "waited", "absent"),
+    [
+        # 404 from MediaMTX: nobody publishes the path
+        (RESOURCE, "not-found", "Not found", 0.1, True),
+        # 400 once MediaMTX's hold of an early DESCRIBE ran out...
+        (RESOURCE, "read", HELD_400, INPUT_HOLD_S + 0.01, True),
+        # ... but a 400 at once is a request MediaMTX refuses
+        (RESOURCE, "read", HELD_400, 0.2, False),
+        # MediaMTX not listening (restart) or not resolvable yet
+        (
+            RESOURCE,
+            "open-read-write",
+            "retrieve_sdp (): Failed to connect. (Generic error)",
+            0,
+            True,
+        ),
+        (RESOURCE, "not-authorized", "Unauthorized", 0.1, False),
+        (RESOURCE, "read", "Could not receive message. (Timeout while waiting)", 15, False),
+        ("gst-stream-error-quark", "failed", "Internal data stream error", 20, False),
+    ],
+)
+def test_input_absent_tells_waiting_from_failing(
+    domain: str, code: str, debug: str, waited: float, absent: bool
+) -> None:
+    assert input_absent(domain, code, debug, waited) is absent
 
 
 def test_config_flags_override_env_and_env_is_a_fallback() -> None:
@@ -186,7 +329,9 @@ def test_config_flags_override_env_and_env_is_a_fallback() -> None:
         [],
         ["--input", IN],
         ["--input", "http://x/live/a/in", "--output", OUT],
-        ["--input", IN, "--output", "rtsp://x/live/a/out"],
+        ["--input", IN, "--output", "http://x/live/a/out"],
+        ["--input", IN, "--output", "srt://x:8890"],
+        ["--input", IN, "--output", "rtsp:///live/a/out"],
         ["--input", IN, "--output", OUT, "--mode", "dub"],
         ["--input", IN, "--output", OUT, "--metrics-port", "70000"],
     ],
@@ -195,6 +340,24 @@ def test_config_rejects_bad_arguments(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         parse_args(argv, {})
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("out", [RTSP_OUT, "rtsps://m/live/a/out", OUT, "rtmps://m/live/a/out"])
+def test_config_accepts_every_output_scheme(out: str) -> None:
+    assert parse_args(["--input", IN, "--output", out], {}).output_url == out
+
+
+def test_config_output_error_names_the_flag_and_the_schemes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--input", IN, "--output", "http://u:secret@x/live/a/out"], {})
+    err = capsys.readouterr().err
+    assert "--output must be a rtsp/rtsps/rtmp/rtmps:// URL with a host, not http://" in err
+    assert "secret" not in err  # the URL is not echoed: it may carry credentials
+    with pytest.raises(SystemExit):
+        parse_args(["--input", "rtsp:///live/a/in", "--output", OUT], {})
+    assert "--input must be a rtsp/rtsps:// URL with a host; it has none" in capsys.readouterr().err
 
 
 def test_stream_id_from_url() -> None:

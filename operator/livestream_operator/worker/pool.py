@@ -1,0 +1,264 @@
+"""Warm pool mode (`worker --pool`): GStreamer initialised, no stream yet.
+
+The idle worker answers GET /healthz 200 (its Pod is Ready, so claimable) and
+waits for the operator to POST its WorkerAssignment to ASSIGNMENT_PATH on the
+metrics port with the pool token. The first valid assignment starts the
+Supervisor as a normal start would; the same one again is answered 200 (the
+operator retries after its own restart), another one 409. From then on /healthz
+means what it means for any worker: 200 only while the output flows.
+
+The request handling (Pool.post) is plain Python over header values and a body
+reader, so that it is unit-tested without a socket.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+
+from ..api.pod_contract import ASSIGNMENT_PATH, HEALTH_PATH, METRICS_PATH, WorkerAssignment
+from .config import WorkerConfig, assigned, assignment_errors
+from .metrics import State, WorkerMetrics
+
+MAX_BODY = 16 * 1024
+PROBLEM_JSON = "application/problem+json"
+_PROBLEMS = "https://livestream-operator.dev/problems/"
+_log = logging.getLogger("livestream_operator.worker")
+
+
+class Verdict(enum.Enum):
+    ACCEPT = "accept"  # idle: serve it
+    SAME = "same"  # already serving exactly this: a retry
+    CONFLICT = "conflict"  # already serving another stream
+
+
+def verdict(current: WorkerAssignment | None, offered: WorkerAssignment) -> Verdict:
+    if current is None:
+        return Verdict.ACCEPT
+    return Verdict.SAME if current == offered else Verdict.CONFLICT
+
+
+def authorized(header: str | None, token: str) -> bool:
+    """`Authorization: Bearer <token>`, compared in constant time; no token: never."""
+    if not token or not header:
+        return False
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(value.strip().encode(), token.encode())
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict[str, Any]
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def problem(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    headers: tuple[tuple[str, str], ...] = (),
+    **extensions: Any,
+) -> Reply:
+    """An RFC 9457 problem details reply."""
+    body = {"type": _PROBLEMS + slug, "title": title, "status": status, "detail": detail}
+    return Reply(status, {**body, **extensions}, PROBLEM_JSON, headers)
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """pydantic's errors as (field, message), the field in its wire name; never
+    the offered values (a URL may carry credentials)."""
+    return [
+        {
+            "field": ".".join(str(part) for part in error["loc"]) or "body",
+            "message": error["msg"],
+        }
+        for error in exc.errors(include_input=False, include_url=False)
+    ]
+
+
+def parse(body: bytes) -> WorkerAssignment | Reply:
+    """The assignment in `body`, or the 422 that says which fields are wrong."""
+    try:
+        assignment = WorkerAssignment.model_validate_json(body)
+    except ValidationError as exc:
+        errors = field_errors(exc)
+    else:
+        errors = [{"field": f, "message": m} for f, m in assignment_errors(assignment)]
+        if not errors:
+            return assignment
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return problem(422, "invalid-assignment", "Invalid assignment", detail, errors=errors)
+
+
+class Pool:
+    """The assignment of one pool worker, shared by the HTTP threads."""
+
+    def __init__(self, base: WorkerConfig, token: str, start: Callable[[WorkerConfig], None]):
+        self.base, self._token, self._start = base, token, start
+        self._lock = threading.Lock()
+        self._assignment: WorkerAssignment | None = None
+
+    @property
+    def assignment(self) -> WorkerAssignment | None:
+        return self._assignment
+
+    def post(
+        self,
+        authorization: str | None,
+        content_type: str | None,
+        content_length: str | None,
+        read: Callable[[int], bytes],
+    ) -> Reply:
+        """POST ASSIGNMENT_PATH; `read(n)` reads the body, only once it may be read."""
+        if not authorized(authorization, self._token):
+            _log.warning("assignment refused: missing or wrong pool token")
+            return problem(
+                401,
+                "unauthorized",
+                "Unauthorized",
+                "POST the assignment with Authorization: Bearer <pool token>",
+                headers=(("WWW-Authenticate", 'Bearer realm="worker-pool"'),),
+            )
+        media_type = (content_type or "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            return problem(
+                415,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "send the assignment as Content-Type: application/json",
+            )
+        if content_length is None:
+            return problem(411, "length-required", "Length required", "send a Content-Length")
+        try:
+            length = int(content_length)
+        except ValueError:
+            length = -1
+        if length < 0:
+            return problem(400, "bad-request", "Bad request", "Content-Length is not a length")
+        if length > MAX_BODY:
+            return problem(
+                413,
+                "assignment-too-large",
+                "Assignment too large",
+                f"the assignment is {length} bytes; at most {MAX_BODY} are accepted",
+            )
+        offered = parse(read(length))
+        if isinstance(offered, Reply):
+            return offered
+        with self._lock:
+            current = self._assignment
+            decision = verdict(current, offered)
+            if decision is Verdict.ACCEPT:
+                self._assignment = offered
+        if decision is Verdict.CONFLICT:
+            assert current is not None
+            _log.warning(
+                "assignment of stream %s refused: serving %s",
+                offered.stream_id,
+                current.stream_id,
+                extra={"offeredStreamId": offered.stream_id},
+            )
+            return problem(
+                409,
+                "worker-assigned",
+                "Worker already assigned",
+                f"this worker serves stream {current.stream_id}; "
+                f"it cannot take {offered.stream_id}",
+                streamId=current.stream_id,
+            )
+        if decision is Verdict.ACCEPT:
+            _log.info(
+                "assigned stream %s",
+                offered.stream_id,
+                extra={"streamId": offered.stream_id, "mode": offered.mode.value},
+            )
+            self._start(assigned(self.base, offered))
+        return Reply(200, {"streamId": offered.stream_id, "assigned": True})
+
+
+def healthy(pool: Pool, metrics: WorkerMetrics) -> bool:
+    """Idle and unassigned (claimable), or assigned and flowing."""
+    if pool.assignment is None:
+        return metrics.current is State.IDLE
+    return metrics.current is State.RUNNING
+
+
+def serve(
+    port: int, metrics: WorkerMetrics, pool: Pool, addr: str = "0.0.0.0"
+) -> ThreadingHTTPServer:
+    """/healthz, /metrics and POST ASSIGNMENT_PATH on `port`."""
+
+    class Handler(BaseHTTPRequestHandler):
+        timeout = 10  # a client that stalls mid-request does not keep its thread
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            path = self.path.split("?")[0]
+            if path == HEALTH_PATH:
+                ok = healthy(pool, metrics)
+                self._send(200 if ok else 503, b"ok\n" if ok else b"not streaming\n", "text/plain")
+            elif path == METRICS_PATH:
+                self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
+            elif path == ASSIGNMENT_PATH:
+                self._reply(
+                    problem(
+                        405,
+                        "method-not-allowed",
+                        "Method not allowed",
+                        f"POST the assignment to {ASSIGNMENT_PATH}",
+                        headers=(("Allow", "POST"),),
+                    )
+                )
+            else:
+                self._send(404, b"not found\n", "text/plain")
+
+        def do_POST(self) -> None:
+            if self.path.split("?")[0] != ASSIGNMENT_PATH:
+                self._send(404, b"not found\n", "text/plain")
+                return
+            self._reply(
+                pool.post(
+                    self.headers.get("Authorization"),
+                    self.headers.get("Content-Type"),
+                    self.headers.get("Content-Length"),
+                    self.rfile.read,
+                )
+            )
+
+        def _reply(self, reply: Reply) -> None:
+            body = json.dumps(reply.body).encode()
+            self._send(reply.status, body, reply.content_type, reply.headers)
+
+        def _send(
+            self, status: int, body: bytes, ctype: str, headers: tuple[tuple[str, str], ...] = ()
+        ) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in headers:
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer((addr, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
