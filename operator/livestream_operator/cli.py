@@ -67,7 +67,7 @@ COMMANDS: dict[str, tuple[Runner, str]] = {
     "hooks": (_hooks, "run the HTTP receiver for MediaMTX hook events"),
     "crd": (_crd, "print the LiveStream CRD generated from the models"),
     "mtx-hook": (_mtx_hook, "the wrapper MediaMTX runs: mtx-hook ready|not-ready"),
-    "worker": (_worker, "run a stream worker: RTSP live/<id>/in -> RTMP live/<id>/out"),
+    "worker": (_worker, "run a stream worker: RTSP live/<id>/in -> RTSP (or RTMP) live/<id>/out"),
     "forward": (_forward, "push live/<id>/out to one third-party RTMP destination"),
     "keys": (_keys, "create, rotate, revoke or list stream keys: keys create <streamId>"),
     "cleanup": (_cleanup, "delete a namespace's LiveStreams and left-over Pods (helm uninstall)"),
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(
         prog="livestream-operator",
-        description="RTMP in, a worker per stream, restream out, on Kubernetes.",
+        description="RTMP/RTSP/SRT in, a worker per stream, restream out, on Kubernetes.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (_, help_text) in COMMANDS.items():
