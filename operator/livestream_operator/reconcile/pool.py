@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..api.pod_contract import WorkerAssignment
-from ..api.v1alpha1 import LiveStream
+from ..api.v1alpha1 import LiveStream, PodState
 from ..settings import Settings
 from . import pods
 from .observed import ObservedPod
+from .plan import pod_state
 
 Body = dict[str, Any]
 
@@ -89,6 +90,12 @@ def assignment(livestream: LiveStream, settings: Settings) -> WorkerAssignment:
     return WorkerAssignment.of(pods.worker_env(livestream, settings))
 
 
+def stuck(pod: ObservedPod) -> bool:
+    """An idle Pod that will not become ready by itself (crash loop, image pull
+    error): it would hold a place in the pool for nothing."""
+    return pod_state(pod).state is PodState.FAILED
+
+
 @dataclass
 class PoolPlan:
     create: int = 0
@@ -98,8 +105,8 @@ class PoolPlan:
 def plan_pool(idle: list[ObservedPod], size: int, template: str) -> PoolPlan:
     """Keep `size` idle Pods of the current template.
 
-    Pods of an older template (the default image or resources changed) and
-    finished ones are replaced; with too many, the least ready go first.
+    Pods of an older template (the default image or resources changed), finished
+    and stuck ones are replaced; with too many, the least ready go first.
     """
     result = PoolPlan()
     current = []
@@ -107,7 +114,7 @@ def plan_pool(idle: list[ObservedPod], size: int, template: str) -> PoolPlan:
         if pod.terminating:
             continue
         stale = pod.metadata.annotations.get(pods.POOL_TEMPLATE_ANNOTATION) != template
-        if stale or pod.finished:
+        if stale or pod.finished or stuck(pod):
             result.delete.append(pod)
         else:
             current.append(pod)

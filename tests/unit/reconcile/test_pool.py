@@ -125,3 +125,20 @@ def test_refill_keeps_the_size_and_replaces_stale_and_finished_pods() -> None:
     assert (fix.create, sorted(p.name for p in fix.delete)) == (1, ["d", "s"])
     assert pool.plan_pool([a, c], 0, TEMPLATE).create == 0
     assert len(pool.plan_pool([a, c], 0, TEMPLATE).delete) == 2
+
+
+def test_a_crash_looping_idle_pod_is_replaced() -> None:
+    pod = idle_pod("loop", ready=False)
+    waiting = {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}}
+    status = pod.status.model_copy(
+        update={
+            "container_statuses": [
+                pod.status.container_statuses[0].model_copy(
+                    update={"state": pod.status.container_statuses[0].state.model_validate(waiting)}
+                )
+            ]
+        }
+    )
+    looping = pod.model_copy(update={"status": status})
+    decided = pool.plan_pool([looping, idle_pod("a")], 2, TEMPLATE)
+    assert ([p.name for p in decided.delete], decided.create) == (["loop"], 1)
