@@ -66,6 +66,9 @@ def test_helm_uninstall_leaves_no_project_pods(kube: Kube, cfg: Config, helm_bin
         "nodePort": None,
         "annotations": {},
     }
+    # The RTSP and SRT NodePorts are the installed release's too.
+    for protocol in ("rtsp", "srt"):
+        values["mediamtx"].setdefault(protocol, {}).setdefault("service", {})["enabled"] = False
     values.setdefault("hooks", {})["replicas"] = 1
     values.setdefault("tests", {})["enabled"] = False
     values.setdefault("uninstall", {})["timeoutSeconds"] = 60

@@ -11,6 +11,7 @@ from livestream_operator.api.naming import resource_name
 from tests.support.waiting import wait_for
 
 from .e2e_support import (
+    POOL_LABEL,
     Config,
     Kube,
     owner_livestream,
@@ -35,6 +36,8 @@ def _assert_no_duplicates_or_orphans(kube: Kube) -> None:
     assert all(n == 1 for n in names.values()), names
     existing = {ls["metadata"]["name"] for ls in kube.livestreams()}
     for p in pods:
+        if (p["metadata"].get("labels") or {}).get(POOL_LABEL) == "idle":
+            continue  # a warm worker waiting for a stream: the pool owns it
         owner = owner_livestream(p)
         assert owner is not None, f"{p['metadata']['name']} has no LiveStream owner"
         assert owner in existing, f"{p['metadata']['name']} is orphaned (owner {owner} gone)"
