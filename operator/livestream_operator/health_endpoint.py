@@ -8,36 +8,88 @@ on every path.
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from .api.pod_contract import HEALTH_PATH, METRICS_PATH
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+# A POST route: the request's headers and a reader of its body -> the response.
+PostHandler = Callable[[Message, Callable[[int], bytes]], Response]
+
+
+def _method_not_allowed(path: str) -> Response:
+    body = {
+        "type": "about:blank",
+        "title": "Method not allowed",
+        "status": 405,
+        "detail": f"POST to {path}",
+    }
+    return Response(
+        405, json.dumps(body).encode(), "application/problem+json", (("Allow", "POST"),)
+    )
+
 
 def serve(
-    port: int, registry: CollectorRegistry, healthy: Callable[[], bool], addr: str = "0.0.0.0"
+    port: int,
+    registry: CollectorRegistry,
+    healthy: Callable[[], bool],
+    addr: str = "0.0.0.0",
+    post: Mapping[str, PostHandler] | None = None,
 ) -> ThreadingHTTPServer:
+    """GET /healthz and /metrics on `port`, and the `post` routes (a pool worker's
+    assignment), each request on its own thread."""
+    routes = dict(post or {})
+
     class Handler(BaseHTTPRequestHandler):
+        timeout = 10  # a client that stalls mid-request does not keep its thread
+
         def log_message(self, *_: Any) -> None:
             pass
 
         def do_GET(self) -> None:
-            if self.path.split("?")[0] == "/healthz":
+            path = self.path.split("?")[0]
+            if path == HEALTH_PATH:
                 ok = healthy()
-                self._reply(200 if ok else 503, b"ok\n" if ok else b"not streaming\n", "text/plain")
-            elif self.path.split("?")[0] == "/metrics":
-                self._reply(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+                body = b"ok\n" if ok else b"not streaming\n"
+                self._reply(Response(200 if ok else 503, body, "text/plain"))
+            elif path == METRICS_PATH:
+                self._reply(Response(200, generate_latest(registry), CONTENT_TYPE_LATEST))
+            elif path in routes:
+                self._reply(_method_not_allowed(path))
             else:
-                self._reply(404, b"not found\n", "text/plain")
+                self._reply(Response(404, b"not found\n", "text/plain"))
 
-        def _reply(self, status: int, body: bytes, ctype: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
+        def do_POST(self) -> None:
+            handler = routes.get(self.path.split("?")[0])
+            if handler is None:
+                self._reply(Response(404, b"not found\n", "text/plain"))
+                return
+            self._reply(handler(self.headers, self.rfile.read))
+
+        def _reply(self, response: Response) -> None:
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(response.body)))
+            for name, value in response.headers:
+                self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(response.body)
 
     server = ThreadingHTTPServer((addr, port), Handler)
     server.daemon_threads = True

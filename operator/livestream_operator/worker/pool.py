@@ -20,13 +20,15 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
+from http.server import ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
-from ..api.pod_contract import ASSIGNMENT_PATH, HEALTH_PATH, METRICS_PATH, WorkerAssignment
+from .. import health_endpoint
+from ..api.pod_contract import ASSIGNMENT_PATH, WorkerAssignment
+from ..health_endpoint import Response
 from .config import WorkerConfig, assigned, assignment_errors
 from .metrics import State, WorkerMetrics
 
@@ -204,61 +206,17 @@ def serve(
 ) -> ThreadingHTTPServer:
     """/healthz, /metrics and POST ASSIGNMENT_PATH on `port`."""
 
-    class Handler(BaseHTTPRequestHandler):
-        timeout = 10  # a client that stalls mid-request does not keep its thread
+    def assign(headers: Message, read: Callable[[int], bytes]) -> Response:
+        reply = pool.post(
+            headers.get("Authorization"),
+            headers.get("Content-Type"),
+            headers.get("Content-Length"),
+            read,
+        )
+        return Response(
+            reply.status, json.dumps(reply.body).encode(), reply.content_type, reply.headers
+        )
 
-        def log_message(self, *_: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            path = self.path.split("?")[0]
-            if path == HEALTH_PATH:
-                ok = healthy(pool, metrics)
-                self._send(200 if ok else 503, b"ok\n" if ok else b"not streaming\n", "text/plain")
-            elif path == METRICS_PATH:
-                self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
-            elif path == ASSIGNMENT_PATH:
-                self._reply(
-                    problem(
-                        405,
-                        "method-not-allowed",
-                        "Method not allowed",
-                        f"POST the assignment to {ASSIGNMENT_PATH}",
-                        headers=(("Allow", "POST"),),
-                    )
-                )
-            else:
-                self._send(404, b"not found\n", "text/plain")
-
-        def do_POST(self) -> None:
-            if self.path.split("?")[0] != ASSIGNMENT_PATH:
-                self._send(404, b"not found\n", "text/plain")
-                return
-            self._reply(
-                pool.post(
-                    self.headers.get("Authorization"),
-                    self.headers.get("Content-Type"),
-                    self.headers.get("Content-Length"),
-                    self.rfile.read,
-                )
-            )
-
-        def _reply(self, reply: Reply) -> None:
-            body = json.dumps(reply.body).encode()
-            self._send(reply.status, body, reply.content_type, reply.headers)
-
-        def _send(
-            self, status: int, body: bytes, ctype: str, headers: tuple[tuple[str, str], ...] = ()
-        ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in headers:
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer((addr, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return health_endpoint.serve(
+        port, metrics.registry, lambda: healthy(pool, metrics), addr, {ASSIGNMENT_PATH: assign}
+    )

@@ -25,16 +25,16 @@ def test_forwarders_are_isolated_and_never_print_the_key(
     mediamtx.wait_available(out, 40)
 
     good_key, bad_key = f"sk-{secrets.token_hex(8)}", f"sk-{secrets.token_hex(8)}"
-    good = procs.forwarder(mediamtx.rtsp(out), sink.rtmp(f"live/{good_key}"), "good")
+    good = procs.forwarder(mediamtx.rtsp(out), sink.rtmp(f"live/{good_key}/in"), "good")
     bad = procs.forwarder(
         mediamtx.rtsp(out), f"rtmp://127.0.0.1:{free_port()}/app/{bad_key}", "bad"
     )
     try:
-        info = sink.wait_available(f"live/{good_key}", 60)
+        info = sink.wait_available(f"live/{good_key}/in", 60)
     except TimeoutError:
         pytest.fail(dump_logs(good, bad))
     assert [t["codec"] for t in info["tracks2"]] == ["H264", "MPEG-4 Audio"]
-    video = stream_of(ffprobe_streams(sink.rtsp(f"live/{good_key}")), "video")
+    video = stream_of(ffprobe_streams(sink.rtsp(f"live/{good_key}/in")), "video")
     assert (video["width"], video["height"]) == (1280, 720)
 
     # The unreachable destination keeps restarting ...
@@ -45,9 +45,9 @@ def test_forwarders_are_isolated_and_never_print_the_key(
     )
     assert bad.metrics()["lso_forwarder_up"] == 0
     # ... while the good one keeps delivering, without a restart.
-    before = (sink.path(f"live/{good_key}") or {}).get("inboundBytes", 0)
+    before = (sink.path(f"live/{good_key}/in") or {}).get("inboundBytes", 0)
     wait_for(
-        lambda: (sink.path(f"live/{good_key}") or {}).get("inboundBytes", 0) > before + 50_000,
+        lambda: (sink.path(f"live/{good_key}/in") or {}).get("inboundBytes", 0) > before + 50_000,
         20,
         "bytes to keep reaching the good destination",
     )
@@ -60,7 +60,7 @@ def test_forwarders_are_isolated_and_never_print_the_key(
 
     assert good.stop(timeout=10) == 0
     assert bad.stop(timeout=10) == 0
-    sink.wait_unavailable(f"live/{good_key}", 20)
+    sink.wait_unavailable(f"live/{good_key}/in", 20)
 
     for proc, key in ((good, good_key), (bad, bad_key)):
         text = proc.output()
