@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
+from livestream_operator.api.pod_contract import WORKER_METRICS_PORT, forwarder_port
+from livestream_operator.api.v1alpha1 import MAX_DESTINATIONS
 from tests.conftest import require
 
 from .e2e_support import REPO, tool
@@ -347,3 +349,21 @@ def test_values_schema_rejects_unknown_ingest_service_values() -> None:
         )
         assert proc.returncode != 0, bad
         assert "mediamtx" in proc.stderr, proc.stderr
+
+
+def test_worker_and_forwarder_pods_take_only_their_ports_from_the_namespace() -> None:
+    (policy,) = [
+        d
+        for d in _render()
+        if d["kind"] == "NetworkPolicy" and d["metadata"]["name"].endswith("-media-pods")
+    ]
+    spec = policy["spec"]
+    # The label every Pod the operator creates carries (reconcile/pods.py).
+    assert spec["podSelector"] == {
+        "matchLabels": {"app.kubernetes.io/managed-by": "livestream-operator"}
+    }
+    (rule,) = spec["ingress"]
+    assert rule["from"] == [{"podSelector": {}}]
+    # Every port the Pod contract gives a worker or a forwarder container.
+    last = forwarder_port(MAX_DESTINATIONS - 1)
+    assert rule["ports"] == [{"port": WORKER_METRICS_PORT, "endPort": last}]
