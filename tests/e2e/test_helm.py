@@ -74,22 +74,22 @@ def test_helm_uninstall_leaves_no_project_pods(kube: Kube, cfg: Config, helm_bin
     values.setdefault("uninstall", {})["timeoutSeconds"] = 60
     # The CRD is cluster-wide and belongs to the installed release.
     values["crds"] = {"enabled": False, "keep": True}
-    with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
-        json.dump(values, f)
-        f.flush()
-        other.helm(
-            "install",
-            release,
-            str(CHART),
-            "--create-namespace",
-            "-f",
-            f.name,
-            "--wait",
-            "--timeout",
-            "5m",
-            timeout=400,
-        )
-    try:
+    try:  # a failed install is cleaned up too
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+            json.dump(values, f)
+            f.flush()
+            other.helm(
+                "install",
+                release,
+                str(CHART),
+                "--create-namespace",
+                "-f",
+                f.name,
+                "--wait",
+                "--timeout",
+                "5m",
+                timeout=400,
+            )
         forwarder = values["images"]["forwarder"]
         tag = forwarder.get("tag") or values["image"].get("tag") or "0.1.0"
         reg = values["image"].get("registry")
