@@ -44,7 +44,6 @@ from tests.e2e.e2e_support import (
     Kube,
     MediaMTXApi,
     Publisher,
-    pod_ready,
     pre_encoded,
     unique_id,
 )
@@ -184,7 +183,7 @@ def configure(kube: Kube, cfg: Config, scenario: Scenario) -> None:
 
 
 def _pool_ready(kube: Kube, size: int) -> bool:
-    return sum(1 for p in kube.pool_pods("idle") if pod_ready(p)) >= size
+    return len(kube.ready_idle_workers()) >= size
 
 
 def publish_url(kube: Kube, cfg: Config, sid: str, protocol: str) -> str:

@@ -295,6 +295,10 @@ class Kube:
         items: list[dict[str, Any]] = self.get_json("pods", "-l", f"{POOL_LABEL}={state}")["items"]
         return [p for p in items if not p["metadata"].get("deletionTimestamp")]
 
+    def ready_idle_workers(self) -> set[str]:
+        """Names of the warm workers a new stream could claim now."""
+        return {p["metadata"]["name"] for p in self.pool_pods("idle") if pod_ready(p)}
+
     def wait_phase(
         self, name: str, phase: str, timeout: float, publisher: Publisher | None = None
     ) -> dict[str, Any]:

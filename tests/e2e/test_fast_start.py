@@ -13,7 +13,7 @@ import pytest
 from livestream_operator.api.naming import resource_name
 from tests.support.waiting import wait_for
 
-from .e2e_support import Config, Kube, MediaMTXApi, pod_ready, publishing, unique_id
+from .e2e_support import Config, Kube, MediaMTXApi, publishing, unique_id
 
 pytestmark = pytest.mark.e2e
 
@@ -81,7 +81,7 @@ def _pool_size(kube: Kube, cfg: Config) -> int:
 
 
 def _ready_idle(kube: Kube, size: int) -> set[str] | None:
-    idle = {p["metadata"]["name"] for p in kube.pool_pods("idle") if pod_ready(p)}
+    idle = kube.ready_idle_workers()
     return idle if len(idle) >= size else None
 
 

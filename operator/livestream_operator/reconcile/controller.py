@@ -26,7 +26,7 @@ from ..settings import Settings
 from . import metrics
 from .observed import ObservedPod
 from .plan import Plan, plan
-from .pods import STREAM_LABEL, WORKER
+from .pods import COMPONENT_LABEL, STREAM_LABEL, WORKER
 from .pool import is_pool_pod
 from .warm_pool import WarmPool
 from .workqueue import WorkQueue
@@ -34,7 +34,6 @@ from .workqueue import WorkQueue
 log = logging.getLogger(__name__)
 Body = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name)
-COMPONENT = "app.kubernetes.io/component"
 
 
 class Controller:
@@ -159,7 +158,7 @@ class Controller:
         return requeue
 
     async def _claim_warm_worker(self, owner: LiveStream, pod: Body) -> bool:
-        if self.pool is None or pod["metadata"]["labels"].get(COMPONENT) != WORKER:
+        if self.pool is None or pod["metadata"]["labels"].get(COMPONENT_LABEL) != WORKER:
             return False
         claimed = await self.pool.claim(owner, pod)
         if claimed is None:
@@ -185,7 +184,7 @@ class Controller:
         observed = ObservedPod.parse(created)
         self.pods.setdefault(owner.key, {})[observed.name] = observed
         log.info("created pod", extra={"pod": observed.name})
-        if pod["metadata"]["labels"].get(COMPONENT) == WORKER:
+        if pod["metadata"]["labels"].get(COMPONENT_LABEL) == WORKER:
             self._observe_worker_start(owner)
 
     async def _delete_livestream(self, livestream: LiveStream, decided: Plan) -> None:

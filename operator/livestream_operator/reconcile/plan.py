@@ -37,7 +37,6 @@ from .observed import ObservedPod
 
 Manifest = dict[str, Any]
 
-COMPONENT_LABEL = "app.kubernetes.io/component"
 # Waiting reasons that will not fix themselves: the stream has failed until
 # someone changes the spec or the cluster.
 _STUCK = {
@@ -83,8 +82,7 @@ def pod_state(pod: ObservedPod | None) -> PodStatusSummary:
         state = PodState.FAILED
         message = pod.status.reason or pod.status.message or f"pod {pod.status.phase}"
     elif pod.status.phase == "Running":
-        ready = bool(containers) and all(c.ready for c in containers)
-        state = PodState.READY if ready else PodState.RUNNING
+        state = PodState.READY if pod.ready else PodState.RUNNING
     else:
         state = PodState.PENDING
     return _summary(pod, state, restarts, message)
@@ -326,7 +324,7 @@ def _only_child(result: Plan, ours: dict[str, ObservedPod], component: str) -> O
     name the pool gave it. Two can exist for a moment (a claim whose answer was
     lost, then a create): the one furthest along stays.
     """
-    found = [p for p in ours.values() if p.metadata.labels.get(COMPONENT_LABEL) == component]
+    found = [p for p in ours.values() if p.metadata.labels.get(pods.COMPONENT_LABEL) == component]
     if not found:
         return None
     found.sort(

@@ -31,6 +31,7 @@ Body = dict[str, Any]
 
 MANAGED_BY = "livestream-operator"
 STREAM_LABEL = f"{GROUP}/stream"
+COMPONENT_LABEL = "app.kubernetes.io/component"
 STREAM_ID_ANNOTATION = f"{GROUP}/stream-id"
 SPEC_HASH_ANNOTATION = f"{GROUP}/spec-hash"
 # Warm pool workers: "idle" until a stream claims one, then "claimed" (and owned
@@ -51,7 +52,7 @@ def labels(name: str, component: str) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": f"livestream-{component}",
         "app.kubernetes.io/instance": name,
-        "app.kubernetes.io/component": component,
+        COMPONENT_LABEL: component,
         "app.kubernetes.io/part-of": "livestream-operator",
         "app.kubernetes.io/managed-by": MANAGED_BY,
         STREAM_LABEL: name,
@@ -260,7 +261,7 @@ def pool_worker_pod(settings: Settings) -> Body:
 def pool_labels() -> dict[str, str]:
     return {
         "app.kubernetes.io/name": f"livestream-{WORKER}",
-        "app.kubernetes.io/component": WORKER,
+        COMPONENT_LABEL: WORKER,
         "app.kubernetes.io/part-of": "livestream-operator",
         "app.kubernetes.io/managed-by": MANAGED_BY,
     }

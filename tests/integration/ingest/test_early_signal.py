@@ -20,12 +20,10 @@ from tests.support.processes import Process
 from tests.support.waiting import wait_for_async
 
 pytestmark = pytest.mark.integration
-LS_API = "/apis/media.livestream-operator.dev/v1alpha1"
 
 
-async def livestreams(kube: Kube, namespace: str) -> list[dict[str, Any]]:
-    body = await kube.request("GET", f"{LS_API}/namespaces/{namespace}/livestreams")
-    return list(body["items"])
+async def livestreams(kube: Kube, namespace: str) -> list[str]:
+    return [ls.metadata.name for ls in await kube.list_livestreams(namespace)]
 
 
 async def _status(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
@@ -126,7 +124,7 @@ async def test_any_order_of_auth_ready_and_resync_gives_one_stream_and_one_worke
 
     await wait_for_async(settled, 15, what="one available stream with one worker")
     await asyncio.sleep(1.0)  # nothing more appears later
-    assert [ls["metadata"]["name"] for ls in await livestreams(kube, namespace)] == ["cam"]
+    assert await livestreams(kube, namespace) == ["cam"]
     assert set(await pods(kube, namespace)) == {"cam-worker"}
     ingest = (await _status(kube, namespace, "cam"))["ingest"]
     assert (ingest["sourceId"], ingest["available"]) == ("c7", True)
@@ -175,7 +173,7 @@ async def test_keyed_publish_is_announced_and_a_refused_one_is_not(
     status, _ = await auth(url, action="publish", path="live/other/in", query="key=sk_" + "x" * 43)
     assert status == 401
     await asyncio.sleep(1)
-    assert [ls["metadata"]["name"] for ls in await livestreams(kube, namespace)] == ["keyed"]
+    assert await livestreams(kube, namespace) == ["keyed"]
 
 
 async def test_early_signal_off_waits_for_the_ready_hook(

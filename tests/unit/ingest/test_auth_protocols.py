@@ -13,13 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livestream_operator.api.stream_keys import StreamKey, generate_key, is_key
+from livestream_operator.api.stream_keys import StreamKey, is_key
 from livestream_operator.ingest.auth import (
     AttemptGuard,
     AuthRequest,
-    Credential,
-    InternalCredentials,
-    Policy,
     Reason,
     Snapshot,
     decide,
@@ -27,16 +24,9 @@ from livestream_operator.ingest.auth import (
 )
 from livestream_operator.ingest.auth_endpoint import AuthService
 from livestream_operator.ingest.cluster_view import KeyRing, Publishing
-from livestream_operator.settings import AuthMode, OutputRead
 
-KEY = generate_key()
-OTHER = generate_key()
-CREDS = InternalCredentials(
-    operator=Credential("lso-operator", "op-pass-123"),
-    worker=Credential("lso-worker", "wk-pass-123"),
-    forwarder=Credential("lso-forwarder", "fw-pass-123"),
-)
-KEYED = Policy(AuthMode.STREAM_KEY, CREDS, OutputRead.KEYED)
+from .test_auth import KEY, KEYED, OTHER
+
 STATE = Snapshot(keys={"cam": StreamKey("cam", KEY, "lso-key-cam")}, revoked={}, live={})
 
 
