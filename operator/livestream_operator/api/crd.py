@@ -32,7 +32,21 @@ _EXTRA: dict[tuple[str, ...], dict[str, Any]] = {
         ]
     },
     # So that `-o wide` shows the default mode on LiveStreams that omit worker.
-    ("spec", "worker"): {"default": {}},
+    ("spec", "worker"): {
+        "default": {},
+        "x-kubernetes-validations": [
+            {
+                "rule": "self.mode != 'process' || has(self.processing)",
+                "message": models.PROCESSING_REQUIRED_MESSAGE,
+                "fieldPath": ".processing",
+            }
+        ],
+    },
+    ("spec", "worker", "processing", "backend"): {
+        "x-kubernetes-validations": [
+            {"rule": "has(self.url) != has(self.service)", "message": models.BACKEND_TARGET_MESSAGE}
+        ]
+    },
     ("spec", "forwarder", "destinations"): {
         "x-kubernetes-list-type": "map",
         "x-kubernetes-list-map-keys": ["name"],
@@ -53,6 +67,7 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     {"name": "Lifecycle", "type": "string", "jsonPath": ".spec.lifecycle", "priority": 1},
     {"name": "Mode", "type": "string", "jsonPath": ".spec.worker.mode", "priority": 1},
+    {"name": "Processing", "type": "string", "jsonPath": ".status.processing.state", "priority": 1},
     {"name": "Source", "type": "string", "jsonPath": ".status.ingest.sourceType", "priority": 1},
     {"name": "Output", "type": "boolean", "jsonPath": ".status.output.available", "priority": 1},
     # A "date" column prints <invalid> for times in the future; the deadline always is.
@@ -100,6 +115,17 @@ def to_structural(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any
             if value is False:
                 continue
             out[key] = to_structural(value, defs) if isinstance(value, dict) else value
+        elif key == "patternProperties":
+            # Not structural: the values' schema becomes additionalProperties and
+            # the key pattern a CEL rule.
+            ((pattern, sub),) = value.items()
+            out["additionalProperties"] = to_structural(sub, defs)
+            out.setdefault("x-kubernetes-validations", []).append(
+                {
+                    "rule": f"self.all(k, k.matches({pattern!r}))",
+                    "message": f"keys must match {pattern}",
+                }
+            )
         elif key == "properties":
             out[key] = {name: to_structural(sub, defs) for name, sub in value.items()}
         elif key == "items":

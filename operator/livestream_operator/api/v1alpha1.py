@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 GROUP = "media.livestream-operator.dev"
 VERSION = "v1alpha1"
@@ -62,6 +62,14 @@ class Lifecycle(StrEnum):
 class WorkerMode(StrEnum):
     BYPASS = "bypass"
     TONE = "tone"
+    PROCESS = "process"  # the audio goes through a processing backend (spec.worker.processing)
+
+
+class MixMode(StrEnum):
+    """How the backend's audio is combined with the original."""
+
+    REPLACE = "replace"  # the backend's audio only
+    DUCK = "duck"  # the backend's audio over the original, lowered by duckDb where it speaks
 
 
 class OutputProtocol(StrEnum):
@@ -107,6 +115,111 @@ class ResourceRequirements(WireModel):
     )
 
 
+class SecretKeyRef(WireModel):
+    name: str = Field(pattern=SECRET_NAME_PATTERN, max_length=253, description="Secret name.")
+    key: str = Field(pattern=SECRET_KEY_PATTERN, max_length=253, description="Key in the Secret.")
+
+
+# A WebSocket URL without credentials or query: ws[s]://host[:port][/path].
+BACKEND_URL_PATTERN = (
+    r"^wss?://[A-Za-z0-9]([-A-Za-z0-9.]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?(/[-A-Za-z0-9._~/%]*)?$"
+)
+BACKEND_PATH_PATTERN = r"^/[-A-Za-z0-9._~/%]{0,255}$"
+PARAM_KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$"
+MAX_PARAMS = 16
+
+
+class BackendServiceRef(WireModel):
+    """A Service in the LiveStream's namespace that speaks the backend protocol."""
+
+    name: str = Field(pattern=DNS_LABEL_PATTERN, max_length=63, description="Service name.")
+    port: int = Field(ge=1, le=65535, description="Service port.")
+    path: str = Field(
+        default="/", pattern=BACKEND_PATH_PATTERN, description="WebSocket path, e.g. /v1/audio."
+    )
+
+
+class BackendSpec(WireModel):
+    """Where the worker sends audio: exactly one of url and service."""
+
+    url: str | None = Field(
+        default=None,
+        pattern=BACKEND_URL_PATTERN,
+        max_length=512,
+        description="ws:// or wss:// URL of the backend, without credentials or query.",
+    )
+    service: BackendServiceRef | None = Field(
+        default=None, description="A Service in this namespace (ws://<name>.<ns>.svc:<port>)."
+    )
+    credentials_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key holding a token the worker sends as "
+        "'Authorization: Bearer <token>'; never in the spec, status or logs.",
+    )
+    params: (
+        Annotated[
+            dict[
+                Annotated[str, Field(pattern=PARAM_KEY_PATTERN)],
+                Annotated[str, Field(max_length=256)],
+            ],
+            Field(max_length=MAX_PARAMS),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="Backend-specific settings passed in the hello, e.g. {targetLufs: '-16'}.",
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> BackendSpec:
+        if (self.url is None) == (self.service is None):
+            raise ValueError(BACKEND_TARGET_MESSAGE)
+        return self
+
+
+BACKEND_TARGET_MESSAGE = "spec.worker.processing.backend: set exactly one of url and service"
+PROCESSING_REQUIRED_MESSAGE = "spec.worker.processing is required when spec.worker.mode is process"
+
+
+class ProcessingSpec(WireModel):
+    """Process mode: how audio fragments go to the backend and come back."""
+
+    backend: BackendSpec = Field(description="The processing backend.")
+    fragment_ms: int = Field(
+        default=500, ge=100, le=5000, description="Length of each audio fragment sent, in ms."
+    )
+    deadline_ms: int = Field(
+        default=1000,
+        ge=50,
+        le=10000,
+        description="How long after a fragment is complete its answer may take; later, the "
+        "original audio is used for that span.",
+    )
+    max_in_flight: int = Field(
+        default=4, ge=1, le=32, description="Fragments sent and not yet answered, at most."
+    )
+    mix: MixMode = Field(
+        default=MixMode.DUCK,
+        description="replace: the backend's audio only; duck: the backend's audio over the "
+        "original, lowered by duckDb where the backend's audio is not silent.",
+    )
+    duck_db: float = Field(
+        default=-12.0,
+        ge=-60.0,
+        le=0.0,
+        description="Gain of the original under the backend's audio.",
+    )
+
+    @property
+    def added_latency_ms(self) -> int:
+        """What process mode delays the stream by: one fragment, its deadline, a margin."""
+        return self.fragment_ms + self.deadline_ms + PROCESSING_MARGIN_MS
+
+
+# Time for the decode, the encode and the scheduling around one fragment.
+PROCESSING_MARGIN_MS = 250
+
+
 class WorkerSpec(WireModel):
     image: str | None = Field(
         default=None,
@@ -117,7 +230,8 @@ class WorkerSpec(WireModel):
     mode: WorkerMode = Field(
         default=WorkerMode.BYPASS,
         description="bypass remuxes H.264/AAC untouched; tone replaces the audio with "
-        "a 440 Hz tone (a deterministic stand-in for real processing).",
+        "a 440 Hz tone (a deterministic stand-in for real processing); process sends the "
+        "audio through a backend (spec.worker.processing), video untouched.",
     )
     output: OutputProtocol = Field(
         default=OutputProtocol.RTSP,
@@ -127,11 +241,15 @@ class WorkerSpec(WireModel):
     resources: ResourceRequirements | None = Field(
         default=None, description="Worker container resources; operator defaults when unset."
     )
+    processing: ProcessingSpec | None = Field(
+        default=None, description="Process mode's backend and fragments (mode: process)."
+    )
 
-
-class SecretKeyRef(WireModel):
-    name: str = Field(pattern=SECRET_NAME_PATTERN, max_length=253, description="Secret name.")
-    key: str = Field(pattern=SECRET_KEY_PATTERN, max_length=253, description="Key in the Secret.")
+    @model_validator(mode="after")
+    def _processing_set(self) -> WorkerSpec:
+        if self.mode is WorkerMode.PROCESS and self.processing is None:
+            raise ValueError(PROCESSING_REQUIRED_MESSAGE)
+        return self
 
 
 class Destination(WireModel):
@@ -215,6 +333,7 @@ class ConditionType(StrEnum):
     WORKER_READY = "WorkerReady"
     OUTPUT_AVAILABLE = "OutputAvailable"
     DESTINATIONS_HEALTHY = "DestinationsHealthy"
+    PROCESSING = "Processing"  # process mode: the backend answers in time
 
 
 # RFC 3339 times as Kubernetes stores them; see format_time().
@@ -265,6 +384,27 @@ class PodStatusSummary(WireModel):
         return self.state in (PodState.RUNNING, PodState.READY)
 
 
+class ProcessingState(StrEnum):
+    STARTING = "Starting"  # no fragment decided yet
+    PROCESSING = "Processing"  # the backend's audio is on the output
+    FALLBACK = "Fallback"  # the original audio is on the output (backend slow, down, wrong)
+
+
+class ProcessingStatus(WireModel):
+    """Process mode, as the worker reports it (the operator polls it)."""
+
+    state: ProcessingState = Field(description="Starting, Processing or Fallback.")
+    reason: str | None = Field(
+        default=None, description="Why it falls back, e.g. BackendUnavailable, Deadline."
+    )
+    message: str | None = Field(default=None, description="Detail of the last fallback.")
+    since: Time | None = Field(default=None, description="RFC 3339 time the state began.")
+    fallback_fragments: int | None = Field(
+        default=None, description="Fragments that carried the original audio, since start."
+    )
+    fragments: int | None = Field(default=None, description="Fragments decided, since start.")
+
+
 class DestinationStatus(WireModel):
     name: str = Field(description="Destination name.")
     state: DestinationState = Field(description="Pending, Up, Failing or Stopped.")
@@ -281,7 +421,8 @@ class ForwarderStatus(PodStatusSummary):
 
 class Condition(WireModel):
     type: ConditionType = Field(
-        description="Ready, IngestAvailable, WorkerReady, OutputAvailable or DestinationsHealthy."
+        description="Ready, IngestAvailable, WorkerReady, OutputAvailable, "
+        "DestinationsHealthy or Processing."
     )
     status: Literal["True", "False", "Unknown"]
     reason: str = Field(description="CamelCase reason.")
@@ -306,6 +447,7 @@ class LiveStreamStatus(WireModel):
     output: OutputStatus | None = None
     worker: PodStatusSummary | None = None
     forwarder: ForwarderStatus | None = None
+    processing: ProcessingStatus | None = None
     conditions: list[Condition] | None = None
 
     def operator_part(self) -> dict[str, Any]:
