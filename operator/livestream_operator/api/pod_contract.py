@@ -10,11 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from enum import StrEnum
 from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .v1alpha1 import STREAM_ID_PATTERN, WorkerMode, camel
+from .v1alpha1 import (
+    STREAM_ID_PATTERN,
+    MixMode,
+    ProcessingSpec,
+    ProcessingState,
+    WorkerMode,
+    camel,
+)
 
 WORKER_METRICS_PORT = 9100
 # Forwarder containers share the Pod's network namespace: one port each.
@@ -41,6 +49,80 @@ FORWARDER_PASSWORD_KEY = "forwarder-password"
 ASSIGNMENT_PATH = "/v1/assignment"
 POOL_TOKEN_VAR = "LSO_POOL_TOKEN"
 POOL_TOKEN_KEY = "pool-token"
+
+
+# Process mode: the worker's LSO_PROCESSING holds a WorkerProcessing as JSON, its
+# backend token (when the spec names one) comes from the user's Secret as
+# BACKEND_TOKEN_VAR, and it reports how processing goes as a ProcessingReport at
+# PROCESSING_PATH on WORKER_METRICS_PORT, which the operator polls.
+PROCESSING_PATH = "/v1/processing"
+BACKEND_TOKEN_VAR = "LSO_BACKEND_TOKEN"
+# How often the operator asks a process-mode worker for its ProcessingReport.
+PROCESSING_POLL_SECONDS = 5.0
+
+
+class FallbackReason(StrEnum):
+    """Why a fragment went out with its original audio (metric label values)."""
+
+    BACKEND_UNAVAILABLE = "backend_unavailable"  # not connected, or the connection broke
+    BREAKER_OPEN = "breaker_open"  # the backend failed repeatedly: not even tried
+    INFLIGHT_LIMIT = "inflight_limit"  # maxInFlight fragments were already waiting
+    DEADLINE = "deadline"  # no answer within deadlineMs
+    INVALID_ANSWER = "invalid_answer"  # an answer of the wrong length or shape
+
+    @property
+    def condition_reason(self) -> str:
+        """The CamelCase form, for status.processing.reason and the condition."""
+        return "".join(part.title() for part in self.value.split("_"))
+
+
+class _Json(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class WorkerProcessing(_Json):
+    """spec.worker.processing as the worker gets it: the backend resolved to a URL,
+    the credentials to BACKEND_TOKEN_VAR."""
+
+    backend_url: str = Field(min_length=1, max_length=1024)
+    fragment_ms: int = Field(ge=10, le=5000)
+    deadline_ms: int = Field(ge=10, le=10000)
+    max_in_flight: int = Field(ge=1, le=32)
+    mix: MixMode
+    duck_db: float = Field(ge=-60.0, le=0.0)
+    params: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, spec: ProcessingSpec, namespace: str) -> WorkerProcessing:
+        backend = spec.backend
+        if backend.service is not None:
+            svc = backend.service
+            url = f"ws://{svc.name}.{namespace}.svc:{svc.port}{svc.path}"
+        else:
+            assert backend.url is not None  # one of the two, by the model's validator
+            url = backend.url
+        return cls(
+            backend_url=url,
+            fragment_ms=spec.fragment_ms,
+            deadline_ms=spec.deadline_ms,
+            max_in_flight=spec.max_in_flight,
+            mix=spec.mix,
+            duck_db=spec.duck_db,
+            params=dict(backend.params or {}),
+        )
+
+
+class ProcessingReport(_Json):
+    """A process-mode worker's answer at PROCESSING_PATH."""
+
+    state: ProcessingState
+    reason: str | None = None  # FallbackReason.condition_reason while in Fallback
+    message: str | None = None
+    since: str  # RFC 3339
+    fragments: int = Field(default=0, ge=0)
+    fallback_fragments: int = Field(default=0, ge=0)
 
 
 class ContractError(ValueError):
@@ -98,6 +180,7 @@ class WorkerEnv(_EnvContract):
     mode: WorkerMode = WorkerMode.BYPASS
     metrics_port: int = WORKER_METRICS_PORT
     media_user: str = ""  # MediaMTX user; the password is MEDIA_PASSWORD_VAR
+    processing: str = ""  # process mode: a WorkerProcessing as JSON
 
 
 @dataclass(frozen=True)
