@@ -19,7 +19,7 @@ deps: ## install system packages (ffmpeg, GStreamer, Docker, build headers)
 $(VENV)/.installed: pyproject.toml | deps
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
-	$(PY) -m pip install -q -e '.[dev,media]'
+	$(PY) -m pip install -q -e '.[dev,media,gemini]'
 	touch $@
 
 venv: $(VENV)/.installed ## create .venv with the package and test tools

@@ -38,6 +38,9 @@ tar -C "$REPO_ROOT" --exclude='__pycache__' --exclude='*.pyc' --exclude='*.egg-i
 # The dependencies get their own image layer (rebuilt only when pyproject.toml
 # changes), plus the build backend, so the package installs without isolation.
 python3 "$HACK_DIR/libexec/pyproject-requirements.py" "$REPO_ROOT/pyproject.toml" >"$pkg_ctx/requirements.txt"
+# The operator image also runs the reference processing backends, Gemini's too.
+python3 "$HACK_DIR/libexec/pyproject-requirements.py" "$REPO_ROOT/pyproject.toml" gemini \
+  >"$pkg_ctx/requirements-operator.txt"
 
 mediamtx_image() {
   if try_pull "$OFFICIAL_MEDIAMTX_IMAGE"; then echo "$OFFICIAL_MEDIAMTX_IMAGE"; return; fi
