@@ -274,7 +274,7 @@ def main() -> int:
         print("\n3. Worker gauges")
         for protocol, worker in workers.items():
             metrics = worker.metrics()
-            offset = metrics.get("lso_worker_av_offset_seconds", float("nan")) * 1000
+            offset = metrics.get("worker_av_sync_delta_ms", float("nan"))
             line(f"A/V offset, {protocol.upper()} output", f"{offset:.1f} ms")
             reconnects = metrics.get("lso_worker_reconnects_total", 0)
             line(f"reconnects during the run, {protocol.upper()}", f"{reconnects:.0f}")

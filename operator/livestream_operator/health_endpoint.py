@@ -31,6 +31,7 @@ class Response:
 
 # A POST route: the request's headers and a reader of its body -> the response.
 PostHandler = Callable[[Message, Callable[[int], bytes]], Response]
+GetHandler = Callable[[], Response]
 
 
 def _method_not_allowed(path: str) -> Response:
@@ -51,10 +52,13 @@ def serve(
     healthy: Callable[[], bool],
     addr: str = "0.0.0.0",
     post: Mapping[str, PostHandler] | None = None,
+    get: Mapping[str, GetHandler] | None = None,
 ) -> ThreadingHTTPServer:
-    """GET /healthz and /metrics on `port`, and the `post` routes (a pool worker's
-    assignment), each request on its own thread."""
+    """GET /healthz, /metrics and the `get` routes (a process-mode worker's report)
+    on `port`, and the `post` routes (a pool worker's assignment), each request on
+    its own thread."""
     routes = dict(post or {})
+    pages = dict(get or {})
 
     class Handler(BaseHTTPRequestHandler):
         timeout = 10  # a client that stalls mid-request does not keep its thread
@@ -70,6 +74,8 @@ def serve(
                 self._reply(Response(200 if ok else 503, body, "text/plain"))
             elif path == METRICS_PATH:
                 self._reply(Response(200, generate_latest(registry), CONTENT_TYPE_LATEST))
+            elif path in pages:
+                self._reply(pages[path]())
             elif path in routes:
                 self._reply(_method_not_allowed(path))
             else:

@@ -66,7 +66,7 @@ class FallbackReason(StrEnum):
 
     BACKEND_UNAVAILABLE = "backend_unavailable"  # not connected, or the connection broke
     BREAKER_OPEN = "breaker_open"  # the backend failed repeatedly: not even tried
-    INFLIGHT_LIMIT = "inflight_limit"  # maxInFlight fragments were already waiting
+    INFLIGHT_LIMIT = "inflight_limit"  # waited for an in-flight slot past the deadline
     DEADLINE = "deadline"  # no answer within deadlineMs
     INVALID_ANSWER = "invalid_answer"  # an answer of the wrong length or shape
 

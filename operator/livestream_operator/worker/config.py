@@ -11,13 +11,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from pydantic import ValidationError
+
 from ..api.pod_contract import (
+    BACKEND_TOKEN_VAR,
     MEDIA_PASSWORD_VAR,
     POOL_TOKEN_VAR,
     WORKER_METRICS_PORT,
     ContractError,
     WorkerAssignment,
     WorkerEnv,
+    WorkerProcessing,
 )
 from ..api.v1alpha1 import WorkerMode
 from .pipeline import DEFAULT_LATENCY_MS, OUTPUT_SCHEMES
@@ -26,6 +30,7 @@ DEFAULT_METRICS_PORT = WORKER_METRICS_PORT
 _STREAM_PATH = re.compile(r"/live/([^/]+)/(?:in|out)")
 INPUT_SCHEMES = ("rtsp", "rtsps")
 OUTPUT_URL_SCHEMES = tuple(OUTPUT_SCHEMES)
+BACKEND_SCHEMES = ("ws", "wss")
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,9 @@ class WorkerConfig:
     # Pool mode: no stream until the operator POSTs one, with this bearer token.
     pool: bool = False
     pool_token: str = field(default="", repr=False)
+    # Process mode: the backend and its fragments; the token it is shown.
+    processing: WorkerProcessing | None = None
+    backend_token: str = field(default="", repr=False)
 
 
 def stream_id_from_url(url: str) -> str:
@@ -145,6 +153,14 @@ def parse_args(argv: list[str], env: Mapping[str, str]) -> WorkerConfig:
         help="RTSP jitter-buffer latency (env LSO_LATENCY_MS)",
     )
     parser.add_argument("--tone-hz", type=float, default=440.0, help="tone frequency")
+    parser.add_argument(
+        "--processing",
+        default=contract.processing,
+        help="process mode: the backend and fragments as WorkerProcessing JSON, e.g. "
+        '\'{"backendUrl": "ws://127.0.0.1:8080/v1/audio", "fragmentMs": 500, "deadlineMs": '
+        '1000, "maxInFlight": 4, "mix": "duck", "duckDb": -12}\' (env LSO_PROCESSING; '
+        f"the backend token in env {BACKEND_TOKEN_VAR})",
+    )
     parser.add_argument("--log-level", default=env.get("LSO_LOG_LEVEL", "INFO"))
     parser.add_argument(
         "--pool",
@@ -173,6 +189,7 @@ def parse_args(argv: list[str], env: Mapping[str, str]) -> WorkerConfig:
         parser.error("--latency-ms must be between 0 and 10000")
     if not 20 <= args.tone_hz <= 20_000:
         parser.error("--tone-hz must be between 20 and 20000")
+    processing = _processing(parser, args.processing, WorkerMode(args.mode))
     return WorkerConfig(
         input_url=args.input,
         output_url=args.output,
@@ -186,7 +203,28 @@ def parse_args(argv: list[str], env: Mapping[str, str]) -> WorkerConfig:
         media_password=env.get(MEDIA_PASSWORD_VAR, ""),
         pool=args.pool,
         pool_token=env.get(POOL_TOKEN_VAR, ""),
+        processing=processing,
+        backend_token=env.get(BACKEND_TOKEN_VAR, ""),
     )
+
+
+def _processing(
+    parser: argparse.ArgumentParser, raw: str, mode: WorkerMode
+) -> WorkerProcessing | None:
+    if mode is not WorkerMode.PROCESS:
+        return None
+    if not raw:
+        parser.error("--mode process needs --processing/LSO_PROCESSING")
+    try:
+        processing = WorkerProcessing.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "value"
+        parser.error(f"--processing/LSO_PROCESSING: {where}: {first['msg']}")
+    error = url_error("--processing backendUrl", processing.backend_url, BACKEND_SCHEMES)
+    if error:
+        parser.error(error)
+    return processing
 
 
 def _int_env(env: Mapping[str, str], name: str, default: int) -> int:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Info
+from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, Info
 
 from .. import health_endpoint
+from ..api.pod_contract import FallbackReason
 
 
 class State(enum.StrEnum):
@@ -75,11 +77,53 @@ class WorkerMetrics:
             ["codec"],
             registry=r,
         )
-        self.av_offset = Gauge(
-            "lso_worker_av_offset_seconds",
+        # Named as in the seed workflow (docs: "A/V drift", "Dub gaps").
+        self.av_sync_delta_ms = Gauge(
+            "worker_av_sync_delta_ms",
             "Running time of the newest audio frame minus that of the newest video "
-            "frame handed to the output (smoothed); near 0 in sync, grows when one "
-            "track lags",
+            "frame handed to the output, in ms (smoothed); near 0 in sync, grows when "
+            "one track lags",
+            registry=r,
+        )
+        # Process mode.
+        self.inflight_fragments = Gauge(
+            "worker_inflight_fragments",
+            "Audio fragments sent to the processing backend and not answered yet",
+            registry=r,
+        )
+        self.backend_rtt = Histogram(
+            "worker_backend_rtt_seconds",
+            "Round trip of a fragment to the processing backend and back",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0),
+            registry=r,
+        )
+        self.fallback_fragments = Counter(
+            "worker_fallback_fragments",
+            "Fragments that went out with their original audio, by reason",
+            ["reason"],
+            registry=r,
+        )
+        for reason in FallbackReason:
+            self.fallback_fragments.labels(reason.value)
+        self.processed_fragments = Counter(
+            "worker_processed_fragments",
+            "Fragments that went out with the backend's audio",
+            registry=r,
+        )
+        self.late_answers = Counter(
+            "worker_backend_late_answers",
+            "Backend answers that came after their fragment's deadline (dropped)",
+            registry=r,
+        )
+        self.backend_errors = Counter(
+            "worker_backend_errors",
+            "Processing backend failures by kind (connection, invalid_frame)",
+            ["kind"],
+            registry=r,
+        )
+        self.backend_connected = Gauge(
+            "worker_backend_connected",
+            "1 while the worker has a session with its processing backend",
             registry=r,
         )
         self.state = Enum(
@@ -102,11 +146,17 @@ class WorkerMetrics:
         self.current = state
         self.state.state(state.value)
 
-    def serve(self, port: int, addr: str = "0.0.0.0") -> None:
-        """Expose /metrics and /healthz (200 while running) on `port` (0 disables)."""
+    def serve(
+        self,
+        port: int,
+        addr: str = "0.0.0.0",
+        get: Mapping[str, health_endpoint.GetHandler] | None = None,
+    ) -> None:
+        """Expose /metrics, /healthz (200 while running) and the `get` pages on
+        `port` (0 disables)."""
         if port:
             self._server = health_endpoint.serve(
-                port, self.registry, lambda: self.current is State.RUNNING, addr
+                port, self.registry, lambda: self.current is State.RUNNING, addr, get=get
             )
 
     def close(self) -> None:

@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
-from ..api.v1alpha1 import OutputProtocol, WorkerMode
+from ..api.v1alpha1 import PROCESSING_MARGIN_MS, OutputProtocol, WorkerMode
 
 PropValue = str | int | float | bool
 
@@ -140,7 +140,11 @@ def decide(mode: WorkerMode, codec: Codec) -> Action:
 
 def required_media(mode: WorkerMode) -> frozenset[str]:
     """Media that must be among the used streams for the output to make sense."""
-    return frozenset({"video"}) if mode is WorkerMode.TONE else frozenset()
+    if mode is WorkerMode.TONE:
+        return frozenset({"video"})
+    if mode is WorkerMode.PROCESS:
+        return frozenset({"audio"})
+    return frozenset()
 
 
 def unsupported_reason(mode: WorkerMode, codec: Codec) -> str:
@@ -270,6 +274,102 @@ def tone_chain(freq_hz: float, encoder: str, *, paced: bool = False) -> list[Ele
     return [*chain, counter(counter_name("audio", "out"))]
 
 
+# --- process mode -------------------------------------------------------------
+
+# What the worker sends its backend: the output's format (no resampling back).
+PROCESS_RATE = 48_000
+PROCESS_CHANNELS = 2
+PCM_IN = "pcm_in"  # the appsink the runner takes fragments from
+PCM_OUT = "pcm_out"  # the appsrc it pushes what goes out into
+AUDIO_DECODER = "avdec_aac"
+
+
+def process_delay_ns(fragment_ms: int, deadline_ms: int) -> int:
+    """How far process mode holds both tracks: a fragment's length (it is cut
+    once complete), its deadline, and PROCESSING_MARGIN_MS for the decode,
+    encode and scheduling around it (spec.worker.processing's added latency)."""
+    return (fragment_ms + deadline_ms + PROCESSING_MARGIN_MS) * 1_000_000
+
+
+def pcm_caps(rate: int, channels: int) -> str:
+    return f"audio/x-raw,format=S16LE,layout=interleaved,rate={rate},channels={channels}"
+
+
+def _delay(name: str, delay_ns: int) -> list[Element]:
+    """Hold a track `delay_ns` behind its running time: a queue deep enough for
+    the wait, then a clocksync that releases each frame at running time + delay.
+
+    Process mode delays both tracks by the same amount, so the audio, which
+    comes back from the backend up to fragment + deadline late, and the video
+    leave together, in real time, as MediaMTX and its readers expect.
+    """
+    return [
+        Element(
+            "queue",
+            (
+                ("max-size-time", delay_ns + 2_000_000_000),
+                ("max-size-buffers", 0),
+                ("max-size-bytes", 0),
+            ),
+            name=f"{name}_delay",
+        ),
+        Element("clocksync", (("ts-offset", delay_ns),), name=f"{name}_clock"),
+    ]
+
+
+def delayed_video_chain(codec: Codec, delay_ns: int) -> list[Element]:
+    """Process mode's video: untouched, as track_chain(), but held `delay_ns`."""
+    head, parse, count_in, count_out = track_chain(codec)
+    return [head, parse, count_in, *_delay("video", delay_ns), count_out]
+
+
+def pcm_capture_chain(codec: Codec, fragment_ms: int, rate: int, channels: int) -> list[Element]:
+    """Process mode's input audio: decoded and cut into fragments for the runner."""
+    head, parse, count_in, _ = track_chain(codec)
+    return [
+        head,
+        parse,
+        count_in,
+        Element(AUDIO_DECODER),
+        Element("audioconvert"),
+        Element("audioresample"),
+        Element("capsfilter", (("caps", pcm_caps(rate, channels)),)),
+        # Cuts in C: Python sees one buffer per fragment, not one per AAC frame.
+        Element(
+            "audiobuffersplit",
+            (("output-buffer-duration", f"{fragment_ms}/1000"), ("strict-buffer-size", False)),
+        ),
+        Element(
+            "appsink",
+            (("emit-signals", True), ("sync", False), ("async", False), ("max-buffers", 0)),
+            name=PCM_IN,
+        ),
+    ]
+
+
+def pcm_output_chain(encoder: str, rate: int, channels: int, delay_ns: int) -> list[Element]:
+    """Process mode's output audio: what the runner pushes, encoded, held `delay_ns`."""
+    return [
+        Element(
+            "appsrc",
+            (
+                ("caps", pcm_caps(rate, channels)),
+                ("format", "time"),
+                ("is-live", True),
+                ("do-timestamp", False),
+                ("max-bytes", 0),
+                ("block", False),
+            ),
+            name=PCM_OUT,
+        ),
+        Element("audioconvert"),
+        Element(encoder, (("bitrate", 128000),)),
+        Element("aacparse"),
+        *_delay("audio", delay_ns),
+        counter(counter_name("audio", "out")),
+    ]
+
+
 def mux() -> Element:
     return Element("flvmux", (("streamable", True),), name="mux")
 
@@ -370,6 +470,21 @@ def required_factories(
         roles += [(RTSP_SINK,), ("rtph264pay",), ("rtpmp4gpay",)]
     if mode is WorkerMode.BYPASS:
         roles += [("rtpmp4gdepay",), ("rtpmp4adepay",), ("aacparse",)]
+    elif mode is WorkerMode.PROCESS:
+        roles += [
+            ("rtpmp4gdepay",),
+            ("rtpmp4adepay",),
+            ("aacparse",),
+            (AUDIO_DECODER,),
+            ("audioconvert",),
+            ("audioresample",),
+            ("capsfilter",),
+            ("audiobuffersplit",),
+            ("appsink",),
+            ("appsrc",),
+            AAC_ENCODERS,
+            ("clocksync",),
+        ]
     else:
         roles += [
             ("audiotestsrc",),
@@ -393,11 +508,15 @@ def launch_line(
     latency_ms: int = DEFAULT_LATENCY_MS,
     encoder: str = AAC_ENCODERS[0],
     sink_factory: str = RTMP_SINKS[0],
+    fragment_ms: int = 500,
+    delay_ns: int = 0,
 ) -> str:
     """The equivalent `gst-launch-1.0` pipeline for an H.264 + AAC input.
 
     For RTSP the worker also sets each pad's payloader (see payloader()), which
     a launch line cannot express; gst-launch-1.0 picks MP4A-LATM for the AAC.
+    In process mode the worker itself carries the fragments from pcm_in to
+    pcm_out, through the backend.
     """
 
     def chain(elements: list[Element]) -> str:
@@ -410,12 +529,22 @@ def launch_line(
         for index, media in enumerate(link_order(TRACK_ORDER, protocol))
     }
     video = classify("video", "H264")
+    audio = classify("audio", "MPEG4-GENERIC")
+    video_chain = (
+        delayed_video_chain(video, delay_ns) if mode is WorkerMode.PROCESS else track_chain(video)
+    )
     parts = [
         source(input_url, latency_ms).launch(),
-        f"src. ! application/x-rtp,media=video ! {chain(track_chain(video))} ! {into['video']}",
+        f"src. ! application/x-rtp,media=video ! {chain(video_chain)} ! {into['video']}",
     ]
-    if mode is WorkerMode.BYPASS:
-        audio = classify("audio", "MPEG4-GENERIC")
+    if mode is WorkerMode.PROCESS:
+        rate, channels = PROCESS_RATE, PROCESS_CHANNELS
+        capture = pcm_capture_chain(audio, fragment_ms, rate, channels)
+        parts.append(f"src. ! application/x-rtp,media=audio ! {chain(capture)}")
+        parts.append(
+            f"{chain(pcm_output_chain(encoder, rate, channels, delay_ns))} ! {into['audio']}"
+        )
+    elif mode is WorkerMode.BYPASS:
         parts.append(
             f"src. ! application/x-rtp,media=audio ! {chain(track_chain(audio))} ! {into['audio']}"
         )

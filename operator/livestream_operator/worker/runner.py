@@ -29,14 +29,20 @@ gi.require_version("Gst", "1.0")
 from gi.repository import GLib, Gst  # noqa: E402
 
 from .. import logs  # noqa: E402
+from ..api.pod_contract import PROCESSING_PATH  # noqa: E402
 from ..api.v1alpha1 import OutputProtocol, WorkerMode  # noqa: E402
+from ..health_endpoint import Response  # noqa: E402
 from .config import WorkerConfig  # noqa: E402
+from .fragments import Pcm  # noqa: E402
 from .metrics import ErrorKind, State, WorkerMetrics  # noqa: E402
 from .pipeline import (  # noqa: E402
     AAC_ENCODERS,
     ABSENT_RETRY,
     ABSENT_WARN,
     CONNECT_TIMEOUT,
+    PCM_IN,
+    PROCESS_CHANNELS,
+    PROCESS_RATE,
     RTMP_SINKS,
     TONE_GATE,
     Action,
@@ -47,6 +53,7 @@ from .pipeline import (  # noqa: E402
     classify,
     counter_name,
     decide,
+    delayed_video_chain,
     flv_tag,
     input_absent,
     launch_line,
@@ -55,7 +62,10 @@ from .pipeline import (  # noqa: E402
     output_pad,
     output_protocol,
     payloader,
+    pcm_capture_chain,
+    pcm_output_chain,
     pick,
+    process_delay_ns,
     prop_string,
     required_factories,
     required_media,
@@ -65,6 +75,7 @@ from .pipeline import (  # noqa: E402
     unsupported_reason,
     with_credentials,
 )
+from .processing import ProcessingStage  # noqa: E402
 
 EXIT_UNSUPPORTED = 3
 # With fewer streams than SETUP promised, start the output anyway after this.
@@ -157,8 +168,10 @@ class Attempt:
         metrics: WorkerMetrics,
         log: StreamLog,
         on_done: Callable[[Outcome], None],
+        stage: ProcessingStage | None = None,
     ) -> None:
         self.cfg, self.metrics, self.log, self.on_done = cfg, metrics, log, on_done
+        self.stage = stage
         self.protocol = output_protocol(cfg.output_url)
         self.done = False
         self.flowed = False
@@ -202,8 +215,20 @@ class Attempt:
             self.src.set_property("user-id", cfg.media_user)
             self.src.set_property("user-pw", cfg.media_password)
         self.pipeline.add(self.src)
+        # Process mode: input audio leaves at the appsink, output audio enters at the appsrc.
+        self._pcm_out: Any = None
+        self._pcm_handler: tuple[Any, int] | None = None
+        self._delay_ns = (
+            process_delay_ns(cfg.processing.fragment_ms, cfg.processing.deadline_ms)
+            if cfg.processing is not None
+            else 0
+        )
         if cfg.mode is WorkerMode.TONE:
             self._build_tone()
+        elif cfg.mode is WorkerMode.PROCESS:
+            if stage is None or cfg.processing is None:
+                raise RuntimeError("process mode needs its processing configuration")
+            self._build_process()
         self._handlers += [
             self.src.connect("select-stream", self._on_select_stream),
             self.src.connect("pad-added", self._on_pad_added),
@@ -230,6 +255,8 @@ class Attempt:
         if self._bus_watch:
             self.pipeline.get_bus().remove_watch()
             self._bus_watch = 0
+        if self.stage is not None:
+            self.stage.attach(None)
         self.pipeline.set_state(Gst.State.NULL)
         self._release_closures()
         self.on_done(outcome)
@@ -238,6 +265,10 @@ class Attempt:
         for handler in self._handlers:
             self.src.disconnect(handler)
         self._handlers.clear()
+        if self._pcm_handler is not None:
+            sink, handler = self._pcm_handler
+            sink.disconnect(handler)
+            self._pcm_handler = None
         with self._lock:
             probes, self._probes = self._probes, []
             self._counters.clear()
@@ -275,6 +306,40 @@ class Attempt:
         self._tone_hold = (tone_pad, probe)
         gate = next(e for e in elements if e.get_name() == TONE_GATE)
         self._tone_gate = gate.get_static_pad("src")
+
+    def _build_process(self) -> None:
+        """The output's audio: PCM pushed by _push_pcm, encoded, held like the video."""
+        elements = self._add_chain(
+            pcm_output_chain(
+                _installed(AAC_ENCODERS), PROCESS_RATE, PROCESS_CHANNELS, self._delay_ns
+            )
+        )
+        self._pcm_out = elements[0]
+        self._branches["audio"] = elements[-1]
+        self._out_pads["audio"] = elements[-1].get_static_pad("src")
+        self._count(elements[-1], self._count_frames_out("audio"))
+
+    def _on_pcm(self, sink: Any) -> Any:
+        """One fragment of the input's audio (streaming thread): to the backend."""
+        sample = sink.emit("pull-sample")
+        if sample is None:
+            return Gst.FlowReturn.EOS
+        buf = sample.get_buffer()
+        if buf.pts != Gst.CLOCK_TIME_NONE and self.stage is not None:
+            rt = sample.get_segment().to_running_time(Gst.Format.TIME, buf.pts)
+            if rt != Gst.CLOCK_TIME_NONE:
+                self.stage.submit(int(rt), buf.extract_dup(0, buf.get_size()))
+        return Gst.FlowReturn.OK
+
+    def _push_pcm(self, pts_ns: int, pcm: Pcm) -> None:
+        """What goes out for one fragment (the stage's thread), at its input time."""
+        src = self._pcm_out
+        if self.done or src is None:
+            return
+        buf = Gst.Buffer.new_wrapped(pcm.tobytes())
+        buf.pts = pts_ns
+        buf.duration = pcm.shape[0] * Gst.SECOND // PROCESS_RATE
+        src.emit("push-buffer", buf)
 
     def _add_chain(self, specs: list[Element]) -> list[Any]:
         elements = [make(e) for e in specs]
@@ -386,14 +451,32 @@ class Attempt:
         """Depayload and parse one RTP pad, held before its X_out counter (with _output_lock)."""
         media = codec.media
         tone = self.cfg.mode is WorkerMode.TONE
-        elements = self._add_chain(track_chain(codec))
+        processing = self.cfg.processing if self.cfg.mode is WorkerMode.PROCESS else None
+        if processing is not None and media == "audio":
+            specs = pcm_capture_chain(codec, processing.fragment_ms, PROCESS_RATE, PROCESS_CHANNELS)
+        elif processing is not None:
+            specs = delayed_video_chain(codec, self._delay_ns)
+        else:
+            specs = track_chain(codec)
+        elements = self._add_chain(specs)
         named = {e.get_name(): e for e in elements}
         held_pad = named[counter_name(media, "in")].get_static_pad("src")
         # Held until every selected track has its branch and the output is
         # built with all of them (see the module docstring).
         probe = held_pad.add_probe(Gst.PadProbeType.BLOCK_DOWNSTREAM, _keep_blocked)
-        last = named[counter_name(media, "out")]
         self._count(named[counter_name(media, "in")], self._count_input(media))
+        if PCM_IN in named:
+            # Its output branch is the appsrc's (_build_process); this one ends here.
+            sink = named[PCM_IN]
+            self._pcm_handler = (sink, sink.connect("new-sample", self._on_pcm))
+            for element in elements:
+                element.sync_state_with_parent()
+            if pad.link(elements[0].get_static_pad("sink")) != Gst.PadLinkReturn.OK:
+                raise RuntimeError(f"cannot link the {media} RTP pad")
+            with self._lock:
+                self._blocks.append((held_pad, probe))
+            return
+        last = named[counter_name(media, "out")]
         self._count(last, self._count_frames_out(media))
         if media == "video" and tone:
             self._probe(held_pad, self._on_first_video)
@@ -446,6 +529,8 @@ class Attempt:
             self._finish_later(Outcome(ErrorKind.INTERNAL, str(exc), False))
             return
         self._start_tone()
+        if self.stage is not None:
+            self.stage.attach(self._push_pcm)
         with self._lock:
             blocks, self._blocks = self._blocks, []
         for pad, probe in blocks:
@@ -623,7 +708,7 @@ class Attempt:
         self._offset = (
             sample if self._offset is None else self._offset + _EMA * (sample - self._offset)
         )
-        self.metrics.av_offset.set(self._offset)
+        self.metrics.av_sync_delta_ms.set(self._offset * 1000)
         return False
 
     # --- main loop callbacks ----------------------------------------------
@@ -727,8 +812,14 @@ class Supervisor:
     Without a configuration (a pool worker) it idles until assign().
     """
 
-    def __init__(self, cfg: WorkerConfig | None, metrics: WorkerMetrics, log: StreamLog) -> None:
-        self.cfg, self.metrics, self.log = cfg, metrics, log
+    def __init__(
+        self,
+        cfg: WorkerConfig | None,
+        metrics: WorkerMetrics,
+        log: StreamLog,
+        stage: ProcessingStage | None = None,
+    ) -> None:
+        self.cfg, self.metrics, self.log, self.stage = cfg, metrics, log, stage
         self.loop = GLib.MainLoop()
         self.attempt: Attempt | None = None
         self.exit_code = 0
@@ -765,7 +856,7 @@ class Supervisor:
             return False
         self.metrics.set_state(State.CONNECTING)
         try:
-            self.attempt = Attempt(self.cfg, self.metrics, self.log, self._on_done)
+            self.attempt = Attempt(self.cfg, self.metrics, self.log, self._on_done, self.stage)
             self.attempt.start()
         except RuntimeError as exc:
             self.attempt = None
@@ -920,14 +1011,40 @@ def announce(cfg: WorkerConfig, log: StreamLog) -> None:
                 tone_hz=cfg.tone_hz,
                 latency_ms=cfg.latency_ms,
                 encoder=_installed(AAC_ENCODERS)
-                if cfg.mode is WorkerMode.TONE
+                if cfg.mode in (WorkerMode.TONE, WorkerMode.PROCESS)
                 else AAC_ENCODERS[0],
                 sink_factory=_installed(RTMP_SINKS)
                 if output_protocol(cfg.output_url) is OutputProtocol.RTMP
                 else RTMP_SINKS[0],
+                **_process_launch(cfg),
             ),
+            **_process_fields(cfg),
         },
     )
+
+
+def _process_launch(cfg: WorkerConfig) -> dict[str, int]:
+    p = cfg.processing
+    if p is None:
+        return {}
+    return {
+        "fragment_ms": p.fragment_ms,
+        "delay_ns": process_delay_ns(p.fragment_ms, p.deadline_ms),
+    }
+
+
+def _process_fields(cfg: WorkerConfig) -> dict[str, Any]:
+    p = cfg.processing
+    if p is None:
+        return {}
+    return {
+        "backend": p.backend_url,
+        "fragmentMs": p.fragment_ms,
+        "deadlineMs": p.deadline_ms,
+        "maxInFlight": p.max_in_flight,
+        "mix": p.mix.value,
+        "addedLatencyMs": process_delay_ns(p.fragment_ms, p.deadline_ms) // 1_000_000,
+    }
 
 
 def run(cfg: WorkerConfig) -> int:
@@ -935,18 +1052,32 @@ def run(cfg: WorkerConfig) -> int:
     if not _init_gstreamer(log, cfg.mode, output_protocol(cfg.output_url)):
         return 1
     metrics = WorkerMetrics(cfg.stream_id, cfg.mode.value)
+    stage = (
+        ProcessingStage(cfg.stream_id, cfg.processing, cfg.backend_token, metrics)
+        if cfg.mode is WorkerMode.PROCESS and cfg.processing is not None
+        else None
+    )
+    pages = {PROCESSING_PATH: lambda: _report(stage)} if stage is not None else None
     try:
-        metrics.serve(cfg.metrics_port)
+        metrics.serve(cfg.metrics_port, get=pages)
     except OSError as exc:
         log.error("cannot serve metrics on port %d: %s", cfg.metrics_port, exc)
         return 1
     announce(cfg, log)
+    if stage is not None:
+        stage.start()
     try:
-        code = Supervisor(cfg, metrics, log).run()
+        code = Supervisor(cfg, metrics, log, stage).run()
     finally:
+        if stage is not None:
+            stage.stop()
         metrics.close()
     log.info("worker exiting", extra={"exitCode": code})
     return code
+
+
+def _report(stage: ProcessingStage) -> Response:
+    return Response(200, stage.report().model_dump_json(by_alias=True).encode(), "application/json")
 
 
 def run_pool(base: WorkerConfig) -> int:
