@@ -28,6 +28,7 @@ from livestream_operator.worker.pipeline import (
     output_protocol,
     payloader,
     pick,
+    process_delay_ns,
     required_factories,
     required_media,
     sink,
@@ -364,3 +365,77 @@ def test_stream_id_from_url() -> None:
     assert stream_id_from_url("rtsp://h:8554/live/s-1/in") == "s-1"
     assert stream_id_from_url("rtmp://h/live/s-1/out") == "s-1"
     assert stream_id_from_url("rtsp://h/other/x") == ""
+
+
+def test_process_mode_holds_both_tracks_by_fragment_deadline_and_margin() -> None:
+    delay = process_delay_ns(500, 1000)
+    assert delay == 1_750_000_000
+    line = launch_line(
+        WorkerMode.PROCESS,
+        "rtsp://m:8554/live/a/in",
+        "rtsp://m:8554/live/a/out",
+        fragment_ms=500,
+        delay_ns=delay,
+    )
+    assert "audiobuffersplit output-buffer-duration=500/1000" in line
+    assert "appsink name=pcm_in" in line
+    assert "appsrc name=pcm_out" in line
+    assert line.count(f"clocksync name=video_clock ts-offset={delay}") == 1
+    assert line.count(f"clocksync name=audio_clock ts-offset={delay}") == 1
+
+
+def test_process_mode_needs_an_audio_track_and_decodes_aac() -> None:
+    assert required_media(WorkerMode.PROCESS) == frozenset({"audio"})
+    roles = required_factories(WorkerMode.PROCESS, None)
+    assert ("avdec_aac",) in roles
+    assert ("audiobuffersplit",) in roles
+    assert decide(WorkerMode.PROCESS, classify("audio", "MPEG4-GENERIC")) is Action.USE
+    assert decide(WorkerMode.PROCESS, classify("audio", "OPUS")) is Action.REJECT
+
+
+def test_process_mode_config_comes_from_lso_processing() -> None:
+    raw = (
+        '{"backendUrl": "ws://b:8080/v1/audio", "fragmentMs": 500, "deadlineMs": 1000,'
+        ' "maxInFlight": 4, "mix": "duck", "duckDb": -12}'
+    )
+    env = {"LSO_PROCESSING": raw, "LSO_BACKEND_TOKEN": "t0k"}
+    cfg = parse_args(
+        ["--input", "rtsp://m/live/a/in", "--output", "rtsp://m/live/a/out", "--mode", "process"],
+        env,
+    )
+    assert cfg.processing is not None
+    assert cfg.processing.backend_url == "ws://b:8080/v1/audio"
+    assert cfg.backend_token == "t0k"
+    assert "t0k" not in repr(cfg)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("", "needs --processing"),
+        ("{not json", "LSO_PROCESSING"),
+        ('{"backendUrl": "ws://b/", "fragmentMs": 1}', "fragmentMs"),
+        (
+            '{"backendUrl": "http://b/", "fragmentMs": 500, "deadlineMs": 1000,'
+            ' "maxInFlight": 4, "mix": "duck", "duckDb": -12}',
+            "ws/wss",
+        ),
+    ],
+)
+def test_process_mode_bad_config_is_a_usage_error_naming_it(
+    raw: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        parse_args(
+            [
+                "--input",
+                "rtsp://m/live/a/in",
+                "--output",
+                "rtsp://m/live/a/out",
+                "--mode",
+                "process",
+            ],
+            {"LSO_PROCESSING": raw},
+        )
+    assert exc.value.code == 2
+    assert expected in capsys.readouterr().err
