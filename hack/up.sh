@@ -131,11 +131,11 @@ helm upgrade --install "$RELEASE" "$REPO_ROOT/charts/livestream-operator" \
   --set-string "operator.podAnnotations.livestream-operator\.dev/images=$images_hash" \
   --set-string "hooks.podAnnotations.livestream-operator\.dev/images=$images_hash" \
   --set-string "mediamtx.podAnnotations.livestream-operator\.dev/images=$images_hash" \
+  --set-string "backends.podAnnotations.livestream-operator\.dev/images=$images_hash" \
   ${LSO_HELM_ARGS:-}
-# The chart names objects <release> when the release name holds the chart's name.
-case "$RELEASE" in *livestream-operator*) fullname="$RELEASE" ;; *) fullname="$RELEASE-livestream-operator" ;; esac
-for d in operator hooks mediamtx; do
-  kubectl -n "$NAMESPACE" rollout status "deployment/$fullname-$d" --timeout=300s
+# Every Deployment of the release: operator, hooks, MediaMTX and the enabled backends.
+for d in $(kubectl -n "$NAMESPACE" get deployments -l "app.kubernetes.io/instance=$RELEASE" -o name); do
+  kubectl -n "$NAMESPACE" rollout status "$d" --timeout=300s
 done
 
 publish_host="$HOST_ADDRESS"; [ "$HOST_ADDRESS" = 0.0.0.0 ] && publish_host=127.0.0.1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 from typing import Any
 
@@ -9,7 +11,9 @@ import pytest
 import yaml
 
 from livestream_operator.api.pod_contract import WORKER_METRICS_PORT, forwarder_port
-from livestream_operator.api.v1alpha1 import MAX_DESTINATIONS
+from livestream_operator.api.v1alpha1 import MAX_DESTINATIONS, ProcessingSpec
+from livestream_operator.reconcile.pods import WORKER, pool_labels
+from livestream_operator.reconcile.pods import labels as pod_labels
 from tests.conftest import require
 
 from .e2e_support import REPO, tool
@@ -367,3 +371,277 @@ def test_worker_and_forwarder_pods_take_only_their_ports_from_the_namespace() ->
     # Every port the Pod contract gives a worker or a forwarder container.
     last = forwarder_port(MAX_DESTINATIONS - 1)
     assert rule["ports"] == [{"port": WORKER_METRICS_PORT, "endPort": last}]
+
+
+# ------------------------------------------------------------------ the reference backends
+
+FULLNAME = "lso-livestream-operator"
+TOKEN_SECRET = f"{FULLNAME}-backend-token"
+DEFAULT_BACKENDS = ("tone", "loudness")
+RESTRICTED = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+GEMINI = (
+    "--set",
+    "backends.gemini.enabled=true",
+    "--set",
+    "backends.gemini.apiKeySecretRef.name=gemini-api",
+    "--set",
+    "backends.gemini.apiKeySecretRef.key=apiKey",
+)
+
+
+def _by_name(docs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(d["kind"], d["metadata"]["name"]): d for d in docs}
+
+
+def _render_fails(*args: str) -> str:
+    proc = subprocess.run(
+        [_helm(), "template", "lso", str(CHART), "--namespace", "media", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0, f"rendered with {args}"
+    return proc.stderr
+
+
+def _env(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e for e in container["env"]}
+
+
+@pytest.mark.parametrize("kind", [*DEFAULT_BACKENDS, "gemini"])
+def test_backends_run_the_operator_image_restricted(kind: str) -> None:
+    docs = _by_name(_render(*GEMINI))
+    dep = docs[("Deployment", f"{FULLNAME}-backend-{kind}")]
+    component = f"backend-{kind}"
+    assert dep["metadata"]["labels"]["app.kubernetes.io/component"] == component
+    selector = dep["spec"]["selector"]["matchLabels"]
+    assert selector == {
+        "app.kubernetes.io/name": "livestream-operator",
+        "app.kubernetes.io/instance": "lso",
+        "app.kubernetes.io/component": component,
+    }
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (container,) = pod["containers"]
+    assert container["securityContext"] == RESTRICTED
+    operator = docs[("Deployment", f"{FULLNAME}-operator")]
+    assert container["image"] == operator["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert "command" not in container, "the image's entrypoint is livestream-operator"
+    args = container["args"]
+    assert args[:7] == ["backend", "--kind", kind, "--port", "8080", "--path", "/v1/audio"]
+    if kind == "loudness":
+        assert args[7:] == ["--target-lufs", "-16"]
+    else:
+        assert args[7:] == []  # gemini: the backend's model and instruction
+    (port,) = container["ports"]
+    assert port == {"name": "http", "containerPort": 8080}
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe
+    assert container["resources"]["requests"] == {"cpu": "20m", "memory": "64Mi"}
+    svc = docs[("Service", f"{FULLNAME}-backend-{kind}")]
+    assert svc["spec"]["type"] == "ClusterIP"
+    assert svc["spec"]["selector"] == selector
+    assert svc["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": "http"}]
+    sa = docs[("ServiceAccount", pod["serviceAccountName"])]
+    assert sa["automountServiceAccountToken"] is False
+
+
+def test_tone_and_loudness_backends_are_on_by_default_gemini_off() -> None:
+    names = {(d["kind"], d["metadata"]["name"]) for d in _render()}
+    for kind in DEFAULT_BACKENDS:
+        assert ("Deployment", f"{FULLNAME}-backend-{kind}") in names
+        assert ("Service", f"{FULLNAME}-backend-{kind}") in names
+    assert not any(name.endswith("-backend-gemini") for _, name in names)
+
+
+def test_backends_follow_their_values() -> None:
+    docs = _by_name(
+        _render(
+            *GEMINI,
+            "--set",
+            "backends.port=9000",
+            "--set",
+            "backends.path=/audio",
+            "--set",
+            "backends.loudness.targetLufs=-14.5",
+            "--set",
+            "backends.gemini.model=gemini-2.0-flash",
+            "--set-string",
+            'backends.gemini.instruction=Translate to French: "keep names"',
+        )
+    )
+    loud = docs[("Deployment", f"{FULLNAME}-backend-loudness")]
+    (container,) = loud["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == [
+        "backend", "--kind", "loudness", "--port", "9000", "--path", "/audio",
+        "--target-lufs", "-14.5",
+    ]  # fmt: skip
+    assert container["ports"][0]["containerPort"] == 9000
+    gemini = docs[("Deployment", f"{FULLNAME}-backend-gemini")]
+    (container,) = gemini["spec"]["template"]["spec"]["containers"]
+    assert container["args"][7:] == [
+        "--gemini-model",
+        "gemini-2.0-flash",
+        "--gemini-instruction",
+        'Translate to French: "keep names"',
+    ]
+    assert docs[("Service", f"{FULLNAME}-backend-tone")]["spec"]["ports"][0]["port"] == 9000
+
+
+def test_backends_disabled_render_no_backend_objects() -> None:
+    off = ("--set", "backends.tone.enabled=false", "--set", "backends.loudness.enabled=false")
+    names = [d["metadata"]["name"] for d in _render(*off)]
+    assert not [n for n in names if "-backend" in n]
+
+
+def test_backend_token_is_a_secret_of_its_own_passed_by_reference() -> None:
+    docs = _render(*GEMINI)
+    by_name = _by_name(docs)
+    secret = by_name[("Secret", TOKEN_SECRET)]
+    assert set(secret["data"]) == {"token"}
+    token = base64.b64decode(secret["data"]["token"]).decode()
+    assert len(token) >= 32
+    internal = by_name[("Secret", f"{FULLNAME}-internal")]
+    assert "token" not in internal["data"]
+    assert token not in {base64.b64decode(v).decode() for v in internal["data"].values()}
+    for kind in (*DEFAULT_BACKENDS, "gemini"):
+        env = _env(by_name[("Deployment", f"{FULLNAME}-backend-{kind}")])
+        assert env["LSO_BACKEND_TOKEN"] == {
+            "name": "LSO_BACKEND_TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": TOKEN_SECRET, "key": "token"}},
+        }
+        if kind == "gemini":
+            assert env["GEMINI_API_KEY"] == {
+                "name": "GEMINI_API_KEY",
+                "valueFrom": {"secretKeyRef": {"name": "gemini-api", "key": "apiKey"}},
+            }
+        else:
+            assert "GEMINI_API_KEY" not in env
+    # The token is never a literal anywhere but in its Secret.
+    others = [d for d in docs if (d["kind"], d["metadata"]["name"]) != ("Secret", TOKEN_SECRET)]
+    assert token not in json.dumps(others)
+
+
+def test_gemini_backend_needs_its_api_key_secret() -> None:
+    for missing in (
+        (),
+        ("--set", "backends.gemini.apiKeySecretRef.name=gemini-api"),
+        ("--set", "backends.gemini.apiKeySecretRef.key=apiKey"),
+    ):
+        stderr = _render_fails("--set", "backends.gemini.enabled=true", *missing)
+        assert "backends.gemini.apiKeySecretRef" in stderr, stderr
+
+
+def test_backends_take_connections_from_worker_pods_only() -> None:
+    docs = _render(*GEMINI)
+    policies = _by_name([d for d in docs if d["kind"] == "NetworkPolicy"])
+    worker_selector = {
+        "app.kubernetes.io/managed-by": "livestream-operator",
+        "app.kubernetes.io/component": "worker",
+    }
+    # The labels the operator puts on stream workers and on warm pool workers.
+    for labels in (pod_labels("s1", WORKER), pool_labels()):
+        assert worker_selector.items() <= labels.items(), labels
+    for kind in (*DEFAULT_BACKENDS, "gemini"):
+        spec = policies[("NetworkPolicy", f"{FULLNAME}-backend-{kind}")]["spec"]
+        assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == (
+            f"backend-{kind}"
+        )
+        assert spec["policyTypes"] == ["Ingress"]
+        # Same-namespace Pods only (no namespaceSelector), worker Pods only, one port.
+        assert spec["ingress"] == [
+            {"from": [{"podSelector": {"matchLabels": worker_selector}}], "ports": [{"port": 8080}]}
+        ]
+    # No egress policy: worker Pods may connect out to MediaMTX and the backends.
+    for policy in policies.values():
+        assert "Egress" not in policy["spec"]["policyTypes"], policy["metadata"]["name"]
+    assert not [
+        d for d in _render("--set", "networkPolicies.enabled=false") if d["kind"] == "NetworkPolicy"
+    ]
+
+
+PROCESSING = {
+    "backend": {
+        "service": {"name": f"{FULLNAME}-backend-loudness", "port": 8080, "path": "/v1/audio"},
+        "credentialsSecretRef": {"name": TOKEN_SECRET, "key": "token"},
+        "params": {"targetLufs": "-16"},
+    },
+    "mix": "replace",
+    "fragmentMs": 250,
+}
+
+
+def test_default_processing_is_rendered_as_json_into_operator_and_receiver() -> None:
+    docs = _by_name(
+        _render(
+            "--set",
+            "streams.defaultWorkerMode=process",
+            "--set-json",
+            f"streams.defaultProcessing={json.dumps(PROCESSING)}",
+        )
+    )
+    for component in ("operator", "hooks"):
+        env = _env(docs[("Deployment", f"{FULLNAME}-{component}")])
+        assert env["LSO_DEFAULT_WORKER_MODE"]["value"] == "process"
+        value = json.loads(env["LSO_DEFAULT_PROCESSING"]["value"])
+        assert value == PROCESSING
+        ProcessingSpec.model_validate(value)  # what the operator's settings will parse
+    for component in ("operator", "hooks"):
+        assert "LSO_DEFAULT_PROCESSING" not in _env(
+            _by_name(_render())[("Deployment", f"{FULLNAME}-{component}")]
+        )
+
+
+def test_default_worker_mode_process_needs_default_processing() -> None:
+    stderr = _render_fails("--set", "streams.defaultWorkerMode=process")
+    assert "streams.defaultWorkerMode" in stderr, stderr
+    assert "streams.defaultProcessing" in stderr, stderr
+
+
+def test_default_processing_never_names_the_internal_secret() -> None:
+    ref = {"name": f"{FULLNAME}-internal", "key": "hook-token"}
+    bad = {"backend": {"url": "wss://backend.example.com/v1/audio", "credentialsSecretRef": ref}}
+    stderr = _render_fails("--set-json", f"streams.defaultProcessing={json.dumps(bad)}")
+    assert "internal Secret" in stderr, stderr
+
+
+@pytest.mark.parametrize(
+    "processing",
+    [
+        {"mix": "duck"},  # no backend
+        {"backend": {"url": "ws://a:1/x", "service": {"name": "a", "port": 1}}},  # both
+        {"backend": {"url": "http://a/x"}},
+        {"backend": {"url": "ws://a/x", "params": {"targetLufs": -16}}},  # params are strings
+        {"backend": {"service": {"name": "Tone", "port": 8080}}},
+        {"backend": {"url": "ws://a/x"}, "deadlineMs": 20},
+        {"backend": {"url": "ws://a/x"}, "extra": True},
+    ],
+)
+def test_values_schema_rejects_bad_default_processing(processing: dict[str, Any]) -> None:
+    stderr = _render_fails("--set-json", f"streams.defaultProcessing={json.dumps(processing)}")
+    assert "defaultProcessing" in stderr, stderr
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "backends.path=v1/audio",
+        "backends.port=0",
+        "backends.tone.targetLufs=-16",
+        "backends.loudness.targetLufs=loud",
+        "backends.gemini.apiKeySecretRef.name=Not_A_Name",
+    ],
+)
+def test_values_schema_rejects_bad_backend_values(bad: str) -> None:
+    stderr = _render_fails("--set", bad)
+    assert "backends" in stderr, stderr

@@ -98,8 +98,39 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
+{{/* The reference backends enabled in backends.*, in a fixed order. */}}
+{{- define "lso.backendKinds" -}}
+{{- $kinds := list }}
+{{- range $kind := list "tone" "loudness" "gemini" }}
+{{- if (index $.Values.backends $kind).enabled }}
+{{- $kinds = append $kinds $kind }}
+{{- end }}
+{{- end }}
+{{- join " " $kinds -}}
+{{- end -}}
+
+{{/* The Secret with the token clients of the reference backends present. */}}
+{{- define "lso.backendTokenSecret" -}}
+{{- include "lso.component" (dict "root" . "component" "backend-token") -}}
+{{- end -}}
+
+{{/* Checks of streams.* that the schema cannot express; fails the render. */}}
+{{- define "lso.validateStreams" -}}
+{{- $processing := .Values.streams.defaultProcessing }}
+{{- if and (eq .Values.streams.defaultWorkerMode "process") (not $processing) }}
+{{- fail "streams.defaultWorkerMode is process but streams.defaultProcessing is empty: set streams.defaultProcessing.backend (a url, or a service: {name, port, path}) or choose another streams.defaultWorkerMode" }}
+{{- end }}
+{{- if $processing }}
+{{- $ref := dig "backend" "credentialsSecretRef" "name" "" $processing }}
+{{- if and $ref (eq $ref (include "lso.internalSecret" .)) }}
+{{- fail (printf "streams.defaultProcessing.backend.credentialsSecretRef names the internal Secret %s, whose credentials must never go to a backend: use %s (the reference backends' token) or a Secret of your own" $ref (include "lso.backendTokenSecret" .)) }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{/* Settings shared by the operator and the hook receiver (LSO_* variables). */}}
 {{- define "lso.settingsEnv" -}}
+{{- include "lso.validateStreams" . -}}
 - name: LSO_NAMESPACE
   valueFrom:
     fieldRef:
@@ -132,6 +163,10 @@ seccompProfile:
   value: {{ .Values.streams.gracePeriodSeconds | quote }}
 - name: LSO_DEFAULT_DESTINATIONS
   value: {{ .Values.streams.defaultDestinations | toJson | quote }}
+{{- with .Values.streams.defaultProcessing }}
+- name: LSO_DEFAULT_PROCESSING
+  value: {{ . | toJson | quote }}
+{{- end }}
 - name: LSO_RESYNC_SECONDS
   value: {{ .Values.streams.resyncSeconds | quote }}
 - name: LSO_LOG_LEVEL

@@ -28,8 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .v1alpha1 import MAX_PARAMS, PARAM_KEY_PATTERN, STREAM_ID_PATTERN, camel
 
-SUBPROTOCOL = "lso.audio.v1"
-SAMPLE_FORMAT = "s16le"
+SUBPROTOCOL: Literal["lso.audio.v1"] = "lso.audio.v1"
+SAMPLE_FORMAT: Literal["s16le"] = "s16le"
 SAMPLE_WIDTH = 2  # bytes per sample and channel
 # What the worker sends: the output's own format, so that the answer can be
 # mixed and encoded without resampling.
