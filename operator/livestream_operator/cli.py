@@ -56,6 +56,12 @@ def _keys(argv: list[str]) -> int:
     return main(argv)
 
 
+def _backend(argv: list[str]) -> int:
+    from .backend import main
+
+    return main(argv)
+
+
 def _cleanup(argv: list[str]) -> int:
     from .cmd.cleanup import main
 
@@ -70,6 +76,10 @@ COMMANDS: dict[str, tuple[Runner, str]] = {
     "worker": (_worker, "run a stream worker: RTSP live/<id>/in -> RTSP (or RTMP) live/<id>/out"),
     "forward": (_forward, "push live/<id>/out to one third-party RTMP destination"),
     "keys": (_keys, "create, rotate, revoke or list stream keys: keys create <streamId>"),
+    "backend": (
+        _backend,
+        "run a reference processing backend: backend --kind tone|loudness|gemini",
+    ),
     "cleanup": (_cleanup, "delete a namespace's LiveStreams and left-over Pods (helm uninstall)"),
 }
 

@@ -5,6 +5,7 @@ place allows, so a change has one obvious home.
     ingest/     MediaMTX -> status.ingest/.output (hooks, resync, Control API)
     reconcile/  LiveStream -> Pods (plan, manifests, Events, controller)
     worker/, forwarder/   the media processes the operator starts
+    backend/    the reference processing backends (they speak api/backend_protocol.py)
     cmd/        process entry points: the only place sides meet
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "livestream_operator"
-SIDES = {"api", "ingest", "reconcile", "worker", "forwarder", "cmd"}
+SIDES = {"api", "ingest", "reconcile", "worker", "forwarder", "backend", "cmd"}
 # What each package may import from the project besides itself and the shared
 # top-level modules (kube, kube_events, settings, logs, health_endpoint).
 ALLOWED = {
@@ -25,6 +26,7 @@ ALLOWED = {
     "reconcile": {"api"},
     "worker": {"api"},
     "forwarder": {"api"},
+    "backend": {"api"},
     "cmd": {"api", "ingest", "reconcile"},
 }
 SHARED = {"kube", "kube_events", "settings", "logs", "health_endpoint"}
