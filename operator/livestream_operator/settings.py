@@ -7,12 +7,20 @@ import os
 from collections.abc import Mapping
 from enum import StrEnum
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .api.v1alpha1 import (
     DEFAULT_GRACE_SECONDS,
     Destination,
     OutputProtocol,
+    ProcessingSpec,
     ResourceRequirements,
     WireModel,
     WorkerMode,
@@ -57,6 +65,8 @@ class Settings(WireModel):
     default_worker_output: OutputProtocol = OutputProtocol.RTSP
     default_grace_seconds: int = Field(default=DEFAULT_GRACE_SECONDS, ge=0, le=86400)
     default_destinations: list[Destination] = Field(default_factory=list)
+    # spec.worker.processing of those LiveStreams; required when the default mode is process.
+    default_processing: ProcessingSpec | None = None
     resync_seconds: float = Field(default=5.0, gt=0, le=3600)
     mediamtx_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     concurrency: int = Field(default=16, ge=1, le=256)
@@ -106,9 +116,33 @@ class Settings(WireModel):
             raise ValueError(f"must be at most a third of the lease ({lease} s)")
         return value
 
+    @model_validator(mode="after")
+    def _default_processing_usable(self) -> Settings:
+        # Checked here, not per field: it needs the mode and the internal Secret's name.
+        if self.default_worker_mode is WorkerMode.PROCESS and self.default_processing is None:
+            raise ValueError(f"{_DEFAULT_PROCESSING}: required when {_DEFAULT_MODE} is process")
+        ref = (
+            self.default_processing.backend.credentials_secret_ref
+            if self.default_processing
+            else None
+        )
+        if ref is not None and self.internal_secret and ref.name == self.internal_secret:
+            raise ValueError(
+                f"{_DEFAULT_PROCESSING}: backend.credentialsSecretRef must not name the "
+                "operator's internal Secret (LSO_INTERNAL_SECRET)"
+            )
+        return self
 
+
+_DEFAULT_PROCESSING = "LSO_DEFAULT_PROCESSING"
+_DEFAULT_MODE = "LSO_DEFAULT_WORKER_MODE"
 _ENV = {name: "LSO_" + name.upper() for name in Settings.model_fields}
-_JSON_FIELDS = {"worker_resources", "forwarder_resources", "default_destinations"}
+_JSON_FIELDS = {
+    "worker_resources",
+    "forwarder_resources",
+    "default_destinations",
+    "default_processing",
+}
 
 
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
@@ -129,8 +163,11 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         return Settings.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = str(first["loc"][0])
-        raise SettingsError(f"{_ENV.get(field, field)}: {first['msg']}") from None
+        if not first["loc"]:  # a check across fields: its message names the variables
+            raise SettingsError(str(first["msg"]).removeprefix("Value error, ")) from None
+        field, *inner = (str(part) for part in first["loc"])
+        where = f" ({'.'.join(inner)})" if inner else ""  # within a JSON value
+        raise SettingsError(f"{_ENV.get(field, field)}{where}: {first['msg']}") from None
 
 
 def env_names() -> dict[str, str]:

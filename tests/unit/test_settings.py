@@ -28,3 +28,47 @@ def test_defaults_and_overrides() -> None:
 def test_bad_settings_name_the_variable(env: dict[str, str], words: str) -> None:
     with pytest.raises(SettingsError, match=words):
         from_env(env)
+
+
+BACKEND = '{"backend": {"service": {"name": "loudness", "port": 8080, "path": "/v1/audio"}}}'
+
+
+def test_default_processing_is_json() -> None:
+    s = from_env({"LSO_DEFAULT_WORKER_MODE": "process", "LSO_DEFAULT_PROCESSING": BACKEND})
+    assert s.default_processing is not None
+    assert s.default_processing.backend.service is not None
+    assert s.default_processing.backend.service.name == "loudness"
+    assert s.default_processing.fragment_ms == 500  # the API's defaults
+    assert from_env({}).default_processing is None
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        (
+            {"LSO_DEFAULT_WORKER_MODE": "process"},
+            "LSO_DEFAULT_PROCESSING: required when LSO_DEFAULT_WORKER_MODE is process",
+        ),
+        ({"LSO_DEFAULT_PROCESSING": "{"}, "LSO_DEFAULT_PROCESSING: not valid JSON"),
+        (
+            {"LSO_DEFAULT_PROCESSING": '{"backend": {"url": "http://x/"}}'},
+            r"LSO_DEFAULT_PROCESSING \(backend.url\): String should match pattern",
+        ),
+        (
+            {"LSO_DEFAULT_PROCESSING": '{"backend": {}}'},
+            "LSO_DEFAULT_PROCESSING .*exactly one of url and service",
+        ),
+        (
+            {
+                "LSO_INTERNAL_SECRET": "lso-internal",
+                "LSO_DEFAULT_PROCESSING": '{"backend": {"url": "ws://b/", "credentialsSecretRef":'
+                ' {"name": "lso-internal", "key": "pool-token"}}}',
+            },
+            "LSO_DEFAULT_PROCESSING: backend.credentialsSecretRef must not name the operator's "
+            "internal Secret",
+        ),
+    ],
+)
+def test_bad_default_processing_names_the_variable(env: dict[str, str], words: str) -> None:
+    with pytest.raises(SettingsError, match=words):
+        from_env(env)

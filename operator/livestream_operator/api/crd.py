@@ -36,7 +36,9 @@ _EXTRA: dict[tuple[str, ...], dict[str, Any]] = {
         "default": {},
         "x-kubernetes-validations": [
             {
-                "rule": "self.mode != 'process' || has(self.processing)",
+                # has(): the API server checks the rule against the default {} too,
+                # where mode's own default is not applied.
+                "rule": "!has(self.mode) || self.mode != 'process' || has(self.processing)",
                 "message": models.PROCESSING_REQUIRED_MESSAGE,
                 "fieldPath": ".processing",
             }

@@ -20,6 +20,7 @@ from ..api.v1alpha1 import (
     LiveStreamStatus,
     ObjectMeta,
     OutputStatus,
+    WorkerMode,
     WorkerSpec,
 )
 from ..settings import Settings
@@ -47,11 +48,17 @@ class Decision:
 
 def new_livestream(stream_id: str, namespace: str, settings: Settings) -> LiveStream:
     """The Ephemeral LiveStream the receiver creates for a stream seen first in a hook."""
+    mode = settings.default_worker_mode
     spec = LiveStreamSpec(
         stream_id=stream_id,
         lifecycle=Lifecycle.EPHEMERAL,
         grace_period_seconds=settings.default_grace_seconds,
-        worker=WorkerSpec(mode=settings.default_worker_mode, output=settings.default_worker_output),
+        worker=WorkerSpec(
+            mode=mode,
+            output=settings.default_worker_output,
+            # Settings require it in process mode; other modes do not take one.
+            processing=settings.default_processing if mode is WorkerMode.PROCESS else None,
+        ),
         forwarder=(
             ForwarderSpec(destinations=settings.default_destinations)
             if settings.default_destinations

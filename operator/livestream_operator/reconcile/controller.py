@@ -16,10 +16,24 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from pydantic import ValidationError
 
 from .. import logs
-from ..api.v1alpha1 import OPERATOR_FIELDS, LiveStream, Phase, parse_time, replace_patch
+from ..api.pod_contract import (
+    PROCESSING_PATH,
+    PROCESSING_POLL_SECONDS,
+    WORKER_METRICS_PORT,
+    ProcessingReport,
+)
+from ..api.v1alpha1 import (
+    OPERATOR_FIELDS,
+    LiveStream,
+    Phase,
+    WorkerMode,
+    parse_time,
+    replace_patch,
+)
 from ..kube import Kube, KubeError
 from ..kube_events import KubeEvent, event_manifest
 from ..settings import Settings
@@ -35,15 +49,29 @@ log = logging.getLogger(__name__)
 Body = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name)
 
+PROCESSING_TIMEOUT = 1.0
+# A worker is asked at most this often; reconciles in between (its own status
+# write wakes one) keep the stored status.processing instead.
+PROCESSING_MIN_INTERVAL = PROCESSING_POLL_SECONDS * 0.8
+
 
 class Controller:
-    def __init__(self, kube: Kube, settings: Settings, pool: WarmPool | None = None) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        settings: Settings,
+        pool: WarmPool | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
         self.kube = kube
         self.settings = settings
         self.pool = pool
+        # For asking process-mode workers how processing goes: the warm pool's by default.
+        self.session = session or (pool.session if pool is not None else None)
         self.queue: WorkQueue[Key] = WorkQueue()
         self.livestreams: dict[Key, LiveStream] = {}
         self.pods: dict[Key, dict[str, ObservedPod]] = {}
+        self._asked: dict[str, float] = {}  # worker Pod uid -> when it was last asked
 
     # ------------------------------------------------------------- watch events
 
@@ -77,6 +105,7 @@ class Controller:
         children = self.pods.setdefault(key, {})
         if event_type == "DELETED":
             children.pop(pod.name, None)
+            self._asked.pop(pod.metadata.uid, None)
         else:
             children[pod.name] = pod
         if key in self.livestreams:
@@ -126,7 +155,14 @@ class Controller:
         if livestream is None or livestream.metadata.deletion_timestamp:
             return None
         namespace = key[0]
-        decided = plan(livestream, dict(self.pods.get(key, {})), self.settings, datetime.now(UTC))
+        report = await self._processing_report(livestream)
+        decided = plan(
+            livestream,
+            dict(self.pods.get(key, {})),
+            self.settings,
+            datetime.now(UTC),
+            processing=report,
+        )
 
         if decided.delete_livestream:
             await self._delete_livestream(livestream, decided)
@@ -156,6 +192,49 @@ class Controller:
             await self._post_event(livestream, event)
         self._count_phases()
         return requeue
+
+    async def _processing_report(self, livestream: LiveStream) -> ProcessingReport | None:
+        """A process-mode worker's ProcessingReport; None when it is not due, not
+        running or not answering (the plan then keeps what the status says)."""
+        if livestream.spec.worker.mode is not WorkerMode.PROCESS or self.session is None:
+            return None
+        worker = next(
+            (
+                p
+                for p in self.pods.get(livestream.key, {}).values()
+                if p.owned_by(livestream.metadata.uid)
+                and p.metadata.labels.get(COMPONENT_LABEL) == WORKER
+                and p.status.phase == "Running"
+                and p.status.pod_ip
+                and not p.terminating
+            ),
+            None,
+        )
+        if worker is None:
+            return None
+        uid, now = worker.metadata.uid, time.monotonic()
+        last = self._asked.get(uid)
+        if last is not None and now - last < PROCESSING_MIN_INTERVAL:
+            return None
+        self._asked[uid] = now
+        url = f"http://{worker.status.pod_ip}:{WORKER_METRICS_PORT}{PROCESSING_PATH}"
+        try:
+            async with self.session.get(
+                url, timeout=aiohttp.ClientTimeout(total=PROCESSING_TIMEOUT)
+            ) as resp:
+                if resp.status != 200:
+                    log.debug(
+                        "worker's processing report unavailable",
+                        extra={"pod": worker.name, "status": resp.status},
+                    )
+                    return None
+                return ProcessingReport.model_validate_json(await resp.read())
+        except Exception as exc:  # whatever the worker does, the reconcile goes on
+            log.debug(
+                "worker's processing report unavailable",
+                extra={"pod": worker.name, "reason": f"{type(exc).__name__}: {exc}"[:300]},
+            )
+            return None
 
     async def _claim_warm_worker(self, owner: LiveStream, pod: Body) -> bool:
         if self.pool is None or pod["metadata"]["labels"].get(COMPONENT_LABEL) != WORKER:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..api.pod_contract import PROCESSING_POLL_SECONDS, FallbackReason, ProcessingReport
 from ..api.v1alpha1 import (
     Condition,
     ConditionType,
@@ -27,6 +28,9 @@ from ..api.v1alpha1 import (
     Phase,
     PodState,
     PodStatusSummary,
+    ProcessingState,
+    ProcessingStatus,
+    WorkerMode,
     format_time,
     parse_time,
 )
@@ -54,8 +58,18 @@ DESTINATION_STARTUP_SECONDS = 15.0
 # container's secretKeyRef points at a Secret or key that does not exist.
 SECRET_NOT_FOUND = "SecretNotFound"
 SECRET_KEY_NOT_FOUND = "SecretKeyNotFound"
-_SECRET_MISSING = re.compile(r'\bsecrets? "[^"]*" not found', re.IGNORECASE)
-_SECRET_KEY_MISSING = re.compile(r"\bcouldn't find key \S+ in Secret \S+", re.IGNORECASE)
+# The names in them: the Secret's; the key's and <namespace>/<Secret>.
+_SECRET_MISSING = re.compile(r'\bsecrets? "([^"]*)" not found', re.IGNORECASE)
+_SECRET_KEY_MISSING = re.compile(r"\bcouldn't find key (\S+) in Secret (\S+)", re.IGNORECASE)
+# Process mode: a LiveStream whose backend token would come from the internal Secret.
+CREDENTIALS_REFUSED = "CredentialsRefused"
+CREDENTIALS_FIELD = "spec.worker.processing.backend.credentialsSecretRef"
+# Reasons whose Warning Event is posted once, when a condition turns False for them.
+_WARN_ONCE = frozenset({SECRET_NOT_FOUND, SECRET_KEY_NOT_FOUND, CREDENTIALS_REFUSED})
+# What the worker reports goes into status and Events: bounded, and a reason only
+# in the CamelCase form a condition reason takes.
+_REASON = re.compile(r"[A-Z][A-Za-z0-9]{0,63}")
+MAX_REPORT_MESSAGE = 300
 
 
 # ------------------------------------------------------------------ pod summaries
@@ -177,6 +191,35 @@ def missing_secrets(pod: ObservedPod | None, spec: LiveStreamSpec) -> list[Missi
     return out
 
 
+def missing_backend_secret(pod: ObservedPod | None, livestream: LiveStream) -> _Cond | None:
+    """The Processing condition for a worker the kubelet cannot start because its
+    credentialsSecretRef names a missing Secret or key.
+
+    Only when the kubelet's message names that Secret (and key): the worker also
+    reads the internal Secret, whose absence is not the user's to fix.
+    """
+    ref = pods.backend_credentials(livestream)
+    if pod is None or ref is None:
+        return None
+    for c in pod.status.container_statuses:
+        waiting = c.state.waiting
+        if c.name != pods.WORKER or waiting is None:
+            continue
+        if waiting.reason != "CreateContainerConfigError":
+            continue
+        text = waiting.message or ""
+        key_missing = _SECRET_KEY_MISSING.search(text)
+        in_secret = key_missing[2].rpartition("/")[2] if key_missing else None
+        if key_missing and (key_missing[1], in_secret) == (ref.key, ref.name):
+            message = f'key "{ref.key}" not found in Secret "{ref.name}" ({CREDENTIALS_FIELD})'
+            return _Cond(ConditionType.PROCESSING, False, SECRET_KEY_NOT_FOUND, message)
+        secret_missing = _SECRET_MISSING.search(text)
+        if secret_missing and secret_missing[1] == ref.name:
+            message = f'Secret "{ref.name}" not found ({CREDENTIALS_FIELD} key "{ref.key}")'
+            return _Cond(ConditionType.PROCESSING, False, SECRET_NOT_FOUND, message)
+    return None
+
+
 # ----------------------------------------------------------------------- the plan
 
 
@@ -231,8 +274,15 @@ def _ever_published(ingest: IngestStatus) -> bool:
 
 
 def plan(
-    livestream: LiveStream, children: dict[str, ObservedPod], settings: Settings, now: datetime
+    livestream: LiveStream,
+    children: dict[str, ObservedPod],
+    settings: Settings,
+    now: datetime,
+    *,
+    processing: ProcessingReport | None = None,
 ) -> Plan:
+    """`processing`: what a process-mode worker last reported (None when it was not
+    asked or not reachable this time: the stored status.processing stands)."""
     spec, meta, status = livestream.spec, livestream.metadata, livestream.status
     ingest = status.ingest or IngestStatus()
     output = status.output or OutputStatus()
@@ -268,9 +318,12 @@ def plan(
     worker = _only_child(result, ours, pods.WORKER)
     forwarder = _only_child(result, ours, pods.FORWARDER)
 
-    desired_worker = pods.worker_pod(livestream, settings) if active else None
+    # No worker at all rather than one holding the internal Secret's token.
+    refused = pods.credentials_refused(livestream, settings)
+    desired_worker = pods.worker_pod(livestream, settings) if active and not refused else None
     desired_forwarder = pods.forwarder_pod(livestream, settings) if active else None
-    worker = _converge(result, worker, desired_worker, "worker")
+    gone = (CREDENTIALS_REFUSED, "backend credentials refused") if refused else _IDLE
+    worker = _converge(result, worker, desired_worker, "worker", gone)
     forwarder = _converge(result, forwarder, desired_forwarder, "forwarder")
 
     worker_summary = pod_state(worker)
@@ -279,7 +332,11 @@ def plan(
             pod_name=desired_worker["metadata"]["name"], state=PodState.PENDING
         )
     idle = expired and _ever_published(ingest)
-    phase, message = _phase(spec, available, connecting, in_grace, idle, worker_summary, output)
+    if refused and active:
+        phase, message = Phase.FAILED, _refused_message(settings)
+        worker_summary = worker_summary.model_copy(update={"message": message})
+    else:
+        phase, message = _phase(spec, available, connecting, in_grace, idle, worker_summary, output)
 
     dests = destination_states(forwarder, spec, now) if spec.forwarder else []
     forwarder_status: ForwarderStatus | None = None
@@ -293,6 +350,11 @@ def plan(
 
     missing = missing_secrets(forwarder, spec)
     conditions = _conditions(phase, available, worker_summary, output, dests, message, missing)
+    processing_status, processing_cond = _processing(
+        livestream, settings, worker, desired_worker is not None, processing, now
+    )
+    if processing_cond is not None:
+        conditions.append(processing_cond)
     result.status = LiveStreamStatus(
         phase=phase,
         message=message,
@@ -302,18 +364,25 @@ def plan(
         output=status.output,
         worker=worker_summary,
         forwarder=forwarder_status,
+        processing=processing_status,
         conditions=merge_conditions(status.conditions, conditions, now, meta.generation),
     )
     if status.phase is not phase:
         kind = EventType.WARNING if phase is Phase.FAILED else EventType.NORMAL
         result.events.append(KubeEvent(kind, f"Phase{phase.value}", message))
     result.events.extend(_secret_events(status.conditions, conditions))
+    result.events.extend(_processing_events(status.processing, processing_status))
     if connecting and connect_until is not None:
         result.requeue_after = max((connect_until - now).total_seconds(), 0.0) + 0.05
     elif in_grace and deadline is not None:
         result.requeue_after = max((deadline - now).total_seconds(), 0.0) + 0.05
     elif forwarder and any(d.state is DestinationState.PENDING for d in dests):
         result.requeue_after = DESTINATION_STARTUP_SECONDS
+    if processing_status is not None:
+        # A process-mode worker is wanted: look again so the status follows its reports.
+        result.requeue_after = min(
+            result.requeue_after or PROCESSING_POLL_SECONDS, PROCESSING_POLL_SECONDS
+        )
     return result
 
 
@@ -337,16 +406,25 @@ def _only_child(result: Plan, ours: dict[str, ObservedPod], component: str) -> O
     return keep
 
 
+_IDLE = ("Idle", "stream is idle")
+
+
 def _converge(
-    result: Plan, current: ObservedPod | None, desired: Manifest | None, what: str
+    result: Plan,
+    current: ObservedPod | None,
+    desired: Manifest | None,
+    what: str,
+    gone: tuple[str, str] = _IDLE,
 ) -> ObservedPod | None:
-    """Create, keep, replace or delete one child; returns the Pod that stays."""
+    """Create, keep, replace or delete one child; returns the Pod that stays.
+
+    `gone`: the reason and the Event's message when no child is wanted.
+    """
     if desired is None:
         if current is not None and not current.terminating:
-            result.delete.append(PodDeletion(current.name, current.metadata.uid, "Idle"))
-            result.events.append(
-                KubeEvent(EventType.NORMAL, f"Deleted{what.title()}", "stream is idle")
-            )
+            reason, why = gone
+            result.delete.append(PodDeletion(current.name, current.metadata.uid, reason))
+            result.events.append(KubeEvent(EventType.NORMAL, f"Deleted{what.title()}", why))
         return None
     if current is None:
         result.create.append(desired)
@@ -449,7 +527,8 @@ def _conditions(
 
 
 def _secret_events(old: list[Condition] | None, new: list[_Cond]) -> list[KubeEvent]:
-    """A Warning when a condition turns False for a missing Secret or key.
+    """A Warning when a condition turns False for a missing Secret or key, or for
+    refused backend credentials.
 
     Once: a condition that was already False with the same reason (the status
     written by an earlier reconcile) posts nothing again.
@@ -457,13 +536,122 @@ def _secret_events(old: list[Condition] | None, new: list[_Cond]) -> list[KubeEv
     before = {c.type: c for c in old or []}
     events = []
     for cond in new:
-        if cond.ok or cond.reason not in (SECRET_NOT_FOUND, SECRET_KEY_NOT_FOUND):
+        if cond.ok or cond.reason not in _WARN_ONCE:
             continue
         prev = before.get(cond.type)
         if prev is not None and prev.status == "False" and prev.reason == cond.reason:
             continue
         events.append(KubeEvent(EventType.WARNING, cond.reason, cond.message))
     return events
+
+
+# ------------------------------------------------------------------ process mode
+
+
+def _refused_message(settings: Settings) -> str:
+    return (
+        f'{CREDENTIALS_FIELD} names the operator\'s internal Secret "{settings.internal_secret}", '
+        "which is never sent to a backend: name a Secret of your own"
+    )
+
+
+def _processing(
+    livestream: LiveStream,
+    settings: Settings,
+    worker: ObservedPod | None,
+    wanted: bool,
+    report: ProcessingReport | None,
+    now: datetime,
+) -> tuple[ProcessingStatus | None, _Cond | None]:
+    """status.processing and the Processing condition (process mode only)."""
+    if livestream.spec.worker.mode is not WorkerMode.PROCESS:
+        return None, None
+    if pods.credentials_refused(livestream, settings):
+        refused = _Cond(
+            ConditionType.PROCESSING, False, CREDENTIALS_REFUSED, _refused_message(settings)
+        )
+        return None, refused
+    if not wanted:
+        return None, _Cond(ConditionType.PROCESSING, False, "NoWorker", "the stream is not active")
+    stored = livestream.status.processing
+    missing = missing_backend_secret(worker, livestream)
+    if missing is not None:
+        return _starting(stored, now), missing
+    if worker is None or not pod_state(worker).running:
+        # A worker (re)starting reports afresh; what an earlier one said is over.
+        status = _starting(stored, now)
+    elif report is not None:
+        status = _reported(report, now)
+    else:
+        status = stored or _starting(None, now)  # not reachable this time: as last seen
+    return status, _processing_condition(status)
+
+
+def _starting(stored: ProcessingStatus | None, now: datetime) -> ProcessingStatus:
+    if stored is not None and stored.state is ProcessingState.STARTING:
+        return ProcessingStatus(state=ProcessingState.STARTING, since=stored.since)
+    return ProcessingStatus(state=ProcessingState.STARTING, since=format_time(now))
+
+
+def _reported(report: ProcessingReport, now: datetime) -> ProcessingStatus:
+    try:
+        since = parse_time(report.since) or now
+    except ValueError:
+        since = now
+    return ProcessingStatus(
+        state=report.state,
+        reason=_report_reason(report.reason),
+        message=report.message[:MAX_REPORT_MESSAGE] if report.message else None,
+        since=format_time(since),
+        fragments=report.fragments,
+        fallback_fragments=report.fallback_fragments,
+    )
+
+
+def _report_reason(reason: str | None) -> str | None:
+    if reason is None:
+        return None
+    try:  # the metric label form, e.g. breaker_open
+        return FallbackReason(reason).condition_reason
+    except ValueError:
+        return reason if _REASON.fullmatch(reason) else None
+
+
+def _processing_condition(status: ProcessingStatus) -> _Cond:
+    if status.state is ProcessingState.PROCESSING:
+        return _Cond(ConditionType.PROCESSING, True, "Processing")
+    if status.state is ProcessingState.FALLBACK:
+        return _Cond(
+            ConditionType.PROCESSING, False, status.reason or "Fallback", status.message or ""
+        )
+    return _Cond(
+        ConditionType.PROCESSING,
+        False,
+        "Starting",
+        status.message or "waiting for the worker's first report",
+    )
+
+
+def _processing_events(
+    old: ProcessingStatus | None, new: ProcessingStatus | None
+) -> list[KubeEvent]:
+    """On transitions only: into Fallback (or to another reason for it), and back."""
+    if new is None:
+        return []
+    was = old.state if old is not None else None
+    if new.state is ProcessingState.FALLBACK:
+        if was is ProcessingState.FALLBACK and old is not None and old.reason == new.reason:
+            return []
+        detail = ": ".join(part for part in (new.reason, new.message) if part)
+        message = detail or "the original audio is on the output"
+        return [KubeEvent(EventType.WARNING, "ProcessingFallback", message)]
+    if new.state is ProcessingState.PROCESSING and was is ProcessingState.FALLBACK:
+        return [
+            KubeEvent(
+                EventType.NORMAL, "ProcessingResumed", "the backend's audio is on the output again"
+            )
+        ]
+    return []
 
 
 def merge_conditions(

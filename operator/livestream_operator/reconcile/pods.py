@@ -12,6 +12,7 @@ from typing import Any
 
 from ..api import naming
 from ..api.pod_contract import (
+    BACKEND_TOKEN_VAR,
     FORWARDER_PASSWORD_KEY,
     HEALTH_PATH,
     MEDIA_PASSWORD_VAR,
@@ -22,9 +23,17 @@ from ..api.pod_contract import (
     WORKER_PASSWORD_KEY,
     ForwarderEnv,
     WorkerEnv,
+    WorkerProcessing,
     forwarder_port,
 )
-from ..api.v1alpha1 import GROUP, LiveStream, OutputProtocol, ResourceRequirements
+from ..api.v1alpha1 import (
+    GROUP,
+    LiveStream,
+    OutputProtocol,
+    ResourceRequirements,
+    SecretKeyRef,
+    WorkerMode,
+)
 from ..settings import Settings
 
 Body = dict[str, Any]
@@ -173,6 +182,12 @@ def worker_env(livestream: LiveStream, settings: Settings) -> WorkerEnv:
     claimed pool worker, by the assignment (the stream part of the same contract)."""
     spec = livestream.spec
     output = _output_base(spec.worker.output, settings)
+    processing = ""
+    if spec.worker.mode is WorkerMode.PROCESS and spec.worker.processing is not None:
+        # A backend Service is looked up in the LiveStream's namespace.
+        namespace = livestream.metadata.namespace or settings.namespace
+        resolved = WorkerProcessing.of(spec.worker.processing, namespace)
+        processing = resolved.model_dump_json(by_alias=True)
     return WorkerEnv(
         stream_id=spec.stream_id,
         input_url=f"{settings.mediamtx_rtsp_url}/{naming.ingest_path(spec.stream_id)}",
@@ -180,7 +195,37 @@ def worker_env(livestream: LiveStream, settings: Settings) -> WorkerEnv:
         mode=spec.worker.mode,
         metrics_port=WORKER_METRICS_PORT,
         media_user=settings.worker_user if settings.internal_secret else "",
+        processing=processing,
     )
+
+
+def backend_credentials(livestream: LiveStream) -> SecretKeyRef | None:
+    """The Secret key a process-mode worker's backend token comes from, if any."""
+    worker = livestream.spec.worker
+    if worker.mode is not WorkerMode.PROCESS or worker.processing is None:
+        return None
+    return worker.processing.backend.credentials_secret_ref
+
+
+def credentials_refused(livestream: LiveStream, settings: Settings) -> bool:
+    """Whether the backend token would come from the operator's internal Secret.
+
+    The worker sends its token to the backend the LiveStream names, any URL: the
+    internal Secret (MediaMTX passwords, the pool token) must never go there.
+    """
+    ref = backend_credentials(livestream)
+    return (
+        ref is not None and bool(settings.internal_secret) and ref.name == settings.internal_secret
+    )
+
+
+def _backend_token(livestream: LiveStream, settings: Settings) -> list[Body]:
+    """BACKEND_TOKEN_VAR from the user's Secret, by reference only (the plan creates
+    no worker when it is refused; nor is it ever written here then)."""
+    ref = backend_credentials(livestream)
+    if ref is None or credentials_refused(livestream, settings):
+        return []
+    return [_secret_env(BACKEND_TOKEN_VAR, ref.name, ref.key)]
 
 
 def _worker_container(
@@ -215,12 +260,15 @@ def worker_pod(livestream: LiveStream, settings: Settings) -> Body:
         spec.worker.image or settings.worker_image,
         spec.worker.resources or settings.worker_resources,
         settings,
+        _backend_token(livestream, settings),
     )
     return _pod(
         livestream,
         WORKER,
         naming.worker_pod_name(livestream.metadata.name),
         [container],
+        # spec.worker includes processing: a changed backend or fragment size
+        # replaces the worker.
         [spec.stream_id, spec.worker.wire()],
     )
 

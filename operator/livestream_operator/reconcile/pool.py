@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..api.pod_contract import WorkerAssignment
-from ..api.v1alpha1 import LiveStream, PodState
+from ..api.v1alpha1 import LiveStream, PodState, WorkerMode
 from ..settings import Settings
 from . import pods
 from .observed import ObservedPod
@@ -27,9 +27,13 @@ Body = dict[str, Any]
 
 def claimable(livestream: LiveStream) -> bool:
     """Pool Pods run the operator's default image and resources: only for streams
-    that ask for neither."""
+    that ask for neither. Nor for process mode: a pool Pod has no backend token
+    (BACKEND_TOKEN_VAR comes from the stream's Secret, in the Pod's env, fixed at
+    creation) and the assignment carries no processing."""
     worker = livestream.spec.worker
-    return worker.image is None and worker.resources is None
+    return (
+        worker.image is None and worker.resources is None and worker.mode is not WorkerMode.PROCESS
+    )
 
 
 def is_pool_pod(pod: ObservedPod) -> bool:

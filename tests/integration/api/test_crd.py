@@ -28,6 +28,70 @@ async def test_defaults_are_applied(kube: Kube, namespace: str) -> None:
     assert created["spec"]["worker"]["mode"] == "bypass"
 
 
+def _process(processing: dict[str, Any] | None = None, **backend: Any) -> dict[str, Any]:
+    """A process-mode spec; `backend` replaces the default one's fields."""
+    worker: dict[str, Any] = {"mode": "process"}
+    if processing is not None or backend:
+        worker["processing"] = {
+            "backend": backend or {"url": "wss://dsp.example/v1/audio"},
+            **(processing or {}),
+        }
+    return {"streamId": "a", "worker": worker}
+
+
+URL = "spec.worker.processing.backend.url"
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "words"),
+    [
+        (_process(), "spec.worker.processing", "required when spec.worker.mode is process"),
+        (
+            _process(url="ws://dsp:8080/", service={"name": "dsp", "port": 8080}),
+            "spec.worker.processing.backend",
+            "set exactly one of url and service",
+        ),
+        (
+            _process(params={"a": "b"}),
+            "spec.worker.processing.backend",
+            "set exactly one of url and service",
+        ),
+        (_process(url="ws://user:pw@host/"), URL, "should match"),
+        (_process(url="wss://host/v1?token=x"), URL, "should match"),
+        (_process(url="http://host/v1"), URL, "should match"),
+        (_process({"fragmentMs": 50}), "spec.worker.processing.fragmentMs", "greater than"),
+        (_process({"maxInFlight": 0}), "spec.worker.processing.maxInFlight", "greater than"),
+        (
+            _process(url="ws://dsp/", params={"target lufs": "-16"}),
+            "spec.worker.processing.backend.params",
+            "keys must match",
+        ),
+        (_process({"duckDb": 3}), "spec.worker.processing.duckDb", "less than"),
+    ],
+)
+async def test_bad_processing_is_rejected_naming_the_field(
+    kube: Kube, namespace: str, spec: dict[str, Any], field: str, words: str
+) -> None:
+    with pytest.raises(KubeError) as err:
+        await create_ls(kube, namespace, _ls("bad", spec))
+    assert err.value.status == 422
+    assert field in err.value.message
+    assert words in err.value.message
+
+
+async def test_processing_defaults_are_applied(kube: Kube, namespace: str) -> None:
+    created = await create_ls(kube, namespace, _ls("proc", _process({})))
+    processing = created["spec"]["worker"]["processing"]
+    assert processing == {
+        "backend": {"url": "wss://dsp.example/v1/audio"},
+        "fragmentMs": 500,
+        "deadlineMs": 1000,
+        "maxInFlight": 4,
+        "mix": "duck",
+        "duckDb": -12.0,
+    }
+
+
 @pytest.mark.parametrize(
     ("spec", "field", "words"),
     [
@@ -120,4 +184,24 @@ async def test_printer_columns(kube: Kube, namespace: str) -> None:
     names = [c["name"] for c in as_table["columnDefinitions"]]
     assert names[:6] == ["Name", "Stream", "Phase", "Worker", "Forwarder", "Age"]
     wide = [c["name"] for c in as_table["columnDefinitions"] if c["priority"] == 1]
-    assert {"Lifecycle", "Mode", "Source", "Grace-Deadline"} <= set(wide)
+    assert {"Lifecycle", "Mode", "Processing", "Source", "Grace-Deadline"} <= set(wide)
+
+
+async def test_wide_output_shows_the_processing_state(kube: Kube, namespace: str) -> None:
+    await create_ls(kube, namespace, _ls("proc", _process({})))
+    await kube.patch_livestream_status(
+        namespace, "proc", {"processing": {"state": "Fallback", "reason": "Deadline"}}
+    )
+    path = f"/apis/media.livestream-operator.dev/v1alpha1/namespaces/{namespace}/livestreams"
+    as_table = await kube.api.call_api(
+        path,
+        "GET",
+        header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+        auth_settings=["BearerToken"],
+        response_types_map={200: "object"},
+        _return_http_data_only=True,
+    )
+    names = [c["name"] for c in as_table["columnDefinitions"]]
+    (row,) = as_table["rows"]
+    cells = dict(zip(names, row["cells"], strict=True))
+    assert (cells["Mode"], cells["Processing"]) == ("process", "Fallback")

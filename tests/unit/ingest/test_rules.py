@@ -129,6 +129,28 @@ def test_new_livestream_uses_defaults() -> None:
     }
 
 
+PROCESSING = {"backend": {"url": "wss://dsp.example/v1/audio"}, "deadlineMs": 800}
+
+
+def test_new_livestream_in_process_mode_gets_the_default_processing() -> None:
+    settings = Settings.model_validate(
+        {"default_worker_mode": "process", "default_processing": PROCESSING}
+    )
+    worker = new_livestream("cam", "media", settings).manifest()["spec"]["worker"]
+    assert worker["mode"] == "process"
+    assert worker["processing"]["backend"] == {"url": "wss://dsp.example/v1/audio"}
+    assert worker["processing"]["deadlineMs"] == 800
+    assert worker["processing"]["fragmentMs"] == 500
+
+
+def test_default_processing_is_left_out_in_other_modes() -> None:
+    settings = Settings.model_validate(
+        {"default_worker_mode": "tone", "default_processing": PROCESSING}
+    )
+    worker = new_livestream("cam", "media", settings).manifest()["spec"]["worker"]
+    assert worker == {"mode": "tone", "output": "rtsp"}
+
+
 # ------------------------------------------------------------ the early signal
 
 IN = parse_path("live/cam/in")

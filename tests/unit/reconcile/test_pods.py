@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from livestream_operator.api.pod_contract import WorkerProcessing
 from livestream_operator.reconcile import pods as manifests
 from livestream_operator.settings import Settings
 
@@ -50,3 +54,71 @@ def test_forwarder_pod_reads_urls_from_secrets_only() -> None:
 def test_manifests_are_deterministic() -> None:
     body = ls(ingest=LIVE_IN)
     assert manifests.worker_pod(body, SETTINGS) == manifests.worker_pod(body, SETTINGS)
+
+
+PROCESS: dict[str, Any] = {
+    "mode": "process",
+    "processing": {
+        "backend": {
+            "service": {"name": "loudness", "port": 8080, "path": "/v1/audio"},
+            "credentialsSecretRef": {"name": "backend-token", "key": "token"},
+            "params": {"targetLufs": "-16"},
+        },
+        "fragmentMs": 400,
+        "mix": "replace",
+    },
+}
+
+
+def _env(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
+
+
+def test_process_mode_tells_the_worker_its_resolved_backend() -> None:
+    pod = manifests.worker_pod(ls(ingest=LIVE_IN, worker=PROCESS), SETTINGS)
+    env = _env(pod)
+    assert env["LSO_MODE"]["value"] == "process"
+    told = WorkerProcessing.model_validate_json(env["LSO_PROCESSING"]["value"])
+    assert told.backend_url == "ws://loudness.ns.svc:8080/v1/audio"
+    assert (told.fragment_ms, told.deadline_ms, told.max_in_flight) == (400, 1000, 4)
+    assert (told.mix, told.duck_db, told.params) == ("replace", -12.0, {"targetLufs": "-16"})
+    assert json.loads(env["LSO_PROCESSING"]["value"])["backendUrl"]  # camelCase on the wire
+
+
+def test_backend_token_comes_from_the_users_secret_by_reference_only() -> None:
+    env = _env(manifests.worker_pod(ls(ingest=LIVE_IN, worker=PROCESS), SETTINGS))
+    assert env["LSO_BACKEND_TOKEN"] == {
+        "name": "LSO_BACKEND_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "backend-token", "key": "token"}},
+    }
+    no_token = {**PROCESS, "processing": {"backend": {"url": "wss://dsp.example/a"}}}
+    env = _env(manifests.worker_pod(ls(ingest=LIVE_IN, worker=no_token), SETTINGS))
+    assert "LSO_BACKEND_TOKEN" not in env
+    assert "wss://dsp.example/a" in env["LSO_PROCESSING"]["value"]
+
+
+def test_other_modes_have_no_processing_and_no_token() -> None:
+    env = _env(manifests.worker_pod(ls(ingest=LIVE_IN, worker={"mode": "tone"}), SETTINGS))
+    assert env["LSO_PROCESSING"]["value"] == ""
+    assert "LSO_BACKEND_TOKEN" not in env
+
+
+def test_the_internal_secret_is_never_the_backend_token() -> None:
+    settings = Settings(internal_secret="lso-internal")
+    ref = {"name": "lso-internal", "key": "pool-token"}
+    worker = {**PROCESS, "processing": {"backend": {"url": "ws://x/", "credentialsSecretRef": ref}}}
+    body = ls(ingest=LIVE_IN, worker=worker)
+    assert manifests.credentials_refused(body, settings)
+    assert not manifests.credentials_refused(ls(ingest=LIVE_IN, worker=PROCESS), settings)
+    assert not manifests.credentials_refused(body, Settings())  # no internal Secret to guard
+    env = _env(manifests.worker_pod(body, settings))
+    assert "LSO_BACKEND_TOKEN" not in env
+
+
+def test_a_processing_change_changes_the_spec_hash() -> None:
+    before = manifests.worker_pod(ls(ingest=LIVE_IN, worker=PROCESS), SETTINGS)
+    edited = {**PROCESS, "processing": {**PROCESS["processing"], "deadlineMs": 700}}
+    after = manifests.worker_pod(ls(ingest=LIVE_IN, worker=edited), SETTINGS)
+    assert manifests.spec_hash(before) != manifests.spec_hash(after)
+    again = manifests.worker_pod(ls(ingest=LIVE_IN, worker=PROCESS), SETTINGS)
+    assert manifests.spec_hash(before) == manifests.spec_hash(again)

@@ -113,6 +113,13 @@ def test_streams_with_their_own_image_or_resources_get_no_pool_pod() -> None:
     assert not pool.claimable(ls(worker={"resources": {"limits": {"cpu": "2"}}}))
 
 
+def test_process_mode_streams_get_no_pool_pod() -> None:
+    # A pool Pod has no LSO_BACKEND_TOKEN, and an assignment carries no processing.
+    processing = {"backend": {"url": "ws://dsp:8080/"}}
+    assert not pool.claimable(ls(worker={"mode": "process", "processing": processing}))
+    assert pool.claimable(ls(worker={"mode": "tone"}))
+
+
 def test_refill_keeps_the_size_and_replaces_stale_and_finished_pods() -> None:
     assert pool.plan_pool([], 2, TEMPLATE).create == 2
     a, b, c = idle_pod("a"), idle_pod("b", ready=False), idle_pod("c", created=3)
