@@ -476,7 +476,7 @@ class MediaMTXApi:
 # ------------------------------------------------------------------ publishers
 
 
-def lavfi_args(size: str = "320x240", rate: int = 15) -> list[str]:
+def lavfi_args(size: str = "320x240", rate: int = 15, sine_hz: int = 440) -> list[str]:
     """A synthetic H.264/AAC source, cheap to encode."""
     return [
         "-re",
@@ -487,7 +487,7 @@ def lavfi_args(size: str = "320x240", rate: int = 15) -> list[str]:
         "-f",
         "lavfi",
         "-i",
-        "sine=frequency=440:sample_rate=44100",
+        f"sine=frequency={sine_hz}:sample_rate=44100",
         "-c:v",
         "libx264",
         "-preset",

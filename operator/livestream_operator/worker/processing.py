@@ -64,7 +64,8 @@ class ProcessingStage:
             params=cfg.params,
         )
         self.mixer = Mixer(cfg.mix, cfg.duck_db, sample_rate)
-        self.breaker = Breaker()
+        # A backend that comes back is tried again within 10 s at most.
+        self.breaker = Breaker(max_cooldown_s=10.0)
         self.health = Health(since=time.time())
         # Outcomes wait here for their predecessors; mixed in order (the mixer ramps).
         self._reorder: Reorder[tuple[int, Pcm, Pcm | None]] = Reorder()
@@ -165,6 +166,7 @@ class ProcessingStage:
                     self._connection_failed(f"cannot connect: {_describe(exc)}")
                     continue
                 self._ws = ws
+                self.breaker.success()  # the trial connection got through
                 self.metrics.backend_connected.set(1)
                 log.info(
                     "connected to the processing backend", extra={"backend": self.cfg.backend_url}
