@@ -42,8 +42,11 @@ def same_key(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+SECRET_PREFIX = "lso-key-"
+
+
 def secret_name(stream_id: str) -> str:
-    return f"lso-key-{naming.resource_name(stream_id)}"
+    return f"{SECRET_PREFIX}{naming.resource_name(stream_id)}"
 
 
 @dataclass(frozen=True)

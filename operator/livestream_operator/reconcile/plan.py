@@ -318,7 +318,7 @@ def plan(
     worker = _only_child(result, ours, pods.WORKER)
     forwarder = _only_child(result, ours, pods.FORWARDER)
 
-    # No worker at all rather than one holding the internal Secret's token.
+    # No worker at all rather than one holding a refused Secret's token.
     refused = pods.credentials_refused(livestream, settings)
     desired_worker = pods.worker_pod(livestream, settings) if active and not refused else None
     desired_forwarder = pods.forwarder_pod(livestream, settings) if active else None
@@ -333,7 +333,7 @@ def plan(
         )
     idle = expired and _ever_published(ingest)
     if refused and active:
-        phase, message = Phase.FAILED, _refused_message(settings)
+        phase, message = Phase.FAILED, _refused_message(refused)
         worker_summary = worker_summary.model_copy(update={"message": message})
     else:
         phase, message = _phase(spec, available, connecting, in_grace, idle, worker_summary, output)
@@ -548,10 +548,10 @@ def _secret_events(old: list[Condition] | None, new: list[_Cond]) -> list[KubeEv
 # ------------------------------------------------------------------ process mode
 
 
-def _refused_message(settings: Settings) -> str:
+def _refused_message(what: str) -> str:
     return (
-        f'{CREDENTIALS_FIELD} names the operator\'s internal Secret "{settings.internal_secret}", '
-        "which is never sent to a backend: name a Secret of your own"
+        f"{CREDENTIALS_FIELD} names {what}, which is never sent to a backend: "
+        "name a Secret of your own"
     )
 
 
@@ -566,9 +566,10 @@ def _processing(
     """status.processing and the Processing condition (process mode only)."""
     if livestream.spec.worker.mode is not WorkerMode.PROCESS:
         return None, None
-    if pods.credentials_refused(livestream, settings):
+    refused_secret = pods.credentials_refused(livestream, settings)
+    if refused_secret:
         refused = _Cond(
-            ConditionType.PROCESSING, False, CREDENTIALS_REFUSED, _refused_message(settings)
+            ConditionType.PROCESSING, False, CREDENTIALS_REFUSED, _refused_message(refused_secret)
         )
         return None, refused
     if not wanted:

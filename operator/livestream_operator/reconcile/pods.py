@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import Any
 
-from ..api import naming
+from ..api import naming, stream_keys
 from ..api.pod_contract import (
     BACKEND_TOKEN_VAR,
     FORWARDER_PASSWORD_KEY,
@@ -207,16 +207,21 @@ def backend_credentials(livestream: LiveStream) -> SecretKeyRef | None:
     return worker.processing.backend.credentials_secret_ref
 
 
-def credentials_refused(livestream: LiveStream, settings: Settings) -> bool:
-    """Whether the backend token would come from the operator's internal Secret.
+def credentials_refused(livestream: LiveStream, settings: Settings) -> str | None:
+    """Why the backend token may not come from the Secret the spec names, or None.
 
     The worker sends its token to the backend the LiveStream names, any URL: the
-    internal Secret (MediaMTX passwords, the pool token) must never go there.
+    operator's internal Secret (MediaMTX passwords, the pool token) and the stream
+    keys' Secrets must never go there.
     """
     ref = backend_credentials(livestream)
-    return (
-        ref is not None and bool(settings.internal_secret) and ref.name == settings.internal_secret
-    )
+    if ref is None:
+        return None
+    if settings.internal_secret and ref.name == settings.internal_secret:
+        return f'the operator\'s internal Secret "{ref.name}"'
+    if ref.name.startswith(stream_keys.SECRET_PREFIX):
+        return f'a stream key\'s Secret "{ref.name}"'
+    return None
 
 
 def _backend_token(livestream: LiveStream, settings: Settings) -> list[Body]:

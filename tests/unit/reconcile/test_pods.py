@@ -115,6 +115,14 @@ def test_the_internal_secret_is_never_the_backend_token() -> None:
     assert "LSO_BACKEND_TOKEN" not in env
 
 
+def test_a_stream_keys_secret_is_never_the_backend_token() -> None:
+    ref = {"name": "lso-key-other", "key": "streamKey"}
+    worker = {**PROCESS, "processing": {"backend": {"url": "ws://x/", "credentialsSecretRef": ref}}}
+    refused = manifests.credentials_refused(ls(ingest=LIVE_IN, worker=worker), Settings())
+    assert refused is not None
+    assert "lso-key-other" in refused
+
+
 def test_a_processing_change_changes_the_spec_hash() -> None:
     before = manifests.worker_pod(ls(ingest=LIVE_IN, worker=PROCESS), SETTINGS)
     edited = {**PROCESS, "processing": {**PROCESS["processing"], "deadlineMs": 700}}
