@@ -63,6 +63,7 @@ test-e2e: venv ## on a kind cluster with the chart installed (brought up if need
 bench: venv ## benchmarks of the operator core and the media plane (prints figures)
 	$(PY) bench/bench_core.py
 	$(PY) bench/bench_media.py
+	$(PY) bench/bench_processing.py
 	$(PY) bench/bench_hooks.py
 	$(PY) bench/bench_auth.py
 

@@ -304,7 +304,11 @@ class Attempt:
         """The output's audio: PCM pushed by _push_pcm, encoded, held like the video."""
         elements = self._add_chain(
             pcm_output_chain(
-                installed(AAC_ENCODERS), PROCESS_RATE, PROCESS_CHANNELS, self._delay_ns
+                installed(AAC_ENCODERS),
+                PROCESS_RATE,
+                PROCESS_CHANNELS,
+                self._delay_ns,
+                self.cfg.latency_ms,
             )
         )
         self._pcm_out = elements[0]

@@ -347,8 +347,15 @@ def pcm_capture_chain(codec: Codec, fragment_ms: int, rate: int, channels: int) 
     ]
 
 
-def pcm_output_chain(encoder: str, rate: int, channels: int, delay_ns: int) -> list[Element]:
-    """Process mode's output audio: what the runner pushes, encoded, held `delay_ns`."""
+def pcm_output_chain(
+    encoder: str, rate: int, channels: int, delay_ns: int, latency_ms: int = DEFAULT_LATENCY_MS
+) -> list[Element]:
+    """Process mode's output audio: what the runner pushes, encoded, held `delay_ns`.
+
+    The appsrc declares the input's jitter-buffer latency (`latency_ms`, as
+    rtspsrc does for the video): clocksync adds its upstream latency to each
+    release time, and both tracks must be released alike.
+    """
     return [
         Element(
             "appsrc",
@@ -356,6 +363,7 @@ def pcm_output_chain(encoder: str, rate: int, channels: int, delay_ns: int) -> l
                 ("caps", pcm_caps(rate, channels)),
                 ("format", "time"),
                 ("is-live", True),
+                ("min-latency", latency_ms * 1_000_000),
                 ("do-timestamp", False),
                 ("max-bytes", 0),
                 ("block", False),
@@ -542,7 +550,8 @@ def launch_line(
         capture = pcm_capture_chain(audio, fragment_ms, rate, channels)
         parts.append(f"src. ! application/x-rtp,media=audio ! {chain(capture)}")
         parts.append(
-            f"{chain(pcm_output_chain(encoder, rate, channels, delay_ns))} ! {into['audio']}"
+            f"{chain(pcm_output_chain(encoder, rate, channels, delay_ns, latency_ms))}"
+            f" ! {into['audio']}"
         )
     elif mode is WorkerMode.BYPASS:
         parts.append(
