@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from .api.pod_contract import refused_backend_secret
 from .api.v1alpha1 import (
     DEFAULT_GRACE_SECONDS,
     Destination,
@@ -126,10 +127,10 @@ class Settings(WireModel):
             if self.default_processing
             else None
         )
-        if ref is not None and self.internal_secret and ref.name == self.internal_secret:
+        refused = refused_backend_secret(ref.name, self.internal_secret) if ref else None
+        if refused:
             raise ValueError(
-                f"{_DEFAULT_PROCESSING}: backend.credentialsSecretRef must not name the "
-                "operator's internal Secret (LSO_INTERNAL_SECRET)"
+                f"{_DEFAULT_PROCESSING}: backend.credentialsSecretRef must not name {refused}"
             )
         return self
 

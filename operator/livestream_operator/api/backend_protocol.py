@@ -2,7 +2,7 @@
 and a backend say to each other over one WebSocket per stream.
 
 README's "Writing a processing backend" is the prose version of this module; the
-worker's client (worker/backend_client.py) and the reference backends (backend/)
+worker's client (worker/processing.py) and the reference backends (backend/)
 both use these types, so the two sides cannot drift apart.
 
 1. The worker connects with the subprotocol SUBPROTOCOL and, when the stream's
@@ -75,14 +75,21 @@ class Hello(_Message):
         return self.frame_bytes(self.sample_rate * self.fragment_ms // 1000)
 
 
-class Ready(_Message):
+class _FromBackend(_Message):
+    # What a backend sends may carry fields a later version adds.
+    model_config = ConfigDict(
+        alias_generator=camel, populate_by_name=True, extra="ignore", frozen=True, strict=True
+    )
+
+
+class Ready(_FromBackend):
     """The backend accepts the Hello."""
 
     type: Literal["ready"] = "ready"
     name: str = Field(default="", max_length=128, description="The backend, for the worker's log.")
 
 
-class Error(_Message):
+class Error(_FromBackend):
     type: Literal["error"] = "error"
     message: str = Field(max_length=1024)
 
@@ -95,9 +102,6 @@ class ProtocolError(ValueError):
 class FrameHeader:
     seq: int
     pts_ns: int
-
-    def pack(self) -> bytes:
-        return _HEADER.pack(self.seq, self.pts_ns)
 
 
 def encode_frame(seq: int, pts_ns: int, pcm: bytes) -> bytes:

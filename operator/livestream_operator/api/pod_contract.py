@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .stream_keys import SECRET_PREFIX as KEY_SECRET_PREFIX
 from .v1alpha1 import (
     STREAM_ID_PATTERN,
     MixMode,
@@ -59,6 +60,20 @@ PROCESSING_PATH = "/v1/processing"
 BACKEND_TOKEN_VAR = "LSO_BACKEND_TOKEN"
 # How often the operator asks a process-mode worker for its ProcessingReport.
 PROCESSING_POLL_SECONDS = 5.0
+
+
+def refused_backend_secret(secret: str, internal_secret: str) -> str | None:
+    """Why a Secret may not be a backend's credentials, or None.
+
+    The worker sends the token to whatever URL the LiveStream names: the
+    operator's internal Secret (MediaMTX passwords, the pool token) and the
+    stream keys' Secrets must never go there.
+    """
+    if internal_secret and secret == internal_secret:
+        return f'the operator\'s internal Secret "{secret}"'
+    if secret.startswith(KEY_SECRET_PREFIX):
+        return f'a stream key\'s Secret "{secret}"'
+    return None
 
 
 class FallbackReason(StrEnum):

@@ -210,11 +210,6 @@ class ProcessingSpec(WireModel):
         description="Gain of the original under the backend's audio.",
     )
 
-    @property
-    def added_latency_ms(self) -> int:
-        """What process mode delays the stream by: one fragment, its deadline, a margin."""
-        return self.fragment_ms + self.deadline_ms + PROCESSING_MARGIN_MS
-
 
 # Time for the decode, the encode and the scheduling around one fragment.
 PROCESSING_MARGIN_MS = 250
@@ -391,7 +386,9 @@ class ProcessingState(StrEnum):
 
 
 class ProcessingStatus(WireModel):
-    """Process mode, as the worker reports it (the operator polls it)."""
+    """Process mode, as the worker reports it (the operator polls it). Counts of
+    fragments are the worker's metrics, not status: they would rewrite it at
+    every poll."""
 
     state: ProcessingState = Field(description="Starting, Processing or Fallback.")
     reason: str | None = Field(
@@ -399,10 +396,6 @@ class ProcessingStatus(WireModel):
     )
     message: str | None = Field(default=None, description="Detail of the last fallback.")
     since: Time | None = Field(default=None, description="RFC 3339 time the state began.")
-    fallback_fragments: int | None = Field(
-        default=None, description="Fragments that carried the original audio, since start."
-    )
-    fragments: int | None = Field(default=None, description="Fragments decided, since start.")
 
 
 class DestinationStatus(WireModel):

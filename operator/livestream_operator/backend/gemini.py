@@ -65,7 +65,7 @@ DEFAULT_MAX_BACKLOG_MS = 10_000
 MAX_INPUT_BACKLOG_S = 2.0
 SETUP_TIMEOUT_S = 15.0
 PARAMS = ("instruction", "voice")
-_VOICE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+_VOICE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _RATE = re.compile(r"rate=(\d+)")
 
 Mono = npt.NDArray[np.float32]
@@ -505,7 +505,7 @@ def _check_instruction(what: str, value: str) -> None:
 
 
 def _check_voice(what: str, value: str) -> None:
-    if not _VOICE.match(value):
+    if not _VOICE.fullmatch(value):
         raise ValueError(f"{what} must be a prebuilt voice name such as Kore, not {value[:64]!r}")
 
 

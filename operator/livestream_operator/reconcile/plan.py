@@ -604,8 +604,6 @@ def _reported(report: ProcessingReport, now: datetime) -> ProcessingStatus:
         reason=_report_reason(report.reason),
         message=report.message[:MAX_REPORT_MESSAGE] if report.message else None,
         since=format_time(since),
-        fragments=report.fragments,
-        fallback_fragments=report.fallback_fragments,
     )
 
 
@@ -636,12 +634,14 @@ def _processing_condition(status: ProcessingStatus) -> _Cond:
 def _processing_events(
     old: ProcessingStatus | None, new: ProcessingStatus | None
 ) -> list[KubeEvent]:
-    """On transitions only: into Fallback (or to another reason for it), and back."""
+    """On transitions of the state only: into Fallback, and back. A dead backend
+    moves between reasons (unavailable, breaker open) as it is retried; the
+    condition follows them, Events do not."""
     if new is None:
         return []
     was = old.state if old is not None else None
     if new.state is ProcessingState.FALLBACK:
-        if was is ProcessingState.FALLBACK and old is not None and old.reason == new.reason:
+        if was is ProcessingState.FALLBACK:
             return []
         detail = ": ".join(part for part in (new.reason, new.message) if part)
         message = detail or "the original audio is on the output"

@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import Any
 
-from ..api import naming, stream_keys
+from ..api import naming
 from ..api.pod_contract import (
     BACKEND_TOKEN_VAR,
     FORWARDER_PASSWORD_KEY,
@@ -25,6 +25,7 @@ from ..api.pod_contract import (
     WorkerEnv,
     WorkerProcessing,
     forwarder_port,
+    refused_backend_secret,
 )
 from ..api.v1alpha1 import (
     GROUP,
@@ -208,20 +209,9 @@ def backend_credentials(livestream: LiveStream) -> SecretKeyRef | None:
 
 
 def credentials_refused(livestream: LiveStream, settings: Settings) -> str | None:
-    """Why the backend token may not come from the Secret the spec names, or None.
-
-    The worker sends its token to the backend the LiveStream names, any URL: the
-    operator's internal Secret (MediaMTX passwords, the pool token) and the stream
-    keys' Secrets must never go there.
-    """
+    """Why the backend token may not come from the Secret the spec names, or None."""
     ref = backend_credentials(livestream)
-    if ref is None:
-        return None
-    if settings.internal_secret and ref.name == settings.internal_secret:
-        return f'the operator\'s internal Secret "{ref.name}"'
-    if ref.name.startswith(stream_keys.SECRET_PREFIX):
-        return f'a stream key\'s Secret "{ref.name}"'
-    return None
+    return refused_backend_secret(ref.name, settings.internal_secret) if ref else None
 
 
 def _backend_token(livestream: LiveStream, settings: Settings) -> list[Body]:

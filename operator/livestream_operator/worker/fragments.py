@@ -72,8 +72,19 @@ class Breaker:
             False,
         )
 
+    def connected(self) -> None:
+        """A trial connection got through: one fragment may now try the backend.
+
+        Not a success: a backend that accepts and then fails (or drops every
+        connection before answering) must still open the breaker.
+        """
+        if self.state is BreakerState.HALF_OPEN:
+            self._trial_out = False
+
     def failure(self, now: float) -> None:
         self.failures += 1
+        if self.state is BreakerState.OPEN:
+            return  # fragments still out when it opened: the cooldown runs already
         if self.state is BreakerState.HALF_OPEN or self.failures >= self.threshold:
             self._cooldown = (
                 self.cooldown_s

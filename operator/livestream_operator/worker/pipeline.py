@@ -34,6 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
+from ..api import backend_protocol
 from ..api.v1alpha1 import PROCESSING_MARGIN_MS, OutputProtocol, WorkerMode
 
 PropValue = str | int | float | bool
@@ -277,8 +278,8 @@ def tone_chain(freq_hz: float, encoder: str, *, paced: bool = False) -> list[Ele
 # --- process mode -------------------------------------------------------------
 
 # What the worker sends its backend: the output's format (no resampling back).
-PROCESS_RATE = 48_000
-PROCESS_CHANNELS = 2
+PROCESS_RATE = backend_protocol.SAMPLE_RATE
+PROCESS_CHANNELS = backend_protocol.CHANNELS
 PCM_IN = "pcm_in"  # the appsink the runner takes fragments from
 PCM_OUT = "pcm_out"  # the appsrc it pushes what goes out into
 AUDIO_DECODER = "avdec_aac"

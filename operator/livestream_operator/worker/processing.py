@@ -14,15 +14,17 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import numpy as np
 
 from ..api import backend_protocol as wire
 from ..api.pod_contract import FallbackReason, ProcessingReport, WorkerProcessing
+from ..api.v1alpha1 import ProcessingState
 from .fragments import Breaker, Health, Mixer, Pcm, Reorder, admit, answer_pcm
 from .metrics import WorkerMetrics
 
@@ -38,7 +40,6 @@ HEARTBEAT_S = 10.0
 class _Pending:
     pts_ns: int
     original: Pcm
-    arrived: float
     deadline: asyncio.TimerHandle
     sent_at: float | None = None  # None: waiting for an in-flight slot
 
@@ -77,6 +78,10 @@ class ProcessingStage:
         self._loop = asyncio.new_event_loop()
         self._wake = asyncio.Event()
         self._stopping = False
+        # Why the backend is not there, for the status of the fragments that
+        # fall back meanwhile (a refused hello names the backend's reason).
+        self._last_error = ""
+        self._tasks: set[asyncio.Task[object]] = set()
         self._thread = threading.Thread(target=self._run, name="processing", daemon=True)
 
     # --- called from other threads ----------------------------------------
@@ -108,10 +113,12 @@ class ProcessingStage:
     def report(self) -> ProcessingReport:
         with self._lock:
             h = self.health
+            fallback = h.state is ProcessingState.FALLBACK
             return ProcessingReport(
                 state=h.state,
-                reason=h.reason.condition_reason if h.reason else None,
-                message=h.message or None,
+                # A one-off fallback leaves Processing as it was: no reason then.
+                reason=h.reason.condition_reason if fallback and h.reason else None,
+                message=(h.message or None) if fallback else None,
                 since=datetime.fromtimestamp(h.since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 fragments=h.fragments,
                 fallback_fragments=h.fallback_fragments,
@@ -122,7 +129,16 @@ class ProcessingStage:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         try:
-            self._loop.run_until_complete(self._connection())
+            while not self._stopping:
+                try:
+                    self._loop.run_until_complete(self._connection())
+                except Exception:
+                    # A bug must not stop the audio: fragments keep falling back
+                    # while the connection loop starts over.
+                    log.exception("processing stage failed; starting over")
+                    self._ws = None
+                    self._fail_pending(FallbackReason.BACKEND_UNAVAILABLE, "internal error")
+                    time.sleep(1.0)
         finally:
             self._loop.close()
 
@@ -130,11 +146,23 @@ class ProcessingStage:
         self._stopping = True
         self._wake.set()
         if self._ws is not None:
-            self._loop.create_task(self._ws.close())
+            self._spawn(self._ws.close())
+
+    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
+        """A task kept until done (the loop holds only weak references to tasks)."""
+        task = self._loop.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _attach(self, emit: Emit | None) -> None:
         self._emit = emit
         self._reorder.restart(self._seq)
+        # The old pipeline's fragments have nowhere to go: they must not take
+        # the backend's slots from the new one's (their answers count as late).
+        for pending in self._pending.values():
+            pending.deadline.cancel()
+        self._pending.clear()
+        self.metrics.inflight_fragments.set(0)
 
     async def _connection(self) -> None:
         """Keep one connection to the backend while the breaker lets it try."""
@@ -161,12 +189,17 @@ class ProcessingStage:
                         ),
                         CONNECT_TIMEOUT_S,
                     )
-                    await self._handshake(ws)
-                except (aiohttp.ClientError, OSError, TimeoutError, wire.ProtocolError) as exc:
+                except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                     self._connection_failed(f"cannot connect: {_describe(exc)}")
                     continue
+                try:
+                    await self._handshake(ws)
+                except (aiohttp.ClientError, OSError, TimeoutError, wire.ProtocolError) as exc:
+                    await ws.close()
+                    self._connection_failed(f"hello failed: {_describe(exc)}")
+                    continue
                 self._ws = ws
-                self.breaker.success()  # the trial connection got through
+                self.breaker.connected()
                 self.metrics.backend_connected.set(1)
                 log.info(
                     "connected to the processing backend", extra={"backend": self.cfg.backend_url}
@@ -184,15 +217,14 @@ class ProcessingStage:
         await ws.send_str(self.hello.wire())
         msg = await asyncio.wait_for(ws.receive(), CONNECT_TIMEOUT_S)
         if msg.type is not aiohttp.WSMsgType.TEXT:
-            await ws.close()
             raise wire.ProtocolError(f"expected a ready message, got {msg.type.name}")
         try:
             wire.Ready.model_validate_json(msg.data)
         except ValueError:
-            await ws.close()
-            raise wire.ProtocolError(f"refused the hello: {_error_text(msg.data)}") from None
+            raise wire.ProtocolError(f"the backend refused: {_error_text(msg.data)}") from None
 
     def _connection_failed(self, why: str) -> None:
+        self._last_error = why
         self.breaker.failure(time.monotonic())
         self.metrics.backend_errors.labels("connection").inc()
         log.warning(
@@ -219,9 +251,10 @@ class ProcessingStage:
         if reason is not None:
             self._decide(seq, pts_ns, pcm, None, reason)
             return
-        # Every fragment's deadline runs from when it is complete, waiting or sent.
-        deadline = self._loop.call_later(self.cfg.deadline_ms / 1000, self._on_deadline, seq)
-        self._pending[seq] = _Pending(pts_ns, pcm, arrived, deadline)
+        # Every fragment's deadline runs from when it was complete (its `arrived`,
+        # on the monotonic clock the loop keeps too), waiting or sent.
+        deadline = self._loop.call_at(arrived + self.cfg.deadline_ms / 1000, self._on_deadline, seq)
+        self._pending[seq] = _Pending(pts_ns, pcm, deadline)
         self._send_waiting()
 
     def _send_waiting(self) -> None:
@@ -241,7 +274,7 @@ class ProcessingStage:
                 p.sent_at = time.monotonic()
                 inflight += 1
                 frame = wire.encode_frame(seq, p.pts_ns, p.original.tobytes())
-                self._loop.create_task(self._send(ws, frame))
+                self._spawn(self._send(ws, frame))
         self.metrics.inflight_fragments.set(inflight)
 
     async def _send(self, ws: aiohttp.ClientWebSocketResponse, frame: bytes) -> None:
@@ -277,6 +310,7 @@ class ProcessingStage:
             )
             return
         self.breaker.success()
+        self._last_error = ""
         self._decide(header.seq, pending.pts_ns, pending.original, processed, None)
 
     def _on_deadline(self, seq: int) -> None:
@@ -315,11 +349,7 @@ class ProcessingStage:
         else:
             self.metrics.processed_fragments.inc()
         with self._lock:
-            changed = self.health.record(
-                time.time(),
-                fallback,
-                message or (_DEFAULT_MESSAGE.get(fallback, "") if fallback else ""),
-            )
+            changed = self.health.record(time.time(), fallback, message or self._why(fallback))
             state = self.health.state
         if changed:
             log.log(
@@ -338,12 +368,14 @@ class ProcessingStage:
             if emit is not None:
                 emit(out_pts, pcm)
 
-
-_DEFAULT_MESSAGE = {
-    FallbackReason.BACKEND_UNAVAILABLE: "the processing backend is not connected",
-    FallbackReason.BREAKER_OPEN: "the processing backend failed repeatedly; retrying later",
-    FallbackReason.INFLIGHT_LIMIT: "maxInFlight fragments are waiting for the backend",
-}
+    def _why(self, fallback: FallbackReason | None) -> str:
+        """The status message of a fallback that has no message of its own."""
+        if fallback is FallbackReason.BACKEND_UNAVAILABLE:
+            return f"the processing backend is not connected: {self._last_error or 'connecting'}"
+        if fallback is FallbackReason.BREAKER_OPEN:
+            last = f": {self._last_error}" if self._last_error else ""
+            return f"the processing backend failed repeatedly; retrying later{last}"
+        return ""
 
 
 def _describe(exc: BaseException) -> str:

@@ -150,3 +150,26 @@ def test_health_breaker_open_is_fallback_at_once() -> None:
     h.record(0.0, None)
     assert h.record(1.0, FallbackReason.BREAKER_OPEN)
     assert h.state is ProcessingState.FALLBACK
+
+
+def test_breaker_failures_while_open_do_not_extend_the_cooldown() -> None:
+    b = Breaker(threshold=1, cooldown_s=1.0)
+    b.failure(0.0)
+    for now in (0.1, 0.2, 0.3):  # fragments that were in flight when it opened
+        b.failure(now)
+    assert b.until == 1.0
+    assert b.allow(1.0)
+
+
+def test_breaker_a_connection_is_not_a_success() -> None:
+    """A backend that accepts and then drops every connection must still open it."""
+    b = Breaker(threshold=3, cooldown_s=1.0)
+    for now in (0.0, 0.1, 0.2):
+        assert b.allow(now)
+        b.connected()
+        b.failure(now)  # dropped before any answer
+    assert b.state is BreakerState.OPEN
+    assert b.allow(1.2)  # the trial connection
+    b.connected()
+    assert b.allow(1.2)  # then one fragment may try
+    assert not b.allow(1.2)
