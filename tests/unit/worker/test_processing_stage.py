@@ -148,7 +148,7 @@ def test_a_backend_that_drops_every_connection_opens_the_breaker(
     """It accepts, then drops each connection at the first fragment: the worker
     must back off, not reconnect for every fragment."""
     backend.drop_after = 0
-    stage, metrics, out = _stage(backend)
+    stage, metrics, _ = _stage(backend)
     try:
         _feed(stage, 30)
         assert backend.connections <= 8, backend.connections
