@@ -64,18 +64,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "operator")]
 
 from tests.media.media_support import (  # noqa: E402
-    CLI,
+    BackendProc,
     MediaMTX,
     Proc,
     ProjectProc,
+    backend_proc,
     build_mediamtx,
     copy_publisher_args,
-    free_port,
     proc_cpu_seconds,
     worker_proc,
 )
 from tests.support.media_files import encode_test_file  # noqa: E402
-from tests.support.waiting import WaitTimeout, wait_for  # noqa: E402
+from tests.support.waiting import WaitTimeout  # noqa: E402
 
 from bench.bench_media import CACHE, ArrivalRecorder  # noqa: E402
 from bench.report import pct  # noqa: E402
@@ -184,21 +184,15 @@ def _audio_only(_src: Any, _num: int, caps: Any) -> bool:
 # --- processes -------------------------------------------------------------------
 
 
-def start_backend(work: Path, name: str) -> ProjectProc:
+def start_backend(work: Path, name: str) -> BackendProc:
     kind, env = BACKENDS[name]
-    port = free_port()
-    args = [*CLI, "backend", "--kind", kind, "--port", str(port), "--host", "127.0.0.1"]
-    log = work / f"backend-{name}.log"
-    backend = ProjectProc(args, log, {**os.environ, **env}, metrics_port=port).start()
-    wait_for(lambda: backend.healthz() == 200, 30, f"the {name} backend to serve")
-    return backend
+    return backend_proc(work / f"backend-{name}.log", kind, env=env)
 
 
 def process_worker(
-    work: Path, mtx: MediaMTX, sid: str, out: str, backend: ProjectProc
+    work: Path, mtx: MediaMTX, sid: str, out: str, backend: BackendProc
 ) -> ProjectProc:
-    url = f"ws://127.0.0.1:{backend.metrics_port}/v1/audio"
-    env = {"LSO_PROCESSING": json.dumps({"backendUrl": url, **PROCESSING})}
+    env = {"LSO_PROCESSING": json.dumps({"backendUrl": backend.url, **PROCESSING})}
     return worker_proc(
         work, mtx.rtsp(f"live/{sid}/in"), mtx.rtsp(f"live/{out}/out"), "process", extra_env=env
     )
@@ -332,7 +326,7 @@ class HopRun:
 
 
 def measure_hops(
-    mtx: MediaMTX, work: Path, media: Path, backends: dict[str, ProjectProc], args: Any
+    mtx: MediaMTX, work: Path, media: Path, backends: dict[str, BackendProc], args: Any
 ) -> HopRun:
     """The three hops side by side on one input, measured over one window."""
     procs: list[Proc] = []
@@ -453,7 +447,7 @@ def out_in_ratios(b: Snapshot, a: Snapshot, sids: list[str]) -> dict[str, float]
 
 
 def capacity(
-    mtx: MediaMTX, work: Path, media: Path, backend: ProjectProc, args: Any, procs: list[Proc]
+    mtx: MediaMTX, work: Path, media: Path, backend: BackendProc, args: Any, procs: list[Proc]
 ) -> None:
     print(
         "\n2. Capacity: process mode, one shared loudness backend, one publisher and one "

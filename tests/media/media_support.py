@@ -449,6 +449,26 @@ def worker_proc(
     )
 
 
+class BackendProc(ProjectProc):
+    """A reference processing backend; its WebSocket, /healthz and /metrics share a port."""
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.metrics_port}/v1/audio"
+
+
+def backend_proc(
+    log_path: Path, kind: str, port: int = 0, env: dict[str, str] | None = None
+) -> BackendProc:
+    """`livestream-operator backend --kind <kind>` on 127.0.0.1, started and serving."""
+    port = port or free_port()
+    args = [*CLI, "backend", "--kind", kind, "--port", str(port), "--host", "127.0.0.1"]
+    proc = BackendProc(args, log_path, {**os.environ, **(env or {})}, metrics_port=port)
+    proc.start()
+    wait_for(lambda: proc.healthz() == 200, 30, f"the {kind} backend to serve")
+    return proc
+
+
 def forwarder_proc(log_dir: Path, input_url: str, destination: str, name: str) -> ProjectProc:
     port = free_port()
     env = {

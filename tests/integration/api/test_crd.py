@@ -42,41 +42,31 @@ def _process(processing: dict[str, Any] | None = None, **backend: Any) -> dict[s
 URL = "spec.worker.processing.backend.url"
 
 
-@pytest.mark.parametrize(
-    ("spec", "field", "words"),
-    [
-        (_process(), "spec.worker.processing", "required when spec.worker.mode is process"),
-        (
-            _process(url="ws://dsp:8080/", service={"name": "dsp", "port": 8080}),
-            "spec.worker.processing.backend",
-            "set exactly one of url and service",
-        ),
-        (
-            _process(params={"a": "b"}),
-            "spec.worker.processing.backend",
-            "set exactly one of url and service",
-        ),
-        (_process(url="ws://user:pw@host/"), URL, "should match"),
-        (_process(url="wss://host/v1?token=x"), URL, "should match"),
-        (_process(url="http://host/v1"), URL, "should match"),
-        (_process({"fragmentMs": 50}), "spec.worker.processing.fragmentMs", "greater than"),
-        (_process({"maxInFlight": 0}), "spec.worker.processing.maxInFlight", "greater than"),
-        (
-            _process(url="ws://dsp/", params={"target lufs": "-16"}),
-            "spec.worker.processing.backend.params",
-            "keys must match",
-        ),
-        (_process({"duckDb": 3}), "spec.worker.processing.duckDb", "less than"),
-    ],
-)
-async def test_bad_processing_is_rejected_naming_the_field(
-    kube: Kube, namespace: str, spec: dict[str, Any], field: str, words: str
-) -> None:
-    with pytest.raises(KubeError) as err:
-        await create_ls(kube, namespace, _ls("bad", spec))
-    assert err.value.status == 422
-    assert field in err.value.message
-    assert words in err.value.message
+# Process mode: each rule of spec.worker.processing, by the field it names.
+BAD_PROCESSING: list[tuple[dict[str, Any], str, str]] = [
+    (_process(), "spec.worker.processing", "required when spec.worker.mode is process"),
+    (
+        _process(url="ws://dsp:8080/", service={"name": "dsp", "port": 8080}),
+        "spec.worker.processing.backend",
+        "set exactly one of url and service",
+    ),
+    (
+        _process(params={"a": "b"}),
+        "spec.worker.processing.backend",
+        "set exactly one of url and service",
+    ),
+    (_process(url="ws://user:pw@host/"), URL, "should match"),
+    (_process(url="wss://host/v1?token=x"), URL, "should match"),
+    (_process(url="http://host/v1"), URL, "should match"),
+    (_process({"fragmentMs": 50}), "spec.worker.processing.fragmentMs", "greater than"),
+    (_process({"maxInFlight": 0}), "spec.worker.processing.maxInFlight", "greater than"),
+    (
+        _process(url="ws://dsp/", params={"target lufs": "-16"}),
+        "spec.worker.processing.backend.params",
+        "keys must match",
+    ),
+    (_process({"duckDb": 3}), "spec.worker.processing.duckDb", "less than"),
+]
 
 
 async def test_processing_defaults_are_applied(kube: Kube, namespace: str) -> None:
@@ -135,6 +125,7 @@ async def test_processing_defaults_are_applied(kube: Kube, namespace: str) -> No
             "spec.forwarder.destinations[0].name",
             "should match",
         ),
+        *BAD_PROCESSING,
     ],
 )
 async def test_bad_specs_are_rejected_naming_the_field(

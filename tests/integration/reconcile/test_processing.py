@@ -22,6 +22,7 @@ from livestream_operator.api.pod_contract import (
 )
 from livestream_operator.kube import Kube, core_path
 from tests.integration.reconcile.test_operator import pods, ts
+from tests.integration.reconcile.test_warm_pool import warm_up
 from tests.support.kube_fixtures import create_ls, get_ls
 from tests.support.processes import Process
 from tests.support.waiting import wait_for_async
@@ -95,31 +96,6 @@ async def kubelet_reports(kube: Kube, namespace: str, pod: str, status: dict[str
     )
 
 
-async def running_at_localhost(kube: Kube, namespace: str, pod: dict[str, Any]) -> None:
-    container = pod["spec"]["containers"][0]
-    await kubelet_reports(
-        kube,
-        namespace,
-        pod["metadata"]["name"],
-        {
-            "phase": "Running",
-            "podIP": "127.0.0.1",
-            "containerStatuses": [
-                {
-                    "name": container["name"],
-                    "ready": True,
-                    "restartCount": 0,
-                    "image": container["image"],
-                    "imageID": "",
-                    "started": True,
-                    "state": {"running": {"startedAt": ts()}},
-                }
-            ],
-            "conditions": [{"type": "Ready", "status": "True"}],
-        },
-    )
-
-
 async def condition(kube: Kube, namespace: str, name: str) -> dict[str, Any] | None:
     ls = await get_ls(kube, namespace, name)
     conds = {c["type"]: c for c in (ls.get("status") or {}).get("conditions") or []}
@@ -164,7 +140,7 @@ async def test_status_follows_the_workers_processing_reports(
         "fragments": 12,
         "fallbackFragments": 3,
     }
-    await running_at_localhost(kube, namespace, got)
+    await warm_up(kube, namespace, got)  # Running and Ready at 127.0.0.1, like a warm worker
 
     async def in_state(state: str) -> dict[str, Any] | None:
         ls = await get_ls(kube, namespace, "show")

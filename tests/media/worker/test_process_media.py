@@ -19,9 +19,10 @@ import pytest
 
 from tests.media.conftest import Processes, dump_logs
 from tests.media.media_support import (
-    CLI,
+    BackendProc,
     MediaMTX,
     ProjectProc,
+    backend_proc,
     decode_audio,
     dominant_frequency,
     ffprobe_streams,
@@ -43,27 +44,12 @@ def _fallbacks(metrics: dict[str, float]) -> float:
     return sum(v for k, v in metrics.items() if k.startswith("worker_fallback_fragments_total"))
 
 
-class Backend(ProjectProc):
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.metrics_port}/v1/audio"
-
-
-def _backend(tmp_path: Path, kind: str, port: int = 0, *args: str) -> Backend:
-    port = port or free_port()
-    proc = Backend(
-        [*CLI, "backend", "--kind", kind, "--port", str(port), "--host", "127.0.0.1", *args],
-        tmp_path / f"backend-{kind}-{port}.log",
-        None,
-        metrics_port=port,
-    )
-    proc.start()
-    wait_for(lambda: proc.healthz() == 200, 20, f"the {kind} backend to start")
-    return proc
+def _backend(tmp_path: Path, kind: str, port: int = 0) -> BackendProc:
+    return backend_proc(tmp_path / f"backend-{kind}-{port or 'any'}.log", kind, port)
 
 
 @pytest.fixture
-def tone_backend(tmp_path: Path) -> Iterator[Backend]:
+def tone_backend(tmp_path: Path) -> Iterator[BackendProc]:
     proc = _backend(tmp_path, "tone")
     yield proc
     proc.stop(timeout=5)
@@ -168,7 +154,7 @@ def _frames_advance(worker: ProjectProc, frames: int = 60, timeout: float = 20.0
 
 
 def test_tone_backend_replaces_the_audio_and_leaves_the_video_untouched(
-    mediamtx: MediaMTX, procs: Processes, tone_backend: Backend
+    mediamtx: MediaMTX, procs: Processes, tone_backend: BackendProc
 ) -> None:
     sid = "proctone"
     worker = _start(mediamtx, procs, sid, _processing(tone_backend.url))
