@@ -152,9 +152,19 @@ async def test_bad_events_get_problem_json_and_change_nothing(
 async def test_readyz_reports_api_reachable(
     namespace: str, start_receiver: Callable[..., str]
 ) -> None:
+    # Like the kubelet's probe: ready once the stream-key view has loaded; until then a
+    # 503 problem, never a hang or a 500.
     url = start_receiver(namespace)
-    async with aiohttp.ClientSession() as s, s.get(f"{url}/readyz") as resp:
-        assert resp.status == 200
+    async with aiohttp.ClientSession() as s:
+        for _ in range(100):
+            async with s.get(f"{url}/readyz") as resp:
+                if resp.status == 200:
+                    break
+                assert resp.status == 503
+                assert resp.content_type == "application/problem+json"
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError("/readyz never became ready")
     async with aiohttp.ClientSession() as s, s.get(f"{url}/metrics") as resp:
         text = await resp.text()
     assert "livestream_hook_events_total" in text
