@@ -21,6 +21,7 @@ from .api.v1alpha1 import (
     DEFAULT_GRACE_SECONDS,
     Destination,
     OutputProtocol,
+    PlaybackURLs,
     ProcessingSpec,
     ResourceRequirements,
     WireModel,
@@ -86,6 +87,15 @@ class Settings(WireModel):
     # How long an admitted publish may take to become available; past it the stream
     # counts as gone and the grace period runs.
     connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Recording and playback. The receiver lists recordings on MediaMTX's playback
+    # server and links to them at its public address; the operator reports a
+    # Recording condition of StorageFull below the free space given here, and puts
+    # the public addresses of the protocols set in public_urls in status.playback.
+    mediamtx_playback_url: str = Field(default="http://mediamtx:9996")
+    playback_public_url: str = Field(default="", description="default: mediamtx_playback_url")
+    recording_min_free_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
+    public_urls: PlaybackURLs = Field(default_factory=PlaybackURLs)
+    playback_ingest: bool = False
     # Warm worker pool (operator): idle worker Pods claimed by new streams.
     worker_pool_size: int = Field(default=0, ge=0, le=100)
     # Internal credentials (from the chart's generated Secret): the hook wrapper's
@@ -143,6 +153,7 @@ _JSON_FIELDS = {
     "forwarder_resources",
     "default_destinations",
     "default_processing",
+    "public_urls",
 }
 
 

@@ -131,7 +131,13 @@ class MediaMTX:
     srt_port: int = field(default_factory=free_udp_port)
     api_port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
+    playback_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def recordings(self) -> Path:
+        """Where recordPath points (the chart's /recordings volume)."""
+        return self.workdir / "recordings"
 
     @property
     def log_path(self) -> Path:
@@ -155,6 +161,8 @@ class MediaMTX:
             "MTX_SRTADDRESS": f"127.0.0.1:{self.srt_port}",
             "MTX_APIADDRESS": f"127.0.0.1:{self.api_port}",
             "MTX_METRICSADDRESS": f"127.0.0.1:{self.metrics_port}",
+            "MTX_PLAYBACKADDRESS": f"127.0.0.1:{self.playback_port}",
+            "MTX_PATHDEFAULTS_RECORDPATH": f"{self.recordings}/%path/%Y-%m-%d_%H-%M-%S-%f",
         }
 
     def config(self) -> Path:
@@ -164,7 +172,7 @@ class MediaMTX:
             conf["authHTTPAddress"] = self.auth_url
         else:
             conf["authMethod"] = "internal"
-            actions = ["publish", "read", "api", "metrics"]
+            actions = ["publish", "read", "api", "metrics", "playback"]
             conf["authInternalUsers"] = [
                 {
                     "user": "any",
@@ -251,6 +259,10 @@ class MediaMTX:
 
     def rtsp(self, path: str) -> str:
         return f"rtsp://127.0.0.1:{self.rtsp_port}/{path}"
+
+    @property
+    def playback_url(self) -> str:
+        return f"http://127.0.0.1:{self.playback_port}"
 
 
 # --- publishers ------------------------------------------------------------------

@@ -49,12 +49,34 @@ _EXTRA: dict[tuple[str, ...], dict[str, Any]] = {
             {"rule": "has(self.url) != has(self.service)", "message": models.BACKEND_TARGET_MESSAGE}
         ]
     },
+    # The pattern says the form; CEL's duration() the bounds (the pydantic validators').
+    ("spec", "recording", "segmentDuration"): {
+        "x-kubernetes-validations": [
+            {
+                "rule": "duration(self) >= duration('1s') && duration(self) <= duration('24h')",
+                "message": models.SEGMENT_DURATION_MESSAGE,
+            }
+        ]
+    },
+    ("spec", "recording", "retention"): {
+        "x-kubernetes-validations": [
+            {
+                "rule": "duration(self) >= duration('10s') && duration(self) <= duration('8784h')",
+                "message": models.RETENTION_MESSAGE,
+            }
+        ]
+    },
+    ("spec", "recording", "paths"): {"x-kubernetes-list-type": "set"},
     ("spec", "forwarder", "destinations"): {
         "x-kubernetes-list-type": "map",
         "x-kubernetes-list-map-keys": ["name"],
     },
     ("spec", "worker", "resources", "requests"): {"x-kubernetes-validations": _QUANTITY_RULES},
     ("spec", "worker", "resources", "limits"): {"x-kubernetes-validations": _QUANTITY_RULES},
+    ("status", "recording", "paths"): {
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["path"],
+    },
     ("status", "conditions"): {
         "x-kubernetes-list-type": "map",
         "x-kubernetes-list-map-keys": ["type"],
@@ -70,6 +92,13 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Lifecycle", "type": "string", "jsonPath": ".spec.lifecycle", "priority": 1},
     {"name": "Mode", "type": "string", "jsonPath": ".spec.worker.mode", "priority": 1},
     {"name": "Processing", "type": "string", "jsonPath": ".status.processing.state", "priority": 1},
+    {
+        "name": "Recording",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Recording")].reason',
+        "priority": 1,
+    },
+    {"name": "Playback", "type": "string", "jsonPath": ".status.playback.out.rtmp", "priority": 1},
     {"name": "Source", "type": "string", "jsonPath": ".status.ingest.sourceType", "priority": 1},
     {"name": "Output", "type": "boolean", "jsonPath": ".status.output.available", "priority": 1},
     # A "date" column prints <invalid> for times in the future; the deadline always is.

@@ -42,12 +42,19 @@ def parse_path(path: str) -> StreamPath:
     _, stream_id, role = parts
     if role not in (PathRole.INGEST.value, PathRole.OUTPUT.value):
         raise PathError(f"path must end in /in or /out, not /{role}")
-    if not _STREAM_ID.fullmatch(stream_id):
-        raise PathError(
-            "stream id must be 1-128 characters of letters, digits, '.', '_', '~' or '-', "
-            "starting with a letter or digit"
-        )
+    if not is_stream_id(stream_id):
+        raise PathError(STREAM_ID_RULE)
     return StreamPath(stream_id, PathRole(role))
+
+
+STREAM_ID_RULE = (
+    "stream id must be 1-128 characters of letters, digits, '.', '_', '~' or '-', "
+    "starting with a letter or digit"
+)
+
+
+def is_stream_id(value: str) -> bool:
+    return _STREAM_ID.fullmatch(value) is not None
 
 
 def ingest_path(stream_id: str) -> str:

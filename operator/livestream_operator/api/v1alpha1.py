@@ -8,6 +8,7 @@ the two drift apart). camelCase wire names are spelled only here.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -282,6 +283,85 @@ class IngestSpec(WireModel):
     )
 
 
+class RecordedPath(StrEnum):
+    """Which MediaMTX path of a stream is recorded."""
+
+    IN = "in"  # what the publisher sent
+    OUT = "out"  # what the worker produced
+
+
+class RecordFormat(StrEnum):
+    FMP4 = "fmp4"  # fragmented MP4 (.mp4): plays while being written, seekable
+    MPEGTS = "mpegts"  # MPEG-TS (.ts): survives truncation, no index
+
+
+# Go durations as MediaMTX reads them, restricted to h, m and s: 90s, 10m, 1h30m.
+DURATION_PATTERN = r"^([0-9]{1,5}h)?([0-9]{1,5}m)?([0-9]{1,5}s)?$"
+_DURATION = re.compile(r"([0-9]+)([hms])")
+_UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
+MIN_SEGMENT_SECONDS, MAX_SEGMENT_SECONDS = 1, 86400
+MIN_RETENTION_SECONDS, MAX_RETENTION_SECONDS = 10, 366 * 86400
+
+
+def duration_seconds(value: str) -> int:
+    """Seconds in a duration that matched DURATION_PATTERN."""
+    return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION.findall(value))
+
+
+class RecordingSpec(WireModel):
+    """Recording to the release's recordings volume, applied live through MediaMTX's
+    Control API: no restart, no interruption of the stream."""
+
+    enabled: bool = Field(default=False, description="Record now; false stops recording.")
+    paths: Annotated[list[RecordedPath], Field(min_length=1, max_length=2)] = Field(
+        default_factory=lambda: [RecordedPath.IN],
+        description="Which paths to record: in (what the publisher sent), out (the "
+        "worker's output), or both.",
+    )
+    format: RecordFormat = Field(default=RecordFormat.FMP4, description="fmp4 or mpegts.")
+    segment_duration: str = Field(
+        default="10m",
+        pattern=DURATION_PATTERN,
+        min_length=2,
+        max_length=20,
+        description="Length of each recorded file, 1s to 24h, e.g. 10m.",
+    )
+    retention: str = Field(
+        default="24h",
+        pattern=DURATION_PATTERN,
+        min_length=2,
+        max_length=20,
+        description="How long segments are kept before MediaMTX deletes them, 10s to 366 "
+        "days (8784h), e.g. 72h.",
+    )
+
+    @field_validator("paths")
+    @classmethod
+    def _unique_paths(cls, value: list[RecordedPath]) -> list[RecordedPath]:
+        if len(value) != len(set(value)):
+            raise ValueError(RECORDING_PATHS_MESSAGE)
+        return value
+
+    @field_validator("segment_duration")
+    @classmethod
+    def _segment_bounds(cls, value: str) -> str:
+        if not MIN_SEGMENT_SECONDS <= duration_seconds(value) <= MAX_SEGMENT_SECONDS:
+            raise ValueError(SEGMENT_DURATION_MESSAGE)
+        return value
+
+    @field_validator("retention")
+    @classmethod
+    def _retention_bounds(cls, value: str) -> str:
+        if not MIN_RETENTION_SECONDS <= duration_seconds(value) <= MAX_RETENTION_SECONDS:
+            raise ValueError(RETENTION_MESSAGE)
+        return value
+
+
+RECORDING_PATHS_MESSAGE = "spec.recording.paths: each of in and out at most once"
+SEGMENT_DURATION_MESSAGE = "spec.recording.segmentDuration must be between 1s and 24h"
+RETENTION_MESSAGE = "spec.recording.retention must be between 10s and 8784h (366 days)"
+
+
 class LiveStreamSpec(WireModel):
     stream_id: str = Field(
         pattern=STREAM_ID_PATTERN,
@@ -306,6 +386,9 @@ class LiveStreamSpec(WireModel):
     forwarder: ForwarderSpec | None = Field(
         default=None, description="Optional restreaming to third-party RTMP destinations."
     )
+    recording: RecordingSpec | None = Field(
+        default=None, description="Recording of in and/or out; off unless enabled."
+    )
 
 
 # ------------------------------------------------------------------------- status
@@ -329,6 +412,7 @@ class ConditionType(StrEnum):
     OUTPUT_AVAILABLE = "OutputAvailable"
     DESTINATIONS_HEALTHY = "DestinationsHealthy"
     PROCESSING = "Processing"  # process mode: the backend answers in time
+    RECORDING = "Recording"  # spec.recording: recording, off, or out of storage
 
 
 # RFC 3339 times as Kubernetes stores them; see format_time().
@@ -398,6 +482,51 @@ class ProcessingStatus(WireModel):
     since: Time | None = Field(default=None, description="RFC 3339 time the state began.")
 
 
+class RecordedPathStatus(WireModel):
+    """The complete segments MediaMTX reported for one path (runOnRecordSegmentComplete).
+    Counts are of segments recorded; retention deletes old files afterwards."""
+
+    path: RecordedPath = Field(description="in or out.")
+    segments: int = Field(default=0, ge=0, description="Segments completed.")
+    bytes: int = Field(default=0, ge=0, description="Bytes in those segments.")
+    first_segment_time: Time | None = Field(
+        default=None, description="RFC 3339 start of the first segment."
+    )
+    last_segment_time: Time | None = Field(
+        default=None, description="RFC 3339 start of the last complete segment."
+    )
+
+
+class RecordingStatus(WireModel):
+    """What the recordings volume holds (written by the hook receiver)."""
+
+    paths: list[RecordedPathStatus] | None = Field(default=None, description="Per path.")
+    free_bytes: int | None = Field(
+        default=None, ge=0, description="Free space on the recordings volume at the last segment."
+    )
+
+
+class PlaybackURLs(WireModel):
+    rtmp: str | None = Field(default=None, description="e.g. rtmp://host:1935/live/<id>/out")
+    rtsp: str | None = Field(default=None, description="e.g. rtsp://host:8554/live/<id>/out")
+    hls: str | None = Field(default=None, description="HLS playlist URL.")
+    webrtc: str | None = Field(default=None, description="WebRTC (WHEP) page URL.")
+
+
+class PlaybackStatus(WireModel):
+    """Where the stream can be played, from the chart's public addresses."""
+
+    out: PlaybackURLs | None = Field(default=None, description="The processed output.")
+    in_: PlaybackURLs | None = Field(
+        default=None, alias="in", description="The ingest, where the chart allows reading it."
+    )
+
+
+class SnapshotStatus(WireModel):
+    last_time: Time | None = Field(default=None, description="RFC 3339 time of the last snapshot.")
+    path: RecordedPath | None = Field(default=None, description="in or out: what it shows.")
+
+
 class DestinationStatus(WireModel):
     name: str = Field(description="Destination name.")
     state: DestinationState = Field(description="Pending, Up, Failing or Stopped.")
@@ -415,7 +544,7 @@ class ForwarderStatus(PodStatusSummary):
 class Condition(WireModel):
     type: ConditionType = Field(
         description="Ready, IngestAvailable, WorkerReady, OutputAvailable, "
-        "DestinationsHealthy or Processing."
+        "DestinationsHealthy, Processing or Recording."
     )
     status: Literal["True", "False", "Unknown"]
     reason: str = Field(description="CamelCase reason.")
@@ -427,8 +556,8 @@ class Condition(WireModel):
 class LiveStreamStatus(WireModel):
     """Observed state: what MediaMTX reports, and what the operator derives from it."""
 
-    # The hook receiver writes ingest and output (INGEST_FIELDS), the operator the
-    # rest (OPERATOR_FIELDS); each merge-patches only its own fields.
+    # The hook receiver writes ingest, output, recording and snapshot (INGEST_FIELDS),
+    # the operator the rest (OPERATOR_FIELDS); each merge-patches only its own fields.
 
     phase: Phase | None = Field(default=None, description="Derived from children and ingest.")
     message: str | None = Field(default=None, description="Why the stream is in its phase.")
@@ -441,6 +570,9 @@ class LiveStreamStatus(WireModel):
     worker: PodStatusSummary | None = None
     forwarder: ForwarderStatus | None = None
     processing: ProcessingStatus | None = None
+    recording: RecordingStatus | None = None
+    playback: PlaybackStatus | None = None
+    snapshot: SnapshotStatus | None = None
     conditions: list[Condition] | None = None
 
     def operator_part(self) -> dict[str, Any]:
@@ -450,7 +582,7 @@ class LiveStreamStatus(WireModel):
         )
 
 
-INGEST_FIELDS = frozenset({"ingest", "output"})
+INGEST_FIELDS = frozenset({"ingest", "output", "recording", "snapshot"})
 OPERATOR_FIELDS = frozenset(LiveStreamStatus.model_fields) - INGEST_FIELDS
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..api import naming
 from ..api.naming import PathRole, StreamPath
-from ..api.v1alpha1 import LiveStream, format_time_precise, status_patch
+from ..api.v1alpha1 import LiveStream, LiveStreamStatus, format_time_precise, status_patch
 from ..kube import KubeError
 from ..settings import Settings
 from . import rules
@@ -112,6 +113,41 @@ class ConditionalWriter:
                     continue  # someone else wrote first: read again and re-decide
                 raise
             return Applied(Decision(result, decision.change), name, created)
+        raise KubeError(409, "Conflict", f"LiveStream {name} kept changing; gave up")
+
+    async def update(
+        self, stream_id: str, decide: Callable[[LiveStream], LiveStreamStatus | None]
+    ) -> bool | None:
+        """Merge-patch what `decide` (pure) makes of the stream's current object,
+        conditional on its resourceVersion, re-deciding after a conflict.
+
+        True when written, False when `decide` had nothing to change, None when
+        there is no such LiveStream.
+        """
+        name = naming.resource_name(stream_id)
+        lock = self._locks.get(name)
+        if lock is None:
+            lock = self._locks[name] = asyncio.Lock()
+        async with lock:
+            for _ in range(MAX_ATTEMPTS):
+                current = await self._get(name)
+                if current is None or current.spec.stream_id != stream_id:
+                    return None
+                change = decide(current)
+                if change is None:
+                    return False
+                try:
+                    await self.api.patch_livestream_status(
+                        self.namespace,
+                        name,
+                        status_patch(change),
+                        current.metadata.resource_version,
+                    )
+                except KubeError as exc:
+                    if exc.conflict or exc.not_found:
+                        continue
+                    raise
+                return True
         raise KubeError(409, "Conflict", f"LiveStream {name} kept changing; gave up")
 
     async def _get(self, name: str) -> LiveStream | None:

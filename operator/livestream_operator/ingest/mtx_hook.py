@@ -3,11 +3,13 @@
 
 MediaMTX runs hook commands without a shell and passes the event in MTX_*
 environment variables. This file uses the standard library only, so it can be
-copied as-is into the MediaMTX image and run as `mtx-hook ready|not-ready`
-(python3 -S: no site-packages scan, since MediaMTX starts it for every event).
+copied as-is into the MediaMTX image and run as `mtx-hook ready|not-ready`, or
+`mtx-hook segment-complete` from runOnRecordSegmentComplete (python3 -S: no
+site-packages scan, since MediaMTX starts it for every event).
 
 Environment:
   MTX_PATH, MTX_QUERY, MTX_SOURCE_TYPE, MTX_SOURCE_ID   set by MediaMTX
+  MTX_SEGMENT_PATH, MTX_SEGMENT_DURATION                set for recording hooks
   LSO_HOOK_URL       receiver base URL, e.g. http://livestream-hooks:8080 (required)
   LSO_HOOK_TOKEN     the receiver's hook token, sent as a Bearer token (required)
   LSO_HOOK_TIMEOUT   seconds per attempt (default 2)
@@ -25,8 +27,8 @@ import time
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-EVENTS = {"ready": "ready", "not-ready": "not-ready"}
-USAGE = "usage: mtx-hook ready|not-ready"
+EVENTS = {"ready": "ready", "not-ready": "not-ready", "segment-complete": "segment-complete"}
+USAGE = "usage: mtx-hook ready|not-ready|segment-complete"
 
 
 class HookError(Exception):
@@ -52,6 +54,49 @@ def build_payload(env: Mapping[str, str]) -> bytes:
     # safely only after they are turned back into replacement characters.
     clean = {
         k: v.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for k, v in body.items()
+    }
+    return json.dumps(clean, ensure_ascii=True).encode()
+
+
+def build_segment_payload(env: Mapping[str, str]) -> bytes:
+    """A complete recording segment: its file, length and size, and the free space
+    left on its volume (what the receiver turns into status.recording)."""
+    path = env.get("MTX_PATH", "")
+    segment = env.get("MTX_SEGMENT_PATH", "")
+    if not path or not segment:
+        raise HookError(
+            "MTX_PATH and MTX_SEGMENT_PATH are not set: run mtx-hook segment-complete "
+            "from runOnRecordSegmentComplete",
+            2,
+        )
+    try:
+        duration = float(env.get("MTX_SEGMENT_DURATION", "0"))
+    except ValueError:
+        duration = 0.0
+    if not 0 <= duration < 1e7:  # NaN included: JSON has no such number
+        duration = 0.0
+    try:
+        size = os.stat(segment).st_size
+    except OSError:
+        size = 0  # deleted already (retention), or never written (a full disk)
+    try:
+        fs = os.statvfs(os.path.dirname(segment) or ".")
+        free: int | None = fs.f_bavail * fs.f_frsize
+    except OSError:
+        free = None
+    body: dict[str, object] = {
+        "path": path,
+        "segmentPath": segment,
+        "segmentDuration": duration,
+        "bytes": size,
+    }
+    if free is not None:
+        body["freeBytes"] = free
+    clean = {
+        k: v.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        if isinstance(v, str)
+        else v
+        for k, v in body.items()
     }
     return json.dumps(clean, ensure_ascii=True).encode()
 
@@ -169,7 +214,7 @@ def run(argv: list[str], env: Mapping[str, str]) -> int:
         raise HookError(USAGE, 2)
     url = endpoint(env, EVENTS[argv[0]])
     bearer = token(env)
-    payload = build_payload(env)
+    payload = build_segment_payload(env) if argv[0] == "segment-complete" else build_payload(env)
     timeout = _number(env, "LSO_HOOK_TIMEOUT", 2.0, 0.1, 60)
     attempts = int(_number(env, "LSO_HOOK_ATTEMPTS", 5, 1, 20))
     deliver(

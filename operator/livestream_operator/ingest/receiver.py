@@ -246,9 +246,18 @@ async def metrics_endpoint(_: web.Request) -> web.Response:
 
 
 def make_app(
-    api: ReceiverAPI, settings: Settings, auth: AuthService | None = None
+    api: ReceiverAPI,
+    settings: Settings,
+    auth: AuthService | None = None,
+    *,
+    snapshot: Handler | None = None,
+    recordings: Handler | None = None,
 ) -> web.Application:
-    """The receiver. Without `auth` (no key and stream views), auth calls are refused."""
+    """The receiver. Without `auth` (no key and stream views), auth calls are refused.
+
+    `snapshot` (snapshots.py) and `recordings` (recordings.py) serve a stream's
+    current picture and its recorded spans to users.
+    """
     app = web.Application(middlewares=[request_context], client_max_size=MAX_BODY)
     app[API] = api
     app[WRITER] = ConditionalWriter(api, settings.namespace, settings)
@@ -260,6 +269,10 @@ def make_app(
     app.router.add_post("/v1/mediamtx/events/ready", _event_handler(HookKind.READY))
     app.router.add_post("/v1/mediamtx/events/not-ready", _event_handler(HookKind.NOT_READY))
     app.router.add_post("/v1/mediamtx/auth", _auth)
+    if snapshot is not None:
+        app.router.add_get("/v1/streams/{streamId}/snapshot", snapshot)
+    if recordings is not None:
+        app.router.add_get("/v1/streams/{streamId}/recordings", recordings)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
