@@ -18,6 +18,7 @@ from ..ingest.auth_endpoint import AuthService
 from ..ingest.cluster_view import KeyRing, Publishing
 from ..ingest.mediamtx_api import MediaMTXClient
 from ..ingest.receiver import make_app
+from ..ingest.recordings import Recordings
 from ..kube import open_kube
 from ..settings import Settings, SettingsError, from_env
 
@@ -41,7 +42,8 @@ async def _serve(settings: Settings) -> web.Application:
     auth = AuthService(
         policy_from(settings), keys, publishing, settings.namespace, events=kube, kicker=mediamtx
     )
-    app = make_app(kube, settings, auth)
+    recordings = Recordings(settings, auth, session)
+    app = make_app(kube, settings, auth, recordings=recordings.handle)
     watches = [
         asyncio.create_task(cluster_view.watch_keys(kube, settings.namespace, keys)),
         asyncio.create_task(cluster_view.watch_livestreams(kube, settings.namespace, publishing)),

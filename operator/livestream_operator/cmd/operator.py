@@ -1,5 +1,6 @@
 """The operator process (`livestream-operator operator`): kopf watches, the
-controller reconciles (reconcile/), the resync loop heals missed hooks (ingest/).
+controller reconciles (reconcile/), the resync loop heals missed hooks and the
+recording sync keeps MediaMTX's path configuration in line (ingest/).
 
 kopf is embedded with kopf.operator() so the controller, the resync loop and
 the metrics server share its event loop and stop with it. This is where the two
@@ -27,6 +28,7 @@ from prometheus_client import start_http_server
 from .. import logs
 from ..ingest.conditional_writer import ConditionalWriter
 from ..ingest.mediamtx_api import MediaMTXClient
+from ..ingest.recording_sync import RecordingSync
 from ..ingest.resync import Resync
 from ..kube import Kube, open_kube
 from ..leader_election import LeaderElector, LeadershipLost
@@ -75,6 +77,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         )
         writer = ConditionalWriter(kube, settings.namespace, settings)
         resync = Resync(mtx, writer, controller.livestreams, settings.resync_seconds)
+        recording = RecordingSync(mtx, controller.livestreams, settings.resync_seconds)
         ready = asyncio.Event()
         liveness = (
             f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
@@ -89,6 +92,14 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             await leading.wait()
             await asyncio.sleep(settings.resync_seconds)  # let the first listing land
             await resync.run()
+
+        async def recording_when_leading() -> None:
+            await ready.wait()
+            await leading.wait()
+            # As for the resync: an entry is deleted when its LiveStream is not in
+            # the cache, so the cache must hold them all first.
+            await asyncio.sleep(settings.resync_seconds)
+            await recording.run()
 
         async def pool_when_leading() -> None:
             await leading.wait()
@@ -108,6 +119,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             asyncio.create_task(reconcile_when_leading()),
             asyncio.create_task(resync_when_leading()),
             asyncio.create_task(pool_when_leading()),
+            asyncio.create_task(recording_when_leading()),
         ]
         if elector is not None:  # acquires, then renews; ends only by LeadershipLost
             tasks.append(asyncio.create_task(elector.run()))

@@ -241,6 +241,8 @@ def decide(req: AuthRequest, policy: Policy, state: Snapshot) -> Decision:
         return _deny(
             Reason.UNAUTHORIZED, f"{action} needs the operator's credentials", None, action
         )
+    if action == Action.PLAYBACK:
+        return _playback(req, policy, state)
     if action not in (Action.PUBLISH, Action.READ):
         return _deny(Reason.FORBIDDEN_ACTION, f"action {action!r} is not offered", None, action)
     try:
@@ -287,6 +289,25 @@ def decide(req: AuthRequest, policy: Policy, state: Snapshot) -> Decision:
                 detail = f"stream {sid} has no key"
             return _deny(Reason.INVALID_KEY, detail, sid, action)
     return _admit(req, policy, state, sid)
+
+
+def _playback(req: AuthRequest, policy: Policy, state: Snapshot) -> Decision:
+    """Recordings (MediaMTX's playback server): the receiver lists them with the
+    operator's credentials; a user downloads a stream's own with its key
+    (`curl -u any:<key>`), as whoever may publish it."""
+    action = Action.PLAYBACK.value
+    if policy.credentials.operator.matches(req.user, req.password):
+        return _allow(Reason.INTERNAL, "operator credentials for playback", None, action)
+    try:
+        where = naming.parse_path(req.path)
+    except naming.PathError as exc:
+        return _deny(Reason.NOT_A_STREAM_PATH, str(exc), None, action)
+    sid = where.stream_id
+    if policy.mode is AuthMode.OPEN:
+        return _allow(Reason.OPEN_MODE, "open mode: anyone may play recordings", sid, action)
+    if _key_matches(offered_keys(req), state.keys.get(sid)):
+        return _allow(Reason.STREAM_KEY, "stream key", sid, action)
+    return _deny(Reason.UNAUTHORIZED, f"recordings of {req.path} need its stream key", sid, action)
 
 
 def _key_matches(offered: list[str], expected: StreamKey | None) -> bool:

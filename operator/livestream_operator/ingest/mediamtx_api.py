@@ -25,6 +25,10 @@ class NotFound(MediaMTXError):
     """The API answered 404: a healthy answer, not a failure."""
 
 
+class Refused(MediaMTXError):
+    """The API answered, and refused the request (4xx, or 500 for a bad config)."""
+
+
 class CircuitOpen(MediaMTXError):
     """Calls are suspended after repeated failures."""
 
@@ -173,6 +177,41 @@ class MediaMTXClient:
         except NotFound:
             return None
         return PathInfo.from_api(data)
+
+    async def list_path_confs(self) -> dict[str, dict[str, Any]]:
+        """MediaMTX's path configuration entries by name, all pages."""
+        confs: dict[str, dict[str, Any]] = {}
+        page = 0
+        while True:
+            data = await self._get(f"/v3/config/paths/list?page={page}&itemsPerPage={PAGE_SIZE}")
+            for item in data.get("items") or []:
+                if isinstance(item, dict) and isinstance(item.get("name"), str):
+                    confs[item["name"]] = item
+            page += 1
+            if page >= int(data.get("pageCount", 1)):
+                return confs
+
+    async def change_path_conf(
+        self, verb: str, name: str, body: dict[str, Any] | None = None
+    ) -> None:
+        """config/paths/{add,patch,replace,delete}/<name>; the name is a plain path
+        (its slashes are the route's wildcard)."""
+        method = {"add": "POST", "patch": "PATCH", "replace": "POST", "delete": "DELETE"}[verb]
+        url = f"{self.base_url}/v3/config/paths/{verb}/{quote(name, safe='/')}"
+        if not self.breaker.allow():
+            raise CircuitOpen("MediaMTX Control API circuit is open")
+        try:
+            async with self.session.request(
+                method, url, json=body, timeout=self.timeout, auth=self.auth
+            ) as resp:
+                if resp.status != 200:
+                    detail = (await resp.text())[:300]
+                    self.breaker.record_success()  # it answered: a refusal, not an outage
+                    raise Refused(f"{verb} {name}: HTTP {resp.status} {detail}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self.breaker.record_failure()
+            raise MediaMTXError(f"{verb} {name}: {type(exc).__name__}: {exc}") from None
+        self.breaker.record_success()
 
     async def kick(self, source_type: str, source_id: str) -> bool:
         """Disconnect one publisher; False when it is already gone or of a kind

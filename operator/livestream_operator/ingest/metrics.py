@@ -23,6 +23,16 @@ RESYNC_RUNS = Counter(
 RESYNC_HEALED = Counter(
     "livestream_resync_healed_total", "Differences the resync repaired.", ["action"]
 )
+RECORDING_CHANGES = Counter(
+    "livestream_recording_config_changes_total",
+    "Path configuration changes made for recording, by verb and result.",
+    ["verb", "result"],
+)
+RECORDING_SEGMENTS = Counter(
+    "livestream_recording_segments_total",
+    "Complete recording segments reported by MediaMTX, by role and result.",
+    ["role", "result"],
+)
 CIRCUIT_STATE = Gauge(
     "livestream_mediamtx_circuit_open", "1 while the MediaMTX Control API circuit is open."
 )

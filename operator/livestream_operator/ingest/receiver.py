@@ -13,11 +13,11 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .. import logs
 from ..api import naming
@@ -30,11 +30,13 @@ from .conditional_writer import ConditionalWriter, LiveStreamAPI, NameCollision
 from .early_signal import announcer
 from .hook_event import BodyError, HookEvent, HookKind, load_json
 from .problems import problem
+from .recording_index import SegmentError, SegmentEvent, count_segment, segment_start
 from .rules import Result
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Body = TypeVar("Body", bound=BaseModel)
 
 
 class ReceiverAPI(LiveStreamAPI, Protocol):
@@ -90,6 +92,10 @@ def _body_problem(status: int, field: str, reason: str) -> web.Response:
 
 
 async def _read_event(request: web.Request) -> HookEvent | web.Response:
+    return await _read_body(request, HookEvent, "{path, query, sourceType, sourceId}")
+
+
+async def _read_body(request: web.Request, model: type[Body], shape: str) -> Body | web.Response:
     if request.content_type != "application/json":
         return _body_problem(
             415,
@@ -114,11 +120,11 @@ async def _read_event(request: web.Request) -> HookEvent | web.Response:
             422,
             "invalid-event",
             "Invalid hook event",
-            "the body must be a JSON object {path, query, sourceType, sourceId}",
+            f"the body must be a JSON object {shape}",
             errors=[{"field": "body", "reason": "not an object"}],
         )
     try:
-        return HookEvent.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         errors = _field_errors(exc)
         return problem(
@@ -134,14 +140,7 @@ def _event_handler(kind: HookKind) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         if not _hook_token_ok(request):
-            metrics.HOOK_UNAUTHENTICATED.inc()
-            log.warning("hook call without a valid token", extra={"event": kind.value})
-            return problem(
-                401,
-                "unauthenticated",
-                "Unauthenticated",
-                "hook calls need the hook token: Authorization: Bearer <token>",
-            )
+            return _unauthenticated(kind.value)
         parsed = await _read_event(request)
         if isinstance(parsed, web.Response):
             metrics.HOOK_EVENTS.labels(kind.value, "", "invalid").inc()
@@ -214,6 +213,72 @@ def _event_handler(kind: HookKind) -> Handler:
     return handle
 
 
+def _unauthenticated(event: str) -> web.Response:
+    metrics.HOOK_UNAUTHENTICATED.inc()
+    log.warning("hook call without a valid token", extra={"event": event})
+    return problem(
+        401,
+        "unauthenticated",
+        "Unauthenticated",
+        "hook calls need the hook token: Authorization: Bearer <token>",
+    )
+
+
+def _invalid(status: int, slug: str, title: str, field: str, reason: str) -> web.Response:
+    return problem(
+        status, slug, title, f"{field}: {reason}", errors=[{"field": field, "reason": reason}]
+    )
+
+
+async def segment_complete(request: web.Request) -> web.Response:
+    """runOnRecordSegmentComplete: count the segment into status.recording."""
+    if not _hook_token_ok(request):
+        return _unauthenticated("segment-complete")
+    parsed = await _read_body(
+        request, SegmentEvent, "{path, segmentPath, segmentDuration, bytes, freeBytes}"
+    )
+    if isinstance(parsed, web.Response):
+        metrics.RECORDING_SEGMENTS.labels("", "invalid").inc()
+        return parsed
+    event = parsed
+    try:
+        where = naming.parse_path(event.path)
+    except naming.PathError as exc:
+        metrics.RECORDING_SEGMENTS.labels("", "invalid").inc()
+        return _invalid(422, "invalid-path", "Path is not a stream path", "path", str(exc))
+    try:
+        start = segment_start(event)
+    except SegmentError as exc:
+        metrics.RECORDING_SEGMENTS.labels(where.role.value, "invalid").inc()
+        return _invalid(422, "invalid-segment", "Not a recording segment", "segmentPath", str(exc))
+    try:
+        written = await request.app[WRITER].update(
+            where.stream_id, lambda ls: count_segment(ls, where, start, event)
+        )
+    except (KubeError, OSError, TimeoutError) as exc:
+        metrics.RECORDING_SEGMENTS.labels(where.role.value, "error").inc()
+        log.error("could not record a segment", extra={"reason": str(exc), "path": event.path})
+        return problem(
+            503,
+            "api-unavailable",
+            "Kubernetes API unavailable",
+            "the segment could not be recorded; MediaMTX's wrapper retries",
+        )
+    result = {None: "ignored", False: "unchanged", True: "updated"}[written]
+    metrics.RECORDING_SEGMENTS.labels(where.role.value, result).inc()
+    log.info(
+        "recording segment",
+        extra={
+            "path": event.path,
+            "streamId": where.stream_id,
+            "result": result,
+            "bytes": event.bytes,
+            "duration": event.segment_duration,
+        },
+    )
+    return web.json_response({"result": result, "streamId": where.stream_id})
+
+
 async def healthz(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -268,6 +333,7 @@ def make_app(
             auth.announce = announcer(app[WRITER])
     app.router.add_post("/v1/mediamtx/events/ready", _event_handler(HookKind.READY))
     app.router.add_post("/v1/mediamtx/events/not-ready", _event_handler(HookKind.NOT_READY))
+    app.router.add_post("/v1/mediamtx/events/segment-complete", segment_complete)
     app.router.add_post("/v1/mediamtx/auth", _auth)
     if snapshot is not None:
         app.router.add_get("/v1/streams/{streamId}/snapshot", snapshot)

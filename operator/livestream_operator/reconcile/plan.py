@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..api import naming
 from ..api.pod_contract import PROCESSING_POLL_SECONDS, FallbackReason, ProcessingReport
 from ..api.v1alpha1 import (
     Condition,
@@ -26,6 +27,8 @@ from ..api.v1alpha1 import (
     LiveStreamStatus,
     OutputStatus,
     Phase,
+    PlaybackStatus,
+    PlaybackURLs,
     PodState,
     PodStatusSummary,
     ProcessingState,
@@ -65,7 +68,8 @@ _SECRET_KEY_MISSING = re.compile(r"\bcouldn't find key (\S+) in Secret (\S+)", r
 CREDENTIALS_REFUSED = "CredentialsRefused"
 CREDENTIALS_FIELD = "spec.worker.processing.backend.credentialsSecretRef"
 # Reasons whose Warning Event is posted once, when a condition turns False for them.
-_WARN_ONCE = frozenset({SECRET_NOT_FOUND, SECRET_KEY_NOT_FOUND, CREDENTIALS_REFUSED})
+STORAGE_FULL = "StorageFull"
+_WARN_ONCE = frozenset({SECRET_NOT_FOUND, SECRET_KEY_NOT_FOUND, CREDENTIALS_REFUSED, STORAGE_FULL})
 # What the worker reports goes into status and Events: bounded, and a reason only
 # in the CamelCase form a condition reason takes.
 _REASON = re.compile(r"[A-Z][A-Za-z0-9]{0,63}")
@@ -355,6 +359,9 @@ def plan(
     )
     if processing_cond is not None:
         conditions.append(processing_cond)
+    recording_cond = recording_condition(livestream, settings)
+    if recording_cond is not None:
+        conditions.append(recording_cond)
     result.status = LiveStreamStatus(
         phase=phase,
         message=message,
@@ -365,6 +372,9 @@ def plan(
         worker=worker_summary,
         forwarder=forwarder_status,
         processing=processing_status,
+        recording=status.recording,
+        playback=playback_status(spec.stream_id, settings),
+        snapshot=status.snapshot,
         conditions=merge_conditions(status.conditions, conditions, now, meta.generation),
     )
     if status.phase is not phase:
@@ -543,6 +553,60 @@ def _secret_events(old: list[Condition] | None, new: list[_Cond]) -> list[KubeEv
             continue
         events.append(KubeEvent(EventType.WARNING, cond.reason, cond.message))
     return events
+
+
+# ------------------------------------------------------------ recording, playback
+
+
+def recording_condition(livestream: LiveStream, settings: Settings) -> _Cond | None:
+    """Recording, Off, or StorageFull when the recordings volume (as the last
+    segment found it) has less free space than the chart allows."""
+    spec = livestream.spec.recording
+    if spec is None:
+        return None
+    if not spec.enabled:
+        return _Cond(ConditionType.RECORDING, False, "Off", "spec.recording.enabled is false")
+    free = livestream.status.recording.free_bytes if livestream.status.recording else None
+    if free is not None and free < settings.recording_min_free_bytes:
+        return _Cond(
+            ConditionType.RECORDING,
+            False,
+            STORAGE_FULL,
+            f"the recordings volume has {free} bytes free, under the "
+            f"{settings.recording_min_free_bytes} the operator keeps: free space or grow it",
+        )
+    paths = " and ".join(p.value for p in spec.paths)
+    return _Cond(
+        ConditionType.RECORDING,
+        True,
+        "Recording",
+        f"recording {paths} as {spec.format.value} while live, "
+        f"{spec.segment_duration} segments kept {spec.retention}",
+    )
+
+
+def playback_urls(path: str, settings: Settings) -> PlaybackURLs | None:
+    bases = settings.public_urls
+
+    def at(base: str | None, suffix: str = "") -> str | None:
+        return f"{base.rstrip('/')}/{path}{suffix}" if base else None
+
+    urls = PlaybackURLs(
+        rtmp=at(bases.rtmp),
+        rtsp=at(bases.rtsp),
+        hls=at(bases.hls, "/index.m3u8"),
+        webrtc=at(bases.webrtc),
+    )
+    return urls if urls.wire() else None
+
+
+def playback_status(stream_id: str, settings: Settings) -> PlaybackStatus | None:
+    """Where out (and, where the chart allows reading it, in) can be played."""
+    out = playback_urls(naming.output_path(stream_id), settings)
+    ingest = playback_urls(naming.ingest_path(stream_id), settings)
+    if out is None:
+        return None
+    return PlaybackStatus(out=out, in_=ingest if settings.playback_ingest else None)
 
 
 # ------------------------------------------------------------------ process mode

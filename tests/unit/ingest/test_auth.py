@@ -149,7 +149,13 @@ def test_open_mode_admits_without_a_key_but_keeps_the_limits() -> None:
         ("api", "", "lso-operator", "op-pass-123", True),
         ("api", "", "lso-worker", "wk-pass-123", False),
         ("metrics", "", "", "", False),
-        ("playback", "live/cam/in", "lso-operator", "op-pass-123", False),
+        # Recordings: the receiver lists them as the operator; users with the key.
+        ("playback", "live/cam/in", "lso-operator", "op-pass-123", True),
+        ("playback", "live/cam/out", "any", KEY, True),
+        ("playback", "live/cam/in", "", "", False),
+        ("playback", "live/cam/in", "lso-worker", "wk-pass-123", False),
+        ("playback", "live/other/in", "any", KEY, False),  # another stream's key
+        ("playback", "recordings/x", "any", KEY, False),
         ("pprof", "", "lso-operator", "op-pass-123", False),
         ("publish", "other/cam", "any", KEY, False),
     ],
