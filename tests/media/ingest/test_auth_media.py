@@ -9,51 +9,17 @@ import base64
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from livestream_operator.api import stream_keys
-from livestream_operator.kube import Kube, core_path
 from tests.media.conftest import Processes
 from tests.media.media_support import MediaMTX
 from tests.support.processes import INTERNAL
-from tests.support.waiting import WaitTimeout, wait_for_async
+from tests.support.waiting import WaitTimeout
 
 pytestmark = pytest.mark.media
-
-
-@pytest.fixture
-async def keyed(
-    namespace: str,
-    kube: Kube,
-    start_receiver: Callable[..., str],
-    mediamtx_bin: Path,
-    tmp_path: Path,
-    media_tools: None,
-) -> AsyncIterator[tuple[MediaMTX, str]]:
-    """MediaMTX whose auth is the receiver's, and a key for stream `cam`."""
-    url = start_receiver(namespace)
-    key = stream_keys.generate_key()
-    await kube.request(
-        "POST", core_path(namespace, "secrets"), stream_keys.to_secret("cam", key, namespace)
-    )
-
-    async def receiver_ready() -> bool:
-        try:
-            with await asyncio.to_thread(urllib.request.urlopen, f"{url}/readyz", None, 2):
-                return True
-        except OSError:
-            return False
-
-    await wait_for_async(receiver_ready, 20, what="the receiver's key view")
-    await asyncio.sleep(0.5)  # the key Secret arrives through the watch
-    mtx = MediaMTX(mediamtx_bin, tmp_path / "mtx", hook_url=url, auth_url=f"{url}/v1/mediamtx/auth")
-    mtx_start = asyncio.to_thread(mtx.start)
-    await mtx_start
-    yield mtx, key
-    mtx.stop()
 
 
 async def _available(mtx: MediaMTX, path: str, timeout: float = 20) -> bool:

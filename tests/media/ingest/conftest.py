@@ -1,0 +1,65 @@
+"""Fixtures of the ingest media tests: MediaMTX asking the real receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from livestream_operator.api import stream_keys
+from livestream_operator.kube import Kube, core_path
+from tests.media.media_support import MediaMTX, free_port
+from tests.support.waiting import wait_for_async
+
+
+@pytest.fixture
+async def keyed(
+    keyed_receiver: str,
+    playback_port: int,
+    namespace: str,
+    kube: Kube,
+    mediamtx_bin: Path,
+    tmp_path: Path,
+    media_tools: None,
+) -> AsyncIterator[tuple[MediaMTX, str]]:
+    """MediaMTX whose auth is the receiver's, and a key for stream `cam`."""
+    url = keyed_receiver
+    key = stream_keys.generate_key()
+    await kube.request(
+        "POST", core_path(namespace, "secrets"), stream_keys.to_secret("cam", key, namespace)
+    )
+
+    async def receiver_ready() -> bool:
+        try:
+            with await asyncio.to_thread(urllib.request.urlopen, f"{url}/readyz", None, 2):
+                return True
+        except OSError:
+            return False
+
+    await wait_for_async(receiver_ready, 20, what="the receiver's key view")
+    await asyncio.sleep(0.5)  # the key Secret arrives through the watch
+    mtx = MediaMTX(
+        mediamtx_bin,
+        tmp_path / "mtx",
+        hook_url=url,
+        auth_url=f"{url}/v1/mediamtx/auth",
+        playback_port=playback_port,
+    )
+    mtx_start = asyncio.to_thread(mtx.start)
+    await mtx_start
+    yield mtx, key
+    mtx.stop()
+
+
+@pytest.fixture
+def playback_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def keyed_receiver(namespace: str, start_receiver: Callable[..., str], playback_port: int) -> str:
+    """The receiver `keyed` points MediaMTX at; override it for other settings."""
+    return start_receiver(namespace, LSO_MEDIAMTX_PLAYBACK_URL=f"http://127.0.0.1:{playback_port}")
