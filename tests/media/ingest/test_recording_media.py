@@ -96,7 +96,8 @@ async def test_recording_toggles_live_indexes_segments_and_downloads_spans(
         return paths[0] if paths and paths[0]["segments"] >= 2 else None
 
     entry = await wait_for_async(indexed, 15, what="two segments in status.recording")
-    assert entry["path"] == "in" and entry["bytes"] > 0
+    assert entry["path"] == "in"
+    assert entry["bytes"] > 0
     assert entry["firstSegmentTime"] < entry["lastSegmentTime"]
 
     # The listing, with the key, and a download of 3 s that plays for 3 s.
@@ -110,7 +111,8 @@ async def test_recording_toggles_live_indexes_segments_and_downloads_spans(
             assert resp.status == 200
             listing = await resp.json()
         span = listing["recordings"][0]
-        assert span["path"] == "in" and span["duration"] >= 3
+        assert span["path"] == "in"
+        assert span["duration"] >= 3
         link = span["url"].replace(f"duration={span['duration']:.3f}", "duration=3")
         async with s.get(link) as resp:  # the playback server asks for the key too
             assert resp.status == 401
