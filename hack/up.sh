@@ -4,7 +4,7 @@
 #   hack/up.sh
 #
 # Steps: Docker engine -> kind/helm/kubectl -> node image -> cluster (the RTMP,
-# RTSP and SRT NodePorts mapped to the host) -> project images built and loaded -> chart
+# RTSP, SRT and playback NodePorts mapped to the host) -> project images built and loaded -> chart
 # installed -> a short demo stream published with ffmpeg -> `kubectl get livestreams`.
 #
 # Settings (environment):
@@ -16,6 +16,11 @@
 #   LSO_RTMP_NODE_PORT  the RTMP Service's NodePort inside the cluster (31935)
 #   LSO_RTSP_HOST_PORT, LSO_RTSP_NODE_PORT  the same for RTSP, TCP (8554, 30554)
 #   LSO_SRT_HOST_PORT, LSO_SRT_NODE_PORT    the same for SRT, UDP (8890, 30890)
+#   LSO_PLAYBACK_HOST_PORT, LSO_PLAYBACK_NODE_PORT  the same for MediaMTX's playback
+#                       server, recording downloads, TCP (9996, 31996); port mappings
+#                       apply when the cluster is created (hack/down.sh first)
+#   LSO_RECORDINGS_NODE_PATH  directory inside the kind node holding the recordings
+#                       (/var/lib/livestream-operator/recordings; a hostPath PV)
 #   LSO_HELM_ARGS       extra arguments for helm upgrade --install
 #   LSO_SKIP_DEMO=1     do not publish the demo stream
 #   LSO_DEMO_SECONDS    length of the demo stream (20)
@@ -30,6 +35,11 @@ RTSP_HOST_PORT="${LSO_RTSP_HOST_PORT:-8554}"
 RTSP_NODE_PORT="${LSO_RTSP_NODE_PORT:-30554}"
 SRT_HOST_PORT="${LSO_SRT_HOST_PORT:-8890}"
 SRT_NODE_PORT="${LSO_SRT_NODE_PORT:-30890}"
+PLAYBACK_HOST_PORT="${LSO_PLAYBACK_HOST_PORT:-9996}"
+PLAYBACK_NODE_PORT="${LSO_PLAYBACK_NODE_PORT:-31996}"
+# In the node container (its /var is a volume of its own): survives node and
+# MediaMTX restarts, goes with the cluster (hack/down.sh).
+RECORDINGS_NODE_PATH="${LSO_RECORDINGS_NODE_PATH:-/var/lib/livestream-operator/recordings}"
 DEMO_SECONDS="${LSO_DEMO_SECONDS:-20}"
 KUBECONFIG_FILE="$CACHE_DIR/kind-$CLUSTER_NAME.kubeconfig"
 
@@ -71,7 +81,7 @@ else
     echo "    image: $NODE_IMAGE"
     echo "    extraPortMappings:"
     for mapping in "$RTMP_NODE_PORT:$RTMP_HOST_PORT:TCP" "$RTSP_NODE_PORT:$RTSP_HOST_PORT:TCP" \
-      "$SRT_NODE_PORT:$SRT_HOST_PORT:UDP"; do
+      "$SRT_NODE_PORT:$SRT_HOST_PORT:UDP" "$PLAYBACK_NODE_PORT:$PLAYBACK_HOST_PORT:TCP"; do
       IFS=: read -r node_port host_port protocol <<<"$mapping"
       echo "      - containerPort: $node_port"
       echo "        hostPort: $host_port"
@@ -91,6 +101,31 @@ for _ in $(seq 120); do
 done
 kubectl wait node --all --for=condition=Ready --timeout=300s
 kubectl -n kube-system rollout status deployment/coredns --timeout=300s
+
+publish_host="$HOST_ADDRESS"; [ "$HOST_ADDRESS" = 0.0.0.0 ] && publish_host=127.0.0.1
+# Where this host reaches a NodePort: the host port kind maps to it, else (a
+# cluster created before that mapping existed; kind cannot add one later) the
+# node container's address and the NodePort, as tests/e2e does.
+reach() { # <node port> <tcp|udp> <host port>
+  local mapped ip
+  mapped="$(docker port "$CLUSTER_NAME-control-plane" "$1/$2" 2>/dev/null | head -n1 || true)"
+  if [ -n "$mapped" ]; then
+    case "$mapped" in 0.0.0.0:* | "[::]:"*) mapped="127.0.0.1:${mapped##*:}" ;; esac
+    echo "$mapped"
+    return
+  fi
+  ip="$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' \
+    "$CLUSTER_NAME-control-plane" 2>/dev/null | awk '{print $1}' || true)"
+  if [ -n "$ip" ]; then
+    log "NodePort $1/$2 is not mapped to the host (the cluster predates the mapping): using the node's address $ip:$1; hack/down.sh, then hack/up.sh, maps it to $3"
+    echo "$ip:$1"
+  else
+    echo "$publish_host:$3"
+  fi
+}
+rtsp_at="$(reach "$RTSP_NODE_PORT" tcp "$RTSP_HOST_PORT")"
+srt_at="$(reach "$SRT_NODE_PORT" udp "$SRT_HOST_PORT")"
+playback_at="$(reach "$PLAYBACK_NODE_PORT" tcp "$PLAYBACK_HOST_PORT")"
 
 step "project images"
 mapfile -t images < <(bash "$HACK_DIR/build-images.sh" --load)
@@ -128,6 +163,12 @@ helm upgrade --install "$RELEASE" "$REPO_ROOT/charts/livestream-operator" \
   --set "mediamtx.rtmp.service.nodePort=$RTMP_NODE_PORT" \
   --set "mediamtx.rtsp.service.nodePort=$RTSP_NODE_PORT" \
   --set "mediamtx.srt.service.nodePort=$SRT_NODE_PORT" \
+  --set-string "recording.persistence.hostPath=$RECORDINGS_NODE_PATH" \
+  --set "playback.service.enabled=true" \
+  --set "playback.service.nodePort=$PLAYBACK_NODE_PORT" \
+  --set-string "playback.publicUrls.rtmp=rtmp://$publish_host:$RTMP_HOST_PORT" \
+  --set-string "playback.publicUrls.rtsp=rtsp://$rtsp_at" \
+  --set-string "playback.publicDownloadUrl=http://$playback_at" \
   --set-string "operator.podAnnotations.livestream-operator\.dev/images=$images_hash" \
   --set-string "hooks.podAnnotations.livestream-operator\.dev/images=$images_hash" \
   --set-string "mediamtx.podAnnotations.livestream-operator\.dev/images=$images_hash" \
@@ -138,7 +179,6 @@ for d in $(kubectl -n "$NAMESPACE" get deployments -l "app.kubernetes.io/instanc
   kubectl -n "$NAMESPACE" rollout status "$d" --timeout=300s
 done
 
-publish_host="$HOST_ADDRESS"; [ "$HOST_ADDRESS" = 0.0.0.0 ] && publish_host=127.0.0.1
 server="rtmp://$publish_host:$RTMP_HOST_PORT"
 # The demo stream's key (a Secret the receivers watch), made or rotated by the
 # project's own CLI, which prints the OBS settings.
@@ -168,28 +208,9 @@ if [ "${LSO_SKIP_DEMO:-}" != 1 ]; then
   wait "$ffmpeg_pid" || log "ffmpeg exited with status $? (is the NodePort mapped? see kubectl -n $NAMESPACE get svc)"
 fi
 
-# Where this host reaches a NodePort: the host port kind maps to it, else (a
-# cluster created before that mapping existed; kind cannot add one later) the
-# node container's address and the NodePort, as tests/e2e does.
-reach() { # <node port> <tcp|udp> <host port>
-  local mapped ip
-  mapped="$(docker port "$CLUSTER_NAME-control-plane" "$1/$2" 2>/dev/null | head -n1 || true)"
-  if [ -n "$mapped" ]; then
-    case "$mapped" in 0.0.0.0:* | "[::]:"*) mapped="127.0.0.1:${mapped##*:}" ;; esac
-    echo "$mapped"
-    return
-  fi
-  ip="$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' \
-    "$CLUSTER_NAME-control-plane" 2>/dev/null | awk '{print $1}' || true)"
-  if [ -n "$ip" ]; then
-    log "NodePort $1/$2 is not mapped to the host (the cluster predates the mapping): using the node's address $ip:$1; hack/down.sh, then hack/up.sh, maps it to $3"
-    echo "$ip:$1"
-  else
-    echo "$publish_host:$3"
-  fi
-}
-rtsp_at="$(reach "$RTSP_NODE_PORT" tcp "$RTSP_HOST_PORT")"
-srt_at="$(reach "$SRT_NODE_PORT" udp "$SRT_HOST_PORT")"
+# The chart's object names: <release>-livestream-operator-<component>, or
+# <release>-<component> when the release name holds the chart's (lso.fullname).
+case "$RELEASE" in *livestream-operator*) fullname="$RELEASE" ;; *) fullname="$RELEASE-livestream-operator" ;; esac
 
 step "up"
 cat >&2 <<EOF
@@ -200,6 +221,8 @@ cat >&2 <<EOF
   RTMP:       $server/live/<streamId>/in?key=sk_...
   RTSP:       rtsp://publisher:sk_...@$rtsp_at/live/<streamId>/in   (ffmpeg -f rtsp -rtsp_transport tcp)
   SRT:        srt://$srt_at?streamid=publish:live/<streamId>/in:publisher:sk_...&pkt_size=1316   (ffmpeg -f mpegts)
+  Playback:   http://$playback_at   (recording downloads; list: GET /v1/streams/<streamId>/recordings
+              on the receiver: kubectl -n $NAMESPACE port-forward svc/$fullname-hooks 8080)
   Watch:      kubectl -n $NAMESPACE get livestreams -w
   Check:      helm test $RELEASE -n $NAMESPACE
   Tear down:  hack/down.sh

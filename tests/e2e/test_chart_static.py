@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from livestream_operator.api.pod_contract import WORKER_METRICS_PORT, forwarder_port
-from livestream_operator.api.v1alpha1 import MAX_DESTINATIONS, ProcessingSpec
+from livestream_operator.api.v1alpha1 import MAX_DESTINATIONS, PlaybackURLs, ProcessingSpec
 from livestream_operator.reconcile.pods import WORKER, pool_labels
 from livestream_operator.reconcile.pods import labels as pod_labels
+from livestream_operator.settings import from_env
 from tests.conftest import require
 
 from .e2e_support import REPO, tool
@@ -335,7 +336,17 @@ def test_disabled_rtsp_and_srt_services_keep_rtsp_in_cluster_and_srt_closed() ->
                     "podSelector": {
                         "matchLabels": {"app.kubernetes.io/managed-by": "livestream-operator"}
                     }
-                }
+                },
+                # The receivers: their snapshots read the stream with ffmpeg.
+                {
+                    "podSelector": {
+                        "matchLabels": {
+                            "app.kubernetes.io/name": "livestream-operator",
+                            "app.kubernetes.io/instance": "lso",
+                            "app.kubernetes.io/component": "hooks",
+                        }
+                    }
+                },
             ],
             "ports": [{"port": 8554}],
         }
@@ -645,3 +656,301 @@ def test_values_schema_rejects_bad_default_processing(processing: dict[str, Any]
 def test_values_schema_rejects_bad_backend_values(bad: str) -> None:
     stderr = _render_fails("--set", bad)
     assert "backends" in stderr, stderr
+
+
+# ------------------------------------------------------------------ recording and playback
+
+CLAIM = f"{FULLNAME}-recordings"
+VOLUME = f"media-{FULLNAME}-recordings"  # cluster-scoped: the namespace in the name
+HOST_PATH = ("--set", "recording.persistence.hostPath=/var/lib/livestream-operator/recordings")
+HOOKS_SELECTOR = {
+    "app.kubernetes.io/name": "livestream-operator",
+    "app.kubernetes.io/instance": "lso",
+    "app.kubernetes.io/component": "hooks",
+}
+
+
+def _mediamtx_pod(docs: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+    pod: dict[str, Any] = docs[("Deployment", f"{FULLNAME}-mediamtx")]["spec"]["template"]["spec"]
+    return pod
+
+
+def _recordings_volume(pod: dict[str, Any]) -> dict[str, Any]:
+    (container,) = pod["containers"]
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/recordings"]
+    assert not mount.get("readOnly"), "MediaMTX writes the recordings"
+    volumes: list[dict[str, Any]] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    (volume,) = volumes
+    return volume
+
+
+def test_recordings_are_on_a_pvc_by_default() -> None:
+    docs = _by_name(_render())
+    pvc = docs[("PersistentVolumeClaim", CLAIM)]
+    assert pvc["metadata"]["namespace"] == "media"
+    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "10Gi"
+    # No storageClassName at all: the cluster's default class provisions it.
+    assert "storageClassName" not in pvc["spec"]
+    assert "volumeName" not in pvc["spec"]
+    assert not [k for k, _ in docs if k == "PersistentVolume"]
+    pod = _mediamtx_pod(docs)
+    assert _recordings_volume(pod) == {
+        "name": "recordings",
+        "persistentVolumeClaim": {"claimName": CLAIM},
+    }
+    assert "initContainers" not in pod, "no root container without hostPath"
+    # One writer of the ReadWriteOnce claim, replaced rather than overlapped.
+    mtx = docs[("Deployment", f"{FULLNAME}-mediamtx")]
+    assert (mtx["spec"]["replicas"], mtx["spec"]["strategy"]["type"]) == (1, "Recreate")
+    assert pod["securityContext"]["fsGroup"] == 10001
+
+
+def test_recordings_pvc_follows_size_class_and_access_modes() -> None:
+    docs = _by_name(
+        _render(
+            "--set", "recording.persistence.size=50Gi",
+            "--set", "recording.persistence.storageClassName=fast-ssd",
+            "--set", "recording.persistence.accessModes={ReadWriteOncePod}",
+        )
+    )  # fmt: skip
+    spec = docs[("PersistentVolumeClaim", CLAIM)]["spec"]
+    assert spec["resources"]["requests"]["storage"] == "50Gi"
+    assert spec["storageClassName"] == "fast-ssd"
+    assert spec["accessModes"] == ["ReadWriteOncePod"]
+    # "-": explicitly no class (a PV bound by hand), not the default one.
+    spec = _by_name(_render("--set", "recording.persistence.storageClassName=-"))[
+        ("PersistentVolumeClaim", CLAIM)
+    ]["spec"]
+    assert spec["storageClassName"] == ""
+
+
+def test_recordings_on_a_host_path_get_a_bound_pv_and_a_chown_init_container() -> None:
+    docs = _by_name(_render(*HOST_PATH))
+    pv = docs[("PersistentVolume", VOLUME)]
+    pvc = docs[("PersistentVolumeClaim", CLAIM)]
+    assert "namespace" not in pv["metadata"]
+    assert pv["spec"]["hostPath"] == {
+        "path": "/var/lib/livestream-operator/recordings",
+        "type": "DirectoryOrCreate",
+    }
+    assert pv["spec"]["capacity"]["storage"] == pvc["spec"]["resources"]["requests"]["storage"]
+    assert pv["spec"]["accessModes"] == pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+    # Bound to each other by name, with no class: kind's default class
+    # (kubernetes.io/no-provisioner) never gets involved.
+    assert pv["spec"]["storageClassName"] == pvc["spec"]["storageClassName"] == ""
+    assert pv["spec"]["claimRef"]["namespace"] == "media"
+    assert pv["spec"]["claimRef"]["name"] == CLAIM
+    assert pvc["spec"]["volumeName"] == VOLUME
+    pod = _mediamtx_pod(docs)
+    assert _recordings_volume(pod) == {
+        "name": "recordings",
+        "persistentVolumeClaim": {"claimName": CLAIM},
+    }
+    (init,) = pod["initContainers"]
+    (mediamtx,) = pod["containers"]
+    assert init["image"] == mediamtx["image"]
+    assert init["command"] == ["chown", "10001:10001", "/recordings"]
+    assert init["volumeMounts"] == [{"name": "recordings", "mountPath": "/recordings"}]
+    sc = init["securityContext"]
+    assert sc["runAsUser"] == 0
+    assert sc["runAsNonRoot"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["readOnlyRootFilesystem"] is True
+    # MediaMTX itself stays unprivileged.
+    assert mediamtx["securityContext"]["runAsUser"] == 10001
+    assert mediamtx["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_recordings_without_persistence_are_on_an_empty_dir() -> None:
+    for args in ((), HOST_PATH):  # hostPath is ignored without persistence
+        docs = _by_name(_render("--set", "recording.persistence.enabled=false", *args))
+        assert not [k for k, _ in docs if k in ("PersistentVolumeClaim", "PersistentVolume")]
+        pod = _mediamtx_pod(docs)
+        assert _recordings_volume(pod) == {"name": "recordings", "emptyDir": {}}
+        assert "initContainers" not in pod
+
+
+def test_recordings_on_an_existing_claim() -> None:
+    docs = _by_name(_render("--set", "recording.persistence.existingClaim=my-recordings"))
+    assert not [k for k, _ in docs if k in ("PersistentVolumeClaim", "PersistentVolume")]
+    assert _recordings_volume(_mediamtx_pod(docs)) == {
+        "name": "recordings",
+        "persistentVolumeClaim": {"claimName": "my-recordings"},
+    }
+    stderr = _render_fails("--set", "recording.persistence.existingClaim=mine", *HOST_PATH)
+    assert "existingClaim" in stderr, stderr
+    assert "hostPath" in stderr, stderr
+
+
+def test_mediamtx_serves_playback_and_deletes_orphaned_recordings() -> None:
+    docs = _by_name(_render("--set", "recording.orphanRetention=7d"))
+    (container,) = _mediamtx_pod(docs)["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MTX_PATHDEFAULTS_RECORDDELETEAFTER"] == "7d"
+    ports = {p["name"]: p for p in container["ports"]}
+    assert ports["playback"] == {"name": "playback", "containerPort": 9996}
+    svc = docs[("Service", f"{FULLNAME}-mediamtx")]
+    assert svc["spec"]["type"] == "ClusterIP"
+    assert {"name": "playback", "port": 9996, "targetPort": "playback"} in svc["spec"]["ports"]
+    config = yaml.safe_load(docs[("ConfigMap", f"{FULLNAME}-mediamtx")]["data"]["mediamtx.yml"])
+    assert (config["playback"], config["playbackAddress"]) == (True, ":9996")
+    assert config["pathDefaults"]["recordPath"].startswith("/recordings/")
+    assert config["authHTTPExclude"] == []  # playback requests too go to the receiver
+    default = _by_name(_render())
+    (container,) = _mediamtx_pod(default)["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MTX_PATHDEFAULTS_RECORDDELETEAFTER"] == "24h"
+
+
+PUBLIC_URLS = {"rtmp": "rtmp://media.example.com:1935", "rtsp": "rtsp://127.0.0.1:8554"}
+
+
+def test_operator_and_receiver_get_the_playback_settings() -> None:
+    docs = _by_name(
+        _render(
+            "--set-string", f"playback.publicUrls.rtmp={PUBLIC_URLS['rtmp']}",
+            "--set-string", f"playback.publicUrls.rtsp={PUBLIC_URLS['rtsp']}",
+            "--set", "playback.ingest=true",
+            "--set-string", "playback.publicDownloadUrl=https://dl.example.com/recordings",
+            "--set", "recording.minFreeBytes=1073741824",
+        )
+    )  # fmt: skip
+    for component in ("operator", "hooks"):
+        env = _env(docs[("Deployment", f"{FULLNAME}-{component}")])
+        assert json.loads(env["LSO_PUBLIC_URLS"]["value"]) == PUBLIC_URLS  # no empty keys
+        assert env["LSO_MEDIAMTX_PLAYBACK_URL"]["value"] == (
+            f"http://{FULLNAME}-mediamtx.media.svc:9996"
+        )
+        assert env["LSO_PLAYBACK_PUBLIC_URL"]["value"] == "https://dl.example.com/recordings"
+        assert env["LSO_PLAYBACK_INGEST"]["value"] == "true"
+        assert env["LSO_RECORDING_MIN_FREE_BYTES"]["value"] == "1073741824"
+        # What the operator and the receiver will parse (settings.from_env).
+        plain = {k: e["value"] for k, e in env.items() if k.startswith("LSO_") and "value" in e}
+        settings = from_env(plain)
+        assert settings.public_urls == PlaybackURLs.model_validate(PUBLIC_URLS)
+        assert settings.mediamtx_playback_url == f"http://{FULLNAME}-mediamtx.media.svc:9996"
+        assert settings.playback_public_url == "https://dl.example.com/recordings"
+        assert settings.playback_ingest is True
+        assert settings.recording_min_free_bytes == 1024**3
+
+
+def test_playback_settings_default_to_nothing_advertised() -> None:
+    docs = _by_name(_render())
+    for component in ("operator", "hooks"):
+        env = _env(docs[("Deployment", f"{FULLNAME}-{component}")])
+        assert json.loads(env["LSO_PUBLIC_URLS"]["value"]) == {}
+        assert env["LSO_PLAYBACK_INGEST"]["value"] == "false"
+        # Unset: the receiver links downloads to LSO_MEDIAMTX_PLAYBACK_URL.
+        assert "LSO_PLAYBACK_PUBLIC_URL" not in env
+        assert "LSO_MEDIAMTX_PLAYBACK_URL" in env
+        # Not 2.68435456e+08: values.yaml numbers are floats to Helm.
+        assert env["LSO_RECORDING_MIN_FREE_BYTES"]["value"] == str(256 * 1024 * 1024)
+        plain = {k: e["value"] for k, e in env.items() if k.startswith("LSO_") and "value" in e}
+        assert from_env(plain).public_urls == PlaybackURLs()
+
+
+def test_receiver_runs_the_forwarder_image_for_ffmpeg() -> None:
+    docs = _by_name(_render("--set", "images.forwarder.tag=f1", "--set", "images.operator.tag=o1"))
+    (hooks,) = docs[("Deployment", f"{FULLNAME}-hooks")]["spec"]["template"]["spec"]["containers"]
+    assert hooks["image"] == "livestream-operator/forwarder:f1"
+    assert hooks["args"][0] == "hooks"
+    assert "command" not in hooks, "both images' entrypoint is livestream-operator"
+    assert hooks["securityContext"] == RESTRICTED
+    (op,) = docs[("Deployment", f"{FULLNAME}-operator")]["spec"]["template"]["spec"]["containers"]
+    assert op["image"] == "livestream-operator/operator:o1"
+
+
+def test_playback_service_only_when_enabled() -> None:
+    name = ("Service", f"{FULLNAME}-mediamtx-playback")
+    docs = _render()
+    assert name not in _by_name(docs)
+    assert 9996 not in {port for port, _ in _open_ports(docs)}
+    # The receivers (which list recordings) reach the playback server, nobody else.
+    rules = [r for r in _mediamtx_ingress(docs) if any(p["port"] == 9996 for p in r["ports"])]
+    assert rules == [
+        {"from": [{"podSelector": {"matchLabels": HOOKS_SELECTOR}}], "ports": [{"port": 9996}]}
+    ]
+    docs = _render("--set", "playback.service.enabled=true")
+    svc = _by_name(docs)[name]
+    assert svc["spec"]["type"] == "NodePort"
+    assert svc["spec"]["selector"]["app.kubernetes.io/component"] == "mediamtx"
+    assert svc["spec"]["ports"] == [
+        {
+            "name": "playback",
+            "port": 9996,
+            "targetPort": "playback",
+            "protocol": "TCP",
+            "nodePort": 31996,
+        }
+    ]
+    assert (9996, "TCP") in _open_ports(docs)
+    assert not [
+        r
+        for r in _mediamtx_ingress(docs)
+        if "from" in r and any(p["port"] == 9996 for p in r["ports"])
+    ]
+    svc = _by_name(
+        _render(
+            "--set", "playback.service.enabled=true",
+            "--set", "playback.service.type=LoadBalancer",
+            "--set", "playback.service.port=443",
+            "--set", "playback.service.annotations.example\\.com/lb=internal",
+        )
+    )[name]  # fmt: skip
+    assert svc["spec"]["type"] == "LoadBalancer"
+    assert svc["spec"]["ports"][0]["port"] == 443
+    assert "nodePort" not in svc["spec"]["ports"][0]
+    assert svc["metadata"]["annotations"] == {"example.com/lb": "internal"}
+
+
+def test_receiver_clients_may_be_let_through_to_the_receiver() -> None:
+    def ingress(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        policy = _by_name(docs)[("NetworkPolicy", f"{FULLNAME}-hooks")]
+        rules: list[dict[str, Any]] = policy["spec"]["ingress"]
+        return rules
+
+    (rule,) = ingress(_render())
+    assert len(rule["from"]) == 1  # MediaMTX only
+    peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "web"}}}
+    (rule,) = ingress(
+        _render("--set-json", f"networkPolicies.receiverClients=[{json.dumps(peer)}]")
+    )
+    assert rule["from"][1:] == [peer]
+    assert rule["ports"] == [{"port": 8080}]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "recording.persistence.size=lots",
+        "recording.persistence.storageClassName=Fast_SSD",
+        "recording.persistence.hostPath=relative/dir",
+        "recording.persistence.accessModes={ReadOnlyMany}",
+        "recording.persistence.existingClaim=Not_A_Name",
+        "recording.persistence.enable=true",
+        "recording.orphanRetention=forever",
+        "recording.orphanRetention=24",
+        "recording.minFreeBytes=-1",
+        "recording.retention=24h",
+        "playback.publicUrls.rtmp=http://media.example.com",
+        "playback.publicUrls.rtsp=rtsp://user:pass@media.example.com:8554",
+        "playback.publicUrls.hls=https://media.example.com/hls/",
+        "playback.publicUrls.srt=srt://media.example.com:8890",
+        "playback.publicDownloadUrl=ftp://media.example.com",
+        "playback.ingest=yes",
+        "playback.service.type=Ingress",
+        "playback.service.enable=true",
+        "playback.service.nodePort=0",
+    ],
+)
+def test_values_schema_rejects_bad_recording_and_playback_values(bad: str) -> None:
+    flag = (
+        "--set"
+        if bad.split("=")[0].endswith(("minFreeBytes", "nodePort", "accessModes"))
+        else "--set-string"
+    )
+    stderr = _render_fails(flag, bad)
+    assert bad.split(".")[0] in stderr, stderr

@@ -52,6 +52,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "lso.mediamtxHost" -}}
 {{- printf "%s.%s.svc" (include "lso.component" (dict "root" . "component" "mediamtx")) .Release.Namespace -}}
 {{- end -}}
+{{- define "lso.mediamtxPlaybackUrl" -}}
+{{- printf "http://%s:%v" (include "lso.mediamtxHost" .) .Values.mediamtx.ports.playback -}}
+{{- end -}}
 {{- define "lso.hooksUrl" -}}
 {{- printf "http://%s.%s.svc:%v" (include "lso.component" (dict "root" . "component" "hooks")) .Release.Namespace .Values.hooks.port -}}
 {{- end -}}
@@ -169,6 +172,54 @@ seccompProfile:
 {{- end }}
 - name: LSO_RESYNC_SECONDS
   value: {{ .Values.streams.resyncSeconds | quote }}
+{{- /* Recording and playback: the receiver lists recordings on MediaMTX's playback
+server (in-cluster) and links downloads to the public address; the operator puts
+the public protocol addresses in status.playback and reports StorageFull. */}}
+- name: LSO_MEDIAMTX_PLAYBACK_URL
+  value: {{ include "lso.mediamtxPlaybackUrl" . | quote }}
+{{- with .Values.playback.publicDownloadUrl }}
+- name: LSO_PLAYBACK_PUBLIC_URL
+  value: {{ . | quote }}
+{{- end }}
+- name: LSO_PUBLIC_URLS
+  value: {{ include "lso.publicUrls" . | quote }}
+- name: LSO_PLAYBACK_INGEST
+  value: {{ .Values.playback.ingest | quote }}
+- name: LSO_RECORDING_MIN_FREE_BYTES
+  value: {{ .Values.recording.minFreeBytes | int64 | quote }}
 - name: LSO_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
+{{- end -}}
+
+{{/* playback.publicUrls as JSON, only the protocols that have an address (LSO_PUBLIC_URLS). */}}
+{{- define "lso.publicUrls" -}}
+{{- $urls := dict }}
+{{- range $proto, $url := .Values.playback.publicUrls }}
+{{- if $url }}
+{{- $_ := set $urls $proto $url }}
+{{- end }}
+{{- end }}
+{{- $urls | toJson -}}
+{{- end -}}
+
+{{/* The recordings volume: the chart's PVC (and, with hostPath, its PV). */}}
+{{- define "lso.recordingsClaim" -}}
+{{- .Values.recording.persistence.existingClaim | default (include "lso.component" (dict "root" . "component" "recordings")) -}}
+{{- end -}}
+{{/* A PersistentVolume is cluster-scoped: the namespace keeps releases of the same name apart. */}}
+{{- define "lso.recordingsVolume" -}}
+{{- printf "%s-%s" .Release.Namespace (include "lso.component" (dict "root" . "component" "recordings")) | trunc 253 | trimSuffix "-" -}}
+{{- end -}}
+{{/* storageClassName for the chart's PVC: "-" stands for "" (no class: no dynamic provisioning). */}}
+{{- define "lso.recordingsStorageClass" -}}
+{{- $class := .Values.recording.persistence.storageClassName -}}
+{{- if ne $class "-" }}{{ $class }}{{ end -}}
+{{- end -}}
+
+{{/* Checks of recording.* that the schema cannot express; fails the render. */}}
+{{- define "lso.validateRecording" -}}
+{{- $p := .Values.recording.persistence }}
+{{- if and $p.enabled $p.existingClaim $p.hostPath }}
+{{- fail "recording.persistence: set either existingClaim (a PVC of your own) or hostPath (the chart makes a hostPath PersistentVolume and its PVC), not both" }}
+{{- end }}
 {{- end -}}
