@@ -314,7 +314,7 @@ class RecordingSpec(WireModel):
 
     enabled: bool = Field(default=False, description="Record now; false stops recording.")
     paths: Annotated[list[RecordedPath], Field(min_length=1, max_length=2)] = Field(
-        default_factory=lambda: [RecordedPath.IN],
+        default=[RecordedPath.IN],  # pydantic copies it; a factory would leave the CRD without
         description="Which paths to record: in (what the publisher sent), out (the "
         "worker's output), or both.",
     )

@@ -69,6 +69,36 @@ BAD_PROCESSING: list[tuple[dict[str, Any], str, str]] = [
 ]
 
 
+def _recording(**fields: Any) -> dict[str, Any]:
+    return {"streamId": "rec", "recording": {"enabled": True, **fields}}
+
+
+SEGMENT = "spec.recording.segmentDuration"
+RETENTION = "spec.recording.retention"
+BAD_RECORDING: list[tuple[dict[str, Any], str, str]] = [
+    (_recording(segmentDuration="0s"), SEGMENT, "between 1s and 24h"),
+    (_recording(segmentDuration="25h"), SEGMENT, "between 1s and 24h"),
+    (_recording(segmentDuration="10"), SEGMENT, "should match"),
+    (_recording(segmentDuration="1d"), SEGMENT, "should match"),
+    (_recording(retention="5s"), RETENTION, "between 10s and 8784h"),
+    (_recording(paths=["in", "in"]), "spec.recording.paths", "Duplicate value"),
+    (_recording(paths=[]), "spec.recording.paths", "at least 1"),
+    (_recording(paths=["sideways"]), "spec.recording.paths", "Unsupported value"),
+    (_recording(format="mkv"), "spec.recording.format", "Unsupported value"),
+]
+
+
+async def test_recording_defaults_are_applied(kube: Kube, namespace: str) -> None:
+    created = await create_ls(kube, namespace, _ls("rec", _recording()))
+    assert created["spec"]["recording"] == {
+        "enabled": True,
+        "paths": ["in"],
+        "format": "fmp4",
+        "segmentDuration": "10m",
+        "retention": "24h",
+    }
+
+
 async def test_processing_defaults_are_applied(kube: Kube, namespace: str) -> None:
     created = await create_ls(kube, namespace, _ls("proc", _process({})))
     processing = created["spec"]["worker"]["processing"]
@@ -126,6 +156,7 @@ async def test_processing_defaults_are_applied(kube: Kube, namespace: str) -> No
             "should match",
         ),
         *BAD_PROCESSING,
+        *BAD_RECORDING,
     ],
 )
 async def test_bad_specs_are_rejected_naming_the_field(
