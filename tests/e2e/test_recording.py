@@ -4,6 +4,7 @@ playback server, and snapshots from the receiver, all with the stream's key."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -136,10 +137,10 @@ def test_recording_on_and_off_on_a_live_stream_with_downloads_and_snapshots(
             )
             link = f"http://127.0.0.1:{playback.local}/get?{query}"
             assert _get(link)[0] == 401  # the key is needed there too
-            basic = urllib.request.HTTPBasicAuthHandler()
-            basic.add_password(None, link, "any", key)
-            with urllib.request.build_opener(basic).open(link, timeout=30) as resp:
-                (tmp_path / "span.mp4").write_bytes(resp.read())
+            basic = "Basic " + base64.b64encode(f"any:{key}".encode()).decode()
+            status, _, body = _get(link, {"Authorization": basic})  # curl -u any:<key>
+            assert status == 200
+            (tmp_path / "span.mp4").write_bytes(body)
             duration = float(_probe(tmp_path / "span.mp4", "format=duration")["format"]["duration"])
             assert abs(duration - 3.0) <= 1.0
 

@@ -16,9 +16,11 @@ from ..ingest import cluster_view
 from ..ingest.auth import policy_from
 from ..ingest.auth_endpoint import AuthService
 from ..ingest.cluster_view import KeyRing, Publishing
+from ..ingest.conditional_writer import ConditionalWriter
 from ..ingest.mediamtx_api import MediaMTXClient
 from ..ingest.receiver import make_app
 from ..ingest.recordings import Recordings
+from ..ingest.snapshots import Snapshots
 from ..kube import open_kube
 from ..settings import Settings, SettingsError, from_env
 
@@ -43,7 +45,8 @@ async def _serve(settings: Settings) -> web.Application:
         policy_from(settings), keys, publishing, settings.namespace, events=kube, kicker=mediamtx
     )
     recordings = Recordings(settings, auth, session)
-    app = make_app(kube, settings, auth, recordings=recordings.handle)
+    snapshots = Snapshots(settings, auth, ConditionalWriter(kube, settings.namespace, settings))
+    app = make_app(kube, settings, auth, snapshot=snapshots.handle, recordings=recordings.handle)
     watches = [
         asyncio.create_task(cluster_view.watch_keys(kube, settings.namespace, keys)),
         asyncio.create_task(cluster_view.watch_livestreams(kube, settings.namespace, publishing)),
@@ -55,6 +58,7 @@ async def _serve(settings: Settings) -> web.Application:
         for task in watches:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await snapshots.close()
         await session.close()
         await kube.close()
 

@@ -117,7 +117,8 @@ class Change:
 
 def _same_duration(a: Any, b: Any) -> bool:
     # MediaMTX answers "1h0m0s" for a "1h" it was given.
-    return _seconds(str(a)) == _seconds(str(b))
+    sa, sb = _seconds(str(a)), _seconds(str(b))
+    return sa == sb if sa is not None and sb is not None else a == b
 
 
 _GO_DURATION = re.compile(r"([0-9.]+)(h|ms|m|s|d)")
@@ -165,6 +166,16 @@ def plan(want: Mapping[str, Recording], confs: Mapping[str, Mapping[str, Any]]) 
         elif _differs(current, body, RECORD_FIELDS):
             changes.append(Change(Verb.PATCH, name, recording.fields()))
     for name in sorted(confs):
-        if owned(name) and name not in want:
+        if owned(name) and name not in want and _a_copy(name, confs):
             changes.append(Change(Verb.DELETE, name))
     return changes
+
+
+def _a_copy(name: str, confs: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether the entry is one of ours: its template's copy but for record*. An
+    entry an admin wrote into mediamtx.yml (a static source, say) is left alone."""
+    template = template_for(name, confs)
+    if template is None:
+        return False
+    others = [k for k in template if k != "name" and k not in RECORD_FIELDS]
+    return not _differs(confs[name], template, others)

@@ -45,7 +45,9 @@ def ffprobe_duration(path: Path) -> float:
 
 
 @pytest.fixture
-async def sync(keyed: tuple[MediaMTX, str]) -> AsyncIterator[tuple[RecordingSync, dict[str, Any]]]:
+async def sync(
+    keyed: tuple[MediaMTX, str],
+) -> AsyncIterator[tuple[RecordingSync, dict[str, LiveStream]]]:
     """The operator's recording sync, in-process, over a cache the test fills."""
     mtx, _ = keyed
     streams: dict[str, LiveStream] = {}
@@ -55,7 +57,7 @@ async def sync(keyed: tuple[MediaMTX, str]) -> AsyncIterator[tuple[RecordingSync
             session,
             auth=aiohttp.BasicAuth("lso-operator", INTERNAL["LSO_OPERATOR_PASSWORD"]),
         )
-        yield RecordingSync(client, streams, recheck=3600), streams  # type: ignore[misc]
+        yield RecordingSync(client, streams, recheck=3600), streams
 
 
 async def test_recording_toggles_live_indexes_segments_and_downloads_spans(

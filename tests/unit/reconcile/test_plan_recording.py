@@ -1,0 +1,218 @@
+"""The Recording condition, its StorageFull Event, and status.playback."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from livestream_operator.api.v1alpha1 import (
+    ConditionType,
+    LiveStream,
+    PlaybackStatus,
+    PlaybackURLs,
+    RecordingStatus,
+)
+from livestream_operator.kube_events import EventType
+from livestream_operator.reconcile.plan import (
+    STORAGE_FULL,
+    Plan,
+    plan,
+    playback_status,
+    playback_urls,
+    recording_condition,
+)
+from livestream_operator.settings import Settings
+from tests.unit.reconcile.test_plan import LIVE_IN, SETTINGS, T0, ls
+
+MIN_FREE = SETTINGS.recording_min_free_bytes
+
+
+def recorded(
+    recording: dict[str, Any] | None = None, free: int | None = None, **spec: Any
+) -> LiveStream:
+    body = ls(ingest=LIVE_IN, recording=recording, **spec)
+    if free is None:
+        return body
+    status = body.status.model_copy(update={"recording": RecordingStatus(free_bytes=free)})
+    return body.model_copy(update={"status": status})
+
+
+def recording_conditions(p: Plan) -> list[dict[str, Any]]:
+    return [c.wire() for c in p.status.conditions or [] if c.type is ConditionType.RECORDING]
+
+
+# ------------------------------------------------------------ recording_condition
+
+
+def test_no_spec_recording_no_condition() -> None:
+    assert recording_condition(recorded(), SETTINGS) is None
+    assert recording_conditions(plan(recorded(), {}, SETTINGS, T0)) == []
+
+
+def test_disabled_is_off() -> None:
+    cond = recording_condition(recorded({"enabled": False}), SETTINGS)
+    assert cond is not None
+    assert (cond.type, cond.ok, cond.reason) == (ConditionType.RECORDING, False, "Off")
+    assert "enabled is false" in cond.message
+
+
+def test_enabled_is_recording_and_says_what() -> None:
+    spec = {"enabled": True, "paths": ["in", "out"], "segmentDuration": "90s", "retention": "72h"}
+    cond = recording_condition(recorded(spec), SETTINGS)
+    assert cond is not None
+    assert (cond.type, cond.ok, cond.reason) == (ConditionType.RECORDING, True, "Recording")
+    assert cond.message == "recording in and out as fmp4 while live, 90s segments kept 72h"
+
+
+@pytest.mark.parametrize(
+    ("free", "ok", "reason"),
+    [
+        (0, False, STORAGE_FULL),
+        (MIN_FREE - 1, False, STORAGE_FULL),
+        (MIN_FREE, True, "Recording"),  # at the limit is not under it
+        (MIN_FREE * 100, True, "Recording"),
+        (None, True, "Recording"),  # no segment yet: nothing known
+    ],
+)
+def test_free_space_under_the_minimum_is_storage_full(
+    free: int | None, ok: bool, reason: str
+) -> None:
+    cond = recording_condition(recorded({"enabled": True}, free), SETTINGS)
+    assert cond is not None
+    assert (cond.ok, cond.reason) == (ok, reason)
+    if not ok:
+        assert f"{free} bytes free" in cond.message
+        assert str(MIN_FREE) in cond.message
+
+
+def test_the_minimum_is_the_settings() -> None:
+    body = recorded({"enabled": True}, free=1000)
+    cond = recording_condition(body, Settings(recording_min_free_bytes=1000))
+    assert cond is not None
+    assert cond.ok
+    cond = recording_condition(body, Settings(recording_min_free_bytes=1001))
+    assert cond is not None
+    assert cond.reason == STORAGE_FULL
+
+
+def test_storage_full_is_not_reported_while_recording_is_off() -> None:
+    cond = recording_condition(recorded({"enabled": False}, free=0), SETTINGS)
+    assert cond is not None
+    assert cond.reason == "Off"
+
+
+# ---------------------------------------------------------------- plan and Events
+
+
+def test_plan_reports_the_condition() -> None:
+    (cond,) = recording_conditions(plan(recorded({"enabled": True}), {}, SETTINGS, T0))
+    assert (cond["status"], cond["reason"]) == ("True", "Recording")
+    (cond,) = recording_conditions(plan(recorded({"enabled": False}), {}, SETTINGS, T0))
+    assert (cond["status"], cond["reason"]) == ("False", "Off")
+
+
+def test_storage_full_posts_one_warning_across_reconciles() -> None:
+    body = recorded({"enabled": True}, free=MIN_FREE // 2)
+    first = plan(body, {}, SETTINGS, T0)
+    warnings = [e for e in first.events if e.type is EventType.WARNING]
+    assert [e.reason for e in warnings] == [STORAGE_FULL]
+    assert "bytes free" in warnings[0].message
+    (cond,) = recording_conditions(first)
+    assert (cond["status"], cond["reason"]) == ("False", STORAGE_FULL)
+    # The next reconcile sees the status the first one wrote: no second Event.
+    again = body.model_copy(update={"status": first.status})
+    second = plan(again, {}, SETTINGS, T0 + timedelta(seconds=30))
+    assert STORAGE_FULL not in [e.reason for e in second.events]
+    (cond2,) = recording_conditions(second)
+    assert cond2["reason"] == STORAGE_FULL
+    assert cond2["lastTransitionTime"] == cond["lastTransitionTime"]
+    # status.recording is the receiver's: the plan carries it through.
+    assert second.status.recording == body.status.recording
+    events = [e.reason for p in (first, second) for e in p.events]
+    assert events.count(STORAGE_FULL) == 1
+
+
+def test_storage_freed_turns_the_condition_back_without_an_event() -> None:
+    full = recorded({"enabled": True}, free=0)
+    first = plan(full, {}, SETTINGS, T0)
+    freed_status = first.status.model_copy(
+        update={"recording": RecordingStatus(free_bytes=MIN_FREE * 10)}
+    )
+    freed = full.model_copy(update={"status": freed_status})
+    second = plan(freed, {}, SETTINGS, T0 + timedelta(seconds=30))
+    assert STORAGE_FULL not in [e.reason for e in second.events]
+    (cond,) = recording_conditions(second)
+    assert (cond["status"], cond["reason"]) == ("True", "Recording")
+
+
+# ---------------------------------------------------------------------- playback
+
+PUBLIC = PlaybackURLs(rtmp="rtmp://h:1935", hls="http://h:8888/")
+
+
+def test_no_public_urls_no_playback() -> None:
+    assert playback_urls("live/cam/out", SETTINGS) is None
+    assert playback_status("cam", SETTINGS) is None
+    assert plan(recorded(), {}, SETTINGS, T0).status.playback is None
+
+
+def test_playback_urls_of_the_protocols_set() -> None:
+    settings = Settings(public_urls=PUBLIC)
+    assert playback_urls("live/cam/out", settings) == PlaybackURLs(
+        rtmp="rtmp://h:1935/live/cam/out", hls="http://h:8888/live/cam/out/index.m3u8"
+    )
+    every = Settings(
+        public_urls=PlaybackURLs(
+            rtmp="rtmp://h:1935/", rtsp="rtsp://h:8554", hls="https://h/hls", webrtc="https://h/w/"
+        )
+    )
+    urls = playback_urls("live/cam/out", every)
+    assert urls is not None
+    assert urls.wire() == {
+        "rtmp": "rtmp://h:1935/live/cam/out",
+        "rtsp": "rtsp://h:8554/live/cam/out",
+        "hls": "https://h/hls/live/cam/out/index.m3u8",
+        "webrtc": "https://h/w/live/cam/out",
+    }
+
+
+def test_playback_status_is_out_only_unless_ingest_reading_is_allowed() -> None:
+    status = playback_status("cam", Settings(public_urls=PUBLIC))
+    assert status == PlaybackStatus(
+        out=PlaybackURLs(
+            rtmp="rtmp://h:1935/live/cam/out", hls="http://h:8888/live/cam/out/index.m3u8"
+        )
+    )
+    assert status is not None
+    assert status.in_ is None
+    assert "in" not in status.wire()
+
+
+def test_playback_ingest_adds_in_serialised_as_in() -> None:
+    status = playback_status("cam", Settings(public_urls=PUBLIC, playback_ingest=True))
+    assert status is not None
+    assert status.in_ == PlaybackURLs(
+        rtmp="rtmp://h:1935/live/cam/in", hls="http://h:8888/live/cam/in/index.m3u8"
+    )
+    assert status.wire() == {
+        "out": {
+            "rtmp": "rtmp://h:1935/live/cam/out",
+            "hls": "http://h:8888/live/cam/out/index.m3u8",
+        },
+        "in": {
+            "rtmp": "rtmp://h:1935/live/cam/in",
+            "hls": "http://h:8888/live/cam/in/index.m3u8",
+        },
+    }
+    # And it reads back from the wire form.
+    assert PlaybackStatus.model_validate(status.wire()) == status
+
+
+def test_plan_puts_playback_in_the_status_with_or_without_recording() -> None:
+    settings = Settings(public_urls=PUBLIC)
+    for body in (recorded(), recorded({"enabled": True})):
+        p = plan(body, {}, settings, T0)
+        assert p.status.playback == playback_status("cam", settings)
+        assert p.status.wire()["playback"]["out"]["rtmp"] == "rtmp://h:1935/live/cam/out"
