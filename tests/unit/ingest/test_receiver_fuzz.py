@@ -36,6 +36,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 EVENTS = ["/v1/mediamtx/events/ready", "/v1/mediamtx/events/not-ready"]
+SEGMENT = "/v1/mediamtx/events/segment-complete"
 TOKEN = "fuzz-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 _STREAM_ID = re.compile(STREAM_ID_PATTERN)
@@ -124,13 +125,17 @@ async def post(client: Client, url: str, body: bytes, content_type: str | None) 
 
 
 @FUZZ
-@given(value=json_values, url=st.sampled_from(EVENTS))
+@given(value=json_values, url=st.sampled_from([*EVENTS, SEGMENT]))
 async def test_any_json_value(fuzz_client: Client, value: Any, url: str) -> None:
     await post(fuzz_client, url, json.dumps(value).encode(), "application/json")
 
 
 @FUZZ
-@given(raw=st.binary(max_size=512), ctype=content_types | st.none(), url=st.sampled_from(EVENTS))
+@given(
+    raw=st.binary(max_size=512),
+    ctype=content_types | st.none(),
+    url=st.sampled_from([*EVENTS, SEGMENT]),
+)
 @example(raw=b"[" * 30000 + b"]" * 30000, ctype="application/json", url=EVENTS[0])
 @example(raw=b"\xff\xfe{}", ctype="application/json", url=EVENTS[0])
 async def test_any_bytes(fuzz_client: Client, raw: bytes, ctype: str | None, url: str) -> None:
@@ -156,6 +161,31 @@ async def test_four_fields_of_any_type(fuzz_client: Client, fields: Any, url: st
     status = await post(fuzz_client, url, json.dumps(fields).encode(), "application/json")
     if any(not isinstance(fields.get(f, ""), str) for f in ("path", "query", "sourceType")):
         assert status in (400, 422)  # refused, never coerced
+
+
+@FUZZ
+@given(
+    fields=st.fixed_dictionaries(
+        {},
+        optional={
+            "path": paths | json_values,
+            "segmentPath": st.builds(
+                lambda p, name: f"/recordings/{p}/{name}",
+                paths,
+                st.sampled_from(
+                    ["2026-12-01_16-50-46-404475.mp4", "x.mp4", "2026-13-01_00-00-00-000000.ts"]
+                ),
+            )
+            | json_values,
+            "segmentDuration": st.floats() | json_values,
+            "bytes": st.integers() | json_values,
+            "freeBytes": st.integers() | json_values,
+        },
+    ),
+)
+async def test_segment_fields_of_any_type(fuzz_client: Client, fields: Any) -> None:
+    """The segment hook: any field of any type is a 2xx or a 4xx problem, never a 500."""
+    await post(fuzz_client, SEGMENT, json.dumps(fields).encode(), "application/json")
 
 
 def _accepted(path: str) -> bool:
