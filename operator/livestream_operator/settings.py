@@ -19,6 +19,7 @@ from pydantic import (
 from .api.pod_contract import refused_backend_secret
 from .api.v1alpha1 import (
     DEFAULT_GRACE_SECONDS,
+    DURATION_PATTERN,
     Destination,
     OutputProtocol,
     PlaybackURLs,
@@ -94,6 +95,11 @@ class Settings(WireModel):
     mediamtx_playback_url: str = Field(default="http://mediamtx:9996")
     playback_public_url: str = Field(default="", description="default: mediamtx_playback_url")
     recording_min_free_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
+    # The longest a segment is kept: mediamtx.yml's recordDeleteAfter (the chart
+    # sets both from recording.maxRetention); streams asking more are capped.
+    recording_max_retention: str = Field(
+        default="168h", pattern=DURATION_PATTERN, min_length=2, max_length=20
+    )
     public_urls: PlaybackURLs = Field(default_factory=PlaybackURLs)
     playback_ingest: bool = False
     # Warm worker pool (operator): idle worker Pods claimed by new streams.

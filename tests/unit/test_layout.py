@@ -29,7 +29,7 @@ ALLOWED = {
     "backend": {"api"},
     "cmd": {"api", "ingest", "reconcile"},
 }
-SHARED = {"kube", "kube_events", "settings", "logs", "health_endpoint"}
+SHARED = {"kube", "kube_events", "settings", "logs", "health_endpoint", "media_urls"}
 
 
 def _project_imports(path: Path) -> set[str]:

@@ -67,6 +67,17 @@ _EXTRA: dict[tuple[str, ...], dict[str, Any]] = {
         ]
     },
     ("spec", "recording", "paths"): {"x-kubernetes-list-type": "set"},
+    ("spec", "recording"): {
+        "x-kubernetes-validations": [
+            {
+                # has(): both have defaults, which the API server applies first.
+                "rule": "!has(self.retention) || !has(self.segmentDuration) || "
+                "duration(self.retention) >= duration(self.segmentDuration)",
+                "message": models.RETENTION_SEGMENT_MESSAGE,
+                "fieldPath": ".retention",
+            }
+        ]
+    },
     ("spec", "forwarder", "destinations"): {
         "x-kubernetes-list-type": "map",
         "x-kubernetes-list-map-keys": ["name"],

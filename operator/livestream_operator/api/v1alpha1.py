@@ -297,15 +297,25 @@ class RecordFormat(StrEnum):
 
 # Go durations as MediaMTX reads them, restricted to h, m and s: 90s, 10m, 1h30m.
 DURATION_PATTERN = r"^([0-9]{1,5}h)?([0-9]{1,5}m)?([0-9]{1,5}s)?$"
-_DURATION = re.compile(r"([0-9]+)([hms])")
-_UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
+# And as MediaMTX writes them back: 1h0m0s, 1d, 1.5s, 500ms.
+_GO_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(d|h|ms|m|s)")
+_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 MIN_SEGMENT_SECONDS, MAX_SEGMENT_SECONDS = 1, 86400
 MIN_RETENTION_SECONDS, MAX_RETENTION_SECONDS = 10, 366 * 86400
 
 
-def duration_seconds(value: str) -> int:
-    """Seconds in a duration that matched DURATION_PATTERN."""
-    return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION.findall(value))
+def duration_seconds(value: str) -> float | None:
+    """Seconds in a Go duration (DURATION_PATTERN's, or MediaMTX's answer); None
+    for anything else."""
+    parts = _GO_DURATION.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        return None
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def capped_retention(asked: str, cap: str) -> str:
+    """A stream's retention under the operator's cap (LSO_RECORDING_MAX_RETENTION)."""
+    return cap if (duration_seconds(asked) or 0) > (duration_seconds(cap) or 0) else asked
 
 
 class RecordingSpec(WireModel):
@@ -345,18 +355,29 @@ class RecordingSpec(WireModel):
     @field_validator("segment_duration")
     @classmethod
     def _segment_bounds(cls, value: str) -> str:
-        if not MIN_SEGMENT_SECONDS <= duration_seconds(value) <= MAX_SEGMENT_SECONDS:
+        if not MIN_SEGMENT_SECONDS <= (duration_seconds(value) or 0) <= MAX_SEGMENT_SECONDS:
             raise ValueError(SEGMENT_DURATION_MESSAGE)
         return value
 
     @field_validator("retention")
     @classmethod
     def _retention_bounds(cls, value: str) -> str:
-        if not MIN_RETENTION_SECONDS <= duration_seconds(value) <= MAX_RETENTION_SECONDS:
+        if not MIN_RETENTION_SECONDS <= (duration_seconds(value) or 0) <= MAX_RETENTION_SECONDS:
             raise ValueError(RETENTION_MESSAGE)
         return value
 
+    @model_validator(mode="after")
+    def _retention_holds_a_segment(self) -> RecordingSpec:
+        # MediaMTX refuses an entry whose recordDeleteAfter is below its segment length.
+        segment = duration_seconds(self.segment_duration) or 0
+        if (duration_seconds(self.retention) or 0) < segment:
+            raise ValueError(RETENTION_SEGMENT_MESSAGE)
+        return self
 
+
+RETENTION_SEGMENT_MESSAGE = (
+    "spec.recording.retention must be at least spec.recording.segmentDuration"
+)
 RECORDING_PATHS_MESSAGE = "spec.recording.paths: each of in and out at most once"
 SEGMENT_DURATION_MESSAGE = "spec.recording.segmentDuration must be between 1s and 24h"
 RETENTION_MESSAGE = "spec.recording.retention must be between 10s and 8784h (366 days)"
@@ -482,6 +503,9 @@ class ProcessingStatus(WireModel):
     since: Time | None = Field(default=None, description="RFC 3339 time the state began.")
 
 
+RECENT_SEGMENTS = 16
+
+
 class RecordedPathStatus(WireModel):
     """The complete segments MediaMTX reported for one path (runOnRecordSegmentComplete).
     Counts are of segments recorded; retention deletes old files afterwards."""
@@ -493,16 +517,31 @@ class RecordedPathStatus(WireModel):
         default=None, description="RFC 3339 start of the first segment."
     )
     last_segment_time: Time | None = Field(
-        default=None, description="RFC 3339 start of the last complete segment."
+        default=None, description="RFC 3339 start of the latest complete segment."
+    )
+    recent: Annotated[list[Time], Field(max_length=RECENT_SEGMENTS)] | None = Field(
+        default=None,
+        description="Starts of the latest segments counted, so that each counts once "
+        "whatever order its hook arrives in.",
     )
 
 
 class RecordingStatus(WireModel):
-    """What the recordings volume holds (written by the hook receiver)."""
+    """Recording as MediaMTX reports it: whether it holds the stream's settings (the
+    operator's recording sync), and the segments it completed (the hook receiver)."""
 
+    applied: bool | None = Field(
+        default=None, description="Whether MediaMTX holds spec.recording for this stream."
+    )
+    message: str | None = Field(
+        default=None, max_length=400, description="Why not, when applied is false."
+    )
     paths: list[RecordedPathStatus] | None = Field(default=None, description="Per path.")
     free_bytes: int | None = Field(
-        default=None, ge=0, description="Free space on the recordings volume at the last segment."
+        default=None,
+        ge=0,
+        description="Free space on the recordings volume when the last segment started "
+        "or completed.",
     )
 
 

@@ -77,7 +77,14 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         )
         writer = ConditionalWriter(kube, settings.namespace, settings)
         resync = Resync(mtx, writer, controller.livestreams, settings.resync_seconds)
-        recording = RecordingSync(mtx, controller.livestreams, settings.resync_seconds)
+        recording = RecordingSync(
+            mtx,
+            controller.livestreams,
+            settings.resync_seconds,
+            max_retention=settings.recording_max_retention,
+            confirm=lambda: kube.list_livestreams(settings.namespace),
+            update=writer.update,
+        )
         ready = asyncio.Event()
         liveness = (
             f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
@@ -96,10 +103,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         async def recording_when_leading() -> None:
             await ready.wait()
             await leading.wait()
-            # As for the resync: an entry is deleted when its LiveStream is not in
-            # the cache, so the cache must hold them all first.
-            await asyncio.sleep(settings.resync_seconds)
-            await recording.run()
+            await recording.run()  # it confirms deletions with the API server itself
 
         async def pool_when_leading() -> None:
             await leading.wait()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ..api.pod_contract import MEDIA_PASSWORD_VAR, ContractError, ForwarderEnv
-from .redact import redact_url
+from ..media_urls import redact_url, with_credentials
 
 SCHEMES = ("rtmp", "rtmps")
 
@@ -26,11 +26,7 @@ class ForwarderConfig:
     @property
     def authenticated_input(self) -> str:
         """The input URL with the credentials in it, for ffmpeg only (never logged)."""
-        if not self.media_user:
-            return self.input_url
-        parts = urlsplit(self.input_url)
-        userinfo = f"{quote(self.media_user, safe='')}:{quote(self.media_password, safe='')}"
-        return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
+        return with_credentials(self.input_url, self.media_user, self.media_password)
 
 
 def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> ForwarderConfig:

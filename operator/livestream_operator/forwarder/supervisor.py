@@ -12,8 +12,8 @@ from typing import IO
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Info
 
+from ..media_urls import Redactor
 from .config import ForwarderConfig
-from .redact import Redactor
 
 # A run that lasted this long was healthy: the next failure starts the backoff over.
 STABLE_AFTER = 10.0

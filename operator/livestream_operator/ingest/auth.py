@@ -262,7 +262,7 @@ def decide(req: AuthRequest, policy: Policy, state: Snapshot) -> Decision:
             return _allow(Reason.OPEN_MODE, "open mode: anyone may read", sid, action)
         if not ingest and policy.output_read is OutputRead.PUBLIC:
             return _allow(Reason.PUBLIC_OUTPUT, "processed output is public", sid, action)
-        if not ingest and _key_matches(offered_keys(req), state.keys.get(sid)):
+        if not ingest and key_matches(offered_keys(req), state.keys.get(sid)):
             return _allow(Reason.STREAM_KEY, "stream key", sid, action)
         return _unauthorized(req, f"reading {req.path} needs credentials", sid, action)
 
@@ -274,7 +274,7 @@ def decide(req: AuthRequest, policy: Policy, state: Snapshot) -> Decision:
     if policy.mode is AuthMode.STREAM_KEY:
         expected = state.keys.get(sid)
         offered = offered_keys(req)  # once: it parses the query
-        if not _key_matches(offered, expected):
+        if not key_matches(offered, expected):
             revoked = any(state.revoked.get(fingerprint(k)) == sid for k in offered)
             if revoked:
                 return _deny(Reason.KEY_REVOKED, "this stream key was revoked", sid, action)
@@ -305,12 +305,15 @@ def _playback(req: AuthRequest, policy: Policy, state: Snapshot) -> Decision:
     sid = where.stream_id
     if policy.mode is AuthMode.OPEN:
         return _allow(Reason.OPEN_MODE, "open mode: anyone may play recordings", sid, action)
-    if _key_matches(offered_keys(req), state.keys.get(sid)):
+    if key_matches(offered_keys(req), state.keys.get(sid)):
         return _allow(Reason.STREAM_KEY, "stream key", sid, action)
     return _deny(Reason.UNAUTHORIZED, f"recordings of {req.path} need its stream key", sid, action)
 
 
-def _key_matches(offered: list[str], expected: StreamKey | None) -> bool:
+def key_matches(offered: list[str], expected: StreamKey | None) -> bool:
+    """Whether any offered key is the expected one, in constant time; with no
+    expected key (no such stream, or no key Secret) a dummy is compared, so that
+    the answer takes as long as for a wrong key."""
     if expected is None:
         # Compare anyway so that "no such stream" costs what "wrong key" costs.
         same_key(offered[0] if offered else "", "sk_" + "0" * 43)

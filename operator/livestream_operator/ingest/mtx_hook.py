@@ -4,8 +4,9 @@
 MediaMTX runs hook commands without a shell and passes the event in MTX_*
 environment variables. This file uses the standard library only, so it can be
 copied as-is into the MediaMTX image and run as `mtx-hook ready|not-ready`, or
-`mtx-hook segment-complete` from runOnRecordSegmentComplete (python3 -S: no
-site-packages scan, since MediaMTX starts it for every event).
+`mtx-hook segment-create|segment-complete` from runOnRecordSegmentCreate and
+runOnRecordSegmentComplete (python3 -S: no site-packages scan, since MediaMTX
+starts it for every event).
 
 Environment:
   MTX_PATH, MTX_QUERY, MTX_SOURCE_TYPE, MTX_SOURCE_ID   set by MediaMTX
@@ -27,8 +28,13 @@ import time
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-EVENTS = {"ready": "ready", "not-ready": "not-ready", "segment-complete": "segment-complete"}
-USAGE = "usage: mtx-hook ready|not-ready|segment-complete"
+EVENTS = {
+    "ready": "ready",
+    "not-ready": "not-ready",
+    "segment-create": "segment-create",
+    "segment-complete": "segment-complete",
+}
+USAGE = "usage: mtx-hook ready|not-ready|segment-create|segment-complete"
 
 
 class HookError(Exception):
@@ -65,8 +71,8 @@ def build_segment_payload(env: Mapping[str, str]) -> bytes:
     segment = env.get("MTX_SEGMENT_PATH", "")
     if not path or not segment:
         raise HookError(
-            "MTX_PATH and MTX_SEGMENT_PATH are not set: run mtx-hook segment-complete "
-            "from runOnRecordSegmentComplete",
+            "MTX_PATH and MTX_SEGMENT_PATH are not set: run mtx-hook segment-create or "
+            "segment-complete from runOnRecordSegmentCreate/runOnRecordSegmentComplete",
             2,
         )
     try:
@@ -214,7 +220,8 @@ def run(argv: list[str], env: Mapping[str, str]) -> int:
         raise HookError(USAGE, 2)
     url = endpoint(env, EVENTS[argv[0]])
     bearer = token(env)
-    payload = build_segment_payload(env) if argv[0] == "segment-complete" else build_payload(env)
+    segment = argv[0].startswith("segment-")
+    payload = build_segment_payload(env) if segment else build_payload(env)
     timeout = _number(env, "LSO_HOOK_TIMEOUT", 2.0, 0.1, 60)
     attempts = int(_number(env, "LSO_HOOK_ATTEMPTS", 5, 1, 20))
     deliver(

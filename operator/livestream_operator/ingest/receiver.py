@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from .. import logs
 from ..api import naming
 from ..api.stream_keys import same_key
+from ..api.v1alpha1 import LiveStream, LiveStreamStatus
 from ..kube import KubeError
 from ..settings import Settings
 from . import metrics
@@ -30,7 +31,13 @@ from .conditional_writer import ConditionalWriter, LiveStreamAPI, NameCollision
 from .early_signal import announcer
 from .hook_event import BodyError, HookEvent, HookKind, load_json
 from .problems import problem
-from .recording_index import SegmentError, SegmentEvent, count_segment, segment_start
+from .recording_index import (
+    SegmentError,
+    SegmentEvent,
+    count_segment,
+    note_free_space,
+    segment_start,
+)
 from .rules import Result
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,7 @@ class ReceiverAPI(LiveStreamAPI, Protocol):
 WRITER: web.AppKey[ConditionalWriter] = web.AppKey("writer", ConditionalWriter)
 AUTH: web.AppKey[AuthService] = web.AppKey("auth", AuthService)
 HOOK_TOKEN: web.AppKey[str] = web.AppKey("hook_token", str)
+LOW_FREE_BYTES: web.AppKey[int] = web.AppKey("low_free_bytes", int)
 API: web.AppKey[ReceiverAPI] = web.AppKey("api", ReceiverAPI)
 
 
@@ -230,53 +238,67 @@ def _invalid(status: int, slug: str, title: str, field: str, reason: str) -> web
     )
 
 
-async def segment_complete(request: web.Request) -> web.Response:
-    """runOnRecordSegmentComplete: count the segment into status.recording."""
-    if not _hook_token_ok(request):
-        return _unauthenticated("segment-complete")
-    parsed = await _read_body(
-        request, SegmentEvent, "{path, segmentPath, segmentDuration, bytes, freeBytes}"
-    )
-    if isinstance(parsed, web.Response):
-        metrics.RECORDING_SEGMENTS.labels("", "invalid").inc()
-        return parsed
-    event = parsed
-    try:
-        where = naming.parse_path(event.path)
-    except naming.PathError as exc:
-        metrics.RECORDING_SEGMENTS.labels("", "invalid").inc()
-        return _invalid(422, "invalid-path", "Path is not a stream path", "path", str(exc))
-    try:
-        start = segment_start(event)
-    except SegmentError as exc:
-        metrics.RECORDING_SEGMENTS.labels(where.role.value, "invalid").inc()
-        return _invalid(422, "invalid-segment", "Not a recording segment", "segmentPath", str(exc))
-    try:
-        written = await request.app[WRITER].update(
-            where.stream_id, lambda ls: count_segment(ls, where, start, event)
+def _segment_handler(event_name: str) -> Handler:
+    """runOnRecordSegmentCreate and runOnRecordSegmentComplete: a complete segment
+    is counted into status.recording; a new one reports the free space."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if not _hook_token_ok(request):
+            return _unauthenticated(event_name)
+        parsed = await _read_body(
+            request, SegmentEvent, "{path, segmentPath, segmentDuration, bytes, freeBytes}"
         )
-    except (KubeError, OSError, TimeoutError) as exc:
-        metrics.RECORDING_SEGMENTS.labels(where.role.value, "error").inc()
-        log.error("could not record a segment", extra={"reason": str(exc), "path": event.path})
-        return problem(
-            503,
-            "api-unavailable",
-            "Kubernetes API unavailable",
-            "the segment could not be recorded; MediaMTX's wrapper retries",
+        if isinstance(parsed, web.Response):
+            metrics.RECORDING_SEGMENTS.labels("", "invalid").inc()
+            return parsed
+        event = parsed
+        try:
+            where = naming.parse_path(event.path)
+        except naming.PathError as exc:
+            metrics.RECORDING_SEGMENTS.labels("", "invalid").inc()
+            return _invalid(422, "invalid-path", "Path is not a stream path", "path", str(exc))
+        try:
+            start = segment_start(event)
+        except SegmentError as exc:
+            metrics.RECORDING_SEGMENTS.labels(where.role.value, "invalid").inc()
+            return _invalid(
+                422, "invalid-segment", "Not a recording segment", "segmentPath", str(exc)
+            )
+        low = request.app[LOW_FREE_BYTES]
+        decide: Callable[[LiveStream], LiveStreamStatus | None] = (
+            (lambda ls: count_segment(ls, where, start, event))
+            if event_name == "segment-complete"
+            else (lambda ls: note_free_space(ls, event, low))
         )
-    result = {None: "ignored", False: "unchanged", True: "updated"}[written]
-    metrics.RECORDING_SEGMENTS.labels(where.role.value, result).inc()
-    log.info(
-        "recording segment",
-        extra={
-            "path": event.path,
-            "streamId": where.stream_id,
-            "result": result,
-            "bytes": event.bytes,
-            "duration": event.segment_duration,
-        },
-    )
-    return web.json_response({"result": result, "streamId": where.stream_id})
+        try:
+            written = await request.app[WRITER].update(where.stream_id, decide)
+        except (KubeError, OSError, TimeoutError) as exc:
+            metrics.RECORDING_SEGMENTS.labels(where.role.value, "error").inc()
+            log.error("could not record a segment", extra={"reason": str(exc), "path": event.path})
+            return problem(
+                503,
+                "api-unavailable",
+                "Kubernetes API unavailable",
+                "the segment could not be recorded; MediaMTX's wrapper retries",
+            )
+        result = {None: "ignored", False: "unchanged", True: "updated"}[written]
+        if event_name == "segment-complete":
+            metrics.RECORDING_SEGMENTS.labels(where.role.value, result).inc()
+        log.info(
+            "recording segment",
+            extra={
+                "event": event_name,
+                "path": event.path,
+                "streamId": where.stream_id,
+                "result": result,
+                "bytes": event.bytes,
+                "duration": event.segment_duration,
+                "freeBytes": event.free_bytes,
+            },
+        )
+        return web.json_response({"result": result, "streamId": where.stream_id})
+
+    return handle
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -327,13 +349,15 @@ def make_app(
     app[API] = api
     app[WRITER] = ConditionalWriter(api, settings.namespace, settings)
     app[HOOK_TOKEN] = settings.hook_token.get_secret_value()
+    app[LOW_FREE_BYTES] = settings.recording_min_free_bytes
     if auth is not None:
         app[AUTH] = auth
         if settings.early_signal:
             auth.announce = announcer(app[WRITER])
     app.router.add_post("/v1/mediamtx/events/ready", _event_handler(HookKind.READY))
     app.router.add_post("/v1/mediamtx/events/not-ready", _event_handler(HookKind.NOT_READY))
-    app.router.add_post("/v1/mediamtx/events/segment-complete", segment_complete)
+    for segment_event in ("segment-create", "segment-complete"):
+        app.router.add_post(f"/v1/mediamtx/events/{segment_event}", _segment_handler(segment_event))
     app.router.add_post("/v1/mediamtx/auth", _auth)
     if snapshot is not None:
         app.router.add_get("/v1/streams/{streamId}/snapshot", snapshot)

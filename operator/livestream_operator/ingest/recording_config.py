@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from ..api import naming
-from ..api.v1alpha1 import LiveStream, RecordedPath
+from ..api.v1alpha1 import LiveStream, RecordedPath, capped_retention, duration_seconds
 
 # The fields MediaMTX reloads on a live path; every other one must match the template.
 RECORD_FIELDS = ("record", "recordFormat", "recordSegmentDuration", "recordDeleteAfter")
@@ -49,8 +49,13 @@ class Recording:
         }
 
 
-def wanted(livestreams: Iterable[LiveStream]) -> dict[str, Recording]:
-    """The recorded-path entries the LiveStreams ask for, by path name."""
+def wanted(livestreams: Iterable[LiveStream], max_retention: str) -> dict[str, Recording]:
+    """The recorded-path entries the LiveStreams ask for, by path name.
+
+    Retention is capped by the chart's: mediamtx.yml's own recordDeleteAfter is
+    the cap, and it is what MediaMTX applies to every file between a restart and
+    the operator's next pass, so no stream may count on keeping files longer.
+    """
     out: dict[str, Recording] = {}
     for ls in livestreams:
         spec = ls.spec.recording
@@ -62,7 +67,7 @@ def wanted(livestreams: Iterable[LiveStream]) -> dict[str, Recording]:
                 record=spec.enabled and role in spec.paths,
                 format=spec.format.value,
                 segment_duration=spec.segment_duration,
-                retention=spec.retention,
+                retention=capped_retention(spec.retention, max_retention),
             )
     return out
 
@@ -104,7 +109,6 @@ def entry(template: Mapping[str, Any], recording: Recording) -> dict[str, Any]:
 class Verb(StrEnum):
     ADD = "add"
     PATCH = "patch"  # record* fields only: hot-reloaded
-    REPLACE = "replace"  # the template changed under an entry (a new mediamtx.yml)
     DELETE = "delete"
 
 
@@ -117,19 +121,8 @@ class Change:
 
 def _same_duration(a: Any, b: Any) -> bool:
     # MediaMTX answers "1h0m0s" for a "1h" it was given.
-    sa, sb = _seconds(str(a)), _seconds(str(b))
+    sa, sb = duration_seconds(str(a)), duration_seconds(str(b))
     return sa == sb if sa is not None and sb is not None else a == b
-
-
-_GO_DURATION = re.compile(r"([0-9.]+)(h|ms|m|s|d)")
-_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-
-
-def _seconds(value: str) -> float | None:
-    parts = _GO_DURATION.findall(value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        return None
-    return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
 def _differs(current: Mapping[str, Any], body: Mapping[str, Any], fields: Iterable[str]) -> bool:
@@ -147,28 +140,34 @@ def plan(want: Mapping[str, Recording], confs: Mapping[str, Mapping[str, Any]]) 
     """The Control API calls that make MediaMTX's entries what `want` says.
 
     `confs` is MediaMTX's whole path configuration by name (config/paths/list).
-    A path whose template cannot be found is left alone: adding an entry from
-    nothing would close it.
+    Paths in unmanaged() are left alone.
     """
     changes: list[Change] = []
+    skip = set(unmanaged(want, confs))
     for name, recording in sorted(want.items()):
         template = template_for(name, confs)
-        if template is None:
+        if template is None or name in skip:
             continue
-        body = entry(template, recording)
         current = confs.get(name)
         if current is None:
-            changes.append(Change(Verb.ADD, name, body))
-            continue
-        others = [k for k in body if k not in RECORD_FIELDS]
-        if _differs(current, body, others):
-            changes.append(Change(Verb.REPLACE, name, body))
-        elif _differs(current, body, RECORD_FIELDS):
+            changes.append(Change(Verb.ADD, name, entry(template, recording)))
+        elif _differs(current, recording.fields(), RECORD_FIELDS):
             changes.append(Change(Verb.PATCH, name, recording.fields()))
     for name in sorted(confs):
         if owned(name) and name not in want and _a_copy(name, confs):
             changes.append(Change(Verb.DELETE, name))
     return changes
+
+
+def unmanaged(want: Mapping[str, Recording], confs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Wanted paths whose recording cannot be switched live: no entry to copy
+    (adding one from nothing would close the path), or an entry of their own that
+    is not a copy (an admin's, in mediamtx.yml: overwriting it would too)."""
+    return [
+        name
+        for name in sorted(want)
+        if template_for(name, confs) is None or (name in confs and not _a_copy(name, confs))
+    ]
 
 
 def _a_copy(name: str, confs: Mapping[str, Mapping[str, Any]]) -> bool:

@@ -5,8 +5,9 @@ MediaMTX runs `mtx-hook segment-complete` (runOnRecordSegmentComplete) for every
 segment it closes; the wrapper may deliver one twice (a retry after a timeout
 whose request did land). A segment is known by its start, which its file name
 carries (recordPath ends in %Y-%m-%d_%H-%M-%S-%f), and a path's segments
-complete in order: one that does not start after the last one counted is a
-duplicate, and counts nothing.
+are counted by start: one whose start is among the latest counted is a
+duplicate, and counts nothing (hooks are processes of their own, retried: they
+may arrive in any order).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..api.naming import StreamPath
 from ..api.v1alpha1 import (
+    RECENT_SEGMENTS,
     LiveStream,
     LiveStreamStatus,
     RecordedPath,
@@ -25,7 +27,6 @@ from ..api.v1alpha1 import (
     RecordingStatus,
     camel,
     format_time_precise,
-    parse_time,
 )
 
 _SEGMENT_FILE = re.compile(
@@ -43,8 +44,8 @@ class SegmentEvent(BaseModel):
 
     path: str = Field(min_length=1, max_length=1024)
     segment_path: str = Field(min_length=1, max_length=4096)
-    segment_duration: float = Field(ge=0, le=1e7)
-    bytes: int = Field(ge=0, le=2**63 - 1)
+    segment_duration: float = Field(default=0.0, ge=0, le=1e7)
+    bytes: int = Field(default=0, ge=0, le=2**63 - 1)
     free_bytes: int | None = Field(default=None, ge=0, le=2**63 - 1)
 
 
@@ -78,16 +79,19 @@ def count_segment(
     paths = list(current.paths or [])
     index = next((i for i, p in enumerate(paths) if p.path is role), None)
     before = paths[index] if index is not None else RecordedPathStatus(path=role)
-    last = parse_time(before.last_segment_time)
-    if last is not None and start <= last:
-        return None
     when = format_time_precise(start)
+    recent = list(before.recent or [])
+    if when in recent:
+        return None
+    first = min(t for t in (before.first_segment_time, when) if t)
+    last = max(t for t in (before.last_segment_time, when) if t)
     after = RecordedPathStatus(
         path=role,
         segments=before.segments + 1,
         bytes=before.bytes + event.bytes,
-        first_segment_time=before.first_segment_time or when,
-        last_segment_time=when,
+        first_segment_time=first,
+        last_segment_time=last,
+        recent=sorted([*recent, when])[-RECENT_SEGMENTS:],
     )
     if index is None:
         paths.append(after)
@@ -96,3 +100,18 @@ def count_segment(
     paths.sort(key=lambda p: p.path.value)
     free = event.free_bytes if event.free_bytes is not None else current.free_bytes
     return LiveStreamStatus(recording=RecordingStatus(paths=paths, free_bytes=free))
+
+
+def note_free_space(
+    livestream: LiveStream, event: SegmentEvent, low: int
+) -> LiveStreamStatus | None:
+    """A new segment: its volume's free space, written only when it is or was under
+    `low` (the Recording condition's threshold), not at every segment. On a full
+    disk segments fail before they complete, so only this hook still reports."""
+    stored = (livestream.status.recording or RecordingStatus()).free_bytes
+    free = event.free_bytes
+    if free is None or free == stored:
+        return None
+    if free >= low and (stored is None or stored >= low):
+        return None
+    return LiveStreamStatus(recording=RecordingStatus(free_bytes=free))

@@ -4,13 +4,18 @@ download links (MediaMTX's playback server /list and /get).
 The receiver asks the playback server with the operator's credentials and
 returns links to its public address; a download there is decided by the same
 auth endpoint (the stream's key, `curl -u any:<key>`), so the links carry no
-credential of their own.
+credential of their own. The listing itself needs the key as
+`Authorization: Bearer <key>` in streamKey mode (stream_access.admit).
+
+MediaMTX 1.20 lists and serves fmp4 recordings only: a stream recorded as
+mpegts gets a 409 that says so rather than a 502 that invites a retry.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 from urllib.parse import urlencode
 
@@ -83,17 +88,10 @@ class Recordings:
         self.timeout = aiohttp.ClientTimeout(total=timeout)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        stream_id = request.match_info["streamId"]
-        livestream = self.auth.publishing.object_of(stream_id)
-        refused = stream_access.refuse(
-            request,
-            stream_id,
-            livestream,
-            self.auth.policy.mode,
-            self.auth.keys.by_stream.get(stream_id),
-        )
-        if refused is not None:
-            return refused
+        admitted = stream_access.admit(request, self.auth)
+        if isinstance(admitted, web.Response):
+            return admitted
+        stream_id, livestream = admitted
         roles = _roles(request.query.get("path", ""))
         if roles is None:
             return problem(
@@ -105,16 +103,11 @@ class Recordings:
             )
         spans: list[Span] = []
         for role in roles:
-            found = await self._list(f"{naming.PATH_PREFIX}/{stream_id}/{role.value}", role)
-            if found is None:
-                return problem(
-                    502,
-                    "playback-unavailable",
-                    "Playback server unavailable",
-                    "MediaMTX's playback server did not answer; try again",
-                )
+            found = await self._list(stream_id, role)
+            if isinstance(found, web.Response):
+                return found
             spans += found
-        recording = livestream.status.recording if livestream else None
+        recording = livestream.status.recording
         return web.json_response(
             {
                 "streamId": stream_id,
@@ -123,19 +116,79 @@ class Recordings:
             }
         )
 
-    async def _list(self, path: str, role: RecordedPath) -> list[Span] | None:
+    async def _list(self, stream_id: str, role: RecordedPath) -> list[Span] | web.Response:
+        """The path's spans, or the problem to answer."""
+        path = f"{naming.PATH_PREFIX}/{stream_id}/{role.value}"
         url = f"{self.base}/list?{urlencode({'path': path})}"
         try:
             async with self.session.get(url, auth=self.credentials, timeout=self.timeout) as resp:
-                # 404: nothing recorded; 400: no directory for the path yet.
-                if resp.status in (400, 404):
-                    return []
-                if resp.status != 200:
-                    log.warning(
-                        "playback /list failed", extra={"path": path, "status": resp.status}
-                    )
-                    return None
-                return parse_list(role, await resp.json(content_type=None))
+                if resp.status == 200:
+                    return parse_list(role, await resp.json(content_type=None))
+                text = (await resp.read()).decode(errors="replace")
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             log.warning("playback /list failed", extra={"path": path, "reason": str(exc)})
-            return None
+            return _unavailable()
+        answer = classify(resp.status, text)
+        if answer is Answer.EMPTY:
+            return []
+        log.warning(
+            "playback /list failed",
+            extra={"path": path, "status": resp.status, "reason": text.strip()[:300]},
+        )
+        if answer is Answer.UNSUPPORTED_FORMAT:
+            return _unsupported_format(stream_id)
+        return problem(
+            502,
+            "playback-unavailable",
+            "Playback server unavailable",
+            f"MediaMTX's playback server could not list {path} (HTTP {resp.status})",
+        )
+
+
+class Answer(Enum):
+    EMPTY = "empty"
+    UNSUPPORTED_FORMAT = "unsupported-format"
+    FAILED = "failed"
+
+
+# MediaMTX 1.20's playback server (internal/playback/on_list.go, on_get.go):
+# 404 when the path's directory holds no segment; 400 for bad parameters, a path
+# that is not configured and any error walking the directory, of which a
+# directory that does not exist yet ("lstat <dir>: no such file or directory")
+# is the common one; 500 "MPEG-TS format is not supported yet" once it finds
+# segments of a path recorded as mpegts: it lists and serves fmp4 only.
+_NO_DIRECTORY = "no such file or directory"
+_MPEGTS = "mpeg-ts format is not supported"
+
+
+def classify(status: int, body: str) -> Answer:
+    """What a non-200 /list answer means (pure)."""
+    text = body.lower()
+    if status == 404 or (status == 400 and _NO_DIRECTORY in text):
+        return Answer.EMPTY
+    if status == 500 and _MPEGTS in text:
+        return Answer.UNSUPPORTED_FORMAT
+    return Answer.FAILED
+
+
+def _unavailable() -> web.Response:
+    return problem(
+        502,
+        "playback-unavailable",
+        "Playback server unavailable",
+        "MediaMTX's playback server did not answer; try again",
+    )
+
+
+_MPEGTS_REASON = "MediaMTX 1.20 cannot list or serve MPEG-TS recordings; use fmp4"
+
+
+def _unsupported_format(stream_id: str) -> web.Response:
+    return problem(
+        409,
+        "playback-unsupported-format",
+        "Recording format not supported by playback",
+        f"stream {stream_id} is recorded as MPEG-TS: {_MPEGTS_REASON} (spec.recording.format)",
+        streamId=stream_id,
+        errors=[{"field": "spec.recording.format", "reason": _MPEGTS_REASON}],
+    )

@@ -6,7 +6,12 @@ decode (one ffmpeg run: connect, wait for a keyframe, encode one JPEG) costs
 about 0.2 s plus the wait for the next keyframe, so pictures are shared: within
 `max_age` of a decode every viewer gets its result, and viewers arriving while
 one is running wait for that one (single flight). A global semaphore bounds the
-decodes running at once, whatever the number of streams.
+decodes running at once, whatever the number of streams, and ffmpeg runs at a
+lower CPU priority (nice 10): it shares the receiver's container with the auth
+endpoint that MediaMTX waits for on every publish and read.
+
+Who may see a stream's picture is stream_access.admit's to decide (in streamKey
+mode, `Authorization: Bearer <key>`).
 
 The pure pieces (choose_path, PictureCache, StatusThrottle, status_change) decide;
 Snapshots wires them to aiohttp, ffmpeg and the status writer.
@@ -17,14 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
-from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from aiohttp import web
 
@@ -38,18 +41,20 @@ from ..api.v1alpha1 import (
     format_time_precise,
     parse_time,
 )
+from ..media_urls import Redactor, with_credentials
 from ..settings import AuthMode, Settings
 from . import metrics
 from .auth_endpoint import AuthService
 from .conditional_writer import ConditionalWriter
 from .problems import problem
-from .stream_access import refuse
+from .stream_access import admit
 
 log = logging.getLogger(__name__)
 
 MAX_AGE = 1.0  # a picture is served again for this long: one decode/s/stream at most
 TIMEOUT = 10.0  # a decode that takes longer is killed (504)
-MAX_DECODES = 4  # ffmpeg processes at once, over all streams
+MAX_DECODES = 2  # ffmpeg processes at once, over all streams (the receiver has ~1 core)
+NICENESS = 10  # ffmpeg's CPU priority below the receiver's (0: the same)
 STATUS_EVERY = 10.0  # status.snapshot is rewritten at most this often per stream
 # A grabber that ignores its timeout is abandoned this much later.
 GRACE = 1.0
@@ -79,8 +84,6 @@ FFMPEG_OUTPUT = (
     "-map", "0:v:0", "-frames:v", "1",
     "-c:v", "mjpeg", "-q:v", "3", "-f", "image2pipe", "pipe:1",
 )  # fmt: skip
-
-_USERINFO = re.compile(r"([a-z][a-z0-9+.-]*://)[^/@\s]*@", re.IGNORECASE)
 
 
 # ------------------------------------------------------------------------ pure
@@ -194,21 +197,9 @@ def status_change(picture: Picture) -> Callable[[LiveStream], LiveStreamStatus |
 
 
 def rtsp_url(base: str, path: str, user: str, password: str) -> str:
-    """rtsp://user:password@host:port/<path> from the MediaMTX RTSP base URL."""
-    parts = urlsplit(base)
-    host = parts.netloc.rpartition("@")[2]
-    auth = f"{quote(user, safe='')}:{quote(password, safe='')}@" if user and password else ""
-    return f"{parts.scheme}://{auth}{host}{parts.path.rstrip('/')}/{path}"
-
-
-def redact(text: str, *secrets: str) -> str:
-    """`text` without URL credentials or any of `secrets` (raw or URL-encoded)."""
-    text = _USERINFO.sub(r"\1***@", text)
-    for secret in secrets:
-        if secret:
-            for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
-                text = text.replace(form, "***")
-    return text
+    """rtsp://user:password@host:port/<path> from the MediaMTX RTSP base URL (no
+    credentials unless both are set). For ffmpeg's argv only: never log it."""
+    return with_credentials(f"{base.rstrip('/')}/{path}", user if password else "", password)
 
 
 def is_jpeg(data: bytes) -> bool:
@@ -220,26 +211,34 @@ def is_jpeg(data: bytes) -> bool:
 
 class FFmpegGrabber:
     """One JPEG of the first keyframe of an RTSP stream, by an ffmpeg subprocess
-    that is killed at the timeout (and when the caller is cancelled)."""
+    that is killed at the timeout (and when the caller is cancelled).
 
-    def __init__(self, ffmpeg: str = "ffmpeg") -> None:
+    ffmpeg starts under `nice -n <niceness>`, which execs it: the process asyncio
+    waits for and kills is ffmpeg itself, and its threads inherit the priority
+    (unlike a setpriority() after the start, and without a preexec_fn, which is
+    unsafe in a threaded process)."""
+
+    def __init__(self, ffmpeg: str = "ffmpeg", niceness: int = NICENESS) -> None:
         self.ffmpeg = ffmpeg
+        self.niceness = niceness
 
     def args(self, url: str) -> list[str]:
-        return [self.ffmpeg, *FFMPEG_INPUT, "-i", url, *FFMPEG_OUTPUT]
+        nice = ["nice", "-n", str(self.niceness)] if self.niceness else []
+        return [*nice, self.ffmpeg, *FFMPEG_INPUT, "-i", url, *FFMPEG_OUTPUT]
 
     async def __call__(self, url: str, timeout: float) -> bytes:
         # ffmpeg's errors quote the URL, credentials and all.
-        password = unquote(urlsplit(url).password or "")
+        redact = Redactor(url)
+        args = self.args(url)
         try:
             proc = await asyncio.create_subprocess_exec(
-                *self.args(url),
+                *args,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
         except OSError as exc:
-            raise GrabFailed(f"cannot run {self.ffmpeg}: {exc.strerror}") from None
+            raise GrabFailed(f"cannot run {args[0]}: {exc.strerror}") from None
         try:
             async with asyncio.timeout(timeout):
                 out, err = await proc.communicate()
@@ -250,7 +249,7 @@ class FFmpegGrabber:
                 await proc.wait()
         if proc.returncode != 0 or not out:
             tail = err.decode(errors="replace").strip()[-500:] or "no picture"
-            raise GrabFailed(f"ffmpeg exited with {proc.returncode}: {redact(tail, password)}")
+            raise GrabFailed(f"ffmpeg exited with {proc.returncode}: {redact(tail)}")
         return out
 
 
@@ -282,26 +281,20 @@ class Snapshots:
         self.throttle = StatusThrottle(status_every, clock)
         self._clock, self._wall = clock, wall
         self._password = settings.worker_password.get_secret_value()
+        # Masks the worker's credentials in what is logged outside a decode.
+        self._redact = Redactor(
+            rtsp_url(settings.mediamtx_rtsp_url, "", settings.worker_user, self._password)
+        )
         self._slots = asyncio.Semaphore(max_decodes)
         self._inflight: dict[Key, asyncio.Task[Entry]] = {}
         self._background: set[asyncio.Task[None]] = set()
         logs.never_log(self._password)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        stream_id = request.match_info["streamId"]
-        if not self.auth.ready:
-            return problem(503, "not-ready", "Not ready", "the stream views are still loading")
-        livestream = self.auth.publishing.object_of(stream_id)
-        refused = refuse(
-            request,
-            stream_id,
-            livestream,
-            self.auth.policy.mode,
-            self.auth.keys.by_stream.get(stream_id),
-        )
-        if refused is not None:
-            return refused
-        assert livestream is not None  # refuse() answers 404 otherwise
+        admitted = admit(request, self.auth)
+        if isinstance(admitted, web.Response):
+            return admitted
+        stream_id, livestream = admitted
         path = choose_path(livestream.status)
         if path is None:
             return problem(
@@ -402,7 +395,7 @@ class Snapshots:
             )
         except Exception as exc:  # GrabFailed, OSError, or a grabber's own
             metrics.SNAPSHOT_DECODES.labels(path.value, "failed").inc()
-            reason = redact(str(exc) or type(exc).__name__, self._password)
+            reason = Redactor(url)(str(exc) or type(exc).__name__)
             log.warning(
                 "snapshot failed", extra={"streamId": stream_id, "path": name, "reason": reason}
             )
@@ -442,7 +435,7 @@ class Snapshots:
         except Exception as exc:  # status is best effort; the picture was served
             log.warning(
                 "could not record the snapshot in status",
-                extra={"streamId": stream_id, "reason": redact(str(exc), self._password)},
+                extra={"streamId": stream_id, "reason": self._redact(str(exc))},
             )
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:

@@ -33,7 +33,9 @@ from ..api.v1alpha1 import (
     PodStatusSummary,
     ProcessingState,
     ProcessingStatus,
+    RecordingStatus,
     WorkerMode,
+    capped_retention,
     format_time,
     parse_time,
 )
@@ -69,7 +71,10 @@ CREDENTIALS_REFUSED = "CredentialsRefused"
 CREDENTIALS_FIELD = "spec.worker.processing.backend.credentialsSecretRef"
 # Reasons whose Warning Event is posted once, when a condition turns False for them.
 STORAGE_FULL = "StorageFull"
-_WARN_ONCE = frozenset({SECRET_NOT_FOUND, SECRET_KEY_NOT_FOUND, CREDENTIALS_REFUSED, STORAGE_FULL})
+RECORDING_REFUSED = "MediaMTXRefused"
+_WARN_ONCE = frozenset(
+    {SECRET_NOT_FOUND, SECRET_KEY_NOT_FOUND, CREDENTIALS_REFUSED, STORAGE_FULL, RECORDING_REFUSED}
+)
 # What the worker reports goes into status and Events: bounded, and a reason only
 # in the CamelCase form a condition reason takes.
 _REASON = re.compile(r"[A-Z][A-Za-z0-9]{0,63}")
@@ -559,29 +564,38 @@ def _secret_events(old: list[Condition] | None, new: list[_Cond]) -> list[KubeEv
 
 
 def recording_condition(livestream: LiveStream, settings: Settings) -> _Cond | None:
-    """Recording, Off, or StorageFull when the recordings volume (as the last
-    segment found it) has less free space than the chart allows."""
+    """What MediaMTX does with spec.recording: Recording, Off, Pending (not applied
+    yet), MediaMTXRefused, or StorageFull when the recordings volume has less
+    free space than the chart allows (as the last segment found it)."""
     spec = livestream.spec.recording
     if spec is None:
         return None
+    status = livestream.status.recording or RecordingStatus()
+    kind = ConditionType.RECORDING
+    if status.applied is False:
+        return _Cond(kind, False, RECORDING_REFUSED, status.message or "")
     if not spec.enabled:
-        return _Cond(ConditionType.RECORDING, False, "Off", "spec.recording.enabled is false")
-    free = livestream.status.recording.free_bytes if livestream.status.recording else None
+        return _Cond(kind, False, "Off", "spec.recording.enabled is false")
+    if status.applied is None:
+        return _Cond(kind, False, "Pending", "the operator has not applied it to MediaMTX yet")
+    free = status.free_bytes
     if free is not None and free < settings.recording_min_free_bytes:
         return _Cond(
-            ConditionType.RECORDING,
+            kind,
             False,
             STORAGE_FULL,
             f"the recordings volume has {free} bytes free, under the "
             f"{settings.recording_min_free_bytes} the operator keeps: free space or grow it",
         )
     paths = " and ".join(p.value for p in spec.paths)
+    kept = capped_retention(spec.retention, settings.recording_max_retention)
+    capped = " (capped by the chart's recording.maxRetention)" if kept != spec.retention else ""
     return _Cond(
-        ConditionType.RECORDING,
+        kind,
         True,
         "Recording",
         f"recording {paths} as {spec.format.value} while live, "
-        f"{spec.segment_duration} segments kept {spec.retention}",
+        f"{spec.segment_duration} segments kept {kept}{capped}",
     )
 
 

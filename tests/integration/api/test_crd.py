@@ -81,6 +81,8 @@ BAD_RECORDING: list[tuple[dict[str, Any], str, str]] = [
     (_recording(segmentDuration="10"), SEGMENT, "should match"),
     (_recording(segmentDuration="1d"), SEGMENT, "should match"),
     (_recording(retention="5s"), RETENTION, "between 10s and 8784h"),
+    (_recording(segmentDuration="1h", retention="10m"), RETENTION, "at least"),
+    (_recording(retention="1m"), RETENTION, "at least"),  # the 10m default segment
     (_recording(paths=["in", "in"]), "spec.recording.paths", "Duplicate value"),
     (_recording(paths=[]), "spec.recording.paths", "at least 1"),
     (_recording(paths=["sideways"]), "spec.recording.paths", "Unsupported value"),

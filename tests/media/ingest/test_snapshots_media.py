@@ -38,7 +38,8 @@ class Live:
     async def snapshot(
         self, stream_id: str = "cam", key: str | None = None, query: bool = False
     ) -> tuple[int, dict[str, str], bytes, float]:
-        """status, headers, body and how long it took."""
+        """status, headers, body and how long it took; with `query`, the key goes in
+        the URL (which the receiver does not take)."""
         key = self.key if key is None else key
         headers = {"Authorization": f"Bearer {key}"} if key and not query else {}
         params = {"key": key} if key and query else {}
@@ -148,7 +149,7 @@ async def test_a_snapshot_is_a_current_jpeg_of_the_live_stream(
     assert _probe(first) == {"codec_name": "mjpeg", "width": WIDTH, "height": HEIGHT}
 
     # Within a second: the same picture, without a decode.
-    status, again_headers, again, cached = await live.snapshot(query=True)
+    status, again_headers, again, cached = await live.snapshot()
     assert status == 200
     assert again == first
     assert again_headers["X-Snapshot-Time"] == headers["X-Snapshot-Time"]
@@ -168,8 +169,10 @@ async def test_a_snapshot_is_a_current_jpeg_of_the_live_stream(
     assert cached < 0.2
     assert warm < 5
 
-    # Without the key: refused, no picture.
+    # Without the key, or with it in the URL: refused, no picture.
     status, _, _, _ = await live.snapshot(key="")
+    assert status == 401
+    status, _, _, _ = await live.snapshot(query=True)
     assert status == 401
 
     # status.snapshot records it (throttled, in the background).

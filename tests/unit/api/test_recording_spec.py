@@ -100,7 +100,22 @@ def test_duration_seconds(value: str, seconds: int) -> None:
     ],
 )
 def test_the_bounds_are_accepted(field: str, value: Any) -> None:
-    RecordingSpec.model_validate({field: value})
+    # With the other duration at its bound, so that retention >= segmentDuration holds.
+    other = {"segmentDuration": "1s"} if field == "retention" else {"retention": "8784h"}
+    RecordingSpec.model_validate({**other, field: value})
+
+
+@pytest.mark.parametrize(
+    ("segment", "retention", "ok"),
+    [("10m", "10m", True), ("10m", "1h", True), ("1h", "10m", False), ("24h", "10s", False)],
+)
+def test_retention_holds_at_least_one_segment(segment: str, retention: str, ok: bool) -> None:
+    spec = {"segmentDuration": segment, "retention": retention}
+    if ok:
+        RecordingSpec.model_validate(spec)
+    else:
+        with pytest.raises(ValidationError, match=r"at least spec\.recording\.segmentDuration"):
+            RecordingSpec.model_validate(spec)
 
 
 @pytest.mark.parametrize(
@@ -170,7 +185,7 @@ def _recording_schema() -> dict[str, Any]:
     return schema
 
 
-def _cel_bounds(rule: str) -> list[int]:
+def _cel_bounds(rule: str) -> list[float | None]:
     return [duration_seconds(d) for d in re.findall(r"duration\('([^']+)'\)", rule)]
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from livestream_operator.forwarder.config import ForwarderConfig, parse_args
-from livestream_operator.forwarder.redact import MASK, Redactor, redact_url, secrets_of
 from livestream_operator.forwarder.supervisor import (
     Forwarder,
     ForwarderMetrics,
@@ -19,6 +18,7 @@ from livestream_operator.forwarder.supervisor import (
     ffmpeg_command,
     parse_progress,
 )
+from livestream_operator.media_urls import MASK, Redactor, redact_url, secrets_of
 
 IN = "rtsp://mediamtx:8554/live/abc/out"
 KEY = "live_1234567_AbCdEf"

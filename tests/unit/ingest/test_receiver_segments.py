@@ -113,6 +113,7 @@ async def test_a_valid_segment_updates_status_recording(client: Client) -> None:
                 "bytes": 1000,
                 "firstSegmentTime": "2026-12-01T16:50:46.404475Z",
                 "lastSegmentTime": "2026-12-01T16:50:46.404475Z",
+                "recent": ["2026-12-01T16:50:46.404475Z"],
             }
         ],
         "freeBytes": 5_000_000_000,

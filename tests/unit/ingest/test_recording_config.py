@@ -14,17 +14,18 @@ from livestream_operator.api.v1alpha1 import (
     ObjectMeta,
     RecordedPath,
     RecordingSpec,
+    duration_seconds,
 )
 from livestream_operator.ingest.recording_config import (
     RECORD_FIELDS,
     Change,
     Recording,
     Verb,
-    _seconds,
     entry,
     owned,
     plan,
     template_for,
+    unmanaged,
     wanted,
 )
 
@@ -88,6 +89,7 @@ def recording(
     return RecordingSpec.model_validate({"enabled": enabled, "paths": list(paths), **fields})
 
 
+CAP = "8784h"
 ON = Recording(record=True, format="fmp4", segment_duration="10m", retention="24h")
 OFF = Recording(record=False, format="fmp4", segment_duration="10m", retention="24h")
 
@@ -105,11 +107,14 @@ def stored(name: str, rec: Recording, template: dict[str, Any] = TEMPLATE) -> di
 
 
 def test_a_livestream_without_spec_recording_wants_nothing() -> None:
-    assert wanted([livestream()]) == {}
+    assert wanted([livestream()], CAP) == {}
 
 
 def test_enabled_records_the_listed_paths_and_keeps_an_entry_for_the_other() -> None:
-    assert wanted([livestream(recording=recording())]) == {"live/cam/in": ON, "live/cam/out": OFF}
+    assert wanted([livestream(recording=recording())], CAP) == {
+        "live/cam/in": ON,
+        "live/cam/out": OFF,
+    }
 
 
 def test_both_paths_and_the_spec_fields_are_carried() -> None:
@@ -120,17 +125,17 @@ def test_both_paths_and_the_spec_fields_are_carried() -> None:
         retention="72h",
     )
     want = Recording(record=True, format="mpegts", segment_duration="90s", retention="72h")
-    assert wanted([livestream(recording=spec)]) == {"live/cam/in": want, "live/cam/out": want}
+    assert wanted([livestream(recording=spec)], CAP) == {"live/cam/in": want, "live/cam/out": want}
 
 
 def test_disabled_keeps_both_entries_with_record_false() -> None:
     # The entries stay so that their retention keeps applying to the files.
     spec = recording(enabled=False, paths=(RecordedPath.IN, RecordedPath.OUT))
-    assert wanted([livestream(recording=spec)]) == {"live/cam/in": OFF, "live/cam/out": OFF}
+    assert wanted([livestream(recording=spec)], CAP) == {"live/cam/in": OFF, "live/cam/out": OFF}
 
 
 def test_a_deleting_livestream_wants_nothing() -> None:
-    assert wanted([livestream(recording=recording(), deleting=True)]) == {}
+    assert wanted([livestream(recording=recording(), deleting=True)], CAP) == {}
 
 
 def test_several_livestreams() -> None:
@@ -140,7 +145,7 @@ def test_several_livestreams() -> None:
         livestream("c", recording(), deleting=True),
         livestream("d", recording(enabled=False)),
     ]
-    assert wanted(streams) == {
+    assert wanted(streams, CAP) == {
         "live/a/in": OFF,
         "live/a/out": ON,
         "live/d/in": OFF,
@@ -267,12 +272,12 @@ def test_entry_copies_the_template_but_its_name_and_sets_the_record_fields() -> 
     ],
 )
 def test_seconds_reads_what_mediamtx_answers(value: str, seconds: float) -> None:
-    assert _seconds(value) == seconds
+    assert duration_seconds(value) == seconds
 
 
 @pytest.mark.parametrize("value", ["", "10", "h", "1x", "1h junk", " 1h", "None", "1h-5m"])
 def test_seconds_refuses_what_is_not_a_duration(value: str) -> None:
-    assert _seconds(value) is None
+    assert duration_seconds(value) is None
 
 
 # -------------------------------------------------------------------------- plan
@@ -320,21 +325,28 @@ def test_a_record_field_change_is_a_patch_of_those_fields_only(
     assert plan({"live/cam/in": want}, confs) == [Change(Verb.PATCH, "live/cam/in", want.fields())]
 
 
-def test_a_template_change_under_an_entry_replaces_it_whole() -> None:
-    # A new mediamtx.yml: the regexp's hook changed; the entry still has the old one.
+def test_an_entry_that_is_no_longer_a_copy_is_left_alone_and_reported() -> None:
+    # The regexp's hook changed under the entry (or an admin wrote it): overwriting
+    # it would close the path, so it is not touched, and unmanaged() says so.
     old = stored("live/cam/in", ON)
     new_template = path_conf(IN_REGEXP, runOnAvailable="mtx-hook ready --v2")
     confs = {**CONFS, IN_REGEXP: new_template, "live/cam/in": old}
-    assert plan({"live/cam/in": OFF}, confs) == [
-        Change(Verb.REPLACE, "live/cam/in", entry(new_template, OFF))
-    ]
+    assert plan({"live/cam/in": OFF}, confs) == []
+    assert unmanaged({"live/cam/in": OFF}, confs) == ["live/cam/in"]
 
 
-def test_a_field_mediamtx_added_to_the_template_replaces_the_entry() -> None:
-    old = stored("live/cam/in", ON)
-    new_template = {**TEMPLATE, "rtspTransport": "tcp"}
-    confs = {**CONFS, IN_REGEXP: new_template, "live/cam/in": old}
-    assert [c.verb for c in plan({"live/cam/in": ON}, confs)] == [Verb.REPLACE]
+def test_a_path_without_a_template_is_unmanaged() -> None:
+    assert unmanaged({"live/cam/in": ON}, {}) == ["live/cam/in"]
+    assert unmanaged({"live/cam/in": ON}, CONFS) == []
+
+
+def test_retention_is_capped_by_the_operator() -> None:
+    spec = recording(retention="720h", segmentDuration="1h")
+    assert wanted([livestream(recording=spec)], "168h")["live/cam/in"].retention == "168h"
+    assert (
+        wanted([livestream(recording=recording(retention="1h"))], "168h")["live/cam/in"].retention
+        == "1h"
+    )
 
 
 def test_owned_entries_no_longer_wanted_are_deleted() -> None:
@@ -382,7 +394,7 @@ def test_changes_come_in_name_order_adds_before_deletes() -> None:
 
 def test_plan_from_livestreams_end_to_end() -> None:
     streams = [livestream("cam", recording()), livestream("plain")]
-    first = plan(wanted(streams), CONFS)
+    first = plan(wanted(streams, CAP), CONFS)
     assert [(c.verb, c.name, (c.body or {}).get("record")) for c in first] == [
         (Verb.ADD, "live/cam/in", True),
         (Verb.ADD, "live/cam/out", False),

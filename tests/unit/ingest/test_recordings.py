@@ -28,7 +28,7 @@ from livestream_operator.ingest.auth import policy_from
 from livestream_operator.ingest.auth_endpoint import AuthService
 from livestream_operator.ingest.cluster_view import KeyRing, Publishing
 from livestream_operator.ingest.receiver import make_app
-from livestream_operator.ingest.recordings import Recordings, Span, parse_list
+from livestream_operator.ingest.recordings import Answer, Recordings, Span, classify, parse_list
 from livestream_operator.settings import AuthMode, Settings
 from tests.unit.ingest.test_receiver import TOKEN, Client, MemoryAPI
 from tests.unit.ingest.test_recording_config import livestream, recording
@@ -39,6 +39,15 @@ GHOST_KEY = generate_key()
 PUBLIC = "https://recordings.example.com"
 START = "2026-12-01T16:50:46.404475Z"
 OPERATOR_AUTH = "Basic " + base64.b64encode(b"lso-operator:op-password").decode()
+
+
+def mediamtx_error(text: str) -> str:
+    """The body of a MediaMTX 1.20 playback error (internal/playback/server.go)."""
+    return json.dumps({"status": "error", "error": text})
+
+
+NO_DIRECTORY = mediamtx_error("lstat /recordings/live/cam/out: no such file or directory")
+MPEGTS = mediamtx_error("MPEG-TS format is not supported yet")
 
 # ----------------------------------------------------------------------- parse_list
 
@@ -93,6 +102,29 @@ def test_span_wire_rounds_the_duration_and_escapes_the_start() -> None:
         f"{PUBLIC}/get?path=live%2Fa.b~c%2Fout&start=2026-12-01T17%3A50%3A46%2B01%3A00"
         "&duration=1.235"
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "answer"),
+    [
+        (404, mediamtx_error("no recording segments found"), Answer.EMPTY),
+        (404, "", Answer.EMPTY),
+        # A path whose directory does not exist yet: nothing recorded.
+        (400, NO_DIRECTORY, Answer.EMPTY),
+        # Any other 400 is a bad request of ours, or a MediaMTX misconfiguration.
+        (400, mediamtx_error("path 'live/cam/in' is not configured"), Answer.FAILED),
+        (400, mediamtx_error("invalid start: parsing time"), Answer.FAILED),
+        (400, mediamtx_error("open /recordings/live/cam/in: permission denied"), Answer.FAILED),
+        (400, "", Answer.FAILED),
+        (500, MPEGTS, Answer.UNSUPPORTED_FORMAT),
+        (500, "MPEG-TS format is not supported yet", Answer.UNSUPPORTED_FORMAT),
+        (500, mediamtx_error("unexpected EOF"), Answer.FAILED),
+        (401, mediamtx_error("authentication error"), Answer.FAILED),
+        (502, MPEGTS, Answer.FAILED),
+    ],
+)
+def test_classify_reads_mediamtx_1_20s_answers(status: int, body: str, answer: Answer) -> None:
+    assert classify(status, body) is answer
 
 
 # ------------------------------------------------------------------------- handler
@@ -153,7 +185,9 @@ def _listed(*streams: LiveStream) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def receiver(mode: AuthMode = AuthMode.STREAM_KEY) -> AsyncIterator[Env]:
+async def receiver(
+    mode: AuthMode = AuthMode.STREAM_KEY, *, ready: bool = True
+) -> AsyncIterator[Env]:
     playback = Playback()
     playback_app = web.Application()
     playback_app.router.add_get("/list", playback.list)
@@ -168,8 +202,9 @@ async def receiver(mode: AuthMode = AuthMode.STREAM_KEY) -> AsyncIterator[Env]:
         keys, publishing = KeyRing(), Publishing()
         keys.apply("LISTED", {"items": [_key_secret("cam", KEY), _key_secret("ghost", GHOST_KEY)]})
         publishing.apply("LISTED", _listed(CAM, PLAIN))
-        keys.synced.set()
-        publishing.synced.set()
+        if ready:
+            keys.synced.set()
+            publishing.synced.set()
         auth = AuthService(policy_from(settings), keys, publishing, settings.namespace)
         async with aiohttp.ClientSession() as session:
             handler = Recordings(settings, auth, session, timeout=2.0).handle
@@ -204,14 +239,24 @@ async def test_without_a_key_is_401_in_stream_key_mode(env: Env) -> None:
     assert body["errors"][0]["field"] == "Authorization"
     # Nor does an unknown stream say that it is unknown.
     await problem_of(await env.client.get("/v1/streams/nope/recordings"), 401, "unauthenticated")
+    # A key in the URL is not taken: it would end up in logs and browser histories.
+    resp = await env.client.get(f"/v1/streams/cam/recordings?key={KEY}")
+    await problem_of(resp, 401, "unauthenticated")
     assert env.playback.requests == []
+
+
+async def test_while_the_views_load_it_is_503_not_a_refusal() -> None:
+    async with receiver(ready=False) as env:
+        resp = await env.client.get("/v1/streams/cam/recordings", headers=bearer())
+        await problem_of(resp, 503, "not-ready")
+        assert env.playback.requests == []
 
 
 @pytest.mark.parametrize(
     ("url", "headers"),
     [
         ("/v1/streams/cam/recordings", bearer(OTHER)),
-        (f"/v1/streams/cam/recordings?key={OTHER}", {}),
+        (f"/v1/streams/cam/recordings?key={KEY}", bearer(OTHER)),  # the query is no key
         ("/v1/streams/cam/recordings", bearer("sk_short")),
         ("/v1/streams/cam/recordings", bearer(GHOST_KEY)),  # another stream's key
         ("/v1/streams/plain/recordings", bearer(KEY)),  # a stream without a key
@@ -260,7 +305,7 @@ async def test_spans_and_links_of_both_paths(env: Env) -> None:
             ]
         ),
     )
-    env.playback.answers["live/cam/out"] = (400, "no directory for this path yet")
+    env.playback.answers["live/cam/out"] = (400, NO_DIRECTORY)  # nothing recorded yet
     resp = await env.client.get("/v1/streams/cam/recordings", headers=bearer())
     assert resp.status == 200, await resp.text()
     body = await resp.json()
@@ -292,9 +337,9 @@ async def test_spans_and_links_of_both_paths(env: Env) -> None:
     assert "mediamtx" not in json.dumps(body["recordings"])
 
 
-async def test_one_path_with_the_query_key(env: Env) -> None:
+async def test_one_path(env: Env) -> None:
     env.playback.answers["live/cam/out"] = (200, json.dumps([{"start": START, "duration": 10}]))
-    resp = await env.client.get(f"/v1/streams/cam/recordings?path=out&key={KEY}")
+    resp = await env.client.get("/v1/streams/cam/recordings?path=out", headers=bearer())
     assert resp.status == 200, await resp.text()
     body = await resp.json()
     assert [(r["path"], r["duration"]) for r in body["recordings"]] == [("out", 10.0)]
@@ -311,12 +356,46 @@ async def test_nothing_recorded_is_an_empty_list(env: Env) -> None:
 
 @pytest.mark.parametrize(
     "answer",
-    [(500, "internal"), (401, "operator refused"), (200, "not json"), (200, "{")],
+    [
+        (500, "internal"),
+        (401, "operator refused"),
+        (400, mediamtx_error("path 'live/cam/in' is not configured")),
+        (400, mediamtx_error("invalid start: bad")),
+    ],
 )
 async def test_a_failing_playback_server_is_502(env: Env, answer: tuple[int, str]) -> None:
     env.playback.answers["live/cam/in"] = answer
     resp = await env.client.get("/v1/streams/cam/recordings", headers=bearer())
-    await problem_of(resp, 502, "playback-unavailable")
+    body = await problem_of(resp, 502, "playback-unavailable")
+    assert body["detail"] == (
+        f"MediaMTX's playback server could not list live/cam/in (HTTP {answer[0]})"
+    )
+
+
+@pytest.mark.parametrize("answer", [(200, "not json"), (200, "{")])
+async def test_a_garbled_listing_is_502(env: Env, answer: tuple[int, str]) -> None:
+    env.playback.answers["live/cam/in"] = answer
+    resp = await env.client.get("/v1/streams/cam/recordings", headers=bearer())
+    body = await problem_of(resp, 502, "playback-unavailable")
+    assert "try again" in body["detail"]
+
+
+async def test_mpegts_recordings_are_409_naming_the_format(env: Env) -> None:
+    # MediaMTX 1.20 finds the segments, then cannot read them (on_list.go).
+    env.playback.answers["live/cam/in"] = (500, MPEGTS)
+    resp = await env.client.get("/v1/streams/cam/recordings", headers=bearer())
+    body = await problem_of(resp, 409, "playback-unsupported-format")
+    assert body["streamId"] == "cam"
+    assert body["errors"] == [
+        {
+            "field": "spec.recording.format",
+            "reason": "MediaMTX 1.20 cannot list or serve MPEG-TS recordings; use fmp4",
+        }
+    ]
+    assert "MPEG-TS" in body["detail"]
+    assert "try again" not in body["detail"]
+    # No use asking for out once in is known to be unlistable.
+    assert [path for path, _ in env.playback.requests] == ["live/cam/in"]
 
 
 async def test_a_playback_server_that_is_down_is_502(env: Env) -> None:

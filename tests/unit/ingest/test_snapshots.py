@@ -45,10 +45,10 @@ from livestream_operator.ingest.snapshots import (
     Snapshots,
     StatusThrottle,
     choose_path,
-    redact,
     rtsp_url,
     status_change,
 )
+from livestream_operator.media_urls import Redactor
 from livestream_operator.settings import AuthMode, Settings
 from tests.support.waiting import wait_for_async
 from tests.unit.ingest.test_receiver import TOKEN, MemoryAPI
@@ -271,15 +271,18 @@ def test_status_change_records_the_picture_unless_a_newer_one_is_stored() -> Non
     assert status_change(later)(stored) is not None
 
 
-def test_rtsp_url_carries_encoded_credentials_and_redact_removes_them() -> None:
+def test_rtsp_url_carries_encoded_credentials_and_the_redactor_removes_them() -> None:
     url = rtsp_url("rtsp://mediamtx:8554", "live/cam/out", "lso-worker", PASSWORD)
     assert url == f"rtsp://lso-worker:{quote(PASSWORD, safe='')}@mediamtx:8554/live/cam/out"
-    assert rtsp_url("rtsp://old:x@h:1/", "live/a/in", "", "") == "rtsp://h:1/live/a/in"
-    text = f"{url}: 401 Unauthorized (pass {PASSWORD})"
-    cleaned = redact(text, PASSWORD)
+    assert rtsp_url("rtsp://h:1/", "live/a/in", "", "") == "rtsp://h:1/live/a/in"
+    # A user without a password (no worker password configured): no credentials.
+    assert rtsp_url("rtsp://h:1", "live/a/in", "lso-worker", "") == "rtsp://h:1/live/a/in"
+    text = f"{url}: 401 Unauthorized (pass {PASSWORD}, {quote(PASSWORD, safe='')})"
+    cleaned = Redactor(url)(text)
     assert PASSWORD not in cleaned
     assert quote(PASSWORD, safe="") not in cleaned
-    assert "mediamtx:8554/live/cam/out" in cleaned
+    assert cleaned.startswith("rtsp://mediamtx:8554/live/")
+    assert "401 Unauthorized" in cleaned
 
 
 # ---------------------------------------------------------------------- handler
@@ -303,9 +306,11 @@ async def test_stream_key_mode_needs_the_streams_key(make_env: EnvFactory) -> No
     await _problem(await env.get("/v1/streams/cam/snapshot", None), 401, "unauthenticated")
     await _problem(await env.get("/v1/streams/cam/snapshot", generate_key()), 403, "forbidden")
     await _problem(await env.get("/v1/streams/cam/snapshot", "not-a-key"), 403, "forbidden")
+    # Only as a header: a key in the URL would end up in logs, Referers and histories.
+    resp = await env.client.get(f"/v1/streams/cam/snapshot?key={KEY}")
+    await _problem(resp, 401, "unauthenticated")
     assert env.grab.calls == []
-    ok = await env.client.get(f"/v1/streams/cam/snapshot?key={KEY}")  # an <img> URL
-    assert ok.status == 200
+    assert (await env.get("/v1/streams/cam/snapshot")).status == 200
 
 
 async def test_a_stream_that_is_not_live_is_409(make_env: EnvFactory) -> None:
@@ -350,6 +355,14 @@ async def test_not_ready_views_are_503(make_env: EnvFactory) -> None:
     env.stream("cam")
     env.auth.publishing.synced.clear()
     await _problem(await env.get("/v1/streams/cam/snapshot"), 503, "not-ready")
+    env.auth.publishing.synced.set()
+    env.auth.keys.synced.clear()  # the key may not have arrived: not a 403
+    await _problem(await env.get("/v1/streams/cam/snapshot", generate_key()), 503, "not-ready")
+    assert env.grab.calls == []
+
+
+def test_at_most_two_decodes_run_by_default() -> None:
+    assert snap.MAX_DECODES == 2
 
 
 async def test_concurrent_viewers_share_one_decode(make_env: EnvFactory) -> None:
@@ -542,8 +555,19 @@ async def test_the_grabber_returns_ffmpegs_stdout(tmp_path: Path) -> None:
     got = await FFmpegGrabber(ffmpeg)("rtsp://h:1/live/a/in", 5)
     assert got == b"\xff\xd8 jpeg \xff\xd9"
     args = FFmpegGrabber().args("rtsp://h:1/live/a/in")
+    assert args[:4] == ["nice", "-n", "10", "ffmpeg"]
     assert args[args.index("-i") + 1] == "rtsp://h:1/live/a/in"
     assert args[args.index("-rtsp_transport") + 1] == "tcp"
+    assert FFmpegGrabber("ff", niceness=0).args("rtsp://h:1/x")[0] == "ff"
+
+
+async def test_the_grabber_runs_ffmpeg_at_a_lower_priority(tmp_path: Path) -> None:
+    # `nice` without arguments prints the niceness it runs at.
+    ffmpeg = _fake_ffmpeg(tmp_path, "printf '\\377\\330'; nice; printf '\\377\\331'")
+    got = await FFmpegGrabber(ffmpeg)("rtsp://h:1/live/a/in", 5)
+    assert int(got[2:-2]) == min(os.nice(0) + snap.NICENESS, 19)
+    got = await FFmpegGrabber(ffmpeg, niceness=0)("rtsp://h:1/live/a/in", 5)
+    assert int(got[2:-2]) == os.nice(0)
 
 
 async def test_the_grabber_redacts_ffmpegs_errors(tmp_path: Path) -> None:
@@ -556,7 +580,11 @@ async def test_the_grabber_redacts_ffmpegs_errors(tmp_path: Path) -> None:
     assert PASSWORD not in str(err.value)
     assert quote(PASSWORD, safe="") not in str(err.value)
     with pytest.raises(GrabFailed, match="cannot run"):
+        await FFmpegGrabber(str(tmp_path / "missing"), niceness=0)(url, 5)
+    # Under nice, a missing ffmpeg is nice's exit status 127.
+    with pytest.raises(GrabFailed, match="exited with 127") as err:
         await FFmpegGrabber(str(tmp_path / "missing"))(url, 5)
+    assert "missing" in str(err.value)
 
 
 def _gone(pid: int) -> bool:

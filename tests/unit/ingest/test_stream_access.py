@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from livestream_operator.api import naming
-from livestream_operator.api.stream_keys import StreamKey, generate_key
-from livestream_operator.ingest.stream_access import Refusal, check, offered_key, refuse
-from livestream_operator.settings import AuthMode
+from livestream_operator.api.stream_keys import StreamKey, generate_key, same_key
+from livestream_operator.ingest import auth
+from livestream_operator.ingest.auth import policy_from
+from livestream_operator.ingest.auth_endpoint import AuthService
+from livestream_operator.ingest.cluster_view import KeyRing, Publishing
+from livestream_operator.ingest.stream_access import Refusal, admit, check, offered_key
+from livestream_operator.settings import AuthMode, Settings
 from tests.unit.ingest.test_recording_config import livestream
 
 KEY = generate_key()
@@ -21,23 +27,20 @@ OPEN, KEYED = AuthMode.OPEN, AuthMode.STREAM_KEY
 
 
 @pytest.mark.parametrize(
-    ("authorization", "query_key", "offered"),
+    ("authorization", "offered"),
     [
-        (f"Bearer {KEY}", "", KEY),
-        (f"bearer {KEY}", "", KEY),  # the scheme is case-insensitive
-        (f"BEARER   {KEY}  ", "", KEY),
-        (f"Bearer {KEY}", OTHER, KEY),  # the header wins over the query
-        ("", KEY, KEY),
-        ("Bearer ", KEY, KEY),  # an empty token falls back to the query
-        ("Bearer    ", KEY, KEY),
-        (f"Basic {KEY}", KEY, KEY),  # another scheme is not a key
-        (f"Basic {KEY}", "", ""),
-        (KEY, "", ""),  # no scheme at all
-        ("", "", ""),
+        (f"Bearer {KEY}", KEY),
+        (f"bearer {KEY}", KEY),  # the scheme is case-insensitive
+        (f"BEARER   {KEY}  ", KEY),
+        ("Bearer ", ""),
+        ("Bearer    ", ""),
+        (f"Basic {KEY}", ""),  # another scheme is not a key
+        (KEY, ""),  # no scheme at all
+        ("", ""),
     ],
 )
-def test_offered_key(authorization: str, query_key: str, offered: str) -> None:
-    assert offered_key(authorization, query_key) == offered
+def test_offered_key(authorization: str, offered: str) -> None:
+    assert offered_key(authorization) == offered
 
 
 @pytest.mark.parametrize(
@@ -120,19 +123,102 @@ def test_a_refusal_is_problem_json_naming_the_field(refusal: Refusal, field: str
 
 
 @pytest.mark.parametrize(
-    ("url", "headers", "status"),
+    ("stream_id", "expected", "offered"),
     [
-        ("/v1/streams/cam/recordings", {}, 401),
-        ("/v1/streams/cam/recordings", {"Authorization": f"Bearer {OTHER}"}, 403),
-        (f"/v1/streams/cam/recordings?key={OTHER}", {}, 403),
-        ("/v1/streams/cam/recordings", {"Authorization": f"Bearer {KEY}"}, None),
-        (f"/v1/streams/cam/recordings?key={KEY}", {}, None),
-        (f"/v1/streams/cam/recordings?key={OTHER}", {"Authorization": f"Bearer {KEY}"}, None),
+        ("cam", EXPECTED, OTHER),  # a wrong key
+        ("ghost", None, OTHER),  # no such stream
+        ("cam", None, KEY),  # a stream without a key Secret
+        ("ghost", None, "not-a-key-at-all"),
+        ("cam", EXPECTED, "not-a-key-at-all"),
     ],
 )
-def test_refuse_reads_the_header_then_the_query(
-    url: str, headers: dict[str, str], status: int | None
+def test_a_refused_key_costs_one_comparison_whether_or_not_the_stream_exists(
+    monkeypatch: pytest.MonkeyPatch, stream_id: str, expected: StreamKey | None, offered: str
 ) -> None:
-    request = make_mocked_request("GET", url, headers=headers)
-    response = refuse(request, "cam", CAM, KEYED, EXPECTED)
-    assert (response.status if response is not None else None) == status
+    compared: list[tuple[str, int]] = []
+
+    def counting(given: str, against: str) -> bool:
+        compared.append((given, len(against)))
+        return same_key(given, against)
+
+    monkeypatch.setattr(auth, "same_key", counting)
+    refusal = check(stream_id, CAM if expected else None, KEYED, expected, offered)
+    assert refusal is not None
+    assert refusal.status == 403
+    # Against the stream's key, or a dummy of a key's length when there is none.
+    assert compared == [(offered, len(KEY))]
+
+
+# ---------------------------------------------------------------------- admit
+
+
+def _auth(mode: AuthMode = KEYED, *, ready: bool = True) -> AuthService:
+    keys, publishing = KeyRing(), Publishing()
+    keys.by_stream = {"cam": EXPECTED, "ghost": StreamKey("ghost", OTHER, "lso-key-ghost")}
+    publishing.apply(
+        "LISTED", {"items": [CAM.model_dump(by_alias=True, exclude_none=True, mode="json")]}
+    )
+    if ready:
+        keys.synced.set()
+        publishing.synced.set()
+    return AuthService(policy_from(Settings(auth_mode=mode)), keys, publishing, "ns")
+
+
+def _request(stream_id: str, headers: dict[str, str] | None = None, query: str = "") -> Any:
+    return make_mocked_request(
+        "GET",
+        f"/v1/streams/{stream_id}/recordings{query}",
+        headers=headers or {},
+        match_info={"streamId": stream_id},
+    )
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_admit_gives_the_stream_id_and_its_livestream() -> None:
+    admitted = admit(_request("cam", _bearer(KEY)), _auth())
+    assert not isinstance(admitted, web.Response)
+    stream_id, livestream = admitted
+    assert stream_id == "cam"
+    assert livestream.spec.stream_id == "cam"
+    # open mode: no key needed.
+    admitted = admit(_request("cam"), _auth(OPEN))
+    assert not isinstance(admitted, web.Response)
+    assert admitted[0] == "cam"
+
+
+@pytest.mark.parametrize(
+    ("stream_id", "headers", "query", "status", "slug"),
+    [
+        ("cam", {}, "", 401, "unauthenticated"),
+        ("cam", _bearer(OTHER), "", 403, "forbidden"),
+        # Only the header: a key in the URL would end up in logs and histories.
+        ("cam", {}, f"?key={KEY}", 401, "unauthenticated"),
+        ("cam", _bearer(OTHER), f"?key={KEY}", 403, "forbidden"),
+        ("cam", {"Authorization": f"Basic {KEY}"}, "", 401, "unauthenticated"),
+        ("nobody", _bearer(KEY), "", 403, "forbidden"),  # no such stream: like a wrong key
+        ("ghost", _bearer(OTHER), "", 404, "unknown-stream"),  # a key, no LiveStream
+        ("-bad", _bearer(KEY), "", 404, "unknown-stream"),
+    ],
+)
+def test_admit_refuses_with_a_problem(
+    stream_id: str, headers: dict[str, str], query: str, status: int, slug: str
+) -> None:
+    response = admit(_request(stream_id, headers, query), _auth())
+    assert isinstance(response, web.Response)
+    assert response.status == status
+    assert response.content_type == "application/problem+json"
+    assert response.text is not None
+    assert json.loads(response.text)["type"].endswith("/" + slug)
+
+
+def test_admit_answers_503_while_the_views_load() -> None:
+    # A refusal now could be wrong (the key may not have arrived yet): not 401/403.
+    for headers in ({}, _bearer(KEY), _bearer(OTHER)):
+        response = admit(_request("cam", headers), _auth(ready=False))
+        assert isinstance(response, web.Response)
+        assert response.status == 503
+        assert response.text is not None
+        assert json.loads(response.text)["type"].endswith("/not-ready")

@@ -16,6 +16,7 @@ from livestream_operator.api.v1alpha1 import (
 )
 from livestream_operator.kube_events import EventType
 from livestream_operator.reconcile.plan import (
+    RECORDING_REFUSED,
     STORAGE_FULL,
     Plan,
     plan,
@@ -30,12 +31,18 @@ MIN_FREE = SETTINGS.recording_min_free_bytes
 
 
 def recorded(
-    recording: dict[str, Any] | None = None, free: int | None = None, **spec: Any
+    recording: dict[str, Any] | None = None,
+    free: int | None = None,
+    applied: bool | None = True,
+    message: str | None = None,
+    **spec: Any,
 ) -> LiveStream:
+    """A LiveStream whose spec.recording the operator's sync applied (by default)."""
     body = ls(ingest=LIVE_IN, recording=recording, **spec)
-    if free is None:
+    if recording is None:
         return body
-    status = body.status.model_copy(update={"recording": RecordingStatus(free_bytes=free)})
+    stored = RecordingStatus(free_bytes=free, applied=applied, message=message)
+    status = body.status.model_copy(update={"recording": stored})
     return body.model_copy(update={"status": status})
 
 
@@ -97,6 +104,34 @@ def test_the_minimum_is_the_settings() -> None:
     assert cond.reason == STORAGE_FULL
 
 
+def test_not_applied_yet_is_pending() -> None:
+    cond = recording_condition(recorded({"enabled": True}, applied=None), SETTINGS)
+    assert cond is not None
+    assert (cond.ok, cond.reason) == (False, "Pending")
+
+
+def test_refused_by_mediamtx_says_why_and_warns_once() -> None:
+    why = "add live/cam/in: HTTP 400 {'error': 'invalid configuration'}"
+    body = recorded({"enabled": True}, applied=False, message=why)
+    cond = recording_condition(body, SETTINGS)
+    assert cond is not None
+    assert (cond.ok, cond.reason, cond.message) == (False, RECORDING_REFUSED, why)
+    first = plan(body, {}, SETTINGS, T0)
+    assert [e.reason for e in first.events if e.type is EventType.WARNING] == [RECORDING_REFUSED]
+    again = body.model_copy(
+        update={"status": first.status.model_copy(update={"recording": body.status.recording})}
+    )
+    assert not [e for e in plan(again, {}, SETTINGS, T0).events if e.type is EventType.WARNING]
+
+
+def test_a_retention_over_the_chart_cap_says_it_is_capped() -> None:
+    spec = {"enabled": True, "retention": "720h"}
+    cond = recording_condition(recorded(spec), Settings(recording_max_retention="168h"))
+    assert cond is not None
+    assert cond.ok
+    assert "kept 168h (capped by the chart's recording.maxRetention)" in cond.message
+
+
 def test_storage_full_is_not_reported_while_recording_is_off() -> None:
     cond = recording_condition(recorded({"enabled": False}, free=0), SETTINGS)
     assert cond is not None
@@ -138,7 +173,7 @@ def test_storage_freed_turns_the_condition_back_without_an_event() -> None:
     full = recorded({"enabled": True}, free=0)
     first = plan(full, {}, SETTINGS, T0)
     freed_status = first.status.model_copy(
-        update={"recording": RecordingStatus(free_bytes=MIN_FREE * 10)}
+        update={"recording": RecordingStatus(free_bytes=MIN_FREE * 10, applied=True)}
     )
     freed = full.model_copy(update={"status": freed_status})
     second = plan(freed, {}, SETTINGS, T0 + timedelta(seconds=30))

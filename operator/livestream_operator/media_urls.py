@@ -1,9 +1,13 @@
-"""Keep a destination URL's stream key out of every line the forwarder prints (pure)."""
+"""Media URLs that carry credentials (pure): building one for a subprocess's
+argv, and keeping its secrets (a destination's stream key, an internal
+password) out of every line that process prints. Shared by the forwarder and
+the receiver's snapshots.
+"""
 
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 MASK = "****"
 MIN_SECRET = 4
@@ -78,3 +82,13 @@ class Redactor:
     def __call__(self, text: str) -> str:
         text = text.replace(self.url, self.shown)
         return self._pattern.sub(MASK, text) if self._pattern else text
+
+
+def with_credentials(url: str, user: str, password: str) -> str:
+    """`url` with `user:password@` (URL-encoded) before its host; `url` itself
+    when there is no user. For a subprocess's argv only: never log the result."""
+    if not user:
+        return url
+    parts = urlsplit(url)
+    userinfo = f"{quote(user, safe='')}:{quote(password, safe='')}"
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
