@@ -18,7 +18,7 @@ from ..ingest.auth_endpoint import AuthService
 from ..ingest.cluster_view import KeyRing, Publishing
 from ..ingest.conditional_writer import ConditionalWriter
 from ..ingest.mediamtx_api import MediaMTXClient
-from ..ingest.receiver import make_app
+from ..ingest.receiver import make_app, make_user_app
 from ..ingest.recordings import Recordings
 from ..ingest.snapshots import Snapshots
 from ..kube import open_kube
@@ -28,7 +28,7 @@ from ..settings import Settings, SettingsError, from_env
 REQUIRED_SECRETS = ("hook_token", "operator_password", "worker_password", "forwarder_password")
 
 
-async def _serve(settings: Settings) -> web.Application:
+async def _serve(settings: Settings, host: str, api_port: int) -> web.Application:
     # The API client must be created inside the running loop.
     kube = await open_kube()
     session = aiohttp.ClientSession()
@@ -46,7 +46,23 @@ async def _serve(settings: Settings) -> web.Application:
     )
     recordings = Recordings(settings, auth, session)
     snapshots = Snapshots(settings, auth, ConditionalWriter(kube, settings.namespace, settings))
-    app = make_app(kube, settings, auth, snapshot=snapshots.handle, recordings=recordings.handle)
+    if api_port:
+        app = make_app(kube, settings, auth)
+        users = web.AppRunner(make_user_app(snapshots.handle, recordings.handle), access_log=None)
+
+        async def serve_users(_: web.Application) -> None:
+            await users.setup()
+            await web.TCPSite(users, host, api_port).start()
+
+        async def stop_users(_: web.Application) -> None:
+            await users.cleanup()
+
+        app.on_startup.append(serve_users)
+        app.on_cleanup.append(stop_users)
+    else:
+        app = make_app(
+            kube, settings, auth, snapshot=snapshots.handle, recordings=recordings.handle
+        )
     watches = [
         asyncio.create_task(cluster_view.watch_keys(kube, settings.namespace, keys)),
         asyncio.create_task(cluster_view.watch_livestreams(kube, settings.namespace, publishing)),
@@ -73,6 +89,12 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument(
+        "--api-port",
+        type=int,
+        default=0,
+        help="serve users' endpoints (/v1/streams/...) on this port instead of --port",
+    )
     args = parser.parse_args(argv)
     try:
         settings = from_env()
@@ -85,7 +107,7 @@ def main(argv: list[str]) -> int:
         return 2
     logs.setup("hooks", settings.log_level)
     web.run_app(
-        _serve(settings),
+        _serve(settings, args.host, args.api_port),
         host=args.host,
         port=args.port,
         print=None,

@@ -343,7 +343,8 @@ def make_app(
     """The receiver. Without `auth` (no key and stream views), auth calls are refused.
 
     `snapshot` (snapshots.py) and `recordings` (recordings.py) serve a stream's
-    current picture and its recorded spans to users.
+    current picture and its recorded spans to users, here or, in the chart, on
+    their own listener (make_user_app).
     """
     app = web.Application(middlewares=[request_context], client_max_size=MAX_BODY)
     app[API] = api
@@ -359,11 +360,27 @@ def make_app(
     for segment_event in ("segment-create", "segment-complete"):
         app.router.add_post(f"/v1/mediamtx/events/{segment_event}", _segment_handler(segment_event))
     app.router.add_post("/v1/mediamtx/auth", _auth)
-    if snapshot is not None:
-        app.router.add_get("/v1/streams/{streamId}/snapshot", snapshot)
-    if recordings is not None:
-        app.router.add_get("/v1/streams/{streamId}/recordings", recordings)
+    _user_routes(app, snapshot, recordings)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
     return app
+
+
+def make_user_app(snapshot: Handler, recordings: Handler) -> web.Application:
+    """Users' endpoints on a listener of their own (the chart's api port): the
+    hooks' port also takes MediaMTX's auth calls, which carry no credential, so a
+    NetworkPolicy must be able to open one port to users and not the other."""
+    app = web.Application(middlewares=[request_context], client_max_size=MAX_BODY)
+    _user_routes(app, snapshot, recordings)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+def _user_routes(
+    app: web.Application, snapshot: Handler | None, recordings: Handler | None
+) -> None:
+    if snapshot is not None:
+        app.router.add_get("/v1/streams/{streamId}/snapshot", snapshot)
+    if recordings is not None:
+        app.router.add_get("/v1/streams/{streamId}/recordings", recordings)
