@@ -4,7 +4,7 @@
 #   hack/up.sh
 #
 # Steps: Docker engine -> kind/helm/kubectl -> node image -> cluster (the RTMP,
-# RTSP, SRT and playback NodePorts mapped to the host) -> project images built and loaded -> chart
+# RTSP, SRT, playback and HLS NodePorts mapped to the host) -> project images built and loaded -> chart
 # installed -> a short demo stream published with ffmpeg -> `kubectl get livestreams`.
 #
 # Settings (environment):
@@ -17,8 +17,10 @@
 #   LSO_RTSP_HOST_PORT, LSO_RTSP_NODE_PORT  the same for RTSP, TCP (8554, 30554)
 #   LSO_SRT_HOST_PORT, LSO_SRT_NODE_PORT    the same for SRT, UDP (8890, 30890)
 #   LSO_PLAYBACK_HOST_PORT, LSO_PLAYBACK_NODE_PORT  the same for MediaMTX's playback
-#                       server, recording downloads, TCP (9996, 31996); port mappings
-#                       apply when the cluster is created (hack/down.sh first)
+#                       server, recording downloads, TCP (9996, 31996)
+#   LSO_HLS_HOST_PORT, LSO_HLS_NODE_PORT  the same for MediaMTX's HLS server, live
+#                       playback, TCP (8888, 31888); port mappings apply when the
+#                       cluster is created (hack/down.sh first)
 #   LSO_RECORDINGS_NODE_PATH  directory inside the kind node holding the recordings
 #                       (/var/lib/livestream-operator/recordings; a hostPath PV)
 #   LSO_HELM_ARGS       extra arguments for helm upgrade --install
@@ -37,6 +39,8 @@ SRT_HOST_PORT="${LSO_SRT_HOST_PORT:-8890}"
 SRT_NODE_PORT="${LSO_SRT_NODE_PORT:-30890}"
 PLAYBACK_HOST_PORT="${LSO_PLAYBACK_HOST_PORT:-9996}"
 PLAYBACK_NODE_PORT="${LSO_PLAYBACK_NODE_PORT:-31996}"
+HLS_HOST_PORT="${LSO_HLS_HOST_PORT:-8888}"
+HLS_NODE_PORT="${LSO_HLS_NODE_PORT:-31888}"
 # In the node container (its /var is a volume of its own): survives node and
 # MediaMTX restarts, goes with the cluster (hack/down.sh).
 RECORDINGS_NODE_PATH="${LSO_RECORDINGS_NODE_PATH:-/var/lib/livestream-operator/recordings}"
@@ -81,7 +85,8 @@ else
     echo "    image: $NODE_IMAGE"
     echo "    extraPortMappings:"
     for mapping in "$RTMP_NODE_PORT:$RTMP_HOST_PORT:TCP" "$RTSP_NODE_PORT:$RTSP_HOST_PORT:TCP" \
-      "$SRT_NODE_PORT:$SRT_HOST_PORT:UDP" "$PLAYBACK_NODE_PORT:$PLAYBACK_HOST_PORT:TCP"; do
+      "$SRT_NODE_PORT:$SRT_HOST_PORT:UDP" "$PLAYBACK_NODE_PORT:$PLAYBACK_HOST_PORT:TCP" \
+      "$HLS_NODE_PORT:$HLS_HOST_PORT:TCP"; do
       IFS=: read -r node_port host_port protocol <<<"$mapping"
       echo "      - containerPort: $node_port"
       echo "        hostPort: $host_port"
@@ -126,6 +131,7 @@ reach() { # <node port> <tcp|udp> <host port>
 rtsp_at="$(reach "$RTSP_NODE_PORT" tcp "$RTSP_HOST_PORT")"
 srt_at="$(reach "$SRT_NODE_PORT" udp "$SRT_HOST_PORT")"
 playback_at="$(reach "$PLAYBACK_NODE_PORT" tcp "$PLAYBACK_HOST_PORT")"
+hls_at="$(reach "$HLS_NODE_PORT" tcp "$HLS_HOST_PORT")"
 
 step "project images"
 mapfile -t images < <(bash "$HACK_DIR/build-images.sh" --load)
@@ -169,6 +175,9 @@ helm upgrade --install "$RELEASE" "$REPO_ROOT/charts/livestream-operator" \
   --set-string "playback.publicUrls.rtmp=rtmp://$publish_host:$RTMP_HOST_PORT" \
   --set-string "playback.publicUrls.rtsp=rtsp://$rtsp_at" \
   --set-string "playback.publicDownloadUrl=http://$playback_at" \
+  --set "playback.hls.enabled=true" \
+  --set "playback.hls.service.nodePort=$HLS_NODE_PORT" \
+  --set-string "playback.publicUrls.hls=http://$hls_at" \
   --set-string "operator.podAnnotations.livestream-operator\.dev/images=$images_hash" \
   --set-string "hooks.podAnnotations.livestream-operator\.dev/images=$images_hash" \
   --set-string "mediamtx.podAnnotations.livestream-operator\.dev/images=$images_hash" \
@@ -223,6 +232,8 @@ cat >&2 <<EOF
   SRT:        srt://$srt_at?streamid=publish:live/<streamId>/in:publisher:sk_...&pkt_size=1316   (ffmpeg -f mpegts)
   Playback:   http://$playback_at   (recording downloads; list: GET /v1/streams/<streamId>/recordings
               on the receiver: kubectl -n $NAMESPACE port-forward svc/$fullname-hooks 8080)
+  HLS:        http://$hls_at/live/<streamId>/out/index.m3u8?key=sk_...   (ffplay, VLC;
+              in a browser: http://$hls_at/live/<streamId>/out/?key=sk_...)
   Watch:      kubectl -n $NAMESPACE get livestreams -w
   Check:      helm test $RELEASE -n $NAMESPACE
   Tear down:  hack/down.sh

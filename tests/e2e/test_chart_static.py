@@ -12,6 +12,7 @@ import yaml
 
 from livestream_operator.api.pod_contract import WORKER_METRICS_PORT, forwarder_port
 from livestream_operator.api.v1alpha1 import MAX_DESTINATIONS, PlaybackURLs, ProcessingSpec
+from livestream_operator.reconcile.plan import playback_urls
 from livestream_operator.reconcile.pods import WORKER, pool_labels
 from livestream_operator.reconcile.pods import labels as pod_labels
 from livestream_operator.settings import from_env
@@ -954,3 +955,140 @@ def test_values_schema_rejects_bad_recording_and_playback_values(bad: str) -> No
     )
     stderr = _render_fails(flag, bad)
     assert bad.split(".")[0] in stderr, stderr
+
+
+# ------------------------------------------------------------------ HLS playback
+
+HLS = ("--set", "playback.hls.enabled=true")
+HLS_SERVICE = ("Service", f"{FULLNAME}-mediamtx-hls")
+
+
+def _mediamtx_env(docs: dict[tuple[str, str], dict[str, Any]]) -> dict[str, str | None]:
+    (container,) = _mediamtx_pod(docs)["containers"]
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+def test_hls_is_off_by_default() -> None:
+    docs = _render()
+    by_name = _by_name(docs)
+    config = yaml.safe_load(by_name[("ConfigMap", f"{FULLNAME}-mediamtx")]["data"]["mediamtx.yml"])
+    assert config["hls"] is False  # the chart's env turns it on, not the file
+    assert not [name for name in _mediamtx_env(by_name) if name.startswith("MTX_HLS")]
+    (container,) = _mediamtx_pod(by_name)["containers"]
+    assert "hls" not in {p["name"] for p in container["ports"]}
+    assert 8888 not in {p["containerPort"] for p in container["ports"]}
+    svc = by_name[("Service", f"{FULLNAME}-mediamtx")]
+    assert "hls" not in {p["name"] for p in svc["spec"]["ports"]}
+    assert HLS_SERVICE not in by_name
+    assert not [r for r in _mediamtx_ingress(docs) if any(p["port"] == 8888 for p in r["ports"])]
+    # A public hls base alone (a proxy or another server of yours) turns nothing on.
+    docs = _render("--set-string", "playback.publicUrls.hls=https://hls.example.com")
+    assert HLS_SERVICE not in _by_name(docs)
+    assert "MTX_HLS" not in _mediamtx_env(_by_name(docs))
+
+
+def test_hls_enabled_serves_hls_from_mediamtx_through_its_service() -> None:
+    docs = _render(*HLS)
+    by_name = _by_name(docs)
+    env = _mediamtx_env(by_name)
+    assert {k: v for k, v in env.items() if k.startswith("MTX_HLS")} == {
+        "MTX_HLS": "yes",  # MediaMTX's env booleans: yes/true, no/false
+        "MTX_HLSADDRESS": ":8888",
+        "MTX_HLSVARIANT": "lowLatency",
+        "MTX_HLSSEGMENTDURATION": "1s",
+        "MTX_HLSPARTDURATION": "200ms",
+        "MTX_HLSALWAYSREMUX": "no",
+        "MTX_HLSMUXERCLOSEAFTER": "60s",
+    }
+    # Reads over HLS go to the receiver like every other request.
+    assert env["MTX_AUTHHTTPADDRESS"] == (
+        f"http://{FULLNAME}-hooks.media.svc:8080/v1/mediamtx/auth"
+    )
+    (container,) = _mediamtx_pod(by_name)["containers"]
+    assert {"name": "hls", "containerPort": 8888} in container["ports"]
+    svc = by_name[("Service", f"{FULLNAME}-mediamtx")]
+    assert {"name": "hls", "port": 8888, "targetPort": "hls"} in svc["spec"]["ports"]
+    hls = by_name[HLS_SERVICE]
+    assert hls["spec"]["type"] == "NodePort"
+    assert hls["spec"]["selector"] == svc["spec"]["selector"]
+    assert hls["spec"]["ports"] == [
+        {"name": "hls", "port": 8888, "targetPort": "hls", "protocol": "TCP", "nodePort": 31888}
+    ]
+    assert "annotations" not in hls["metadata"]
+    # Anyone may connect (the receiver decides who reads), as to RTMP.
+    assert (8888, "TCP") in _open_ports(docs)
+    assert (1935, "TCP") in _open_ports(docs)
+
+
+def test_hls_settings_and_service_follow_the_values() -> None:
+    docs = _render(
+        *HLS,
+        "--set", "playback.hls.variant=mpegts",
+        "--set", "playback.hls.segmentDuration=2s",
+        "--set", "playback.hls.partDuration=500ms",
+        "--set", "playback.hls.alwaysRemux=true",
+        "--set", "playback.hls.muxerCloseAfter=10s",
+        "--set", "playback.hls.trustedProxies={10.0.0.0/8,192.168.1.1}",
+        "--set", "playback.hls.service.type=LoadBalancer",
+        "--set", "playback.hls.service.port=80",
+        "--set", "playback.hls.service.annotations.example\\.com/lb=internal",
+        "--set", "mediamtx.ports.hls=8080",
+    )  # fmt: skip
+    by_name = _by_name(docs)
+    env = _mediamtx_env(by_name)
+    assert env["MTX_HLSADDRESS"] == ":8888"  # the container's port is fixed
+    assert env["MTX_HLSVARIANT"] == "mpegts"
+    assert env["MTX_HLSSEGMENTDURATION"] == "2s"
+    assert env["MTX_HLSPARTDURATION"] == "500ms"
+    assert env["MTX_HLSALWAYSREMUX"] == "yes"
+    assert env["MTX_HLSMUXERCLOSEAFTER"] == "10s"
+    assert env["MTX_HLSTRUSTEDPROXIES"] == "10.0.0.0/8,192.168.1.1"
+    svc = by_name[("Service", f"{FULLNAME}-mediamtx")]
+    assert {"name": "hls", "port": 8080, "targetPort": "hls"} in svc["spec"]["ports"]
+    hls = by_name[HLS_SERVICE]
+    assert hls["spec"]["type"] == "LoadBalancer"
+    assert hls["spec"]["ports"] == [
+        {"name": "hls", "port": 80, "targetPort": "hls", "protocol": "TCP"}
+    ]
+    assert hls["metadata"]["annotations"] == {"example.com/lb": "internal"}
+    assert (8888, "TCP") in _open_ports(docs)  # the policy names the container port
+    docs = _render(*HLS, "--set", "playback.hls.service.nodePort=null")
+    assert "nodePort" not in _by_name(docs)[HLS_SERVICE]["spec"]["ports"][0]
+
+
+def test_hls_public_url_reaches_status_as_the_out_playlist() -> None:
+    base = "http://127.0.0.1:8888"
+    docs = _by_name(_render(*HLS, "--set-string", f"playback.publicUrls.hls={base}"))
+    for component in ("operator", "hooks"):
+        env = _env(docs[("Deployment", f"{FULLNAME}-{component}")])
+        assert json.loads(env["LSO_PUBLIC_URLS"]["value"]) == {"hls": base}
+        plain = {k: e["value"] for k, e in env.items() if k.startswith("LSO_") and "value" in e}
+        urls = playback_urls("live/s1/out", from_env(plain))
+        assert urls is not None
+        assert urls.hls == f"{base}/live/s1/out/index.m3u8"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "playback.hls.enable=true",
+        "playback.hls.enabled=yes",
+        "playback.hls.variant=llhls",
+        "playback.hls.segmentDuration=1",
+        "playback.hls.partDuration=fast",
+        "playback.hls.muxerCloseAfter=1m later",
+        "playback.hls.alwaysRemux=sometimes",
+        "playback.hls.directory=/tmp/hls",
+        "playback.hls.service.enabled=true",
+        "playback.hls.service.type=Ingress",
+        "playback.hls.service.nodePort=0",
+        "playback.hls.service.port=70000",
+        "playback.hls.trustedProxies={proxy.example.com}",
+        "mediamtx.ports.hls=0",
+    ],
+)
+def test_values_schema_rejects_bad_hls_values(bad: str) -> None:
+    key = bad.split("=")[0]
+    flag = "--set" if key.endswith(("nodePort", "port", "Proxies", ".hls")) else "--set-string"
+    stderr = _render_fails(flag, bad)
+    assert key.rsplit(".", 1)[0] in stderr, stderr  # playback.hls..., mediamtx.ports

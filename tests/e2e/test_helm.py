@@ -69,6 +69,11 @@ def test_helm_uninstall_leaves_no_project_pods(kube: Kube, cfg: Config, helm_bin
     # The RTSP and SRT NodePorts are the installed release's too.
     for protocol in ("rtsp", "srt"):
         values["mediamtx"].setdefault(protocol, {}).setdefault("service", {})["enabled"] = False
+    # So are the playback (and HLS) NodePorts; recordings need no volume here.
+    playback = values.setdefault("playback", {})
+    playback.setdefault("service", {})["enabled"] = False
+    playback.setdefault("hls", {})["enabled"] = False
+    values.setdefault("recording", {}).setdefault("persistence", {})["enabled"] = False
     values.setdefault("hooks", {})["replicas"] = 1
     values.setdefault("tests", {})["enabled"] = False
     values.setdefault("uninstall", {})["timeoutSeconds"] = 60
