@@ -20,6 +20,8 @@ from .api.pod_contract import refused_backend_secret
 from .api.v1alpha1 import (
     DEFAULT_GRACE_SECONDS,
     DURATION_PATTERN,
+    MAX_RETENTION_SECONDS,
+    MIN_RETENTION_SECONDS,
     Destination,
     OutputProtocol,
     PlaybackURLs,
@@ -27,6 +29,7 @@ from .api.v1alpha1 import (
     ResourceRequirements,
     WireModel,
     WorkerMode,
+    duration_seconds,
 )
 
 
@@ -124,6 +127,14 @@ class Settings(WireModel):
     lease_name: str = Field(default="livestream-operator", min_length=1, max_length=253)
     lease_seconds: int = Field(default=10, ge=2, le=3600)
     renew_seconds: float = Field(default=2.0, gt=0, le=1200)
+
+    @field_validator("recording_max_retention")
+    @classmethod
+    def _max_retention_bounds(cls, value: str) -> str:
+        # 0s would mean "forever" to MediaMTX, and cap every stream at forever.
+        if not MIN_RETENTION_SECONDS <= (duration_seconds(value) or 0) <= MAX_RETENTION_SECONDS:
+            raise ValueError("must be between 10s and 8784h (366 days)")
+        return value
 
     @field_validator("renew_seconds")
     @classmethod

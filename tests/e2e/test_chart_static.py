@@ -786,11 +786,15 @@ def test_recordings_on_an_existing_claim() -> None:
     assert "hostPath" in stderr, stderr
 
 
-def test_mediamtx_serves_playback_and_deletes_orphaned_recordings() -> None:
-    docs = _by_name(_render("--set", "recording.orphanRetention=7d"))
+def test_mediamtx_serves_playback_and_keeps_recordings_at_most_max_retention() -> None:
+    docs = _by_name(_render("--set", "recording.maxRetention=72h"))
     (container,) = _mediamtx_pod(docs)["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["MTX_PATHDEFAULTS_RECORDDELETEAFTER"] == "7d"
+    assert env["MTX_PATHDEFAULTS_RECORDDELETEAFTER"] == "72h"
+    assert env["TZ"] == "UTC"  # segment files are named in local time
+    # The operator caps each stream's retention by the same value.
+    operator_env = _env(docs[("Deployment", f"{FULLNAME}-operator")])
+    assert operator_env["LSO_RECORDING_MAX_RETENTION"]["value"] == "72h"
     ports = {p["name"]: p for p in container["ports"]}
     assert ports["playback"] == {"name": "playback", "containerPort": 9996}
     svc = docs[("Service", f"{FULLNAME}-mediamtx")]
@@ -803,7 +807,7 @@ def test_mediamtx_serves_playback_and_deletes_orphaned_recordings() -> None:
     default = _by_name(_render())
     (container,) = _mediamtx_pod(default)["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["MTX_PATHDEFAULTS_RECORDDELETEAFTER"] == "24h"
+    assert env["MTX_PATHDEFAULTS_RECORDDELETEAFTER"] == "168h"
 
 
 PUBLIC_URLS = {"rtmp": "rtmp://media.example.com:1935", "rtsp": "rtsp://127.0.0.1:8554"}
@@ -907,7 +911,7 @@ def test_playback_service_only_when_enabled() -> None:
     assert svc["metadata"]["annotations"] == {"example.com/lb": "internal"}
 
 
-def test_receiver_clients_may_be_let_through_to_the_receiver() -> None:
+def test_the_receivers_hook_port_takes_mediamtx_only_and_its_user_port_the_clients() -> None:
     def ingress(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         policy = _by_name(docs)[("NetworkPolicy", f"{FULLNAME}-hooks")]
         rules: list[dict[str, Any]] = policy["spec"]["ingress"]
@@ -915,12 +919,28 @@ def test_receiver_clients_may_be_let_through_to_the_receiver() -> None:
 
     (rule,) = ingress(_render())
     assert len(rule["from"]) == 1  # MediaMTX only
+    assert rule["ports"] == [{"port": 8080}]
     peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "web"}}}
-    (rule,) = ingress(
+    hooks, users = ingress(
         _render("--set-json", f"networkPolicies.receiverClients=[{json.dumps(peer)}]")
     )
-    assert rule["from"][1:] == [peer]
-    assert rule["ports"] == [{"port": 8080}]
+    assert hooks == rule  # still MediaMTX only: its auth calls carry no credential
+    assert users == {"from": [peer], "ports": [{"port": 8081}]}
+    docs = _by_name(_render())
+    deployment = docs[("Deployment", f"{FULLNAME}-hooks")]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert "--api-port=8081" in container["args"]
+    service = docs[("Service", f"{FULLNAME}-hooks")]
+    assert {"name": "api", "port": 8081, "targetPort": "api"} in service["spec"]["ports"]
+
+
+def test_the_recordings_claim_is_kept_on_uninstall_unless_told() -> None:
+    claim = _by_name(_render())[("PersistentVolumeClaim", f"{FULLNAME}-recordings")]
+    assert claim["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    claim = _by_name(_render("--set", "recording.persistence.keep=false"))[
+        ("PersistentVolumeClaim", f"{FULLNAME}-recordings")
+    ]
+    assert "annotations" not in claim["metadata"]
 
 
 @pytest.mark.parametrize(
@@ -932,8 +952,9 @@ def test_receiver_clients_may_be_let_through_to_the_receiver() -> None:
         "recording.persistence.accessModes={ReadOnlyMany}",
         "recording.persistence.existingClaim=Not_A_Name",
         "recording.persistence.enable=true",
-        "recording.orphanRetention=forever",
-        "recording.orphanRetention=24",
+        "recording.maxRetention=forever",
+        "recording.maxRetention=24",
+        "recording.maxRetention=7d",
         "recording.minFreeBytes=-1",
         "recording.retention=24h",
         "playback.publicUrls.rtmp=http://media.example.com",

@@ -85,7 +85,8 @@ def test_recording_on_and_off_on_a_live_stream_with_downloads_and_snapshots(
     url = kube.publish_url(sid)
     key = url.rsplit("key=", 1)[1]
     bearer = {"Authorization": f"Bearer {key}"}
-    receiver = PortForward(kube, f"svc/{cfg.component('hooks')}", 8080).start()
+    # The receiver's user port (hooks.apiPort), apart from MediaMTX's hook port.
+    receiver = PortForward(kube, f"svc/{cfg.component('hooks')}", 8081).start()
     playback = PortForward(kube, f"svc/{cfg.component('mediamtx')}", 9996).start()
     try:
         with publishing(url, input_args=lavfi_args()) as pub:

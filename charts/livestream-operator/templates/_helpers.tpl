@@ -187,6 +187,8 @@ the public protocol addresses in status.playback and reports StorageFull. */}}
   value: {{ .Values.playback.ingest | quote }}
 - name: LSO_RECORDING_MIN_FREE_BYTES
   value: {{ .Values.recording.minFreeBytes | int64 | quote }}
+- name: LSO_RECORDING_MAX_RETENTION
+  value: {{ .Values.recording.maxRetention | quote }}
 - name: LSO_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
 {{- end -}}
