@@ -7,11 +7,16 @@ import urllib.request
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from livestream_operator.api import stream_keys
+from livestream_operator.api.v1alpha1 import LiveStream
+from livestream_operator.ingest.mediamtx_api import MediaMTXClient
+from livestream_operator.ingest.recording_sync import RecordingSync
 from livestream_operator.kube import Kube, core_path
 from tests.media.media_support import MediaMTX, free_port
+from tests.support.processes import INTERNAL
 from tests.support.waiting import wait_for_async
 
 
@@ -63,3 +68,19 @@ def playback_port() -> int:
 def keyed_receiver(namespace: str, start_receiver: Callable[..., str], playback_port: int) -> str:
     """The receiver `keyed` points MediaMTX at; override it for other settings."""
     return start_receiver(namespace, LSO_MEDIAMTX_PLAYBACK_URL=f"http://127.0.0.1:{playback_port}")
+
+
+@pytest.fixture
+async def sync(
+    keyed: tuple[MediaMTX, str],
+) -> AsyncIterator[tuple[RecordingSync, dict[str, LiveStream]]]:
+    """The operator's recording sync, in-process, over a cache the test fills."""
+    mtx, _ = keyed
+    streams: dict[str, LiveStream] = {}
+    async with aiohttp.ClientSession() as session:
+        client = MediaMTXClient(
+            f"http://127.0.0.1:{mtx.api_port}",
+            session,
+            auth=aiohttp.BasicAuth("lso-operator", INTERNAL["LSO_OPERATOR_PASSWORD"]),
+        )
+        yield RecordingSync(client, streams, recheck=3600), streams

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +14,11 @@ import aiohttp
 import pytest
 
 from livestream_operator.api.v1alpha1 import LiveStream, RecordingSpec
-from livestream_operator.ingest.mediamtx_api import MediaMTXClient
 from livestream_operator.ingest.recording_sync import RecordingSync
 from livestream_operator.kube import Kube
 from tests.media.conftest import Processes
 from tests.media.media_support import MediaMTX
 from tests.support.kube_fixtures import create_ls, get_ls
-from tests.support.processes import INTERNAL
 from tests.support.waiting import wait_for_async
 
 pytestmark = pytest.mark.media
@@ -42,22 +39,6 @@ def ffprobe_duration(path: Path) -> float:
         timeout=30,
     )
     return float(json.loads(out.stdout)["format"]["duration"])
-
-
-@pytest.fixture
-async def sync(
-    keyed: tuple[MediaMTX, str],
-) -> AsyncIterator[tuple[RecordingSync, dict[str, LiveStream]]]:
-    """The operator's recording sync, in-process, over a cache the test fills."""
-    mtx, _ = keyed
-    streams: dict[str, LiveStream] = {}
-    async with aiohttp.ClientSession() as session:
-        client = MediaMTXClient(
-            f"http://127.0.0.1:{mtx.api_port}",
-            session,
-            auth=aiohttp.BasicAuth("lso-operator", INTERNAL["LSO_OPERATOR_PASSWORD"]),
-        )
-        yield RecordingSync(client, streams, recheck=3600), streams
 
 
 async def test_recording_toggles_live_indexes_segments_and_downloads_spans(
