@@ -78,7 +78,7 @@ from tests.support.media_files import encode_test_file  # noqa: E402
 from tests.support.waiting import WaitTimeout  # noqa: E402
 
 from bench.bench_media import CACHE, ArrivalRecorder  # noqa: E402
-from bench.report import pct  # noqa: E402
+from bench.report import cores_busy, machine_busy, pct  # noqa: E402
 from livestream_operator.worker.pipeline import process_delay_ns  # noqa: E402
 
 FRAGMENT_MS, DEADLINE_MS = 500, 1000
@@ -213,19 +213,6 @@ def stop_all(procs: list[Proc]) -> None:
 
 
 # --- measuring -------------------------------------------------------------------
-
-
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine, from /proc/stat, summed over cores."""
-    fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    tick = os.sysconf("SC_CLK_TCK")
-    return (sum(fields[:8]) - idle) / tick, sum(fields[:8]) / tick
-
-
-def cores_busy(before: tuple[float, float], after: tuple[float, float]) -> float:
-    """How many cores' worth the whole machine was busy between two machine_busy()."""
-    return (after[0] - before[0]) / (after[1] - before[1]) * (os.cpu_count() or 1)
 
 
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:

@@ -74,7 +74,7 @@ from tests.media.media_support import (  # noqa: E402
 from tests.support.media_files import encode_test_file  # noqa: E402
 
 from bench.bench_media import CACHE  # noqa: E402
-from bench.report import line, pct  # noqa: E402
+from bench.report import cores_busy, line, machine_busy, pct  # noqa: E402
 from livestream_operator.api.v1alpha1 import (  # noqa: E402
     LiveStream,
     LiveStreamSpec,
@@ -170,18 +170,6 @@ def tree_bytes(directory: Path) -> int:
         except FileNotFoundError:
             continue
     return total
-
-
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine from /proc/stat, over all cores."""
-    fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    tick = os.sysconf("SC_CLK_TCK")
-    return (sum(fields[:8]) - idle) / tick, sum(fields[:8]) / tick
-
-
-def cores_busy(before: tuple[float, float], after: tuple[float, float]) -> float:
-    return (after[0] - before[0]) / max(after[1] - before[1], 1e-9) * (os.cpu_count() or 1)
 
 
 def filesystem(path: Path) -> str:

@@ -20,6 +20,20 @@ from tests.support.processes import INTERNAL
 from tests.support.waiting import wait_for_async
 
 
+async def receiver_ready(url: str) -> None:
+    """Until the receiver's key view has loaded, and the Secrets just made with it."""
+
+    async def ready() -> bool:
+        try:
+            with await asyncio.to_thread(urllib.request.urlopen, f"{url}/readyz", None, 2):
+                return True
+        except OSError:
+            return False
+
+    await wait_for_async(ready, 20, what="the receiver's key view")
+    await asyncio.sleep(0.5)  # key Secrets made just before arrive through the watch
+
+
 @pytest.fixture
 async def keyed(
     keyed_receiver: str,
@@ -37,15 +51,7 @@ async def keyed(
         "POST", core_path(namespace, "secrets"), stream_keys.to_secret("cam", key, namespace)
     )
 
-    async def receiver_ready() -> bool:
-        try:
-            with await asyncio.to_thread(urllib.request.urlopen, f"{url}/readyz", None, 2):
-                return True
-        except OSError:
-            return False
-
-    await wait_for_async(receiver_ready, 20, what="the receiver's key view")
-    await asyncio.sleep(0.5)  # the key Secret arrives through the watch
+    await receiver_ready(url)
     mtx = MediaMTX(
         mediamtx_bin,
         tmp_path / "mtx",

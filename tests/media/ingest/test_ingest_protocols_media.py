@@ -25,6 +25,7 @@ import pytest
 from livestream_operator.api import stream_keys
 from livestream_operator.kube import Kube, KubeError, core_path
 from tests.media.conftest import Processes
+from tests.media.ingest.conftest import receiver_ready
 from tests.media.media_support import MediaMTX, Proc, publisher_args
 from tests.support import envtest, processes
 from tests.support.kube_fixtures import get_ls
@@ -143,15 +144,7 @@ async def ingest(
         await kube.request("POST", core_path(namespace, "secrets"), secret)
     receiver, url = processes.receiver(control_plane.kubeconfig, namespace)
 
-    async def keys_loaded() -> bool:
-        try:
-            with await asyncio.to_thread(urllib.request.urlopen, f"{url}/readyz", None, 2):
-                return True
-        except OSError:
-            return False
-
-    await wait_for_async(keys_loaded, 20, what="the receiver's key view")
-    await asyncio.sleep(0.5)  # the key Secrets arrive through the watch
+    await receiver_ready(url)
     tap = AuthTap(f"{url}/v1/mediamtx/auth")
     mtx = MediaMTX(mediamtx_bin, tmp_path / "mtx", hook_url=url, auth_url=tap.url)
     await asyncio.to_thread(mtx.start)
