@@ -231,7 +231,7 @@ cat >&2 <<EOF
   RTSP:       rtsp://publisher:sk_...@$rtsp_at/live/<streamId>/in   (ffmpeg -f rtsp -rtsp_transport tcp)
   SRT:        srt://$srt_at?streamid=publish:live/<streamId>/in:publisher:sk_...&pkt_size=1316   (ffmpeg -f mpegts)
   Playback:   http://$playback_at   (recording downloads; list: GET /v1/streams/<streamId>/recordings
-              on the receiver: kubectl -n $NAMESPACE port-forward svc/$fullname-hooks 8080)
+              on the receiver: kubectl -n $NAMESPACE port-forward svc/$fullname-hooks 8081)
   HLS:        http://$hls_at/live/<streamId>/out/index.m3u8?key=sk_...   (ffplay, VLC;
               in a browser: http://$hls_at/live/<streamId>/out/?key=sk_...)
   Watch:      kubectl -n $NAMESPACE get livestreams -w

@@ -366,13 +366,17 @@ class RecordingSpec(WireModel):
             raise ValueError(RETENTION_MESSAGE)
         return value
 
-    @model_validator(mode="after")
-    def _retention_holds_a_segment(self) -> RecordingSpec:
-        # MediaMTX refuses an entry whose recordDeleteAfter is below its segment length.
-        segment = duration_seconds(self.segment_duration) or 0
-        if (duration_seconds(self.retention) or 0) < segment:
-            raise ValueError(RETENTION_SEGMENT_MESSAGE)
-        return self
+    def effective(self, max_retention: str) -> tuple[str, str]:
+        """(segment duration, retention) as MediaMTX gets them: the retention capped
+        by the operator's, and no segment longer than the retention (MediaMTX
+        refuses an entry whose recordDeleteAfter is below its segment length).
+        The CRD refuses such a spec on write (CEL); this holds for objects stored
+        before that rule, and under a lower cap."""
+        retention = capped_retention(self.retention, max_retention)
+        segment = self.segment_duration
+        if (duration_seconds(segment) or 0) > (duration_seconds(retention) or 0):
+            segment = retention
+        return segment, retention
 
 
 RETENTION_SEGMENT_MESSAGE = (

@@ -24,6 +24,7 @@ from ..ingest.snapshots import Snapshots
 from ..kube import open_kube
 from ..settings import Settings, SettingsError, from_env
 
+SHUTDOWN_SECONDS = 5
 # Without these the receiver could only refuse: it will not start.
 REQUIRED_SECRETS = ("hook_token", "operator_password", "worker_password", "forwarder_password")
 
@@ -48,7 +49,11 @@ async def _serve(settings: Settings, host: str, api_port: int) -> web.Applicatio
     snapshots = Snapshots(settings, auth, ConditionalWriter(kube, settings.namespace, settings))
     if api_port:
         app = make_app(kube, settings, auth)
-        users = web.AppRunner(make_user_app(snapshots.handle, recordings.handle), access_log=None)
+        users = web.AppRunner(
+            make_user_app(snapshots.handle, recordings.handle),
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_SECONDS,
+        )
 
         async def serve_users(_: web.Application) -> None:
             await users.setup()
@@ -58,7 +63,7 @@ async def _serve(settings: Settings, host: str, api_port: int) -> web.Applicatio
             await users.cleanup()
 
         app.on_startup.append(serve_users)
-        app.on_cleanup.append(stop_users)
+        app.on_shutdown.append(stop_users)  # with the hook port, not after it
     else:
         app = make_app(
             kube, settings, auth, snapshot=snapshots.handle, recordings=recordings.handle
@@ -112,6 +117,6 @@ def main(argv: list[str]) -> int:
         port=args.port,
         print=None,
         access_log=None,
-        shutdown_timeout=5,
+        shutdown_timeout=SHUTDOWN_SECONDS,
     )
     return 0

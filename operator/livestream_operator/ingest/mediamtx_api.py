@@ -26,7 +26,7 @@ class NotFound(MediaMTXError):
 
 
 class Refused(MediaMTXError):
-    """The API answered, and refused the request (4xx, or 500 for a bad config)."""
+    """The API answered 400: it will not take the configuration it was given."""
 
 
 class CircuitOpen(MediaMTXError):
@@ -204,10 +204,15 @@ class MediaMTXClient:
             async with self.session.request(
                 method, url, json=body, timeout=self.timeout, auth=self.auth
             ) as resp:
-                if resp.status != 200:
+                if resp.status == 404 and verb == "delete":
+                    self.breaker.record_success()
+                    return  # gone already
+                if resp.status == 400:  # MediaMTX's answer to a config it will not take
                     detail = (await resp.text())[:300]
-                    self.breaker.record_success()  # it answered: a refusal, not an outage
-                    raise Refused(f"{verb} {name}: HTTP {resp.status} {detail}")
+                    self.breaker.record_success()
+                    raise Refused(f"{verb} {name}: HTTP 400 {detail}")
+                if resp.status != 200:  # 401: its auth call failed; 5xx: trouble
+                    raise MediaMTXError(f"{verb} {name}: HTTP {resp.status}")
         except (aiohttp.ClientError, TimeoutError) as exc:
             self.breaker.record_failure()
             raise MediaMTXError(f"{verb} {name}: {type(exc).__name__}: {exc}") from None

@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from ..api import naming
-from ..api.v1alpha1 import LiveStream, RecordedPath, capped_retention, duration_seconds
+from ..api.v1alpha1 import LiveStream, RecordedPath, duration_seconds
 
 # The fields MediaMTX reloads on a live path; every other one must match the template.
 RECORD_FIELDS = ("record", "recordFormat", "recordSegmentDuration", "recordDeleteAfter")
@@ -61,13 +61,14 @@ def wanted(livestreams: Iterable[LiveStream], max_retention: str) -> dict[str, R
         spec = ls.spec.recording
         if spec is None or ls.metadata.deletion_timestamp:
             continue
+        segment, retention = spec.effective(max_retention)
         for role in RecordedPath:
             name = f"{_PATH_PREFIX}{ls.spec.stream_id}/{role.value}"
             out[name] = Recording(
                 record=spec.enabled and role in spec.paths,
                 format=spec.format.value,
-                segment_duration=spec.segment_duration,
-                retention=capped_retention(spec.retention, max_retention),
+                segment_duration=segment,
+                retention=retention,
             )
     return out
 

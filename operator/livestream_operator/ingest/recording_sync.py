@@ -76,7 +76,8 @@ class RecordingSync:
 
     async def once(self) -> int:
         """One pass; returns the number of changes MediaMTX accepted."""
-        want = wanted(self.livestreams.values(), self.max_retention)
+        streams = list(self.livestreams.values())  # the pass's own view, reported on
+        want = wanted(streams, self.max_retention)
         now = self.clock()
         if want == self._applied and now - self._checked < self.recheck:
             return 0
@@ -89,12 +90,11 @@ class RecordingSync:
             return 0
         changes = await self._confirmed(plan(want, confs))
         refused = {name: _UNMANAGED.format(path=name) for name in unmanaged(want, confs)}
-        applied, failed, unreachable = 0, 0, False
+        applied, unreachable = 0, False
         for change in changes:
             try:
                 await self.client.change_path_conf(change.verb.value, change.name, change.body)
             except MediaMTXError as exc:
-                failed += 1
                 metrics.RECORDING_CHANGES.labels(change.verb.value, "error").inc()
                 if isinstance(exc, Refused):
                     refused[change.name] = str(exc)
@@ -115,10 +115,12 @@ class RecordingSync:
                     "record": bool(change.body and change.body.get("record")),
                 },
             )
-        if not unreachable:  # otherwise nothing new is known
-            await self._report(refused)
-        if not failed:  # a failed change is retried at the next poll
-            self._applied, self._checked = want, now
+        if unreachable:  # retried at the next poll; nothing new is known
+            return applied
+        await self._report(streams, refused)
+        # A refusal is an answer: asked again at the next recheck or spec change,
+        # not at every poll.
+        self._applied, self._checked = want, now
         return applied
 
     async def _confirmed(self, changes: list[Change]) -> list[Change]:
@@ -127,19 +129,19 @@ class RecordingSync:
             return changes
         try:
             truth = wanted(await self.confirm(), self.max_retention)
-        except (KubeError, OSError, TimeoutError) as exc:
+        except (KubeError, OSError, TimeoutError, ValueError) as exc:  # ValueError: a bad object
             log.warning("recording: cannot confirm deletions", extra={"reason": str(exc)})
             return [c for c in changes if c.verb is not Verb.DELETE]
         return [c for c in changes if c.verb is not Verb.DELETE or c.name not in truth]
 
-    async def _report(self, refused: Mapping[str, str]) -> None:
+    async def _report(self, streams: Iterable[LiveStream], refused: Mapping[str, str]) -> None:
         """MediaMTX's answer per stream into status.recording, on change only."""
         if self.update is None:
             return
         by_stream: dict[str, str] = {}
         for name, why in refused.items():
             by_stream.setdefault(naming.parse_path(name).stream_id, why[:MAX_MESSAGE])
-        for ls in list(self.livestreams.values()):
+        for ls in streams:
             if ls.spec.recording is None or ls.metadata.deletion_timestamp:
                 continue
             message = by_stream.get(ls.spec.stream_id)

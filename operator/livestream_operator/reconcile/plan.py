@@ -35,7 +35,6 @@ from ..api.v1alpha1 import (
     ProcessingStatus,
     RecordingStatus,
     WorkerMode,
-    capped_retention,
     format_time,
     parse_time,
 )
@@ -588,14 +587,14 @@ def recording_condition(livestream: LiveStream, settings: Settings) -> _Cond | N
             f"{settings.recording_min_free_bytes} the operator keeps: free space or grow it",
         )
     paths = " and ".join(p.value for p in spec.paths)
-    kept = capped_retention(spec.retention, settings.recording_max_retention)
+    segment, kept = spec.effective(settings.recording_max_retention)
     capped = " (capped by the chart's recording.maxRetention)" if kept != spec.retention else ""
     return _Cond(
         kind,
         True,
         "Recording",
         f"recording {paths} as {spec.format.value} while live, "
-        f"{spec.segment_duration} segments kept {kept}{capped}",
+        f"{segment} segments kept {kept}{capped}",
     )
 
 

@@ -106,16 +106,22 @@ def test_the_bounds_are_accepted(field: str, value: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("segment", "retention", "ok"),
-    [("10m", "10m", True), ("10m", "1h", True), ("1h", "10m", False), ("24h", "10s", False)],
+    ("segment", "retention", "cap", "effective"),
+    [
+        ("10m", "10m", "168h", ("10m", "10m")),
+        ("10m", "1h", "168h", ("10m", "1h")),
+        ("10m", "720h", "168h", ("10m", "168h")),  # capped by the operator
+        ("1h", "10m", "168h", ("10m", "10m")),  # stored before the CEL rule
+        ("2h", "24h", "90m", ("90m", "90m")),  # a cap under the segment
+    ],
 )
-def test_retention_holds_at_least_one_segment(segment: str, retention: str, ok: bool) -> None:
-    spec = {"segmentDuration": segment, "retention": retention}
-    if ok:
-        RecordingSpec.model_validate(spec)
-    else:
-        with pytest.raises(ValidationError, match=r"at least spec\.recording\.segmentDuration"):
-            RecordingSpec.model_validate(spec)
+def test_mediamtx_gets_no_segment_longer_than_the_retention(
+    segment: str, retention: str, cap: str, effective: tuple[str, str]
+) -> None:
+    # MediaMTX refuses recordDeleteAfter below recordSegmentDuration; objects that
+    # break the CRD's rule (stored before it) still parse, and are made to fit.
+    spec = RecordingSpec.model_validate({"segmentDuration": segment, "retention": retention})
+    assert spec.effective(cap) == effective
 
 
 @pytest.mark.parametrize(

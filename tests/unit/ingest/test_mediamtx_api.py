@@ -1,6 +1,18 @@
 from __future__ import annotations
 
-from livestream_operator.ingest.mediamtx_api import BreakerState, CircuitBreaker, PathInfo
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from livestream_operator.ingest.mediamtx_api import (
+    BreakerState,
+    CircuitBreaker,
+    MediaMTXClient,
+    MediaMTXError,
+    PathInfo,
+    Refused,
+)
 
 
 class Clock:
@@ -54,3 +66,38 @@ def test_path_info_reads_1_20_and_older_fields() -> None:
     old = PathInfo.from_api({"name": "live/a/in", "ready": True, "source": None})
     assert new == PathInfo("live/a/in", True, "rtmpConn", "x")
     assert old.available
+
+
+@pytest.mark.parametrize(
+    ("verb", "status", "outcome"),
+    [
+        ("add", 200, None),
+        ("add", 400, Refused),  # a config MediaMTX will not take: an answer
+        ("patch", 401, MediaMTXError),  # its auth call failed: not a refusal
+        ("add", 500, MediaMTXError),
+        ("delete", 404, None),  # gone already
+        ("patch", 404, MediaMTXError),
+    ],
+)
+async def test_path_changes_tell_refusals_from_trouble(
+    verb: str, status: int, outcome: type[Exception] | None
+) -> None:
+    seen: list[tuple[str, str]] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        seen.append((request.method, request.path))
+        return web.json_response({"status": "error" if status != 200 else "ok"}, status=status)
+
+    app = web.Application()
+    app.router.add_route("*", "/v3/config/paths/{verb}/{name:.*}", answer)
+    async with TestServer(app) as server, aiohttp.ClientSession() as session:
+        client = MediaMTXClient(str(server.make_url("")), session)
+        call = client.change_path_conf(verb, "live/cam/in", {"record": True})
+        if outcome is None:
+            await call
+        else:
+            with pytest.raises(outcome) as info:
+                await call
+            assert (outcome is Refused) == isinstance(info.value, Refused)
+    method = {"add": "POST", "patch": "PATCH", "delete": "DELETE"}[verb]
+    assert seen == [(method, f"/v3/config/paths/{verb}/live/cam/in")]

@@ -173,15 +173,27 @@ async def test_after_recheck_an_unchanged_mediamtx_gets_no_calls(h: Harness) -> 
     assert len(h.api.calls) == calls  # "10m0s" and "1d" are what it was given
 
 
+async def test_a_refusal_is_an_answer_asked_again_at_recheck_not_every_poll(h: Harness) -> None:
+    h.put(livestream("cam", recording()))
+    h.api.refuse["live/cam/in"] = Refused("add live/cam/in: HTTP 400 invalid")
+    assert await h.sync.once() == 1  # out still went through
+    h.clock.now += 0.25  # the next poll: MediaMTX is not asked again
+    assert await h.sync.once() == 0
+    assert h.api.lists == 1
+    del h.api.refuse["live/cam/in"]
+    h.clock.now += RECHECK
+    assert await h.sync.once() == 1
+    assert h.record("live/cam/in") is True
+
+
 @pytest.mark.parametrize(
     "error",
     [
-        Refused("add live/cam/in: HTTP 400 invalid"),
         MediaMTXError("add live/cam/in: ClientConnectorError"),
         CircuitOpen("MediaMTX Control API circuit is open"),
     ],
 )
-async def test_a_refused_change_is_retried_at_the_next_pass(
+async def test_a_failed_change_is_retried_at_the_next_pass(
     h: Harness, error: MediaMTXError
 ) -> None:
     h.put(livestream("cam", recording()))
