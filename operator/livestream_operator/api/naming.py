@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import unquote, unquote_plus
 
-from .v1alpha1 import MAX_NAME_LENGTH, STREAM_ID_PATTERN
+from .v1alpha1 import MAX_NAME_LENGTH, STREAM_ID_PATTERN, RecordedPath
 
 PATH_PREFIX = "live"
 _STREAM_ID = re.compile(STREAM_ID_PATTERN)
@@ -57,12 +57,18 @@ def is_stream_id(value: str) -> bool:
     return _STREAM_ID.fullmatch(value) is not None
 
 
+def stream_path(stream_id: str, role: PathRole | RecordedPath) -> str:
+    """live/<id>/in or live/<id>/out (RecordedPath, the API's name for a role, has
+    the same values)."""
+    return f"{PATH_PREFIX}/{stream_id}/{role.value}"
+
+
 def ingest_path(stream_id: str) -> str:
-    return f"{PATH_PREFIX}/{stream_id}/{PathRole.INGEST.value}"
+    return stream_path(stream_id, PathRole.INGEST)
 
 
 def output_path(stream_id: str) -> str:
-    return f"{PATH_PREFIX}/{stream_id}/{PathRole.OUTPUT.value}"
+    return stream_path(stream_id, PathRole.OUTPUT)
 
 
 def resource_name(stream_id: str) -> str:

@@ -28,7 +28,6 @@ from ..api.v1alpha1 import LiveStream, RecordedPath, duration_seconds
 
 # The fields MediaMTX reloads on a live path; every other one must match the template.
 RECORD_FIELDS = ("record", "recordFormat", "recordSegmentDuration", "recordDeleteAfter")
-_PATH_PREFIX = f"{naming.PATH_PREFIX}/"
 
 
 @dataclass(frozen=True)
@@ -63,8 +62,7 @@ def wanted(livestreams: Iterable[LiveStream], max_retention: str) -> dict[str, R
             continue
         segment, retention = spec.effective(max_retention)
         for role in RecordedPath:
-            name = f"{_PATH_PREFIX}{ls.spec.stream_id}/{role.value}"
-            out[name] = Recording(
+            out[naming.stream_path(ls.spec.stream_id, role)] = Recording(
                 record=spec.enabled and role in spec.paths,
                 format=spec.format.value,
                 segment_duration=segment,

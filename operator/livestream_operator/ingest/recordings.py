@@ -39,7 +39,7 @@ class Span:
     duration: float
 
     def wire(self, public_base: str, stream_id: str) -> dict[str, Any]:
-        name = f"{naming.PATH_PREFIX}/{stream_id}/{self.path.value}"
+        name = naming.stream_path(stream_id, self.path)
         query = urlencode({"path": name, "start": self.start, "duration": f"{self.duration:.3f}"})
         return {
             "path": self.path.value,
@@ -118,7 +118,7 @@ class Recordings:
 
     async def _list(self, stream_id: str, role: RecordedPath) -> list[Span] | web.Response:
         """The path's spans, or the problem to answer."""
-        path = f"{naming.PATH_PREFIX}/{stream_id}/{role.value}"
+        path = naming.stream_path(stream_id, role)
         url = f"{self.base}/list?{urlencode({'path': path})}"
         try:
             async with self.session.get(url, auth=self.credentials, timeout=self.timeout) as resp:

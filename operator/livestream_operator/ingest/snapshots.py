@@ -347,11 +347,7 @@ class Snapshots:
 
     async def _decode(self, key: Key) -> Entry:
         stream_id, path = key
-        name = (
-            naming.output_path(stream_id)
-            if path is RecordedPath.OUT
-            else naming.ingest_path(stream_id)
-        )
+        name = naming.stream_path(stream_id, path)
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
