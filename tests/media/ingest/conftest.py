@@ -6,6 +6,7 @@ import asyncio
 import urllib.request
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -15,7 +16,9 @@ from livestream_operator.api.v1alpha1 import LiveStream
 from livestream_operator.ingest.mediamtx_api import MediaMTXClient
 from livestream_operator.ingest.recording_sync import RecordingSync
 from livestream_operator.kube import Kube, core_path
+from tests.media.conftest import Processes
 from tests.media.media_support import MediaMTX, free_port
+from tests.support.kube_fixtures import create_ls, get_ls
 from tests.support.processes import INTERNAL
 from tests.support.waiting import wait_for_async
 
@@ -90,3 +93,30 @@ async def sync(
             auth=aiohttp.BasicAuth("lso-operator", INTERNAL["LSO_OPERATOR_PASSWORD"]),
         )
         yield RecordingSync(client, streams, recheck=3600), streams
+
+
+async def publish_recorded(
+    kube: Kube,
+    namespace: str,
+    keyed: tuple[MediaMTX, str],
+    sync: tuple[RecordingSync, dict[str, LiveStream]],
+    procs: Processes,
+    recording: dict[str, Any],
+) -> tuple[dict[str, Any], str]:
+    """A Persistent LiveStream `cam` with `recording`, published with its key, and
+    its entries applied by the recording sync: (its manifest, the publisher's
+    source id)."""
+    mtx, key = keyed
+    recording_sync, cache = sync
+    manifest = {
+        "apiVersion": "media.livestream-operator.dev/v1alpha1",
+        "kind": "LiveStream",
+        "metadata": {"name": "cam"},
+        "spec": {"streamId": "cam", "lifecycle": "Persistent", "recording": recording},
+    }
+    await create_ls(kube, namespace, manifest)
+    procs.publisher(mtx.rtmp("live/cam/in") + f"?key={key}")
+    source = (await asyncio.to_thread(mtx.wait_available, "live/cam/in", 20))["source"]["id"]
+    cache["cam"] = LiveStream.model_validate(await get_ls(kube, namespace, "cam"))
+    assert await recording_sync.once() == 2  # in and out get entries (out: record off)
+    return manifest, str(source)

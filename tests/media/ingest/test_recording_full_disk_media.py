@@ -19,8 +19,9 @@ from livestream_operator.reconcile.plan import STORAGE_FULL, recording_condition
 from livestream_operator.settings import Settings
 from tests.conftest import require
 from tests.media.conftest import Processes
+from tests.media.ingest.conftest import publish_recorded
 from tests.media.media_support import MediaMTX
-from tests.support.kube_fixtures import create_ls, get_ls
+from tests.support.kube_fixtures import get_ls
 from tests.support.waiting import wait_for_async
 
 pytestmark = pytest.mark.media
@@ -59,20 +60,9 @@ async def test_a_full_volume_is_storage_full_and_mediamtx_keeps_the_stream(
     namespace: str,
     procs: Processes,
 ) -> None:
-    mtx, key = keyed
-    recording_sync, cache = sync
+    mtx, _ = keyed
     recording = {"enabled": True, "segmentDuration": "1s", "retention": "1h"}
-    manifest = {
-        "apiVersion": "media.livestream-operator.dev/v1alpha1",
-        "kind": "LiveStream",
-        "metadata": {"name": "cam"},
-        "spec": {"streamId": "cam", "lifecycle": "Persistent", "recording": recording},
-    }
-    await create_ls(kube, namespace, manifest)
-    procs.publisher(mtx.rtmp("live/cam/in") + f"?key={key}")
-    source = (await asyncio.to_thread(mtx.wait_available, "live/cam/in", 20))["source"]["id"]
-    cache["cam"] = LiveStream.model_validate(await get_ls(kube, namespace, "cam"))
-    assert await recording_sync.once() == 2
+    manifest, source = await publish_recorded(kube, namespace, keyed, sync, procs, recording)
 
     # The volume fills up; new segments report what is left, down to nothing.
     async def storage_low() -> dict[str, Any] | None:

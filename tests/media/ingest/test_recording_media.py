@@ -17,8 +17,9 @@ from livestream_operator.api.v1alpha1 import LiveStream, RecordingSpec
 from livestream_operator.ingest.recording_sync import RecordingSync
 from livestream_operator.kube import Kube
 from tests.media.conftest import Processes
+from tests.media.ingest.conftest import publish_recorded
 from tests.media.media_support import MediaMTX
-from tests.support.kube_fixtures import create_ls, get_ls
+from tests.support.kube_fixtures import get_ls
 from tests.support.waiting import wait_for_async
 
 pytestmark = pytest.mark.media
@@ -52,23 +53,9 @@ async def test_recording_toggles_live_indexes_segments_and_downloads_spans(
 ) -> None:
     mtx, key = keyed
     recording, cache = sync
-    spec = {"streamId": "cam", "lifecycle": "Persistent", "recording": RECORDING}
-    await create_ls(
-        kube,
-        namespace,
-        {
-            "apiVersion": "media.livestream-operator.dev/v1alpha1",
-            "kind": "LiveStream",
-            "metadata": {"name": "cam"},
-            "spec": spec,
-        },
-    )
-    procs.publisher(mtx.rtmp("live/cam/in") + f"?key={key}")
-    source = (await asyncio.to_thread(mtx.wait_available, "live/cam/in", 20))["source"]["id"]
 
     # On: MediaMTX gets the stream's own entries and records, the publisher stays.
-    cache["cam"] = LiveStream.model_validate(await get_ls(kube, namespace, "cam"))
-    assert await recording.once() == 2  # in records, out has its entry with record off
+    _, source = await publish_recorded(kube, namespace, keyed, sync, procs, RECORDING)
     await wait_for_async(lambda: len(segments(mtx)) >= 2, 15, what="two segment files")
     assert mtx.path("live/cam/in")["source"]["id"] == source  # type: ignore[index]
 

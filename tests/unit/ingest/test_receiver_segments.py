@@ -12,23 +12,13 @@ from livestream_operator.kube import KubeError
 from tests.unit.ingest import test_receiver
 from tests.unit.ingest.test_receiver import Client
 from tests.unit.ingest.test_recording_config import livestream, recording
+from tests.unit.ingest.test_recording_index import FIRST, FIRST_SEGMENT_WIRE, segment_body
 
 client = test_receiver.client  # the receiver with the hook token, as a fixture here too
 
 URL = "/v1/mediamtx/events/segment-complete"
-FIRST = "/recordings/live/cam/in/2026-12-01_16-50-46-404475.mp4"
 SECOND = "/recordings/live/cam/in/2026-12-01_17-00-46-404901.mp4"
-
-
-def segment(**fields: Any) -> dict[str, Any]:
-    return {
-        "path": "live/cam/in",
-        "segmentPath": FIRST,
-        "segmentDuration": 600.0,
-        "bytes": 1000,
-        "freeBytes": 5_000_000_000,
-        **fields,
-    }
+segment = segment_body
 
 
 async def _with_cam(client: Client) -> None:
@@ -105,19 +95,7 @@ async def test_a_valid_segment_updates_status_recording(client: Client) -> None:
     resp = await client.post(URL, json=segment())
     assert resp.status == 200, await resp.text()
     assert await resp.json() == {"result": "updated", "streamId": "cam"}
-    assert _recording(client) == {
-        "paths": [
-            {
-                "path": "in",
-                "segments": 1,
-                "bytes": 1000,
-                "firstSegmentTime": "2026-12-01T16:50:46.404475Z",
-                "lastSegmentTime": "2026-12-01T16:50:46.404475Z",
-                "recent": ["2026-12-01T16:50:46.404475Z"],
-            }
-        ],
-        "freeBytes": 5_000_000_000,
-    }
+    assert _recording(client) == FIRST_SEGMENT_WIRE
 
 
 async def test_the_same_segment_twice_counts_once(client: Client) -> None:

@@ -34,15 +34,20 @@ IN = naming.parse_path("live/cam/in")
 OUT = naming.parse_path("live/cam/out")
 
 
-def event(**fields: Any) -> SegmentEvent:
-    body = {
+def segment_body(**fields: Any) -> dict[str, Any]:
+    """What mtx-hook posts for the FIRST segment, with `fields` changed."""
+    return {
         "path": "live/cam/in",
         "segmentPath": FIRST,
         "segmentDuration": 600.0,
         "bytes": 1000,
         "freeBytes": 5_000_000_000,
+        **fields,
     }
-    return SegmentEvent.model_validate({**body, **fields})
+
+
+def event(**fields: Any) -> SegmentEvent:
+    return SegmentEvent.model_validate(segment_body(**fields))
 
 
 def with_status(ls: LiveStream, status: LiveStreamStatus | None) -> LiveStream:
@@ -267,24 +272,26 @@ def test_free_bytes_are_kept_when_the_event_has_none() -> None:
     assert fresh.recording.free_bytes is None
 
 
+# status.recording as stored after event()'s segment: what a user reads with kubectl.
+FIRST_SEGMENT_WIRE = {
+    "paths": [
+        {
+            "path": "in",
+            "segments": 1,
+            "bytes": 1000,
+            "firstSegmentTime": "2026-12-01T16:50:46.404475Z",
+            "lastSegmentTime": "2026-12-01T16:50:46.404475Z",
+            "recent": ["2026-12-01T16:50:46.404475Z"],
+        }
+    ],
+    "freeBytes": 5_000_000_000,
+}
+
+
 def test_the_wire_form_is_what_the_crd_declares() -> None:
     change = count_segment(livestream("cam"), IN, FIRST_START, event())
     assert change is not None
-    assert change.wire() == {
-        "recording": {
-            "paths": [
-                {
-                    "path": "in",
-                    "segments": 1,
-                    "bytes": 1000,
-                    "firstSegmentTime": "2026-12-01T16:50:46.404475Z",
-                    "lastSegmentTime": "2026-12-01T16:50:46.404475Z",
-                    "recent": ["2026-12-01T16:50:46.404475Z"],
-                }
-            ],
-            "freeBytes": 5_000_000_000,
-        }
-    }
+    assert change.wire() == {"recording": FIRST_SEGMENT_WIRE}
 
 
 # ------------------------------------------------------------------- SegmentEvent
