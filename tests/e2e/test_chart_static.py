@@ -12,7 +12,7 @@ import yaml
 
 from livestream_operator.api.pod_contract import WORKER_METRICS_PORT, forwarder_port
 from livestream_operator.api.v1alpha1 import MAX_DESTINATIONS, PlaybackURLs, ProcessingSpec
-from livestream_operator.reconcile.plan import playback_urls
+from livestream_operator.reconcile.playback import playback_urls
 from livestream_operator.reconcile.pods import WORKER, pool_labels
 from livestream_operator.reconcile.pods import labels as pod_labels
 from livestream_operator.settings import from_env

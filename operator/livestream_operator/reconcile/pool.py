@@ -20,7 +20,7 @@ from ..api.v1alpha1 import LiveStream, PodState, WorkerMode
 from ..settings import Settings
 from . import pods
 from .observed import ObservedPod
-from .plan import pod_state
+from .pod_status import pod_state
 
 Body = dict[str, Any]
 

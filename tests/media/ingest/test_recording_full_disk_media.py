@@ -15,7 +15,7 @@ import pytest
 from livestream_operator.api.v1alpha1 import LiveStream
 from livestream_operator.ingest.recording_sync import RecordingSync
 from livestream_operator.kube import Kube
-from livestream_operator.reconcile.plan import STORAGE_FULL, recording_condition
+from livestream_operator.reconcile.recording import STORAGE_FULL, recording_condition
 from livestream_operator.settings import Settings
 from tests.conftest import require
 from tests.media.conftest import Processes
