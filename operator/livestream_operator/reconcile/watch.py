@@ -16,8 +16,6 @@ from ..api import v1alpha1 as api
 from .controller import Controller
 from .pods import MANAGED_BY, MANAGED_SELECTOR
 
-PREFIX = api.GROUP
-
 
 def build_registry(controller: Controller) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
@@ -29,9 +27,8 @@ def build_registry(controller: Controller) -> kopf.OperatorRegistry:
         settings.watching.server_timeout = 120
         settings.watching.client_timeout = 150
         settings.watching.connect_timeout = 10
-        settings.persistence.finalizer = f"{PREFIX}/finalizer"
-        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=PREFIX)
+        # No settings.persistence: its finalizer, progress and diff-base storages
+        # serve change-detection handlers, and there are only event handlers here.
         # Only our Pods, filtered by the API server rather than in memory.
         settings.watching.label_selectors["pods"] = MANAGED_SELECTOR
 
