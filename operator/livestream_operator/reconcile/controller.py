@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +28,6 @@ from ..api.pod_contract import (
 from ..api.v1alpha1 import (
     OPERATOR_FIELDS,
     LiveStream,
-    Phase,
     WorkerMode,
     parse_time,
     replace_patch,
@@ -38,6 +36,7 @@ from ..kube import Kube, KubeError
 from ..kube_events import KubeEvent, event_manifest
 from ..settings import Settings
 from . import metrics
+from .cache import Key, LiveStreamCache
 from .observed import ObservedPod
 from .plan import Plan, plan
 from .pods import COMPONENT_LABEL, STREAM_LABEL, WORKER
@@ -47,7 +46,6 @@ from .workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 Body = dict[str, Any]
-Key = tuple[str, str]  # (namespace, name)
 
 PROCESSING_TIMEOUT = 1.0
 # A worker is asked at most this often; reconciles in between (its own status
@@ -69,7 +67,7 @@ class Controller:
         # For asking process-mode workers how processing goes: the warm pool's by default.
         self.session = session or (pool.session if pool is not None else None)
         self.queue: WorkQueue[Key] = WorkQueue()
-        self.livestreams: dict[Key, LiveStream] = {}
+        self.livestreams = LiveStreamCache()
         self.pods: dict[Key, dict[str, ObservedPod]] = {}
         self._asked: dict[str, float] = {}  # worker Pod uid -> when it was last asked
 
@@ -106,6 +104,8 @@ class Controller:
         if event_type == "DELETED":
             children.pop(pod.name, None)
             self._asked.pop(pod.metadata.uid, None)
+            if not children:
+                del self.pods[key]
         else:
             children[pod.name] = pod
         if key in self.livestreams:
@@ -307,7 +307,5 @@ class Controller:
             log.warning("could not post event", extra={"reason": str(exc)})
 
     def _count_phases(self) -> None:
-        counts = Counter(ls.status.phase for ls in self.livestreams.values())
-        for phase in Phase:
-            metrics.LIVESTREAMS.labels(phase.value).set(counts.get(phase, 0))
-        metrics.LIVESTREAMS.labels("Unknown").set(counts.get(None, 0))
+        for phase, count in self.livestreams.by_phase().items():
+            metrics.LIVESTREAMS.labels(phase.value if phase else "Unknown").set(count)

@@ -1,0 +1,56 @@
+"""The controller's cache of LiveStreams, with their count by phase kept as it changes.
+
+Every reconcile reports the LiveStreams by phase (a gauge). Counting them
+there walked the whole cache once per reconcile, so the cost of an event grew
+with the number of LiveStreams (5000 created at once took minutes). The counts
+are adjusted here on every write to the cache instead: O(1) per event.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import ItemsView, Iterator, MutableMapping, ValuesView
+
+from ..api.v1alpha1 import LiveStream, Phase
+
+Key = tuple[str, str]  # (namespace, name)
+
+
+class LiveStreamCache(MutableMapping[Key, LiveStream]):
+    """LiveStreams by (namespace, name), as the watch and the operator's own writes
+    last saw them."""
+
+    def __init__(self) -> None:
+        self._items: dict[Key, LiveStream] = {}
+        self._phases: Counter[Phase | None] = Counter()
+
+    def __getitem__(self, key: Key) -> LiveStream:
+        return self._items[key]
+
+    def __setitem__(self, key: Key, livestream: LiveStream) -> None:
+        old = self._items.get(key)
+        if old is not None:
+            self._phases[old.status.phase] -= 1
+        self._items[key] = livestream
+        self._phases[livestream.status.phase] += 1
+
+    def __delitem__(self, key: Key) -> None:
+        old = self._items.pop(key)
+        self._phases[old.status.phase] -= 1
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    # The dict's own views: the resync and the recording sync walk them often.
+    def values(self) -> ValuesView[LiveStream]:
+        return self._items.values()
+
+    def items(self) -> ItemsView[Key, LiveStream]:
+        return self._items.items()
+
+    def by_phase(self) -> dict[Phase | None, int]:
+        """How many LiveStreams are in each phase (None: no phase yet), every phase named."""
+        return {phase: self._phases[phase] for phase in (*Phase, None)}
