@@ -37,8 +37,10 @@ def build_registry(controller: Controller) -> kopf.OperatorRegistry:
         # kopf's own credential readers: no sync client library needed.
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
+    # Async handlers: kopf runs a sync one in a thread, one hop per event, and
+    # the controller's cache and work queue belong to the event loop.
     @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL, registry=registry)
-    def livestream_event(event: kopf.RawEvent, **_: Any) -> None:
+    async def livestream_event(event: kopf.RawEvent, **_: Any) -> None:
         controller.on_livestream(event.get("type"), dict(event["object"]))
 
     @kopf.on.event(
@@ -48,7 +50,7 @@ def build_registry(controller: Controller) -> kopf.OperatorRegistry:
         labels={"app.kubernetes.io/managed-by": MANAGED_BY},
         registry=registry,
     )
-    def pod_event(event: kopf.RawEvent, **_: Any) -> None:
+    async def pod_event(event: kopf.RawEvent, **_: Any) -> None:
         controller.on_pod(event.get("type"), dict(event["object"]))
 
     @kopf.on.probe(id="livestreams", registry=registry)
