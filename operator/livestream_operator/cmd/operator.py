@@ -79,7 +79,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         resync = Resync(mtx, writer, controller.livestreams, settings.resync_seconds)
         recording = RecordingSync(
             mtx,
-            controller.livestreams,
+            controller.livestreams.recorded,  # it reads only these, several times a second
             settings.resync_seconds,
             max_retention=settings.recording_max_retention,
             confirm=lambda: kube.list_livestreams(settings.namespace),

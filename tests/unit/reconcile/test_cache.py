@@ -47,3 +47,18 @@ def test_counts_follow_adds_replacements_and_deletions() -> None:
         Phase.LIVE: 1,
     }
     assert cache.get(a.key) == a
+
+
+def test_the_recorded_index_holds_the_streams_with_a_spec_recording() -> None:
+    cache = LiveStreamCache()
+    plain = named("plain", None)
+    recorded = ls(recording={"enabled": False})  # named "cam"; off is still a spec.recording
+    cache[plain.key] = plain
+    cache[recorded.key] = recorded
+    assert dict(cache.recorded) == {recorded.key: recorded}
+    # Its spec.recording removed: out of the index; the LiveStream deleted: likewise.
+    cache[recorded.key] = ls()
+    assert dict(cache.recorded) == {}
+    cache[recorded.key] = recorded
+    del cache[recorded.key]
+    assert dict(cache.recorded) == {}
