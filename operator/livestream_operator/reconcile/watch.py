@@ -8,6 +8,7 @@ change-detection handlers are not used, as they ignore status changes by design.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import kopf
@@ -15,6 +16,23 @@ import kopf
 from ..api import v1alpha1 as api
 from .controller import Controller
 from .pods import MANAGED_BY, MANAGED_SELECTOR
+
+
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No diff base: kopf builds one (a deep copy of the object) on every watch
+    event, for change-detection handlers to compare with. Event handlers never
+    read it; with 5000 LiveStreams it was a tenth of the operator's CPU."""
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None
+    ) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
 
 
 def build_registry(controller: Controller) -> kopf.OperatorRegistry:
@@ -27,8 +45,9 @@ def build_registry(controller: Controller) -> kopf.OperatorRegistry:
         settings.watching.server_timeout = 120
         settings.watching.client_timeout = 150
         settings.watching.connect_timeout = 10
-        # No settings.persistence: its finalizer, progress and diff-base storages
-        # serve change-detection handlers, and there are only event handlers here.
+        # No other settings.persistence: its finalizer and progress storage serve
+        # change-detection handlers, and there are only event handlers here.
+        settings.persistence.diffbase_storage = NoDiffBase()
         # Only our Pods, filtered by the API server rather than in memory.
         settings.watching.label_selectors["pods"] = MANAGED_SELECTOR
 
