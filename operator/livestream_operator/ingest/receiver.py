@@ -20,17 +20,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
 from .. import logs
+from ..access.auth_endpoint import AuthService
 from ..api import naming
 from ..api.stream_keys import same_key
 from ..api.v1alpha1 import LiveStream, LiveStreamStatus
 from ..kube import KubeError
+from ..problems import problem
 from ..settings import Settings
 from . import metrics
-from .auth_endpoint import AuthService
 from .conditional_writer import ConditionalWriter, LiveStreamAPI, NameCollision
 from .early_signal import announcer
 from .hook_event import BodyError, HookEvent, HookKind, load_json
-from .problems import problem
 from .recording_index import (
     SegmentError,
     SegmentEvent,
@@ -333,18 +333,12 @@ async def metrics_endpoint(_: web.Request) -> web.Response:
 
 
 def make_app(
-    api: ReceiverAPI,
-    settings: Settings,
-    auth: AuthService | None = None,
-    *,
-    snapshot: Handler | None = None,
-    recordings: Handler | None = None,
+    api: ReceiverAPI, settings: Settings, auth: AuthService | None = None
 ) -> web.Application:
     """The receiver. Without `auth` (no key and stream views), auth calls are refused.
 
-    `snapshot` (snapshots.py) and `recordings` (recordings.py) serve a stream's
-    current picture and its recorded spans to users, here or, in the chart, on
-    their own listener (make_user_app).
+    Users' endpoints (userapi/) are served on a listener of their own, or added to
+    this app by the process when it has only one port.
     """
     app = web.Application(middlewares=[request_context], client_max_size=MAX_BODY)
     app[API] = api
@@ -360,27 +354,7 @@ def make_app(
     for segment_event in ("segment-create", "segment-complete"):
         app.router.add_post(f"/v1/mediamtx/events/{segment_event}", _segment_handler(segment_event))
     app.router.add_post("/v1/mediamtx/auth", _auth)
-    _user_routes(app, snapshot, recordings)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
     return app
-
-
-def make_user_app(snapshot: Handler, recordings: Handler) -> web.Application:
-    """Users' endpoints on a listener of their own (the chart's api port): the
-    hooks' port also takes MediaMTX's auth calls, which carry no credential, so a
-    NetworkPolicy must be able to open one port to users and not the other."""
-    app = web.Application(middlewares=[request_context], client_max_size=MAX_BODY)
-    _user_routes(app, snapshot, recordings)
-    app.router.add_get("/healthz", healthz)
-    return app
-
-
-def _user_routes(
-    app: web.Application, snapshot: Handler | None, recordings: Handler | None
-) -> None:
-    if snapshot is not None:
-        app.router.add_get("/v1/streams/{streamId}/snapshot", snapshot)
-    if recordings is not None:
-        app.router.add_get("/v1/streams/{streamId}/recordings", recordings)

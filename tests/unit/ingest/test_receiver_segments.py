@@ -11,8 +11,8 @@ import pytest
 from livestream_operator.kube import KubeError
 from tests.unit.ingest import test_receiver
 from tests.unit.ingest.test_receiver import Client
-from tests.unit.ingest.test_recording_config import livestream, recording
 from tests.unit.ingest.test_recording_index import FIRST, FIRST_SEGMENT_WIRE, segment_body
+from tests.unit.mediamtx.test_path_config import livestream, recording
 
 client = test_receiver.client  # the receiver with the hook token, as a fixture here too
 

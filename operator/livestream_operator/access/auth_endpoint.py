@@ -1,5 +1,5 @@
 """POST /v1/mediamtx/auth: MediaMTX's authHTTPAddress (the aiohttp shell around
-auth.decide), and what follows a decision: Events on the LiveStream, the kick of a
+policy.decide), and what follows a decision: Events on the LiveStream, the kick of a
 publisher whose key was revoked.
 
 2xx allows, anything else refuses; MediaMTX logs the refusal with our status. The
@@ -21,10 +21,10 @@ from pydantic import ValidationError
 
 from ..api import naming
 from ..kube_events import EventType, KubeEvent, event_manifest
-from . import auth, metrics
-from .auth import Action, AttemptGuard, AuthRequest, Decision, Policy, Reason
+from ..problems import problem
+from . import metrics, policy
 from .cluster_view import KeyRing, Publishing, snapshot
-from .problems import problem
+from .policy import Action, AttemptGuard, AuthRequest, Decision, Policy, Reason
 
 log = logging.getLogger(__name__)
 MAX_BODY = 16 * 1024
@@ -103,7 +103,7 @@ class AuthService:
         return problem(401, decision.reason.value, "Refused", decision.detail)
 
     def decide(self, req: AuthRequest) -> Decision:
-        """auth.decide, with the attempt guard and the admission bookkeeping."""
+        """policy.decide, with the attempt guard and the admission bookkeeping."""
         publish = req.action == Action.PUBLISH
         locked = self.guard.locked(req.ip) if publish and req.ip else 0.0
         if locked:
@@ -115,7 +115,7 @@ class AuthService:
                 where,
                 req.action,
             )
-        decision = auth.decide(req, self.policy, snapshot(self.keys, self.publishing))
+        decision = policy.decide(req, self.policy, snapshot(self.keys, self.publishing))
         if publish and req.ip:
             if decision.reason in (Reason.INVALID_KEY, Reason.KEY_REVOKED):
                 self.guard.failed(req.ip)

@@ -5,7 +5,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from livestream_operator.ingest.mediamtx_api import (
+from livestream_operator.mediamtx.control_api import (
     BreakerState,
     CircuitBreaker,
     MediaMTXClient,

@@ -13,13 +13,12 @@ from typing import Any
 import pytest
 
 from livestream_operator.api.v1alpha1 import LiveStream
-from livestream_operator.ingest.recording_sync import RecordingSync
 from livestream_operator.kube import Kube
+from livestream_operator.mediamtx.path_sync import PathConfigSync
 from livestream_operator.reconcile.plan import STORAGE_FULL, recording_condition
 from livestream_operator.settings import Settings
 from tests.conftest import require
-from tests.media.conftest import Processes
-from tests.media.ingest.conftest import publish_recorded
+from tests.media.conftest import Processes, publish_recorded
 from tests.media.media_support import MediaMTX
 from tests.support.kube_fixtures import get_ls
 from tests.support.waiting import wait_for_async
@@ -55,7 +54,7 @@ def keyed_receiver(
 
 async def test_a_full_volume_is_storage_full_and_mediamtx_keeps_the_stream(
     keyed: tuple[MediaMTX, str],
-    sync: tuple[RecordingSync, dict[str, LiveStream]],
+    sync: tuple[PathConfigSync, dict[str, LiveStream]],
     kube: Kube,
     namespace: str,
     procs: Processes,

@@ -9,14 +9,14 @@ from typing import Any, cast
 import pytest
 
 from livestream_operator.api.v1alpha1 import LiveStream, RecordedPath
-from livestream_operator.ingest.mediamtx_api import (
+from livestream_operator.mediamtx.control_api import (
     CircuitOpen,
     MediaMTXClient,
     MediaMTXError,
     Refused,
 )
-from livestream_operator.ingest.recording_sync import RecordingSync
-from tests.unit.ingest.test_recording_config import CONFS, livestream, recording
+from livestream_operator.mediamtx.path_sync import PathConfigSync
+from tests.unit.mediamtx.test_path_config import CONFS, livestream, recording
 
 RECHECK = 30.0
 # MediaMTX answers the durations it was given in its own form.
@@ -74,7 +74,7 @@ class Harness:
         self.api = FakeControlAPI(CONFS)
         self.clock = Clock()
         self.streams: dict[tuple[str, str], LiveStream] = {}
-        self.sync = RecordingSync(
+        self.sync = PathConfigSync(
             cast(MediaMTXClient, self.api), self.streams, recheck=RECHECK, clock=self.clock
         )
 

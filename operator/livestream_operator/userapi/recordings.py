@@ -22,12 +22,12 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
+from ..access import stream_access
+from ..access.auth_endpoint import AuthService
 from ..api import naming
 from ..api.v1alpha1 import RecordedPath
+from ..problems import problem
 from ..settings import Settings
-from . import stream_access
-from .auth_endpoint import AuthService
-from .problems import problem
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import BaseTestServer, TestServer
 
+from livestream_operator.access.auth_endpoint import AuthService
+from livestream_operator.access.cluster_view import KeyRing, Publishing
+from livestream_operator.access.policy import policy_from
 from livestream_operator.api.stream_keys import generate_key
 from livestream_operator.api.v1alpha1 import (
     LiveStream,
@@ -24,14 +27,12 @@ from livestream_operator.api.v1alpha1 import (
     RecordedPathStatus,
     RecordingStatus,
 )
-from livestream_operator.ingest.auth import policy_from
-from livestream_operator.ingest.auth_endpoint import AuthService
-from livestream_operator.ingest.cluster_view import KeyRing, Publishing
-from livestream_operator.ingest.receiver import make_app
-from livestream_operator.ingest.recordings import Answer, Recordings, Span, classify, parse_list
 from livestream_operator.settings import AuthMode, Settings
-from tests.unit.ingest.test_receiver import TOKEN, Client, MemoryAPI
-from tests.unit.ingest.test_recording_config import livestream, recording
+from livestream_operator.userapi.app import make_app
+from livestream_operator.userapi.recordings import Answer, Recordings, Span, classify, parse_list
+from tests.unit.ingest.test_receiver import TOKEN, Client
+from tests.unit.mediamtx.test_path_config import livestream, recording
+from tests.unit.userapi.test_app import not_served
 
 KEY = generate_key()
 OTHER = generate_key()
@@ -208,7 +209,7 @@ async def receiver(
         auth = AuthService(policy_from(settings), keys, publishing, settings.namespace)
         async with aiohttp.ClientSession() as session:
             handler = Recordings(settings, auth, session, timeout=2.0).handle
-            app = make_app(MemoryAPI(), settings, auth, recordings=handler)
+            app = make_app(not_served, handler)
             async with Client(TestServer(app)) as client:
                 yield Env(client, playback, playback_server)
 

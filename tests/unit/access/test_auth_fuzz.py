@@ -14,10 +14,10 @@ from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from livestream_operator.access.auth_endpoint import AuthService
+from livestream_operator.access.cluster_view import KeyRing, Publishing
+from livestream_operator.access.policy import AuthRequest, Reason, policy_from
 from livestream_operator.api import stream_keys
-from livestream_operator.ingest.auth import AuthRequest, Reason, policy_from
-from livestream_operator.ingest.auth_endpoint import AuthService
-from livestream_operator.ingest.cluster_view import KeyRing, Publishing
 from livestream_operator.ingest.receiver import make_app
 from livestream_operator.settings import Settings
 from tests.unit.ingest.test_receiver import Client, MemoryAPI

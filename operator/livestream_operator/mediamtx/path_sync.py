@@ -1,5 +1,5 @@
 """Keeps MediaMTX's path configuration in line with the LiveStreams' recording
-(the shell around recording_config.plan).
+(the shell around path_config.plan).
 
 It runs in the operator, beside the resync. A spec change is applied within a
 poll (it compares the wanted entries with what it applied last, in memory);
@@ -20,8 +20,8 @@ from ..api import naming
 from ..api.v1alpha1 import LiveStream, LiveStreamStatus, RecordingStatus
 from ..kube import KubeError
 from . import metrics
-from .mediamtx_api import CircuitOpen, MediaMTXClient, MediaMTXError, Refused
-from .recording_config import Change, Recording, Verb, plan, unmanaged, wanted
+from .control_api import CircuitOpen, MediaMTXClient, MediaMTXError, Refused
+from .path_config import Change, Recording, Verb, plan, unmanaged, wanted
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE = 400
@@ -45,7 +45,7 @@ def reported(livestream: LiveStream, refused: str | None) -> LiveStreamStatus | 
     return LiveStreamStatus(recording=RecordingStatus(applied=applied, message=refused))
 
 
-class RecordingSync:
+class PathConfigSync:
     def __init__(
         self,
         client: MediaMTXClient,

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from livestream_operator.api import stream_keys
-from livestream_operator.api.stream_keys import StreamKey, generate_key, is_key, same_key
-from livestream_operator.ingest.auth import (
+from livestream_operator.access.cluster_view import KeyRing, Publishing
+from livestream_operator.access.policy import (
     AttemptGuard,
     AuthRequest,
     Credential,
@@ -22,7 +21,8 @@ from livestream_operator.ingest.auth import (
     fingerprint,
     offered_keys,
 )
-from livestream_operator.ingest.cluster_view import KeyRing, Publishing
+from livestream_operator.api import stream_keys
+from livestream_operator.api.stream_keys import StreamKey, generate_key, is_key, same_key
 from livestream_operator.settings import AuthMode, OutputRead
 
 KEY = generate_key()

@@ -20,6 +20,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
+from livestream_operator.access.auth_endpoint import AuthService
+from livestream_operator.access.cluster_view import KeyRing, Publishing
+from livestream_operator.access.policy import policy_from
 from livestream_operator.api.stream_keys import StreamKey, generate_key
 from livestream_operator.api.v1alpha1 import (
     IngestStatus,
@@ -29,14 +32,13 @@ from livestream_operator.api.v1alpha1 import (
     RecordedPath,
     SnapshotStatus,
 )
-from livestream_operator.ingest import snapshots as snap
-from livestream_operator.ingest.auth import policy_from
-from livestream_operator.ingest.auth_endpoint import AuthService
-from livestream_operator.ingest.cluster_view import KeyRing, Publishing
 from livestream_operator.ingest.conditional_writer import ConditionalWriter
-from livestream_operator.ingest.receiver import make_app
 from livestream_operator.ingest.rules import new_livestream
-from livestream_operator.ingest.snapshots import (
+from livestream_operator.media_urls import Redactor
+from livestream_operator.settings import AuthMode, Settings
+from livestream_operator.userapi import snapshots as snap
+from livestream_operator.userapi.app import make_app
+from livestream_operator.userapi.snapshots import (
     Failure,
     FFmpegGrabber,
     GrabFailed,
@@ -48,10 +50,9 @@ from livestream_operator.ingest.snapshots import (
     rtsp_url,
     status_change,
 )
-from livestream_operator.media_urls import Redactor
-from livestream_operator.settings import AuthMode, Settings
 from tests.support.waiting import wait_for_async
 from tests.unit.ingest.test_receiver import TOKEN, MemoryAPI
+from tests.unit.userapi.test_app import not_served
 
 # Characters that URL-encode, so that both forms are checked for leaks.
 PASSWORD = "w0rker/p@ss:word"
@@ -170,7 +171,7 @@ async def make_env() -> AsyncIterator[EnvFactory]:
         snapshots = Snapshots(
             settings, auth, ConditionalWriter(api, "ns", settings), grab, clock=clock, **options
         )
-        app = make_app(api, settings, auth, snapshot=snapshots.handle)
+        app = make_app(snapshots.handle, not_served)
         client = TestClient(TestServer(app))
         await client.start_server()
         env = Env(client, api, grab, clock, snapshots, auth, writes)

@@ -16,7 +16,7 @@ from livestream_operator.api.v1alpha1 import (
     RecordingSpec,
     duration_seconds,
 )
-from livestream_operator.ingest.recording_config import (
+from livestream_operator.mediamtx.path_config import (
     RECORD_FIELDS,
     Change,
     Recording,

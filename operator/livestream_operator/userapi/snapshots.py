@@ -32,6 +32,8 @@ from typing import Any
 from aiohttp import web
 
 from .. import logs
+from ..access.auth_endpoint import AuthService
+from ..access.stream_access import admit
 from ..api import naming
 from ..api.v1alpha1 import (
     LiveStream,
@@ -41,13 +43,11 @@ from ..api.v1alpha1 import (
     format_time_precise,
     parse_time,
 )
+from ..ingest.conditional_writer import ConditionalWriter
 from ..media_urls import Redactor, with_credentials
+from ..problems import problem
 from ..settings import AuthMode, Settings
 from . import metrics
-from .auth_endpoint import AuthService
-from .conditional_writer import ConditionalWriter
-from .problems import problem
-from .stream_access import admit
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from ..api.stream_keys import KeySecretError, StreamKey
 from ..api.v1alpha1 import LiveStream
 from ..kube import Kube, KubeError, core_path, livestreams_path
 from . import metrics
-from .auth import LiveState, Snapshot, fingerprint
+from .policy import LiveState, Snapshot, fingerprint
 
 log = logging.getLogger(__name__)
 Body = dict[str, Any]

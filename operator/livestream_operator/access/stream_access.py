@@ -17,10 +17,10 @@ from aiohttp import web
 from ..api import naming
 from ..api.stream_keys import StreamKey
 from ..api.v1alpha1 import LiveStream
+from ..problems import problem
 from ..settings import AuthMode
-from .auth import key_matches
 from .auth_endpoint import AuthService
-from .problems import problem
+from .policy import key_matches
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livestream_operator.api.stream_keys import StreamKey, is_key
-from livestream_operator.ingest.auth import (
+from livestream_operator.access.auth_endpoint import AuthService
+from livestream_operator.access.cluster_view import KeyRing, Publishing
+from livestream_operator.access.policy import (
     AttemptGuard,
     AuthRequest,
     Reason,
@@ -22,10 +23,9 @@ from livestream_operator.ingest.auth import (
     decide,
     offered_keys,
 )
-from livestream_operator.ingest.auth_endpoint import AuthService
-from livestream_operator.ingest.cluster_view import KeyRing, Publishing
+from livestream_operator.api.stream_keys import StreamKey, is_key
 
-from .test_auth import KEY, KEYED, OTHER
+from .test_policy import KEY, KEYED, OTHER
 
 STATE = Snapshot(keys={"cam": StreamKey("cam", KEY, "lso-key-cam")}, revoked={}, live={})
 

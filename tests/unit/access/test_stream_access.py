@@ -9,15 +9,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
+from livestream_operator.access import policy
+from livestream_operator.access.auth_endpoint import AuthService
+from livestream_operator.access.cluster_view import KeyRing, Publishing
+from livestream_operator.access.policy import policy_from
+from livestream_operator.access.stream_access import Refusal, admit, check, offered_key
 from livestream_operator.api import naming
 from livestream_operator.api.stream_keys import StreamKey, generate_key, same_key
-from livestream_operator.ingest import auth
-from livestream_operator.ingest.auth import policy_from
-from livestream_operator.ingest.auth_endpoint import AuthService
-from livestream_operator.ingest.cluster_view import KeyRing, Publishing
-from livestream_operator.ingest.stream_access import Refusal, admit, check, offered_key
 from livestream_operator.settings import AuthMode, Settings
-from tests.unit.ingest.test_recording_config import livestream
+from tests.unit.mediamtx.test_path_config import livestream
 
 KEY = generate_key()
 OTHER = generate_key()
@@ -141,7 +141,7 @@ def test_a_refused_key_costs_one_comparison_whether_or_not_the_stream_exists(
         compared.append((given, len(against)))
         return same_key(given, against)
 
-    monkeypatch.setattr(auth, "same_key", counting)
+    monkeypatch.setattr(policy, "same_key", counting)
     refusal = check(stream_id, CAM if expected else None, KEYED, expected, offered)
     assert refusal is not None
     assert refusal.status == 403

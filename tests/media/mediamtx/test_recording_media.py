@@ -14,10 +14,9 @@ import aiohttp
 import pytest
 
 from livestream_operator.api.v1alpha1 import LiveStream, RecordingSpec
-from livestream_operator.ingest.recording_sync import RecordingSync
 from livestream_operator.kube import Kube
-from tests.media.conftest import Processes
-from tests.media.ingest.conftest import publish_recorded
+from livestream_operator.mediamtx.path_sync import PathConfigSync
+from tests.media.conftest import Processes, publish_recorded
 from tests.media.media_support import MediaMTX
 from tests.support.kube_fixtures import get_ls
 from tests.support.waiting import wait_for_async
@@ -45,7 +44,7 @@ def ffprobe_duration(path: Path) -> float:
 async def test_recording_toggles_live_indexes_segments_and_downloads_spans(
     keyed: tuple[MediaMTX, str],
     keyed_receiver: str,
-    sync: tuple[RecordingSync, dict[str, LiveStream]],
+    sync: tuple[PathConfigSync, dict[str, LiveStream]],
     kube: Kube,
     namespace: str,
     procs: Processes,
