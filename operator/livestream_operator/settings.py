@@ -19,17 +19,19 @@ from pydantic import (
 from .api.pod_contract import refused_backend_secret
 from .api.v1alpha1 import (
     DEFAULT_GRACE_SECONDS,
-    DURATION_PATTERN,
     MAX_RETENTION_SECONDS,
     MIN_RETENTION_SECONDS,
+    RETENTION_RANGE,
     Destination,
+    Duration,
+    GraceSeconds,
     OutputProtocol,
     PlaybackURLs,
     ProcessingSpec,
     ResourceRequirements,
     WireModel,
     WorkerMode,
-    duration_seconds,
+    duration_within,
 )
 
 
@@ -69,7 +71,7 @@ class Settings(WireModel):
     # Defaults for LiveStreams the receiver creates from hooks.
     default_worker_mode: WorkerMode = WorkerMode.BYPASS
     default_worker_output: OutputProtocol = OutputProtocol.RTSP
-    default_grace_seconds: int = Field(default=DEFAULT_GRACE_SECONDS, ge=0, le=86400)
+    default_grace_seconds: GraceSeconds = DEFAULT_GRACE_SECONDS
     default_destinations: list[Destination] = Field(default_factory=list)
     # spec.worker.processing of those LiveStreams; required when the default mode is process.
     default_processing: ProcessingSpec | None = None
@@ -100,9 +102,7 @@ class Settings(WireModel):
     recording_min_free_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
     # The longest a segment is kept: mediamtx.yml's recordDeleteAfter (the chart
     # sets both from recording.maxRetention); streams asking more are capped.
-    recording_max_retention: str = Field(
-        default="168h", pattern=DURATION_PATTERN, min_length=2, max_length=20
-    )
+    recording_max_retention: Duration = "168h"
     public_urls: PlaybackURLs = Field(default_factory=PlaybackURLs)
     playback_ingest: bool = False
     # Warm worker pool (operator): idle worker Pods claimed by new streams.
@@ -132,8 +132,8 @@ class Settings(WireModel):
     @classmethod
     def _max_retention_bounds(cls, value: str) -> str:
         # 0s would mean "forever" to MediaMTX, and cap every stream at forever.
-        if not MIN_RETENTION_SECONDS <= (duration_seconds(value) or 0) <= MAX_RETENTION_SECONDS:
-            raise ValueError("must be between 10s and 8784h (366 days)")
+        if not duration_within(value, MIN_RETENTION_SECONDS, MAX_RETENTION_SECONDS):
+            raise ValueError(f"must be {RETENTION_RANGE}")
         return value
 
     @field_validator("renew_seconds")

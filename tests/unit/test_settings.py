@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from livestream_operator.api.v1alpha1 import RETENTION_MESSAGE
 from livestream_operator.settings import SettingsError, from_env
 
 
@@ -72,3 +73,9 @@ def test_default_processing_is_json() -> None:
 def test_bad_default_processing_names_the_variable(env: dict[str, str], words: str) -> None:
     with pytest.raises(SettingsError, match=words):
         from_env(env)
+
+
+def test_the_retention_cap_is_bounded_as_a_streams_retention() -> None:
+    with pytest.raises(SettingsError) as info:
+        from_env({"LSO_RECORDING_MAX_RETENTION": "5s"})
+    assert str(info.value).endswith(RETENTION_MESSAGE.removeprefix("spec.recording.retention"))

@@ -13,14 +13,23 @@ from . import v1alpha1 as models
 # message names the field so `kubectl apply` tells the user what to fix.
 _QUANTITY_RULES = [
     {
-        "rule": "self.all(k, k in ['cpu', 'memory', 'ephemeral-storage'])",
-        "message": "keys must be cpu, memory or ephemeral-storage",
+        "rule": f"self.all(k, k in {list(models.RESOURCE_NAMES)!r})",
+        "message": f"keys must be {', '.join(models.RESOURCE_NAMES[:-1])} "
+        f"or {models.RESOURCE_NAMES[-1]}",
     },
     {
         "rule": "self.all(k, isQuantity(self[k]))",
         "message": "values must be Kubernetes quantities, e.g. 250m or 128Mi",
     },
 ]
+
+
+def _duration_between(low: int, high: int) -> str:
+    """A CEL rule: the string field is a duration from low to high seconds."""
+    bounds = (models.go_duration(low), models.go_duration(high))
+    return f"duration(self) >= duration('{bounds[0]}') && duration(self) <= duration('{bounds[1]}')"
+
+
 _EXTRA: dict[tuple[str, ...], dict[str, Any]] = {
     ("spec",): {
         "x-kubernetes-validations": [
@@ -38,7 +47,8 @@ _EXTRA: dict[tuple[str, ...], dict[str, Any]] = {
             {
                 # has(): the API server checks the rule against the default {} too,
                 # where mode's own default is not applied.
-                "rule": "!has(self.mode) || self.mode != 'process' || has(self.processing)",
+                "rule": f"!has(self.mode) || self.mode != '{models.WorkerMode.PROCESS}' "
+                "|| has(self.processing)",
                 "message": models.PROCESSING_REQUIRED_MESSAGE,
                 "fieldPath": ".processing",
             }
@@ -46,14 +56,17 @@ _EXTRA: dict[tuple[str, ...], dict[str, Any]] = {
     },
     ("spec", "worker", "processing", "backend"): {
         "x-kubernetes-validations": [
-            {"rule": "has(self.url) != has(self.service)", "message": models.BACKEND_TARGET_MESSAGE}
+            {
+                "rule": " != ".join(f"has(self.{name})" for name in models.BACKEND_TARGETS),
+                "message": models.BACKEND_TARGET_MESSAGE,
+            }
         ]
     },
     # The pattern says the form; CEL's duration() the bounds (the pydantic validators').
     ("spec", "recording", "segmentDuration"): {
         "x-kubernetes-validations": [
             {
-                "rule": "duration(self) >= duration('1s') && duration(self) <= duration('24h')",
+                "rule": _duration_between(models.MIN_SEGMENT_SECONDS, models.MAX_SEGMENT_SECONDS),
                 "message": models.SEGMENT_DURATION_MESSAGE,
             }
         ]
@@ -61,7 +74,9 @@ _EXTRA: dict[tuple[str, ...], dict[str, Any]] = {
     ("spec", "recording", "retention"): {
         "x-kubernetes-validations": [
             {
-                "rule": "duration(self) >= duration('10s') && duration(self) <= duration('8784h')",
+                "rule": _duration_between(
+                    models.MIN_RETENTION_SECONDS, models.MAX_RETENTION_SECONDS
+                ),
                 "message": models.RETENTION_MESSAGE,
             }
         ]
