@@ -1,13 +1,13 @@
 # livestream-operator: every workflow is a target here.
 #   make up        whole system on a local kind cluster, streaming a demo
-#   make test      every test tier (unit, integration, media, e2e)
+#   make test      every test tier (unit, chart, integration, media, e2e)
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 export PYTHONPATH := $(CURDIR)/operator
 
-.PHONY: help deps venv crd lint lint-shell lint-chart test test-unit test-integration test-media test-e2e \
+.PHONY: help deps venv crd lint lint-shell lint-chart test test-unit test-chart test-integration test-media test-e2e \
         bench bench-e2e up down logs ps tools images node-image clean
 
 help:
@@ -46,10 +46,13 @@ lint-shell: ## shellcheck over every shell script in hack/ and images/
 lint-chart: ## helm lint --strict
 	PATH="$$(bash hack/build-tools.sh):$$PATH" helm lint --strict charts/livestream-operator
 
-test: lint test-unit test-integration test-media test-e2e ## lint, then all test tiers
+test: lint test-unit test-chart test-integration test-media test-e2e ## lint, then all test tiers
 
 test-unit: venv ## pure core, models, receiver (aiohttp test client), wrapper
 	$(PYTEST) tests/unit -q
+
+test-chart: venv ## the chart as `helm template` renders it (no cluster): values schema, env, RBAC, CRD
+	PATH="$$(bash hack/build-tools.sh helm):$$PATH" $(PYTEST) tests/chart -q
 
 test-integration: venv ## against a real kube-apiserver + etcd (built by hack/build-k8s.sh)
 	$(PYTEST) tests/integration -q
