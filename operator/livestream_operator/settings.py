@@ -6,8 +6,10 @@ import json
 import os
 from collections.abc import Mapping
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import (
+    BeforeValidator,
     Field,
     SecretStr,
     ValidationError,
@@ -22,7 +24,7 @@ from .api.v1alpha1 import (
     MAX_RETENTION_SECONDS,
     MIN_RETENTION_SECONDS,
     RETENTION_RANGE,
-    Destination,
+    Destinations,
     Duration,
     GraceSeconds,
     OutputProtocol,
@@ -33,6 +35,7 @@ from .api.v1alpha1 import (
     WorkerMode,
     duration_within,
 )
+from .logs import LOG_LEVELS, LogLevel
 
 
 class AuthMode(StrEnum):
@@ -43,6 +46,22 @@ class AuthMode(StrEnum):
 class OutputRead(StrEnum):
     PUBLIC = "public"  # anyone may read live/<id>/out
     KEYED = "keyed"  # readers of out need the stream's key
+
+
+class PullPolicy(StrEnum):
+    """imagePullPolicy of the Pods the operator creates (Kubernetes' values)."""
+
+    ALWAYS = "Always"
+    IF_NOT_PRESENT = "IfNotPresent"
+    NEVER = "Never"
+
+
+# In either case, as Python's logging takes it.
+AnyCaseLogLevel = Annotated[
+    LogLevel,
+    BeforeValidator(lambda value: value.upper() if isinstance(value, str) else value),
+    Field(json_schema_extra={"enum": [*LOG_LEVELS, *(level.lower() for level in LOG_LEVELS)]}),
+]
 
 
 class SettingsError(ValueError):
@@ -57,7 +76,7 @@ class Settings(WireModel):
     mediamtx_rtmp_url: str = Field(default="rtmp://mediamtx:1935")
     worker_image: str = Field(default="livestream-worker:0.1.0")
     forwarder_image: str = Field(default="livestream-forwarder:0.1.0")
-    image_pull_policy: str = Field(default="IfNotPresent")
+    image_pull_policy: PullPolicy = PullPolicy.IF_NOT_PRESENT
     worker_resources: ResourceRequirements = Field(
         default=ResourceRequirements(
             requests={"cpu": "100m", "memory": "64Mi"}, limits={"cpu": "1", "memory": "256Mi"}
@@ -72,7 +91,7 @@ class Settings(WireModel):
     default_worker_mode: WorkerMode = WorkerMode.BYPASS
     default_worker_output: OutputProtocol = OutputProtocol.RTSP
     default_grace_seconds: GraceSeconds = DEFAULT_GRACE_SECONDS
-    default_destinations: list[Destination] = Field(default_factory=list)
+    default_destinations: Destinations = Field(default_factory=list)
     # spec.worker.processing of those LiveStreams; required when the default mode is process.
     default_processing: ProcessingSpec | None = None
     resync_seconds: float = Field(default=5.0, gt=0, le=3600)
@@ -80,7 +99,7 @@ class Settings(WireModel):
     concurrency: int = Field(default=16, ge=1, le=256)
     health_port: int = Field(default=8080, ge=0, le=65535)
     metrics_port: int = Field(default=9090, ge=0, le=65535)
-    log_level: str = "INFO"
+    log_level: AnyCaseLogLevel = LogLevel.INFO
     # Who may publish and read (the receiver's auth endpoint, MediaMTX's authHTTPAddress).
     auth_mode: AuthMode = AuthMode.STREAM_KEY
     output_read: OutputRead = OutputRead.KEYED

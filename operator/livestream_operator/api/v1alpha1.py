@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 GROUP = "media.livestream-operator.dev"
 VERSION = "v1alpha1"
@@ -28,8 +28,10 @@ API_VERSION = f"{GROUP}/{VERSION}"
 STREAM_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$"
 # RFC 1123 label: destination names become container names.
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+# Names of most Kubernetes objects (Secrets, PVCs, StorageClasses): DNS-1123 subdomains.
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 # Secret names are DNS-1123 subdomains; keys are [-._a-zA-Z0-9]+.
-SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+SECRET_NAME_PATTERN = DNS_SUBDOMAIN_PATTERN
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]{1,253}$"
 MAX_DESTINATIONS = 8
 # Children are named "<name>-worker"/"<name>-forwarder" and must stay within the
@@ -126,10 +128,11 @@ class SecretKeyRef(WireModel):
     key: str = Field(pattern=SECRET_KEY_PATTERN, max_length=253, description="Key in the Secret.")
 
 
+Port = Annotated[int, Field(ge=1, le=65535)]
+# A host name in a URL (no credentials before it).
+HOST_PATTERN = r"[A-Za-z0-9]([-A-Za-z0-9.]{0,251}[A-Za-z0-9])?"
 # A WebSocket URL without credentials or query: ws[s]://host[:port][/path].
-BACKEND_URL_PATTERN = (
-    r"^wss?://[A-Za-z0-9]([-A-Za-z0-9.]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?(/[-A-Za-z0-9._~/%]*)?$"
-)
+BACKEND_URL_PATTERN = rf"^wss?://{HOST_PATTERN}(:[0-9]{{1,5}})?(/[-A-Za-z0-9._~/%]*)?$"
 BACKEND_PATH_PATTERN = r"^/[-A-Za-z0-9._~/%]{0,255}$"
 PARAM_KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$"
 MAX_PARAMS = 16
@@ -139,7 +142,7 @@ class BackendServiceRef(WireModel):
     """A Service in the LiveStream's namespace that speaks the backend protocol."""
 
     name: str = Field(pattern=DNS_LABEL_PATTERN, max_length=63, description="Service name.")
-    port: int = Field(ge=1, le=65535, description="Service port.")
+    port: Port = Field(description="Service port.")
     path: str = Field(
         default="/", pattern=BACKEND_PATH_PATTERN, description="WebSocket path, e.g. /v1/audio."
     )
@@ -270,19 +273,24 @@ class Destination(WireModel):
     )
 
 
+def _unique_names(value: list[Destination]) -> list[Destination]:
+    names = [d.name for d in value]
+    if len(names) != len(set(names)):
+        raise ValueError("destination names must be unique")
+    return value
+
+
+# A stream's destinations, and the operator's default ones for hook-created streams.
+Destinations = Annotated[
+    list[Destination], Field(max_length=MAX_DESTINATIONS), AfterValidator(_unique_names)
+]
+
+
 class ForwarderSpec(WireModel):
-    destinations: Annotated[list[Destination], Field(max_length=MAX_DESTINATIONS)] = Field(
+    destinations: Destinations = Field(
         default_factory=list,
         description="Third-party RTMP destinations; each gets its own container.",
     )
-
-    @field_validator("destinations")
-    @classmethod
-    def _unique_names(cls, value: list[Destination]) -> list[Destination]:
-        names = [d.name for d in value]
-        if len(names) != len(set(names)):
-            raise ValueError("destination names must be unique")
-        return value
 
 
 class IngestSpec(WireModel):
