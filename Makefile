@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 export PYTHONPATH := $(CURDIR)/operator
 
-.PHONY: help deps venv crd lint lint-shell lint-chart test test-unit test-chart test-integration test-media test-e2e \
+.PHONY: help deps venv generate crd verify lint lint-shell lint-chart test test-unit test-chart test-integration test-media test-e2e \
         bench bench-e2e up down logs ps tools images node-image clean
 
 help:
@@ -24,12 +24,16 @@ $(VENV)/.installed: pyproject.toml | deps
 
 venv: $(VENV)/.installed ## create .venv with the package and test tools
 
-crd: venv ## regenerate crds/ and the chart's copy (files/crds/, rendered by a template) from the models
-	$(PY) -m livestream_operator crd > crds/livestreams.yaml
-	mkdir -p charts/livestream-operator/files/crds
-	cp crds/livestreams.yaml charts/livestream-operator/files/crds/livestreams.yaml
+# What is generated, and from what: livestream_operator/generate.py.
+generate: venv ## write the generated files: the CRD (crds/, the chart's copy) and the chart's values.schema.json
+	$(PY) -m livestream_operator generate
 
-lint: venv lint-shell ## ruff (lint and format), mypy and shellcheck
+crd: generate ## the CRD from the API types (one of what `generate` writes)
+
+verify: venv ## regenerate the generated files; fail, with the diff, if one was stale
+	$(PY) -m livestream_operator generate --verify
+
+lint: venv lint-shell verify ## generated files up to date, ruff (lint and format), mypy and shellcheck
 	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/mypy

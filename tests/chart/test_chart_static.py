@@ -33,12 +33,6 @@ def _without_metadata_maps(doc: dict[str, Any]) -> dict[str, Any]:
     return {**doc, "metadata": meta}
 
 
-def test_chart_crd_is_the_generated_crd() -> None:
-    assert (CHART / "files" / "crds" / "livestreams.yaml").read_bytes() == (
-        REPO / "crds" / "livestreams.yaml"
-    ).read_bytes(), "charts/livestream-operator/files/crds/livestreams.yaml differs: run `make crd`"
-
-
 def test_chart_has_no_crds_directory() -> None:
     """Helm installs crds/ once and never upgrades it: the CRD is a template instead."""
     assert not (CHART / "crds").exists()
