@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from .api.json_schema import model_schema
 from .api.pod_contract import refused_backend_secret
 from .api.v1alpha1 import (
     DEFAULT_GRACE_SECONDS,
@@ -64,6 +65,10 @@ AnyCaseLogLevel = Annotated[
 ]
 
 
+# A port to listen on; 0: do not listen.
+PortOrOff = Annotated[int, Field(ge=0, le=65535)]
+
+
 class SettingsError(ValueError):
     """A setting that cannot be used, with the variable's name in the message."""
 
@@ -97,8 +102,8 @@ class Settings(WireModel):
     resync_seconds: float = Field(default=5.0, gt=0, le=3600)
     mediamtx_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     concurrency: int = Field(default=16, ge=1, le=256)
-    health_port: int = Field(default=8080, ge=0, le=65535)
-    metrics_port: int = Field(default=9090, ge=0, le=65535)
+    health_port: PortOrOff = 8080
+    metrics_port: PortOrOff = 9090
     log_level: AnyCaseLogLevel = LogLevel.INFO
     # Who may publish and read (the receiver's auth endpoint, MediaMTX's authHTTPAddress).
     auth_mode: AuthMode = AuthMode.STREAM_KEY
@@ -184,12 +189,12 @@ class Settings(WireModel):
 _DEFAULT_PROCESSING = "LSO_DEFAULT_PROCESSING"
 _DEFAULT_MODE = "LSO_DEFAULT_WORKER_MODE"
 _ENV = {name: "LSO_" + name.upper() for name in Settings.model_fields}
+# Structured settings are JSON in their variable.
+_SCHEMA = model_schema(Settings)["properties"]
 _JSON_FIELDS = {
-    "worker_resources",
-    "forwarder_resources",
-    "default_destinations",
-    "default_processing",
-    "public_urls",
+    name
+    for name, field in Settings.model_fields.items()
+    if _SCHEMA[field.alias or name].get("type") in ("object", "array")
 }
 
 

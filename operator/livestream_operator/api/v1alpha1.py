@@ -37,8 +37,9 @@ MAX_DESTINATIONS = 8
 # Children are named "<name>-worker"/"<name>-forwarder" and must stay within the
 # 63 characters of a label value.
 MAX_NAME_LENGTH = 50
+DAY_SECONDS = 86400
 DEFAULT_GRACE_SECONDS = 30
-MAX_GRACE_SECONDS = 86400
+MAX_GRACE_SECONDS = DAY_SECONDS
 # spec.gracePeriodSeconds, and the operator's default for hook-created streams.
 GraceSeconds = Annotated[int, Field(ge=0, le=MAX_GRACE_SECONDS)]
 
@@ -317,8 +318,7 @@ class RecordFormat(StrEnum):
 DURATION_PATTERN = r"^([0-9]{1,5}h)?([0-9]{1,5}m)?([0-9]{1,5}s)?$"
 # And as MediaMTX writes them back: 1h0m0s, 1d, 1.5s, 500ms.
 _GO_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(d|h|ms|m|s)")
-_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-DAY_SECONDS = 86400
+_UNIT_SECONDS = {"d": float(DAY_SECONDS), "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 MIN_SEGMENT_SECONDS, MAX_SEGMENT_SECONDS = 1, DAY_SECONDS
 MIN_RETENTION_SECONDS, MAX_RETENTION_SECONDS = 10, 366 * DAY_SECONDS
 # Bounded in length so the API server can afford CEL's duration() on it.
