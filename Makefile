@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml | deps
 venv: $(VENV)/.installed ## create .venv with the package and test tools
 
 # What is generated, and from what: livestream_operator/generate.py.
-generate: venv ## write the generated files: the CRD (crds/, the chart's copy) and the chart's values.schema.json
+generate: venv ## write the generated files: the CRD (crds/, the chart's copy), values.schema.json, README's settings table
 	$(PY) -m livestream_operator generate
 
 crd: generate ## the CRD from the API types (one of what `generate` writes)

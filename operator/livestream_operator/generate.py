@@ -1,7 +1,9 @@
-"""Every file generated from the code, and from what: `livestream-operator generate`
-writes them (`make generate`); with --verify it fails when one was stale (`make
-verify`, run by `make lint`: kubebuilder's habit), so a change to the types, the
-settings or values.yaml cannot land without what follows from it."""
+"""Every file (or part of one) generated from the code, and from what.
+
+`livestream-operator generate` writes them (`make generate`); with --verify it fails
+when one was stale (`make verify`, run by `make lint`: kubebuilder's habit), so a
+change to the types, the settings or values.yaml cannot land without what follows
+from it."""
 
 from __future__ import annotations
 
@@ -22,6 +24,11 @@ GENERATED: dict[str, Callable[[Path], str]] = {
     # The chart's CRD template reads this copy (Helm reads no file outside the chart).
     f"{CHART}/files/crds/livestreams.yaml": lambda root: crd.render(),
     f"{CHART}/values.schema.json": lambda root: chart_values.render(root / CHART),
+    # Its settings table, between two marker lines.
+    "README.md": lambda root: chart_values.readme(
+        (root / "README.md").read_text(),
+        chart_values.read_values((root / CHART / "values.yaml").read_text()),
+    ),
 }
 
 

@@ -175,3 +175,20 @@ def test_comments_become_descriptions_with_examples_kept_on_their_lines() -> Non
         "Where users reach it, e.g.\n  rtmp: rtmp://h:1935\nand nowhere else."
     )
     assert "description" not in schema["flow"]["properties"]["a"]
+
+
+def test_the_readme_table_has_every_setting_with_its_chart_value() -> None:
+    table = chart_values.settings_table(VALUES)
+    rows = {line.split(" | ")[0].strip("| `"): line for line in table.splitlines()[2:]}
+    assert set(rows) == {f"LSO_{name.upper()}" for name in Settings.model_fields}
+    assert rows["LSO_DEFAULT_GRACE_SECONDS"] == (
+        f"| `LSO_DEFAULT_GRACE_SECONDS` | `{models.DEFAULT_GRACE_SECONDS}` | integer 0 to "
+        f"{models.MAX_GRACE_SECONDS} | `streams.gracePeriodSeconds` |"
+    )
+    assert "`auth.maxStreams` (chart: `50`)" in rows["LSO_MAX_STREAMS"]
+    assert "(any case)" in rows["LSO_LOG_LEVEL"]
+
+
+def test_the_readme_needs_its_table_markers() -> None:
+    with pytest.raises(ChartValuesError, match=r"README\.md lacks"):
+        chart_values.readme("# no table here\n", VALUES)
