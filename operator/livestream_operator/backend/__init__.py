@@ -37,7 +37,6 @@ from .tone import DEFAULT_HZ, ToneProcessor
 __all__ = ["build_processor", "main", "parse_args"]
 
 KINDS = ("tone", "loudness", "gemini")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 PROG = "livestream-operator backend"
 log = logging.getLogger("livestream_operator.backend")
 
@@ -96,7 +95,7 @@ def parse_args(argv: list[str], env: Mapping[str, str]) -> argparse.Namespace:
     parser.add_argument(
         "--log-level",
         type=str.upper,
-        choices=LOG_LEVELS,
+        choices=logs.LOG_LEVELS,
         default=env.get("LSO_LOG_LEVEL", "INFO").upper(),
     )
     tone = parser.add_argument_group("tone", "--kind tone")
@@ -116,8 +115,8 @@ def parse_args(argv: list[str], env: Mapping[str, str]) -> argparse.Namespace:
     )
     _add_gemini_arguments(parser)
     args = parser.parse_args(argv)
-    if args.log_level not in LOG_LEVELS:  # argparse checks choices on flags, not defaults
-        parser.error(f"LSO_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+    if args.log_level not in logs.LOG_LEVELS:  # argparse checks choices on flags, not defaults
+        parser.error(f"LSO_LOG_LEVEL must be one of {', '.join(logs.LOG_LEVELS)}")
     return args
 
 

@@ -35,6 +35,10 @@ EVENTS = {
     "segment-complete": "segment-complete",
 }
 USAGE = "usage: mtx-hook ready|not-ready|segment-create|segment-complete"
+# LSO_HOOK_TIMEOUT and LSO_HOOK_ATTEMPTS: (default, lowest, highest); the chart's
+# values.schema.json takes its bounds from here.
+TIMEOUT_SECONDS = (2.0, 0.1, 60.0)
+ATTEMPTS = (5, 1, 20)
 
 
 class HookError(Exception):
@@ -222,8 +226,8 @@ def run(argv: list[str], env: Mapping[str, str]) -> int:
     bearer = token(env)
     segment = argv[0].startswith("segment-")
     payload = build_segment_payload(env) if segment else build_payload(env)
-    timeout = _number(env, "LSO_HOOK_TIMEOUT", 2.0, 0.1, 60)
-    attempts = int(_number(env, "LSO_HOOK_ATTEMPTS", 5, 1, 20))
+    timeout = _number(env, "LSO_HOOK_TIMEOUT", *TIMEOUT_SECONDS)
+    attempts = int(_number(env, "LSO_HOOK_ATTEMPTS", *ATTEMPTS))
     deliver(
         url,
         payload,

@@ -16,48 +16,21 @@ from livestream_operator.reconcile.plan import playback_urls
 from livestream_operator.reconcile.pods import WORKER, pool_labels
 from livestream_operator.reconcile.pods import labels as pod_labels
 from livestream_operator.settings import from_env
-from tests.conftest import require
+from tests.conftest import REPO
 
-from .e2e_support import REPO, tool
-
-CHART = REPO / "charts" / "livestream-operator"
-
-
-def _helm() -> str:
-    helm = tool("helm")
-    require(helm is not None, "helm not found (run hack/build-tools.sh helm)")
-    assert helm is not None
-    return helm
-
-
-def _render(*args: str) -> list[dict[str, Any]]:
-    out = subprocess.run(
-        [_helm(), "template", "lso", str(CHART), "--namespace", "media", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    ).stdout
-    return [d for d in yaml.safe_load_all(out) if d]
-
+from .chart_support import CHART, by_name, container_env, helm, render, render_fails
 
 CRD_NAME = "livestreams.media.livestream-operator.dev"
 KEEP = "helm.sh/resource-policy"
 
 
 def _crds(*args: str) -> list[dict[str, Any]]:
-    return [d for d in _render(*args) if d["kind"] == "CustomResourceDefinition"]
+    return [d for d in render(*args) if d["kind"] == "CustomResourceDefinition"]
 
 
 def _without_metadata_maps(doc: dict[str, Any]) -> dict[str, Any]:
     meta = {k: v for k, v in doc["metadata"].items() if k not in ("labels", "annotations")}
     return {**doc, "metadata": meta}
-
-
-def test_chart_crd_is_the_generated_crd() -> None:
-    assert (CHART / "files" / "crds" / "livestreams.yaml").read_bytes() == (
-        REPO / "crds" / "livestreams.yaml"
-    ).read_bytes(), "charts/livestream-operator/files/crds/livestreams.yaml differs: run `make crd`"
 
 
 def test_chart_has_no_crds_directory() -> None:
@@ -95,21 +68,11 @@ def test_crds_not_kept_has_no_keep_annotation() -> None:
 
 
 def test_values_schema_rejects_unknown_crds_values() -> None:
-    proc = subprocess.run(
-        [_helm(), "template", "lso", str(CHART), "--set", "crds.install=true"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode != 0
-    assert "crds" in proc.stderr
+    assert "crds" in render_fails("--set", "crds.install=true")
 
 
 def test_cleanup_hook_runs_the_cleanup_subcommand() -> None:
-    docs = {
-        (d["kind"], d["metadata"]["name"]): d
-        for d in _render("--set", "uninstall.timeoutSeconds=42")
-    }
+    docs = by_name(render("--set", "uninstall.timeoutSeconds=42"))
     job = docs[("Job", "lso-livestream-operator-cleanup")]
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-delete"
     (container,) = job["spec"]["template"]["spec"]["containers"]
@@ -119,20 +82,20 @@ def test_cleanup_hook_runs_the_cleanup_subcommand() -> None:
     assert container["args"] == ["cleanup", "--namespace", "media", "--timeout", "42"]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert ("Job", "lso-livestream-operator-cleanup") not in {
-        (d["kind"], d["metadata"]["name"]) for d in _render("--set", "uninstall.cleanup=false")
+        (d["kind"], d["metadata"]["name"]) for d in render("--set", "uninstall.cleanup=false")
     }
 
 
 def test_helm_lint_is_clean() -> None:
     proc = subprocess.run(
-        [_helm(), "lint", "--strict", str(CHART)], capture_output=True, text=True, timeout=120
+        [helm(), "lint", "--strict", str(CHART)], capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "0 chart(s) failed" in proc.stdout
 
 
 def test_rbac_is_least_privilege() -> None:
-    docs = _render()
+    docs = render()
     roles = [d for d in docs if d["kind"] in ("Role", "ClusterRole")]
     assert roles
     for role in roles:
@@ -152,7 +115,7 @@ def test_rbac_is_least_privilege() -> None:
 
 
 def test_operator_is_a_single_recreated_instance_and_hooks_have_two() -> None:
-    docs = {(d["kind"], d["metadata"]["name"]): d for d in _render()}
+    docs = by_name(render())
     op = docs[("Deployment", "lso-livestream-operator-operator")]
     assert op["spec"]["replicas"] == 1
     assert op["spec"]["strategy"]["type"] == "Recreate"
@@ -180,10 +143,7 @@ def test_operator_is_a_single_recreated_instance_and_hooks_have_two() -> None:
 
 
 def test_mediamtx_config_and_nodeport() -> None:
-    docs = {
-        (d["kind"], d["metadata"]["name"]): d
-        for d in _render("--set", "mediamtx.rtmp.service.nodePort=30111")
-    }
+    docs = by_name(render("--set", "mediamtx.rtmp.service.nodePort=30111"))
     cm = docs[("ConfigMap", "lso-livestream-operator-mediamtx")]
     assert (
         cm["data"]["mediamtx.yml"].strip() == (CHART / "files" / "mediamtx.yml").read_text().strip()
@@ -198,19 +158,12 @@ def test_mediamtx_config_and_nodeport() -> None:
 
 
 def test_values_schema_rejects_bad_values() -> None:
-    proc = subprocess.run(
-        [_helm(), "template", "lso", str(CHART), "--set", "streams.defaultWorkerMode=loud"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode != 0
-    assert "defaultWorkerMode" in proc.stderr
+    assert "defaultWorkerMode" in render_fails("--set", "streams.defaultWorkerMode=loud")
 
 
 @pytest.mark.parametrize("component", ["operator", "hooks", "mediamtx"])
 def test_containers_run_as_non_root(component: str) -> None:
-    docs = {(d["kind"], d["metadata"]["name"]): d for d in _render()}
+    docs = by_name(render())
     dep = docs[("Deployment", f"lso-livestream-operator-{component}")]
     for c in dep["spec"]["template"]["spec"]["containers"]:
         sc = c["securityContext"]
@@ -220,7 +173,7 @@ def test_containers_run_as_non_root(component: str) -> None:
 
 
 def test_auth_is_on_by_default_and_internal_credentials_come_from_a_secret() -> None:
-    docs = _render()
+    docs = render()
     mediamtx = next(
         d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-mediamtx")
     )
@@ -273,13 +226,13 @@ def _open_ports(docs: list[dict[str, Any]]) -> set[tuple[int, str]]:
 
 
 def test_rtsp_and_srt_publishers_have_nodeports_like_rtmp() -> None:
-    docs = _render()
-    by_name = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    docs = render()
+    named = by_name(docs)
     for proto, port, node_port, transport in (
         ("rtsp", 8554, 30554, "TCP"),
         ("srt", 8890, 30890, "UDP"),
     ):
-        svc = by_name[("Service", f"lso-livestream-operator-mediamtx-{proto}")]
+        svc = named[("Service", f"lso-livestream-operator-mediamtx-{proto}")]
         assert svc["spec"]["type"] == "NodePort"
         (svc_port,) = svc["spec"]["ports"]
         assert svc_port == {
@@ -290,11 +243,11 @@ def test_rtsp_and_srt_publishers_have_nodeports_like_rtmp() -> None:
             "nodePort": node_port,
         }
         assert svc["spec"]["selector"]["app.kubernetes.io/component"] == "mediamtx"
-    mtx = by_name[("Deployment", "lso-livestream-operator-mediamtx")]
+    mtx = named[("Deployment", "lso-livestream-operator-mediamtx")]
     ports = {p["name"]: p for p in mtx["spec"]["template"]["spec"]["containers"][0]["ports"]}
     assert ports["srt"] == {"name": "srt", "containerPort": 8890, "protocol": "UDP"}
     config = yaml.safe_load(
-        by_name[("ConfigMap", "lso-livestream-operator-mediamtx")]["data"]["mediamtx.yml"]
+        named[("ConfigMap", "lso-livestream-operator-mediamtx")]["data"]["mediamtx.yml"]
     )
     assert (config["srt"], config["srtAddress"]) == (True, ":8890")
     assert config["rtspTransports"] == ["tcp"]
@@ -310,7 +263,7 @@ def test_rtsp_and_srt_services_follow_their_values() -> None:
         "mediamtx.srt.service.nodePort=null",
     ]
     args = [a for v in values for a in ("--set", v)]
-    docs = {(d["kind"], d["metadata"]["name"]): d for d in _render(*args)}
+    docs = by_name(render(*args))
     rtsp = docs[("Service", "lso-livestream-operator-mediamtx-rtsp")]
     assert rtsp["spec"]["type"] == "LoadBalancer"
     assert rtsp["spec"]["ports"][0]["port"] == 554
@@ -323,7 +276,7 @@ def test_rtsp_and_srt_services_follow_their_values() -> None:
 
 def test_disabled_rtsp_and_srt_services_keep_rtsp_in_cluster_and_srt_closed() -> None:
     off = ("mediamtx.rtsp.service.enabled=false", "mediamtx.srt.service.enabled=false")
-    docs = _render("--set", off[0], "--set", off[1])
+    docs = render("--set", off[0], "--set", off[1])
     names = {d["metadata"]["name"] for d in docs if d["kind"] == "Service"}
     assert "lso-livestream-operator-mediamtx-rtsp" not in names
     assert "lso-livestream-operator-mediamtx-srt" not in names
@@ -357,20 +310,14 @@ def test_disabled_rtsp_and_srt_services_keep_rtsp_in_cluster_and_srt_closed() ->
 
 def test_values_schema_rejects_unknown_ingest_service_values() -> None:
     for bad in ("mediamtx.srt.service.enable=true", "mediamtx.rtsp.service.type=Ingress"):
-        proc = subprocess.run(
-            [_helm(), "template", "lso", str(CHART), "--set", bad],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert proc.returncode != 0, bad
-        assert "mediamtx" in proc.stderr, proc.stderr
+        stderr = render_fails("--set", bad)
+        assert "mediamtx" in stderr, stderr
 
 
 def test_worker_and_forwarder_pods_take_only_their_ports_from_the_namespace() -> None:
     (policy,) = [
         d
-        for d in _render()
+        for d in render()
         if d["kind"] == "NetworkPolicy" and d["metadata"]["name"].endswith("-media-pods")
     ]
     spec = policy["spec"]
@@ -409,29 +356,9 @@ GEMINI = (
 )
 
 
-def _by_name(docs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(d["kind"], d["metadata"]["name"]): d for d in docs}
-
-
-def _render_fails(*args: str) -> str:
-    proc = subprocess.run(
-        [_helm(), "template", "lso", str(CHART), "--namespace", "media", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode != 0, f"rendered with {args}"
-    return proc.stderr
-
-
-def _env(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    return {e["name"]: e for e in container["env"]}
-
-
 @pytest.mark.parametrize("kind", [*DEFAULT_BACKENDS, "gemini"])
 def test_backends_run_the_operator_image_restricted(kind: str) -> None:
-    docs = _by_name(_render(*GEMINI))
+    docs = by_name(render(*GEMINI))
     dep = docs[("Deployment", f"{FULLNAME}-backend-{kind}")]
     component = f"backend-{kind}"
     assert dep["metadata"]["labels"]["app.kubernetes.io/component"] == component
@@ -469,7 +396,7 @@ def test_backends_run_the_operator_image_restricted(kind: str) -> None:
 
 
 def test_tone_and_loudness_backends_are_on_by_default_gemini_off() -> None:
-    names = {(d["kind"], d["metadata"]["name"]) for d in _render()}
+    names = {(d["kind"], d["metadata"]["name"]) for d in render()}
     for kind in DEFAULT_BACKENDS:
         assert ("Deployment", f"{FULLNAME}-backend-{kind}") in names
         assert ("Service", f"{FULLNAME}-backend-{kind}") in names
@@ -477,8 +404,8 @@ def test_tone_and_loudness_backends_are_on_by_default_gemini_off() -> None:
 
 
 def test_backends_follow_their_values() -> None:
-    docs = _by_name(
-        _render(
+    docs = by_name(
+        render(
             *GEMINI,
             "--set",
             "backends.port=9000",
@@ -512,22 +439,22 @@ def test_backends_follow_their_values() -> None:
 
 def test_backends_disabled_render_no_backend_objects() -> None:
     off = ("--set", "backends.tone.enabled=false", "--set", "backends.loudness.enabled=false")
-    names = [d["metadata"]["name"] for d in _render(*off)]
+    names = [d["metadata"]["name"] for d in render(*off)]
     assert not [n for n in names if "-backend" in n]
 
 
 def test_backend_token_is_a_secret_of_its_own_passed_by_reference() -> None:
-    docs = _render(*GEMINI)
-    by_name = _by_name(docs)
-    secret = by_name[("Secret", TOKEN_SECRET)]
+    docs = render(*GEMINI)
+    named = by_name(docs)
+    secret = named[("Secret", TOKEN_SECRET)]
     assert set(secret["data"]) == {"token"}
     token = base64.b64decode(secret["data"]["token"]).decode()
     assert len(token) >= 32
-    internal = by_name[("Secret", f"{FULLNAME}-internal")]
+    internal = named[("Secret", f"{FULLNAME}-internal")]
     assert "token" not in internal["data"]
     assert token not in {base64.b64decode(v).decode() for v in internal["data"].values()}
     for kind in (*DEFAULT_BACKENDS, "gemini"):
-        env = _env(by_name[("Deployment", f"{FULLNAME}-backend-{kind}")])
+        env = container_env(named[("Deployment", f"{FULLNAME}-backend-{kind}")])
         assert env["LSO_BACKEND_TOKEN"] == {
             "name": "LSO_BACKEND_TOKEN",
             "valueFrom": {"secretKeyRef": {"name": TOKEN_SECRET, "key": "token"}},
@@ -550,13 +477,13 @@ def test_gemini_backend_needs_its_api_key_secret() -> None:
         ("--set", "backends.gemini.apiKeySecretRef.name=gemini-api"),
         ("--set", "backends.gemini.apiKeySecretRef.key=apiKey"),
     ):
-        stderr = _render_fails("--set", "backends.gemini.enabled=true", *missing)
+        stderr = render_fails("--set", "backends.gemini.enabled=true", *missing)
         assert "backends.gemini.apiKeySecretRef" in stderr, stderr
 
 
 def test_backends_take_connections_from_worker_pods_only() -> None:
-    docs = _render(*GEMINI)
-    policies = _by_name([d for d in docs if d["kind"] == "NetworkPolicy"])
+    docs = render(*GEMINI)
+    policies = by_name([d for d in docs if d["kind"] == "NetworkPolicy"])
     worker_selector = {
         "app.kubernetes.io/managed-by": "livestream-operator",
         "app.kubernetes.io/component": "worker",
@@ -578,7 +505,7 @@ def test_backends_take_connections_from_worker_pods_only() -> None:
     for policy in policies.values():
         assert "Egress" not in policy["spec"]["policyTypes"], policy["metadata"]["name"]
     assert not [
-        d for d in _render("--set", "networkPolicies.enabled=false") if d["kind"] == "NetworkPolicy"
+        d for d in render("--set", "networkPolicies.enabled=false") if d["kind"] == "NetworkPolicy"
     ]
 
 
@@ -594,8 +521,8 @@ PROCESSING = {
 
 
 def test_default_processing_is_rendered_as_json_into_operator_and_receiver() -> None:
-    docs = _by_name(
-        _render(
+    docs = by_name(
+        render(
             "--set",
             "streams.defaultWorkerMode=process",
             "--set-json",
@@ -603,19 +530,19 @@ def test_default_processing_is_rendered_as_json_into_operator_and_receiver() -> 
         )
     )
     for component in ("operator", "hooks"):
-        env = _env(docs[("Deployment", f"{FULLNAME}-{component}")])
+        env = container_env(docs[("Deployment", f"{FULLNAME}-{component}")])
         assert env["LSO_DEFAULT_WORKER_MODE"]["value"] == "process"
         value = json.loads(env["LSO_DEFAULT_PROCESSING"]["value"])
         assert value == PROCESSING
         ProcessingSpec.model_validate(value)  # what the operator's settings will parse
     for component in ("operator", "hooks"):
-        assert "LSO_DEFAULT_PROCESSING" not in _env(
-            _by_name(_render())[("Deployment", f"{FULLNAME}-{component}")]
+        assert "LSO_DEFAULT_PROCESSING" not in container_env(
+            by_name(render())[("Deployment", f"{FULLNAME}-{component}")]
         )
 
 
 def test_default_worker_mode_process_needs_default_processing() -> None:
-    stderr = _render_fails("--set", "streams.defaultWorkerMode=process")
+    stderr = render_fails("--set", "streams.defaultWorkerMode=process")
     assert "streams.defaultWorkerMode" in stderr, stderr
     assert "streams.defaultProcessing" in stderr, stderr
 
@@ -623,7 +550,7 @@ def test_default_worker_mode_process_needs_default_processing() -> None:
 def test_default_processing_never_names_the_internal_secret() -> None:
     ref = {"name": f"{FULLNAME}-internal", "key": "hook-token"}
     bad = {"backend": {"url": "wss://backend.example.com/v1/audio", "credentialsSecretRef": ref}}
-    stderr = _render_fails("--set-json", f"streams.defaultProcessing={json.dumps(bad)}")
+    stderr = render_fails("--set-json", f"streams.defaultProcessing={json.dumps(bad)}")
     assert "internal Secret" in stderr, stderr
 
 
@@ -640,7 +567,7 @@ def test_default_processing_never_names_the_internal_secret() -> None:
     ],
 )
 def test_values_schema_rejects_bad_default_processing(processing: dict[str, Any]) -> None:
-    stderr = _render_fails("--set-json", f"streams.defaultProcessing={json.dumps(processing)}")
+    stderr = render_fails("--set-json", f"streams.defaultProcessing={json.dumps(processing)}")
     assert "defaultProcessing" in stderr, stderr
 
 
@@ -655,7 +582,7 @@ def test_values_schema_rejects_bad_default_processing(processing: dict[str, Any]
     ],
 )
 def test_values_schema_rejects_bad_backend_values(bad: str) -> None:
-    stderr = _render_fails("--set", bad)
+    stderr = render_fails("--set", bad)
     assert "backends" in stderr, stderr
 
 
@@ -686,7 +613,7 @@ def _recordings_volume(pod: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_recordings_are_on_a_pvc_by_default() -> None:
-    docs = _by_name(_render())
+    docs = by_name(render())
     pvc = docs[("PersistentVolumeClaim", CLAIM)]
     assert pvc["metadata"]["namespace"] == "media"
     assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
@@ -708,8 +635,8 @@ def test_recordings_are_on_a_pvc_by_default() -> None:
 
 
 def test_recordings_pvc_follows_size_class_and_access_modes() -> None:
-    docs = _by_name(
-        _render(
+    docs = by_name(
+        render(
             "--set", "recording.persistence.size=50Gi",
             "--set", "recording.persistence.storageClassName=fast-ssd",
             "--set", "recording.persistence.accessModes={ReadWriteOncePod}",
@@ -720,14 +647,14 @@ def test_recordings_pvc_follows_size_class_and_access_modes() -> None:
     assert spec["storageClassName"] == "fast-ssd"
     assert spec["accessModes"] == ["ReadWriteOncePod"]
     # "-": explicitly no class (a PV bound by hand), not the default one.
-    spec = _by_name(_render("--set", "recording.persistence.storageClassName=-"))[
+    spec = by_name(render("--set", "recording.persistence.storageClassName=-"))[
         ("PersistentVolumeClaim", CLAIM)
     ]["spec"]
     assert spec["storageClassName"] == ""
 
 
 def test_recordings_on_a_host_path_get_a_bound_pv_and_a_chown_init_container() -> None:
-    docs = _by_name(_render(*HOST_PATH))
+    docs = by_name(render(*HOST_PATH))
     pv = docs[("PersistentVolume", VOLUME)]
     pvc = docs[("PersistentVolumeClaim", CLAIM)]
     assert "namespace" not in pv["metadata"]
@@ -767,7 +694,7 @@ def test_recordings_on_a_host_path_get_a_bound_pv_and_a_chown_init_container() -
 
 def test_recordings_without_persistence_are_on_an_empty_dir() -> None:
     for args in ((), HOST_PATH):  # hostPath is ignored without persistence
-        docs = _by_name(_render("--set", "recording.persistence.enabled=false", *args))
+        docs = by_name(render("--set", "recording.persistence.enabled=false", *args))
         assert not [k for k, _ in docs if k in ("PersistentVolumeClaim", "PersistentVolume")]
         pod = _mediamtx_pod(docs)
         assert _recordings_volume(pod) == {"name": "recordings", "emptyDir": {}}
@@ -775,25 +702,25 @@ def test_recordings_without_persistence_are_on_an_empty_dir() -> None:
 
 
 def test_recordings_on_an_existing_claim() -> None:
-    docs = _by_name(_render("--set", "recording.persistence.existingClaim=my-recordings"))
+    docs = by_name(render("--set", "recording.persistence.existingClaim=my-recordings"))
     assert not [k for k, _ in docs if k in ("PersistentVolumeClaim", "PersistentVolume")]
     assert _recordings_volume(_mediamtx_pod(docs)) == {
         "name": "recordings",
         "persistentVolumeClaim": {"claimName": "my-recordings"},
     }
-    stderr = _render_fails("--set", "recording.persistence.existingClaim=mine", *HOST_PATH)
+    stderr = render_fails("--set", "recording.persistence.existingClaim=mine", *HOST_PATH)
     assert "existingClaim" in stderr, stderr
     assert "hostPath" in stderr, stderr
 
 
 def test_mediamtx_serves_playback_and_keeps_recordings_at_most_max_retention() -> None:
-    docs = _by_name(_render("--set", "recording.maxRetention=72h"))
+    docs = by_name(render("--set", "recording.maxRetention=72h"))
     (container,) = _mediamtx_pod(docs)["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["MTX_PATHDEFAULTS_RECORDDELETEAFTER"] == "72h"
     assert env["TZ"] == "UTC"  # segment files are named in local time
     # The operator caps each stream's retention by the same value.
-    operator_env = _env(docs[("Deployment", f"{FULLNAME}-operator")])
+    operator_env = container_env(docs[("Deployment", f"{FULLNAME}-operator")])
     assert operator_env["LSO_RECORDING_MAX_RETENTION"]["value"] == "72h"
     ports = {p["name"]: p for p in container["ports"]}
     assert ports["playback"] == {"name": "playback", "containerPort": 9996}
@@ -804,7 +731,7 @@ def test_mediamtx_serves_playback_and_keeps_recordings_at_most_max_retention() -
     assert (config["playback"], config["playbackAddress"]) == (True, ":9996")
     assert config["pathDefaults"]["recordPath"].startswith("/recordings/")
     assert config["authHTTPExclude"] == []  # playback requests too go to the receiver
-    default = _by_name(_render())
+    default = by_name(render())
     (container,) = _mediamtx_pod(default)["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["MTX_PATHDEFAULTS_RECORDDELETEAFTER"] == "168h"
@@ -814,8 +741,8 @@ PUBLIC_URLS = {"rtmp": "rtmp://media.example.com:1935", "rtsp": "rtsp://127.0.0.
 
 
 def test_operator_and_receiver_get_the_playback_settings() -> None:
-    docs = _by_name(
-        _render(
+    docs = by_name(
+        render(
             "--set-string", f"playback.publicUrls.rtmp={PUBLIC_URLS['rtmp']}",
             "--set-string", f"playback.publicUrls.rtsp={PUBLIC_URLS['rtsp']}",
             "--set", "playback.ingest=true",
@@ -824,7 +751,7 @@ def test_operator_and_receiver_get_the_playback_settings() -> None:
         )
     )  # fmt: skip
     for component in ("operator", "hooks"):
-        env = _env(docs[("Deployment", f"{FULLNAME}-{component}")])
+        env = container_env(docs[("Deployment", f"{FULLNAME}-{component}")])
         assert json.loads(env["LSO_PUBLIC_URLS"]["value"]) == PUBLIC_URLS  # no empty keys
         assert env["LSO_MEDIAMTX_PLAYBACK_URL"]["value"] == (
             f"http://{FULLNAME}-mediamtx.media.svc:9996"
@@ -843,9 +770,9 @@ def test_operator_and_receiver_get_the_playback_settings() -> None:
 
 
 def test_playback_settings_default_to_nothing_advertised() -> None:
-    docs = _by_name(_render())
+    docs = by_name(render())
     for component in ("operator", "hooks"):
-        env = _env(docs[("Deployment", f"{FULLNAME}-{component}")])
+        env = container_env(docs[("Deployment", f"{FULLNAME}-{component}")])
         assert json.loads(env["LSO_PUBLIC_URLS"]["value"]) == {}
         assert env["LSO_PLAYBACK_INGEST"]["value"] == "false"
         # Unset: the receiver links downloads to LSO_MEDIAMTX_PLAYBACK_URL.
@@ -858,7 +785,7 @@ def test_playback_settings_default_to_nothing_advertised() -> None:
 
 
 def test_receiver_runs_the_forwarder_image_for_ffmpeg() -> None:
-    docs = _by_name(_render("--set", "images.forwarder.tag=f1", "--set", "images.operator.tag=o1"))
+    docs = by_name(render("--set", "images.forwarder.tag=f1", "--set", "images.operator.tag=o1"))
     (hooks,) = docs[("Deployment", f"{FULLNAME}-hooks")]["spec"]["template"]["spec"]["containers"]
     assert hooks["image"] == "livestream-operator/forwarder:f1"
     assert hooks["args"][0] == "hooks"
@@ -870,16 +797,16 @@ def test_receiver_runs_the_forwarder_image_for_ffmpeg() -> None:
 
 def test_playback_service_only_when_enabled() -> None:
     name = ("Service", f"{FULLNAME}-mediamtx-playback")
-    docs = _render()
-    assert name not in _by_name(docs)
+    docs = render()
+    assert name not in by_name(docs)
     assert 9996 not in {port for port, _ in _open_ports(docs)}
     # The receivers (which list recordings) reach the playback server, nobody else.
     rules = [r for r in _mediamtx_ingress(docs) if any(p["port"] == 9996 for p in r["ports"])]
     assert rules == [
         {"from": [{"podSelector": {"matchLabels": HOOKS_SELECTOR}}], "ports": [{"port": 9996}]}
     ]
-    docs = _render("--set", "playback.service.enabled=true")
-    svc = _by_name(docs)[name]
+    docs = render("--set", "playback.service.enabled=true")
+    svc = by_name(docs)[name]
     assert svc["spec"]["type"] == "NodePort"
     assert svc["spec"]["selector"]["app.kubernetes.io/component"] == "mediamtx"
     assert svc["spec"]["ports"] == [
@@ -897,8 +824,8 @@ def test_playback_service_only_when_enabled() -> None:
         for r in _mediamtx_ingress(docs)
         if "from" in r and any(p["port"] == 9996 for p in r["ports"])
     ]
-    svc = _by_name(
-        _render(
+    svc = by_name(
+        render(
             "--set", "playback.service.enabled=true",
             "--set", "playback.service.type=LoadBalancer",
             "--set", "playback.service.port=443",
@@ -913,20 +840,20 @@ def test_playback_service_only_when_enabled() -> None:
 
 def test_the_receivers_hook_port_takes_mediamtx_only_and_its_user_port_the_clients() -> None:
     def ingress(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        policy = _by_name(docs)[("NetworkPolicy", f"{FULLNAME}-hooks")]
+        policy = by_name(docs)[("NetworkPolicy", f"{FULLNAME}-hooks")]
         rules: list[dict[str, Any]] = policy["spec"]["ingress"]
         return rules
 
-    (rule,) = ingress(_render())
+    (rule,) = ingress(render())
     assert len(rule["from"]) == 1  # MediaMTX only
     assert rule["ports"] == [{"port": 8080}]
     peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "web"}}}
     hooks, users = ingress(
-        _render("--set-json", f"networkPolicies.receiverClients=[{json.dumps(peer)}]")
+        render("--set-json", f"networkPolicies.receiverClients=[{json.dumps(peer)}]")
     )
     assert hooks == rule  # still MediaMTX only: its auth calls carry no credential
     assert users == {"from": [peer], "ports": [{"port": 8081}]}
-    docs = _by_name(_render())
+    docs = by_name(render())
     deployment = docs[("Deployment", f"{FULLNAME}-hooks")]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert "--api-port=8081" in container["args"]
@@ -935,9 +862,9 @@ def test_the_receivers_hook_port_takes_mediamtx_only_and_its_user_port_the_clien
 
 
 def test_the_recordings_claim_is_kept_on_uninstall_unless_told() -> None:
-    claim = _by_name(_render())[("PersistentVolumeClaim", f"{FULLNAME}-recordings")]
+    claim = by_name(render())[("PersistentVolumeClaim", f"{FULLNAME}-recordings")]
     assert claim["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
-    claim = _by_name(_render("--set", "recording.persistence.keep=false"))[
+    claim = by_name(render("--set", "recording.persistence.keep=false"))[
         ("PersistentVolumeClaim", f"{FULLNAME}-recordings")
     ]
     assert "annotations" not in claim["metadata"]
@@ -974,7 +901,7 @@ def test_values_schema_rejects_bad_recording_and_playback_values(bad: str) -> No
         if bad.split("=")[0].endswith(("minFreeBytes", "nodePort", "accessModes"))
         else "--set-string"
     )
-    stderr = _render_fails(flag, bad)
+    stderr = render_fails(flag, bad)
     assert bad.split(".")[0] in stderr, stderr
 
 
@@ -990,28 +917,28 @@ def _mediamtx_env(docs: dict[tuple[str, str], dict[str, Any]]) -> dict[str, str 
 
 
 def test_hls_is_off_by_default() -> None:
-    docs = _render()
-    by_name = _by_name(docs)
-    config = yaml.safe_load(by_name[("ConfigMap", f"{FULLNAME}-mediamtx")]["data"]["mediamtx.yml"])
+    docs = render()
+    named = by_name(docs)
+    config = yaml.safe_load(named[("ConfigMap", f"{FULLNAME}-mediamtx")]["data"]["mediamtx.yml"])
     assert config["hls"] is False  # the chart's env turns it on, not the file
-    assert not [name for name in _mediamtx_env(by_name) if name.startswith("MTX_HLS")]
-    (container,) = _mediamtx_pod(by_name)["containers"]
+    assert not [name for name in _mediamtx_env(named) if name.startswith("MTX_HLS")]
+    (container,) = _mediamtx_pod(named)["containers"]
     assert "hls" not in {p["name"] for p in container["ports"]}
     assert 8888 not in {p["containerPort"] for p in container["ports"]}
-    svc = by_name[("Service", f"{FULLNAME}-mediamtx")]
+    svc = named[("Service", f"{FULLNAME}-mediamtx")]
     assert "hls" not in {p["name"] for p in svc["spec"]["ports"]}
-    assert HLS_SERVICE not in by_name
+    assert HLS_SERVICE not in named
     assert not [r for r in _mediamtx_ingress(docs) if any(p["port"] == 8888 for p in r["ports"])]
     # A public hls base alone (a proxy or another server of yours) turns nothing on.
-    docs = _render("--set-string", "playback.publicUrls.hls=https://hls.example.com")
-    assert HLS_SERVICE not in _by_name(docs)
-    assert "MTX_HLS" not in _mediamtx_env(_by_name(docs))
+    docs = render("--set-string", "playback.publicUrls.hls=https://hls.example.com")
+    assert HLS_SERVICE not in by_name(docs)
+    assert "MTX_HLS" not in _mediamtx_env(by_name(docs))
 
 
 def test_hls_enabled_serves_hls_from_mediamtx_through_its_service() -> None:
-    docs = _render(*HLS)
-    by_name = _by_name(docs)
-    env = _mediamtx_env(by_name)
+    docs = render(*HLS)
+    named = by_name(docs)
+    env = _mediamtx_env(named)
     assert {k: v for k, v in env.items() if k.startswith("MTX_HLS")} == {
         "MTX_HLS": "yes",  # MediaMTX's env booleans: yes/true, no/false
         "MTX_HLSADDRESS": ":8888",
@@ -1025,11 +952,11 @@ def test_hls_enabled_serves_hls_from_mediamtx_through_its_service() -> None:
     assert env["MTX_AUTHHTTPADDRESS"] == (
         f"http://{FULLNAME}-hooks.media.svc:8080/v1/mediamtx/auth"
     )
-    (container,) = _mediamtx_pod(by_name)["containers"]
+    (container,) = _mediamtx_pod(named)["containers"]
     assert {"name": "hls", "containerPort": 8888} in container["ports"]
-    svc = by_name[("Service", f"{FULLNAME}-mediamtx")]
+    svc = named[("Service", f"{FULLNAME}-mediamtx")]
     assert {"name": "hls", "port": 8888, "targetPort": "hls"} in svc["spec"]["ports"]
-    hls = by_name[HLS_SERVICE]
+    hls = named[HLS_SERVICE]
     assert hls["spec"]["type"] == "NodePort"
     assert hls["spec"]["selector"] == svc["spec"]["selector"]
     assert hls["spec"]["ports"] == [
@@ -1042,7 +969,7 @@ def test_hls_enabled_serves_hls_from_mediamtx_through_its_service() -> None:
 
 
 def test_hls_settings_and_service_follow_the_values() -> None:
-    docs = _render(
+    docs = render(
         *HLS,
         "--set", "playback.hls.variant=mpegts",
         "--set", "playback.hls.segmentDuration=2s",
@@ -1055,8 +982,8 @@ def test_hls_settings_and_service_follow_the_values() -> None:
         "--set", "playback.hls.service.annotations.example\\.com/lb=internal",
         "--set", "mediamtx.ports.hls=8080",
     )  # fmt: skip
-    by_name = _by_name(docs)
-    env = _mediamtx_env(by_name)
+    named = by_name(docs)
+    env = _mediamtx_env(named)
     assert env["MTX_HLSADDRESS"] == ":8888"  # the container's port is fixed
     assert env["MTX_HLSVARIANT"] == "mpegts"
     assert env["MTX_HLSSEGMENTDURATION"] == "2s"
@@ -1064,24 +991,24 @@ def test_hls_settings_and_service_follow_the_values() -> None:
     assert env["MTX_HLSALWAYSREMUX"] == "yes"
     assert env["MTX_HLSMUXERCLOSEAFTER"] == "10s"
     assert env["MTX_HLSTRUSTEDPROXIES"] == "10.0.0.0/8,192.168.1.1"
-    svc = by_name[("Service", f"{FULLNAME}-mediamtx")]
+    svc = named[("Service", f"{FULLNAME}-mediamtx")]
     assert {"name": "hls", "port": 8080, "targetPort": "hls"} in svc["spec"]["ports"]
-    hls = by_name[HLS_SERVICE]
+    hls = named[HLS_SERVICE]
     assert hls["spec"]["type"] == "LoadBalancer"
     assert hls["spec"]["ports"] == [
         {"name": "hls", "port": 80, "targetPort": "hls", "protocol": "TCP"}
     ]
     assert hls["metadata"]["annotations"] == {"example.com/lb": "internal"}
     assert (8888, "TCP") in _open_ports(docs)  # the policy names the container port
-    docs = _render(*HLS, "--set", "playback.hls.service.nodePort=null")
-    assert "nodePort" not in _by_name(docs)[HLS_SERVICE]["spec"]["ports"][0]
+    docs = render(*HLS, "--set", "playback.hls.service.nodePort=null")
+    assert "nodePort" not in by_name(docs)[HLS_SERVICE]["spec"]["ports"][0]
 
 
 def test_hls_public_url_reaches_status_as_the_out_playlist() -> None:
     base = "http://127.0.0.1:8888"
-    docs = _by_name(_render(*HLS, "--set-string", f"playback.publicUrls.hls={base}"))
+    docs = by_name(render(*HLS, "--set-string", f"playback.publicUrls.hls={base}"))
     for component in ("operator", "hooks"):
-        env = _env(docs[("Deployment", f"{FULLNAME}-{component}")])
+        env = container_env(docs[("Deployment", f"{FULLNAME}-{component}")])
         assert json.loads(env["LSO_PUBLIC_URLS"]["value"]) == {"hls": base}
         plain = {k: e["value"] for k, e in env.items() if k.startswith("LSO_") and "value" in e}
         urls = playback_urls("live/s1/out", from_env(plain))
@@ -1111,5 +1038,5 @@ def test_hls_public_url_reaches_status_as_the_out_playlist() -> None:
 def test_values_schema_rejects_bad_hls_values(bad: str) -> None:
     key = bad.split("=")[0]
     flag = "--set" if key.endswith(("nodePort", "port", "Proxies", ".hls")) else "--set-string"
-    stderr = _render_fails(flag, bad)
+    stderr = render_fails(flag, bad)
     assert key.rsplit(".", 1)[0] in stderr, stderr  # playback.hls..., mediamtx.ports
