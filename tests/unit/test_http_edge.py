@@ -156,6 +156,18 @@ async def test_a_client_gone_mid_body_is_no_error(
     assert ok.status == 200
 
 
+async def test_an_x_request_id_the_response_cannot_carry_is_replaced(
+    listeners: dict[str, int],
+) -> None:
+    for port in listeners.values():
+        request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: \xe9\xff" + M
+        raw = await exchange(port, request + b"\r\nConnection: close\r\n\r\n")
+        [response] = responses(raw)
+        assert response.status == 200
+        assert len(response.headers["x-request-id"]) == 32  # a new one
+        assert M not in raw
+
+
 async def test_a_valid_request_still_reaches_its_route(listeners: dict[str, int]) -> None:
     body = b'{"path": "live/cam/in", "query": "", "sourceType": "rtmpConn", "sourceId": "1"}'
     request = JSON_TO_READY + b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (
