@@ -40,23 +40,26 @@ class Refusal:
 _STATUS_DETAILS = {
     400: "the request line or a header is malformed",
     404: "nothing is served at this path",
-    408: "the request did not arrive in time",
     414: "the request line is longer than accepted",
     431: "a header is longer than accepted, or there are too many headers",
     501: "this method is not served",
     505: "only HTTP/1.0 and HTTP/1.1 are served",
 }
+# A method or version the server does not implement is the request's fault: a
+# 4xx, as aiohttp's listeners answer, so that a 5xx always means the server's.
+_CLIENT_STATUS = {501: 405, 505: 400}
 _MALFORMED = (400, 414, 431, 505)
 
 
-def status_refusal(status: int) -> Refusal:
-    """The problem for a bare status: the standard library refuses with a status
-    and a message that quotes the request, dropped here."""
+def status_refusal(code: int) -> Refusal:
+    """The problem for the standard library's refusal `code`; its message, which
+    quotes the request, is dropped."""
+    status = _CLIENT_STATUS.get(code, code)
     try:
         title = HTTPStatus(status).phrase
     except ValueError:
         title = "Refused"
-    detail = _STATUS_DETAILS.get(status, "the request was refused")
+    detail = _STATUS_DETAILS.get(code, "the request was refused")
     return Refusal(
-        status, title, detail, "malformed-request" if status in _MALFORMED else "http-error"
+        status, title, detail, "malformed-request" if code in _MALFORMED else "http-error"
     )
