@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
-from aiohttp import web
+from aiohttp import HttpVersion10, HttpVersion11, web
 from aiohttp.http_exceptions import (
     BadHttpMethod,
     BadStatusLine,
@@ -55,6 +55,7 @@ _BODY = (
     "Invalid body",
     "the body does not match its Content-Length, Transfer-Encoding or Content-Encoding",
 )
+_VERSION = ("Invalid version", "only HTTP/1.0 and HTTP/1.1 are served")
 _MALFORMED = ("Malformed request", "the request is not valid HTTP/1.1")
 _KINDS: tuple[tuple[type[HttpProcessingError], str, tuple[str, str]], ...] = (
     (LineTooLong, "", _LONG),
@@ -91,7 +92,7 @@ _KINDS: tuple[tuple[type[HttpProcessingError], str, tuple[str, str]], ...] = (
         ("Invalid Transfer-Encoding", "only chunked is accepted, and not with Content-Length"),
     ),
     (HttpProcessingError, "chunk", _BODY),
-    (HttpProcessingError, "version", ("Invalid version", "only HTTP/1.0 and HTTP/1.1 are served")),
+    (HttpProcessingError, "version", _VERSION),
     (HttpProcessingError, "method", _METHOD),
     (HttpProcessingError, "url", _TARGET),
 )
@@ -115,16 +116,14 @@ def _response(refusal: Refusal) -> web.Response:
     return response
 
 
-def log_refusal(refusal: Refusal, exc: BaseException, remote: str | None) -> None:
-    """One line that says what was refused: the status and the kind, no bytes of the request.
-    TLS or other protocols sent to the port are debug: the internet does that all day."""
-    level = logging.DEBUG if isinstance(exc, BadHttpMethod) else logging.INFO
+def log_refusal(refusal: Refusal, kind: str, remote: str | None, *, debug: bool = False) -> None:
+    """One line that says what was refused: the status and the kind, no bytes of the request."""
     log.log(
-        level,
+        logging.DEBUG if debug else logging.INFO,
         "refused a malformed HTTP request: %d %s",
         refusal.status,
         refusal.title,
-        extra={"status": refusal.status, "refusal": type(exc).__name__, "remote": remote or ""},
+        extra={"status": refusal.status, "refusal": kind, "remote": remote or ""},
     )
 
 
@@ -146,7 +145,9 @@ class _EdgeRequestHandler(web.RequestHandler):
         # `message` is aiohttp's text for the client, quoting the request: unused.
         if isinstance(exc, HttpProcessingError):
             refusal = parser_refusal(exc, status)
-            log_refusal(refusal, exc, request.remote)
+            # Not HTTP at all (TLS, scanners) is debug: the internet does that all day.
+            debug = isinstance(exc, BadHttpMethod)
+            log_refusal(refusal, type(exc).__name__, request.remote, debug=debug)
         else:  # a handler's failure or timeout, not the request's fault
             refusal = _TIMEOUT if status == HTTPStatus.GATEWAY_TIMEOUT else _INTERNAL
             if exc is not None:
@@ -165,6 +166,9 @@ class _EdgeRequestHandler(web.RequestHandler):
         super().log_exception(*args, **kw)
 
 
+_SERVED_VERSIONS = (HttpVersion10, HttpVersion11)
+
+
 class _EdgeServer(web.Server):
     def __call__(self) -> web.RequestHandler:
         return _EdgeRequestHandler(self, loop=self._loop, **self._kwargs)
@@ -172,9 +176,16 @@ class _EdgeServer(web.Server):
 
 @web.middleware
 async def _body_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A body that breaks its framing or encoding after the headers parsed, and a
-    client gone mid-request, are the request's doing: a 4xx, not an application's
-    500 with a traceback. Innermost, so the app's own middlewares see the response."""
+    """What the parser lets through but is still the request's doing gets a 4xx,
+    not the application's answer or its 500 with a traceback: a version other
+    than HTTP/1.0 and 1.1 (both parsers take HTTP/2.0 and 0.9 as text, aiohttp
+    then answers as if it spoke them), a body that breaks its framing or
+    encoding, a client gone mid-request. Innermost, so the app's own
+    middlewares see the response."""
+    if request.version not in _SERVED_VERSIONS:
+        refusal = Refusal(400, *_VERSION)
+        log_refusal(refusal, "HttpVersion", request.remote)
+        return _response(refusal)
     try:
         return await handler(request)
     except web.RequestPayloadError as exc:
@@ -183,7 +194,7 @@ async def _body_errors(request: web.Request, handler: Handler) -> web.StreamResp
             refusal = parser_refusal(cause)
         else:
             refusal = Refusal(400, *_BODY)
-        log_refusal(refusal, cause or exc, request.remote)
+        log_refusal(refusal, type(cause or exc).__name__, request.remote)
         return _response(refusal)
     except ConnectionError:
         transport = request.transport

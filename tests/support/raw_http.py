@@ -16,7 +16,8 @@ from aiohttp import web
 from livestream_operator import http_edge
 from livestream_operator.http_refusals import PROBLEM_JSON
 
-_STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3}) [^\r\n]*")
+# aiohttp answers in the version the request named, HTTP/2.0 or 0.9 included.
+_STATUS_LINE = re.compile(rb"HTTP/\d\.\d (\d{3}) [^\r\n]*")
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,9 @@ def responses(raw: bytes, *, head: bool = False) -> list[RawResponse]:
             assert colon, f"not a header: {line[:200]!r}"
             assert name, f"not a header: {line[:200]!r}"
             headers[name.decode("latin-1").lower()] = value.decode("latin-1").strip()
-        if head:
-            length = 0
+        status = int(match[1])
+        if status < 200 or status in (204, 304) or (head and not rest.startswith(b"{")):
+            length = 0  # HEAD's answer has none, but a refusal before the method parsed does
         elif "content-length" in headers:
             length = int(headers["content-length"])
         else:
@@ -94,7 +96,7 @@ def responses(raw: bytes, *, head: bool = False) -> list[RawResponse]:
             length = len(rest)
         assert len(rest) >= length, f"a body shorter than its Content-Length: {raw[:300]!r}"
         consumed = len(raw) - len(rest) + length
-        found.append(RawResponse(int(match[1]), headers, rest[:length], raw[:consumed]))
+        found.append(RawResponse(status, headers, rest[:length], raw[:consumed]))
         raw = raw[consumed:]
     return found
 

@@ -44,6 +44,8 @@ REFUSED = {
     "unknown method": b"FROB /live/" + M + b"/in HTTP/1.1\r\nHost: x\r\n\r\n",
     "method with a control character": b"GE\x01T /live/" + M + b" HTTP/1.1\r\nHost: x\r\n\r\n",
     "bad version": b"GET /live/" + M + b" HTTP/9.Q\r\nHost: x\r\n\r\n",
+    "HTTP/2.0 as text": b"GET /healthz?key=" + M + b" HTTP/2.0\r\nHost: x\r\n\r\n",
+    "HTTP/0.9 with a version": b"GET /healthz?key=" + M + b" HTTP/0.9\r\n\r\n",
     "negative Content-Length": READY + b"Authorization: Bearer " + M + b"\r\n"
     b"Content-Length: -5\r\n\r\n",
     "Content-Length and Transfer-Encoding": READY + b"Authorization: Bearer " + M + b"\r\n"
