@@ -33,7 +33,7 @@ SIDES = {
     "cmd",
 }
 # What each package may import from the project besides itself and the shared
-# top-level modules (kube, kube_events, settings, logs, health_endpoint).
+# top-level modules (kube, kube_events, settings, logs, health_endpoint, http_edge...).
 ALLOWED = {
     "api": set(),
     "mediamtx": {"api"},
@@ -54,6 +54,8 @@ SHARED = {
     "health_endpoint",
     "media_urls",
     "problems",
+    "http_edge",
+    "http_refusals",
 }
 
 

@@ -24,9 +24,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 
-from aiohttp import web
-
-from .. import logs
+from .. import http_edge, logs
 from ..api.pod_contract import BACKEND_TOKEN_VAR, HEALTH_PATH, METRICS_PATH
 from ..api.v1alpha1 import BACKEND_PATH_PATTERN
 from .loudness import DEFAULT_TARGET_LUFS, TARGET_PARAM, TARGET_RANGE, LoudnessProcessor
@@ -153,12 +151,10 @@ def main(argv: list[str]) -> int:
             "%s is empty: anyone who can reach port %d may connect", BACKEND_TOKEN_VAR, args.port
         )
     log.info("backend listening", extra={"kind": args.kind, "port": args.port, "path": args.path})
-    web.run_app(
+    http_edge.run_app(
         make_app(processor, token=token, path=args.path),
         host=args.host,
         port=args.port,
-        print=None,
-        access_log=None,
         shutdown_timeout=5,
     )
     return 0

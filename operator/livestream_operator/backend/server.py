@@ -15,7 +15,6 @@ ever reaches a log line.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 import time
 import weakref
@@ -48,6 +47,7 @@ from ..api.backend_protocol import (
     encode_frame,
 )
 from ..api.pod_contract import HEALTH_PATH, METRICS_PATH
+from ..api.stream_keys import same_key
 from .processor import Pcm, Processor, Session, pcm_from_bytes, pcm_to_bytes
 
 DEFAULT_PATH = "/v1/audio"
@@ -112,7 +112,7 @@ def authorized(header: str | None, token: str) -> bool:
     scheme, _, value = (header or "").strip().partition(" ")
     if not token or scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(value.strip().encode(), token.encode())
+    return same_key(value.strip(), token)
 
 
 def hello_error(exc: ValidationError) -> str:

@@ -11,7 +11,7 @@ import contextlib
 import aiohttp
 from aiohttp import web
 
-from .. import logs
+from .. import http_edge, logs
 from ..access import cluster_view
 from ..access.auth_endpoint import AuthService
 from ..access.cluster_view import KeyRing, Publishing
@@ -50,7 +50,7 @@ async def _serve(settings: Settings, host: str, api_port: int) -> web.Applicatio
     snapshots = Snapshots(settings, auth, ConditionalWriter(kube, settings.namespace, settings))
     if api_port:
         app = make_app(kube, settings, auth)
-        users = web.AppRunner(
+        users = http_edge.AppRunner(
             userapi.make_app(snapshots.handle, recordings.handle),
             access_log=None,
             shutdown_timeout=SHUTDOWN_SECONDS,
@@ -111,12 +111,10 @@ def main(argv: list[str]) -> int:
         print(f"livestream-operator hooks: {', '.join(missing)} must be set (internal credentials)")
         return 2
     logs.setup("hooks", settings.log_level)
-    web.run_app(
+    http_edge.run_app(
         _serve(settings, args.host, args.api_port),
         host=args.host,
         port=args.port,
-        print=None,
-        access_log=None,
         shutdown_timeout=SHUTDOWN_SECONDS,
     )
     return 0

@@ -10,6 +10,7 @@ restarts.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -42,6 +43,7 @@ from .rules import Result
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
+_REQUEST_ID = re.compile(r"[!-~]+")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -67,8 +69,10 @@ def _field_errors(exc: ValidationError) -> list[dict[str, str]]:
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bind a request id (from X-Request-Id or new) to every log line of the request."""
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
-    token = logs.bind(requestId=request_id[:64])
+    request_id = request.headers.get("X-Request-Id", "")[:64]
+    if not _REQUEST_ID.fullmatch(request_id):  # echoed in a header: visible ASCII only
+        request_id = uuid.uuid4().hex
+    token = logs.bind(requestId=request_id)
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -84,7 +88,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         )
     finally:
         logs.reset(token)
-    response.headers["X-Request-Id"] = request_id[:64]
+    response.headers["X-Request-Id"] = request_id
     return response
 
 

@@ -102,6 +102,15 @@ async def test_only_the_keyed_stream_is_published(auth_client: Client, path: str
         assert payload["reason"] == Reason.STREAM_KEY.value
 
 
+@pytest.mark.parametrize("user", ["", "op"])
+async def test_a_lone_surrogate_in_a_credential_is_refused(auth_client: Client, user: str) -> None:
+    """A JSON escape of half a UTF-16 pair is valid JSON and no UTF-8: a 401, not a 500."""
+    body = b'{"action": "read", "path": "live/cam/out", "user": "%s", "password": "\\ud800",'
+    body += b' "query": "key=\\udc80", "ip": "1.2.3.4", "id": "x"}'
+    status, _ = await _post(auth_client, body % user.encode())
+    assert status == 401
+
+
 async def test_deep_nesting_is_a_400(auth_client: Client) -> None:
     status, _ = await _post(auth_client, b"[" * 20000 + b"]" * 20000)
     assert status == 400

@@ -62,6 +62,9 @@ def test_keys_are_sk_and_43_base64url_characters_from_a_csprng() -> None:
     assert not is_key("sk_" + "!" * 43)
     assert same_key(KEY, KEY)
     assert not same_key(KEY, OTHER)
+    # Undecodable header bytes and JSON escapes arrive as lone surrogates.
+    assert not same_key("\udc80" + KEY[1:], KEY)
+    assert not same_key("\ud800", KEY)
 
 
 @pytest.mark.parametrize(
