@@ -41,7 +41,7 @@ from ..api.v1alpha1 import (
     format_time_precise,
     parse_time,
 )
-from ..media_urls import Redactor, with_credentials
+from ..media_urls import Redactor, with_userinfo_credentials
 from ..settings import AuthMode, Settings
 from . import metrics
 from .auth_endpoint import AuthService
@@ -199,7 +199,9 @@ def status_change(picture: Picture) -> Callable[[LiveStream], LiveStreamStatus |
 def rtsp_url(base: str, path: str, user: str, password: str) -> str:
     """rtsp://user:password@host:port/<path> from the MediaMTX RTSP base URL (no
     credentials unless both are set). For ffmpeg's argv only: never log it."""
-    return with_credentials(f"{base.rstrip('/')}/{path}", user if password else "", password)
+    return with_userinfo_credentials(
+        f"{base.rstrip('/')}/{path}", user if password else "", password
+    )
 
 
 def is_jpeg(data: bytes) -> bool:

@@ -66,7 +66,7 @@ from .pipeline import (  # noqa: E402
     tone_chain,
     track_chain,
     unsupported_reason,
-    with_credentials,
+    with_query_credentials,
 )
 from .processing import ProcessingStage  # noqa: E402
 
@@ -354,7 +354,7 @@ class Attempt:
         if rtsp:
             elements = self._add_chain(output_chain(cfg.output_url, self.protocol))
         else:
-            url = with_credentials(cfg.output_url, cfg.media_user, cfg.media_password)
+            url = with_query_credentials(cfg.output_url, cfg.media_user, cfg.media_password)
             elements = self._add_chain(output_chain(url, self.protocol, installed(RTMP_SINKS)))
         head, self.out = elements[0], elements[-1]
         if rtsp:

@@ -422,7 +422,7 @@ def payloader(media: str) -> Element:
     raise ValueError(f"no payloader for {media!r}")
 
 
-def with_credentials(rtmp_url: str, user: str, password: str) -> str:
+def with_query_credentials(rtmp_url: str, user: str, password: str) -> str:
     """The RTMP URL with MediaMTX's query credentials (how RTMP carries a user)."""
     if not user:
         return rtmp_url
