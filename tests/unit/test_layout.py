@@ -19,7 +19,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "livestream_operator"
 SIDES = {"api", "ingest", "reconcile", "worker", "forwarder", "backend", "cmd"}
 # What each package may import from the project besides itself and the shared
-# top-level modules (kube, kube_events, settings, logs, health_endpoint).
+# top-level modules (kube, kube_events, settings, logs, health_endpoint, media_urls,
+# backoff).
 ALLOWED = {
     "api": set(),
     "ingest": {"api"},
@@ -29,7 +30,7 @@ ALLOWED = {
     "backend": {"api"},
     "cmd": {"api", "ingest", "reconcile"},
 }
-SHARED = {"kube", "kube_events", "settings", "logs", "health_endpoint", "media_urls"}
+SHARED = {"kube", "kube_events", "settings", "logs", "health_endpoint", "media_urls", "backoff"}
 
 
 def _project_imports(path: Path) -> set[str]:
