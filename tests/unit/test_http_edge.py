@@ -18,8 +18,9 @@ import pytest
 from aiohttp import http_exceptions, http_parser, web, web_protocol
 
 from livestream_operator import http_edge
-from livestream_operator.ingest.receiver import make_app, make_user_app
+from livestream_operator.ingest.receiver import make_app
 from livestream_operator.settings import Settings
+from livestream_operator.userapi import app as userapi
 from tests.conftest import require
 from tests.support.raw_http import exchange, responses, served
 from tests.unit.ingest.test_receiver import MemoryAPI
@@ -80,7 +81,7 @@ async def _ok(_: web.Request) -> web.Response:
 async def listeners(parser: str) -> AsyncIterator[dict[str, int]]:
     """The hooks' listener and the users' one, each on its port, as in cmd/hook_receiver."""
     hooks = make_app(MemoryAPI(), Settings(hook_token=TOKEN))
-    async with served(hooks, make_user_app(_ok, _ok)) as (hooks_port, users_port):
+    async with served(hooks, userapi.make_app(_ok, _ok)) as (hooks_port, users_port):
         yield {"hooks": hooks_port, "users": users_port}
 
 

@@ -26,8 +26,9 @@ from livestream_operator import health_endpoint
 from livestream_operator.backend.server import make_app as make_backend_app
 from livestream_operator.backend.tone import ToneProcessor
 from livestream_operator.health_endpoint import Response
-from livestream_operator.ingest.receiver import make_app, make_user_app
+from livestream_operator.ingest.receiver import make_app
 from livestream_operator.settings import Settings
+from livestream_operator.userapi import app as userapi
 from tests.support.raw_http import exchange, responses, served
 from tests.unit.ingest.test_receiver import MemoryAPI
 
@@ -80,7 +81,7 @@ async def listeners(caplog: pytest.LogCaptureFixture) -> AsyncIterator[Listeners
         post={"/assign": lambda _, __: Response(200, b"{}", "application/json")},
     )
     try:
-        async with served(hooks, make_user_app(_ok, _ok), backend) as ports:
+        async with served(hooks, userapi.make_app(_ok, _ok), backend) as ports:
             names = ("hooks", "users", "backend")
             yield Listeners({**dict(zip(names, ports, strict=True)), "media": media.server_port})
     finally:

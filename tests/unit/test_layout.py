@@ -56,6 +56,7 @@ SHARED = {
     "problems",
     "http_edge",
     "http_refusals",
+    "backoff",
 }
 
 

@@ -44,7 +44,7 @@ from ..api.v1alpha1 import (
     parse_time,
 )
 from ..ingest.conditional_writer import ConditionalWriter
-from ..media_urls import Redactor, with_credentials
+from ..media_urls import Redactor, with_userinfo_credentials
 from ..problems import problem
 from ..settings import AuthMode, Settings
 from . import metrics
@@ -199,7 +199,9 @@ def status_change(picture: Picture) -> Callable[[LiveStream], LiveStreamStatus |
 def rtsp_url(base: str, path: str, user: str, password: str) -> str:
     """rtsp://user:password@host:port/<path> from the MediaMTX RTSP base URL (no
     credentials unless both are set). For ffmpeg's argv only: never log it."""
-    return with_credentials(f"{base.rstrip('/')}/{path}", user if password else "", password)
+    return with_userinfo_credentials(
+        f"{base.rstrip('/')}/{path}", user if password else "", password
+    )
 
 
 def is_jpeg(data: bytes) -> bool:
