@@ -18,7 +18,8 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from .api.pod_contract import HEALTH_PATH, METRICS_PATH
-from .http_refusals import PROBLEM_JSON, Refusal, status_refusal
+from .http_refusals import Refusal, status_refusal
+from .problems import PROBLEM_JSON
 
 
 @dataclass(frozen=True)

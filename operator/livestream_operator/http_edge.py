@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
+import uuid
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
@@ -36,10 +38,13 @@ from aiohttp.http_exceptions import (
     PayloadEncodingError,
 )
 
-from .http_refusals import PROBLEM_JSON, Refusal
+from . import logs
+from .http_refusals import Refusal
+from .problems import PROBLEM_JSON, document
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_REQUEST_ID = re.compile(r"[!-~]+")
 
 
 # The kind of parser error -> (title, detail) told to the client. A phrase
@@ -96,6 +101,50 @@ _KINDS: tuple[tuple[type[HttpProcessingError], str, tuple[str, str]], ...] = (
     (HttpProcessingError, "method", _METHOD),
     (HttpProcessingError, "url", _TARGET),
 )
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind a request id (from X-Request-Id or new) to every log line of the request."""
+    request_id = request.headers.get("X-Request-Id", "")[:64]
+    if not _REQUEST_ID.fullmatch(request_id):  # echoed in a header: visible ASCII only
+        request_id = uuid.uuid4().hex
+    token = logs.bind(requestId=request_id)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        # aiohttp's own 404/405/413 become problem+json too.
+        response = problem(exc.status, "http-error", exc.reason, exc.text or exc.reason)
+    except Exception:
+        log.exception("unexpected error handling a request")
+        response = problem(
+            500,
+            "internal-error",
+            "Internal error",
+            "the request was not carried out; see the server's logs",
+        )
+    finally:
+        logs.reset(token)
+    response.headers["X-Request-Id"] = request_id
+    return response
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def problem(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> web.Response:
+    """A problem+json response (problems.document)."""
+    body = document(status, slug, title, detail, **extensions)
+    return web.json_response(body, status=status, content_type=PROBLEM_JSON, headers=headers)
 
 
 def parser_refusal(exc: HttpProcessingError, status: int = 400) -> Refusal:

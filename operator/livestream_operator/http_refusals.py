@@ -14,8 +14,7 @@ import json
 from dataclasses import dataclass
 from http import HTTPStatus
 
-PROBLEM_JSON = "application/problem+json"
-_PROBLEMS = "https://livestream-operator.dev/problems/"
+from .problems import document
 
 
 @dataclass(frozen=True)
@@ -27,13 +26,7 @@ class Refusal:
 
     def body(self) -> bytes:
         """The problem document."""
-        document = {
-            "type": _PROBLEMS + self.slug,
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-        }
-        return json.dumps(document).encode()
+        return json.dumps(document(self.status, self.slug, self.title, self.detail)).encode()
 
 
 # The standard library's refusals (http.server's send_error), by status.

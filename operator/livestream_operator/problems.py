@@ -1,17 +1,24 @@
-"""RFC 9457 problem details for HTTP APIs."""
+"""RFC 9457 problem details: the one shape of every refusal the project's HTTP
+APIs give (receiver, users' API, backends, warm workers, health endpoints).
+
+Standard library only: the media processes' endpoint answers with it without
+loading aiohttp. The aiohttp response is http_edge.problem().
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
-
 PROBLEM_JSON = "application/problem+json"
-_BASE = "https://livestream-operator.dev/problems/"
+_TYPE_BASE = "https://livestream-operator.dev/problems/"
 
 
-def problem(status: int, slug: str, title: str, detail: str, **extensions: Any) -> web.Response:
-    """A problem+json response; `type` names a stable problem slug."""
-    body = {"type": _BASE + slug, "title": title, "status": status, "detail": detail}
-    body.update(extensions)
-    return web.json_response(body, status=status, content_type=PROBLEM_JSON)
+def document(status: int, slug: str, title: str, detail: str, **extensions: Any) -> dict[str, Any]:
+    """The problem document; `type` names a stable problem slug."""
+    return {
+        "type": _TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extensions,
+    }

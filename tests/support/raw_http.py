@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from livestream_operator import http_edge
-from livestream_operator.http_refusals import PROBLEM_JSON
+from livestream_operator.problems import PROBLEM_JSON
 
 # aiohttp answers in the version the request named, HTTP/2.0 or 0.9 included.
 _STATUS_LINE = re.compile(rb"HTTP/\d\.\d (\d{3}) [^\r\n]*")

@@ -20,8 +20,8 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from ..api import naming
+from ..http_edge import problem
 from ..kube_events import EventType, KubeEvent, event_manifest
-from ..problems import problem
 from . import metrics, policy
 from .cluster_view import KeyRing, Publishing, snapshot
 from .policy import Action, AttemptGuard, AuthRequest, Decision, Policy, Reason

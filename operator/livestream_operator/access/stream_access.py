@@ -17,7 +17,7 @@ from aiohttp import web
 from ..api import naming
 from ..api.stream_keys import StreamKey
 from ..api.v1alpha1 import LiveStream
-from ..problems import problem
+from ..http_edge import problem
 from ..settings import AuthMode
 from .auth_endpoint import AuthService
 from .policy import key_matches

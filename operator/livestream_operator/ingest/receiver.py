@@ -10,10 +10,8 @@ restarts.
 from __future__ import annotations
 
 import logging
-import re
 import time
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from aiohttp import web
@@ -25,8 +23,8 @@ from ..access.auth_endpoint import AuthService
 from ..api import naming
 from ..api.stream_keys import same_key
 from ..api.v1alpha1 import LiveStream, LiveStreamStatus
+from ..http_edge import Handler, healthz, problem, request_context
 from ..kube import KubeError
-from ..problems import problem
 from ..settings import Settings
 from . import metrics
 from .conditional_writer import ConditionalWriter, LiveStreamAPI, NameCollision
@@ -43,8 +41,6 @@ from .rules import Result
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
-_REQUEST_ID = re.compile(r"[!-~]+")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Body = TypeVar("Body", bound=BaseModel)
 
 
@@ -64,32 +60,6 @@ def _field_errors(exc: ValidationError) -> list[dict[str, str]]:
         {"field": ".".join(str(p) for p in err["loc"]) or "body", "reason": err["msg"]}
         for err in exc.errors()
     ]
-
-
-@web.middleware
-async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bind a request id (from X-Request-Id or new) to every log line of the request."""
-    request_id = request.headers.get("X-Request-Id", "")[:64]
-    if not _REQUEST_ID.fullmatch(request_id):  # echoed in a header: visible ASCII only
-        request_id = uuid.uuid4().hex
-    token = logs.bind(requestId=request_id)
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        # aiohttp's own 404/405/413 become problem+json too.
-        response = problem(exc.status, "http-error", exc.reason, exc.text or exc.reason)
-    except Exception:
-        log.exception("unexpected error handling a request")
-        response = problem(
-            500,
-            "internal-error",
-            "Internal error",
-            "the event was not recorded; see the receiver's logs",
-        )
-    finally:
-        logs.reset(token)
-    response.headers["X-Request-Id"] = request_id
-    return response
 
 
 def _body_problem(status: int, field: str, reason: str) -> web.Response:
@@ -303,10 +273,6 @@ def _segment_handler(event_name: str) -> Handler:
         return web.json_response({"result": result, "streamId": where.stream_id})
 
     return handle
-
-
-async def healthz(_: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
 
 
 def _hook_token_ok(request: web.Request) -> bool:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..ingest.receiver import MAX_BODY, Handler, healthz, request_context
+from ..http_edge import Handler, healthz, request_context
+
+_MAX_BODY = 4 * 1024  # the users' API is GETs only
 
 
 def add_routes(app: web.Application, snapshot: Handler, recordings: Handler) -> None:
@@ -19,7 +21,7 @@ def add_routes(app: web.Application, snapshot: Handler, recordings: Handler) -> 
 
 
 def make_app(snapshot: Handler, recordings: Handler) -> web.Application:
-    app = web.Application(middlewares=[request_context], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[request_context], client_max_size=_MAX_BODY)
     add_routes(app, snapshot, recordings)
     app.router.add_get("/healthz", healthz)
     return app

@@ -26,7 +26,7 @@ from ..access import stream_access
 from ..access.auth_endpoint import AuthService
 from ..api import naming
 from ..api.v1alpha1 import RecordedPath
-from ..problems import problem
+from ..http_edge import problem
 from ..settings import Settings
 
 log = logging.getLogger(__name__)

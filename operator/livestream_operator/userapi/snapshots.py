@@ -43,9 +43,9 @@ from ..api.v1alpha1 import (
     format_time_precise,
     parse_time,
 )
+from ..http_edge import problem
 from ..ingest.conditional_writer import ConditionalWriter
 from ..media_urls import Redactor, with_userinfo_credentials
-from ..problems import problem
 from ..settings import AuthMode, Settings
 from . import metrics
 
