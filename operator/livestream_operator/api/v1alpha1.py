@@ -43,6 +43,16 @@ def camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+def list_map(*keys: str) -> dict[str, Any]:
+    """A field's json_schema_extra for a list whose items are known by `keys`
+    (kubebuilder's +listType=map, +listMapKey): server-side apply merges such a
+    list item by item, so two writers' items never replace each other's."""
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
+
+
+LIST_SET: dict[str, Any] = {"x-kubernetes-list-type": "set"}  # +listType=set
+
+
 class WireModel(BaseModel):
     """Base: camelCase on the wire, unknown fields rejected by pydantic."""
 
@@ -264,6 +274,7 @@ class ForwarderSpec(WireModel):
     destinations: Annotated[list[Destination], Field(max_length=MAX_DESTINATIONS)] = Field(
         default_factory=list,
         description="Third-party RTMP destinations; each gets its own container.",
+        json_schema_extra=list_map("name"),
     )
 
     @field_validator("destinations")
@@ -327,6 +338,7 @@ class RecordingSpec(WireModel):
         default=[RecordedPath.IN],  # pydantic copies it; a factory would leave the CRD without
         description="Which paths to record: in (what the publisher sent), out (the "
         "worker's output), or both.",
+        json_schema_extra=LIST_SET,
     )
     format: RecordFormat = Field(default=RecordFormat.FMP4, description="fmp4 or mpegts.")
     segment_duration: str = Field(
@@ -540,7 +552,9 @@ class RecordingStatus(WireModel):
     message: str | None = Field(
         default=None, max_length=400, description="Why not, when applied is false."
     )
-    paths: list[RecordedPathStatus] | None = Field(default=None, description="Per path.")
+    paths: list[RecordedPathStatus] | None = Field(
+        default=None, description="Per path.", json_schema_extra=list_map("path")
+    )
     free_bytes: int | None = Field(
         default=None,
         ge=0,
@@ -580,7 +594,9 @@ class DestinationStatus(WireModel):
 class ForwarderStatus(PodStatusSummary):
     ready: str | None = Field(default=None, description="Destinations up, e.g. 1/2.")
     destinations: list[DestinationStatus] | None = Field(
-        default=None, description="Per-destination state from containerStatuses."
+        default=None,
+        description="Per-destination state from containerStatuses.",
+        json_schema_extra=list_map("name"),
     )
 
 
@@ -616,7 +632,7 @@ class LiveStreamStatus(WireModel):
     recording: RecordingStatus | None = None
     playback: PlaybackStatus | None = None
     snapshot: SnapshotStatus | None = None
-    conditions: list[Condition] | None = None
+    conditions: list[Condition] | None = Field(default=None, json_schema_extra=list_map("type"))
 
     def operator_part(self) -> dict[str, Any]:
         """The operator's fields as stored (no nulls), for telling whether a write is due."""
