@@ -615,8 +615,7 @@ class Condition(WireModel):
 class LiveStreamStatus(WireModel):
     """Observed state: what MediaMTX reports, and what the operator derives from it."""
 
-    # The hook receiver writes ingest, output, recording and snapshot (INGEST_FIELDS),
-    # the operator the rest (OPERATOR_FIELDS); each merge-patches only its own fields.
+    # Each field has one writer, a field manager of its own: api/ownership.py.
 
     phase: Phase | None = Field(default=None, description="Derived from children and ingest.")
     message: str | None = Field(default=None, description="Why the stream is in its phase.")
@@ -634,18 +633,25 @@ class LiveStreamStatus(WireModel):
     snapshot: SnapshotStatus | None = None
     conditions: list[Condition] | None = Field(default=None, json_schema_extra=list_map("type"))
 
-    def operator_part(self) -> dict[str, Any]:
-        """The operator's fields as stored (no nulls), for telling whether a write is due."""
-        return self.model_dump(
-            by_alias=True, exclude_none=True, mode="json", include=set(OPERATOR_FIELDS)
-        )
-
-
-INGEST_FIELDS = frozenset({"ingest", "output", "recording", "snapshot"})
-OPERATOR_FIELDS = frozenset(LiveStreamStatus.model_fields) - INGEST_FIELDS
-
 
 # -------------------------------------------------------------- the whole object
+
+
+class ManagedFieldsEntry(BaseModel):
+    """One field manager's fields (metadata.managedFields), as server-side apply
+    records them; read to move an earlier writer's fields to their manager."""
+
+    model_config = ConfigDict(
+        alias_generator=camel, populate_by_name=True, extra="allow", frozen=True
+    )
+
+    manager: str = ""
+    operation: str = ""  # Apply or Update
+    api_version: str | None = None
+    time: Time | None = None
+    fields_type: str | None = None
+    fields_v1: dict[str, Any] = Field(default_factory=dict)
+    subresource: str | None = None
 
 
 class ObjectMeta(BaseModel):
@@ -664,6 +670,7 @@ class ObjectMeta(BaseModel):
     deletion_timestamp: Time | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    managed_fields: list[ManagedFieldsEntry] = Field(default_factory=list)
 
 
 class LiveStream(BaseModel):
@@ -699,38 +706,7 @@ class LiveStream(BaseModel):
         }
 
 
-# ----------------------------------------------------------- merge patches, times
-
-
-def _lists_without_nulls(value: Any) -> Any:
-    # A merge patch replaces a list whole, so a null inside an item is stored as a
-    # null (and rejected by the schema), not read as "remove".
-    if isinstance(value, dict):
-        return {k: _lists_without_nulls(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [
-            {k: _lists_without_nulls(v) for k, v in item.items() if v is not None}
-            if isinstance(item, dict)
-            else item
-            for item in value
-        ]
-    return value
-
-
-def status_patch(change: LiveStreamStatus) -> dict[str, Any]:
-    """A JSON merge patch of exactly the fields set on `change`, nested ones too.
-
-    A field set explicitly to None becomes a JSON null, which clears it.
-    """
-    dumped = change.model_dump(by_alias=True, exclude_unset=True, mode="json")
-    return dict(_lists_without_nulls(dumped))
-
-
-def replace_patch(status: LiveStreamStatus, fields: frozenset[str]) -> dict[str, Any]:
-    """A JSON merge patch that makes `fields` of the stored status equal `status`'s:
-    every None among them, nested ones included, becomes a null that clears it."""
-    dumped = status.model_dump(by_alias=True, mode="json", include=set(fields))
-    return dict(_lists_without_nulls(dumped))
+# ------------------------------------------------------------------------- times
 
 
 def format_time(value: datetime) -> Time:
