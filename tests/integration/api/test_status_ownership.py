@@ -19,6 +19,7 @@ from livestream_operator.api.v1alpha1 import (
     RecordingStatus,
 )
 from livestream_operator.kube import APPLY_PATCH, MERGE_PATCH, Kube, KubeError, livestreams_path
+from tests.integration.api.test_crd import _ls
 from tests.integration.ingest.test_receiver import ev, post
 from tests.support.kube_fixtures import create_ls, get_ls
 from tests.support.processes import Process
@@ -31,16 +32,7 @@ LIVE = IngestStatus(path="live/show/in", available=True, source_id="s1", availab
 
 
 async def _stream(kube: Kube, namespace: str) -> LiveStream:
-    await create_ls(
-        kube,
-        namespace,
-        {
-            "apiVersion": "media.livestream-operator.dev/v1alpha1",
-            "kind": "LiveStream",
-            "metadata": {"name": "show"},
-            "spec": {"streamId": "show", "lifecycle": "Persistent"},
-        },
-    )
+    await create_ls(kube, namespace, _ls("show", {"streamId": "show", "lifecycle": "Persistent"}))
     return await kube.get_livestream(namespace, "show")
 
 
@@ -220,3 +212,24 @@ async def test_fields_an_earlier_release_wrote_move_to_their_writers(
     read = await kube.apply_livestream_status(read, FieldManager.RECORDING_INDEX, index)
     assert read.status.phase is Phase.LIVE
     assert read.status.recording == RecordingStatus(applied=True, free_bytes=20)
+
+
+async def test_the_operator_takes_its_fields_over_from_an_earlier_release(
+    kube: Kube, namespace: str, start_operator: Callable[..., Process]
+) -> None:
+    await _stream(kube, namespace)
+    # What the earlier release's operator left: a grace period that has since ended.
+    await merge_patch_as_before(
+        kube,
+        namespace,
+        {"phase": "Reconnecting", "message": "old", "graceDeadline": "2026-01-01T00:00:00Z"},
+    )
+    start_operator(namespace)
+
+    async def taken_over() -> dict[str, Any] | None:
+        stored = await get_ls(kube, namespace, "show")
+        return stored if stored["status"].get("phase") == "Pending" else None
+
+    stored = await wait_for_async(taken_over, what="the operator's own status")
+    assert "graceDeadline" not in stored["status"]  # the new writer leaves it out: gone
+    assert {manager for manager, _ in owners(stored)} == {"livestream-operator"}
