@@ -119,7 +119,7 @@ async def fan_out(cp: envtest.ControlPlane, namespace: str, m: int) -> tuple[flo
                     available_since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 )
                 await kube.apply_livestream_status(
-                    created, FieldManager.INGEST, LiveStreamStatus(ingest=ingest)
+                    created, FieldManager.INGEST, LiveStreamStatus(ingest=ingest), conditional=False
                 )
 
         await asyncio.gather(*(create(i) for i in range(m)))
