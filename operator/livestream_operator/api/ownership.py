@@ -204,8 +204,8 @@ def upgraded_managed_fields(
     """managedFields with the status fields of earlier merge-patch writers (Update
     entries) moved to the managers that own them now, as if those had applied them,
     so that their next apply neither conflicts with them nor leaves behind a field
-    it no longer sets. None when there is nothing to move. (client-go's csaupgrade
-    does the same for one manager.)"""
+    it no longer sets. None when there is nothing to move (fields no manager owns
+    stay with their writer). (client-go's csaupgrade does the same for one manager.)"""
     legacy = [e for e in entries if e.subresource == STATUS and e.operation == _UPDATE]
     if not legacy:
         return None
@@ -217,6 +217,8 @@ def upgraded_managed_fields(
             moved[manager] = _union(moved.get(manager, {}), fields)
         if rest:
             kept.append(entry.model_copy(update={"fields_v1": {"f:status": rest}}))
+    if not moved:
+        return None
     out = [e for e in entries if e not in legacy]
     template = legacy[0]
     for manager, fields in moved.items():

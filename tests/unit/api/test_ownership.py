@@ -246,3 +246,6 @@ def test_nothing_to_move_is_no_write() -> None:
     own = entry("livestream-operator", "Apply", {"f:status": {"f:phase": {}}})
     assert upgraded_managed_fields([SPEC_ENTRY, own]) is None
     assert upgraded_managed_fields([]) is None
+    # Fields no manager owns are no reason to write (at every write, forever).
+    unknown = entry(LEGACY, "Update", {"f:status": {".": {}, "f:gone": {}}})
+    assert upgraded_managed_fields([own, unknown]) is None
