@@ -10,7 +10,8 @@ from . import v1alpha1 as models
 from .json_schema import model_schema
 
 # Rules the OpenAPI subset cannot say, checked by the API server with CEL. Each
-# message names the field so `kubectl apply` tells the user what to fix.
+# message names the field so `kubectl apply` tells the user what to fix. (List
+# types are the fields' own json_schema_extra, in v1alpha1.)
 _QUANTITY_RULES = [
     {
         "rule": f"self.all(k, k in {list(models.RESOURCE_NAMES)!r})",
@@ -81,7 +82,6 @@ _EXTRA: dict[tuple[str, ...], dict[str, Any]] = {
             }
         ]
     },
-    ("spec", "recording", "paths"): {"x-kubernetes-list-type": "set"},
     ("spec", "recording"): {
         "x-kubernetes-validations": [
             {
@@ -93,20 +93,8 @@ _EXTRA: dict[tuple[str, ...], dict[str, Any]] = {
             }
         ]
     },
-    ("spec", "forwarder", "destinations"): {
-        "x-kubernetes-list-type": "map",
-        "x-kubernetes-list-map-keys": ["name"],
-    },
     ("spec", "worker", "resources", "requests"): {"x-kubernetes-validations": _QUANTITY_RULES},
     ("spec", "worker", "resources", "limits"): {"x-kubernetes-validations": _QUANTITY_RULES},
-    ("status", "recording", "paths"): {
-        "x-kubernetes-list-type": "map",
-        "x-kubernetes-list-map-keys": ["path"],
-    },
-    ("status", "conditions"): {
-        "x-kubernetes-list-type": "map",
-        "x-kubernetes-list-map-keys": ["type"],
-    },
 }
 
 PRINTER_COLUMNS: list[dict[str, Any]] = [

@@ -49,6 +49,16 @@ def camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+def list_map(*keys: str) -> dict[str, Any]:
+    """A field's json_schema_extra for a list whose items are known by `keys`
+    (kubebuilder's +listType=map, +listMapKey): server-side apply merges such a
+    list item by item, so two writers' items never replace each other's."""
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
+
+
+LIST_SET: dict[str, Any] = {"x-kubernetes-list-type": "set"}  # +listType=set
+
+
 class WireModel(BaseModel):
     """Base: camelCase on the wire, unknown fields rejected by pydantic."""
 
@@ -291,6 +301,7 @@ class ForwarderSpec(WireModel):
     destinations: Destinations = Field(
         default_factory=list,
         description="Third-party RTMP destinations; each gets its own container.",
+        json_schema_extra=list_map("name"),
     )
 
 
@@ -368,6 +379,7 @@ class RecordingSpec(WireModel):
         default=[RecordedPath.IN],  # pydantic copies it; a factory would leave the CRD without
         description="Which paths to record: in (what the publisher sent), out (the "
         "worker's output), or both.",
+        json_schema_extra=LIST_SET,
     )
     format: RecordFormat = Field(default=RecordFormat.FMP4, description="fmp4 or mpegts.")
     segment_duration: Duration = Field(
@@ -575,7 +587,9 @@ class RecordingStatus(WireModel):
     message: str | None = Field(
         default=None, max_length=400, description="Why not, when applied is false."
     )
-    paths: list[RecordedPathStatus] | None = Field(default=None, description="Per path.")
+    paths: list[RecordedPathStatus] | None = Field(
+        default=None, description="Per path.", json_schema_extra=list_map("path")
+    )
     free_bytes: int | None = Field(
         default=None,
         ge=0,
@@ -615,7 +629,9 @@ class DestinationStatus(WireModel):
 class ForwarderStatus(PodStatusSummary):
     ready: str | None = Field(default=None, description="Destinations up, e.g. 1/2.")
     destinations: list[DestinationStatus] | None = Field(
-        default=None, description="Per-destination state from containerStatuses."
+        default=None,
+        description="Per-destination state from containerStatuses.",
+        json_schema_extra=list_map("name"),
     )
 
 
@@ -634,8 +650,7 @@ class Condition(WireModel):
 class LiveStreamStatus(WireModel):
     """Observed state: what MediaMTX reports, and what the operator derives from it."""
 
-    # The hook receiver writes ingest, output, recording and snapshot (INGEST_FIELDS),
-    # the operator the rest (OPERATOR_FIELDS); each merge-patches only its own fields.
+    # Each field has one writer, a field manager of its own: api/ownership.py.
 
     phase: Phase | None = Field(default=None, description="Derived from children and ingest.")
     message: str | None = Field(default=None, description="Why the stream is in its phase.")
@@ -651,20 +666,27 @@ class LiveStreamStatus(WireModel):
     recording: RecordingStatus | None = None
     playback: PlaybackStatus | None = None
     snapshot: SnapshotStatus | None = None
-    conditions: list[Condition] | None = None
-
-    def operator_part(self) -> dict[str, Any]:
-        """The operator's fields as stored (no nulls), for telling whether a write is due."""
-        return self.model_dump(
-            by_alias=True, exclude_none=True, mode="json", include=set(OPERATOR_FIELDS)
-        )
-
-
-INGEST_FIELDS = frozenset({"ingest", "output", "recording", "snapshot"})
-OPERATOR_FIELDS = frozenset(LiveStreamStatus.model_fields) - INGEST_FIELDS
+    conditions: list[Condition] | None = Field(default=None, json_schema_extra=list_map("type"))
 
 
 # -------------------------------------------------------------- the whole object
+
+
+class ManagedFieldsEntry(BaseModel):
+    """One field manager's fields (metadata.managedFields), as server-side apply
+    records them; read to move an earlier writer's fields to their manager."""
+
+    model_config = ConfigDict(
+        alias_generator=camel, populate_by_name=True, extra="allow", frozen=True
+    )
+
+    manager: str = ""
+    operation: str = ""  # Apply or Update
+    api_version: str | None = None
+    time: Time | None = None
+    fields_type: str | None = None
+    fields_v1: dict[str, Any] = Field(default_factory=dict)
+    subresource: str | None = None
 
 
 class ObjectMeta(BaseModel):
@@ -683,6 +705,7 @@ class ObjectMeta(BaseModel):
     deletion_timestamp: Time | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    managed_fields: list[ManagedFieldsEntry] = Field(default_factory=list)
 
 
 class LiveStream(BaseModel):
@@ -718,38 +741,7 @@ class LiveStream(BaseModel):
         }
 
 
-# ----------------------------------------------------------- merge patches, times
-
-
-def _lists_without_nulls(value: Any) -> Any:
-    # A merge patch replaces a list whole, so a null inside an item is stored as a
-    # null (and rejected by the schema), not read as "remove".
-    if isinstance(value, dict):
-        return {k: _lists_without_nulls(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [
-            {k: _lists_without_nulls(v) for k, v in item.items() if v is not None}
-            if isinstance(item, dict)
-            else item
-            for item in value
-        ]
-    return value
-
-
-def status_patch(change: LiveStreamStatus) -> dict[str, Any]:
-    """A JSON merge patch of exactly the fields set on `change`, nested ones too.
-
-    A field set explicitly to None becomes a JSON null, which clears it.
-    """
-    dumped = change.model_dump(by_alias=True, exclude_unset=True, mode="json")
-    return dict(_lists_without_nulls(dumped))
-
-
-def replace_patch(status: LiveStreamStatus, fields: frozenset[str]) -> dict[str, Any]:
-    """A JSON merge patch that makes `fields` of the stored status equal `status`'s:
-    every None among them, nested ones included, becomes a null that clears it."""
-    dumped = status.model_dump(by_alias=True, mode="json", include=set(fields))
-    return dict(_lists_without_nulls(dumped))
+# ------------------------------------------------------------------------- times
 
 
 def format_time(value: datetime) -> Time:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from .. import logs
 from ..access.auth_endpoint import AuthService
 from ..api import naming
+from ..api.ownership import FieldManager
 from ..api.stream_keys import same_key
 from ..api.v1alpha1 import LiveStream, LiveStreamStatus
 from ..http_edge import Handler, healthz, problem, request_context
@@ -245,7 +246,9 @@ def _segment_handler(event_name: str) -> Handler:
             else (lambda ls: note_free_space(ls, event, low))
         )
         try:
-            written = await request.app[WRITER].update(where.stream_id, decide)
+            written = await request.app[WRITER].update(
+                where.stream_id, decide, FieldManager.RECORDING_INDEX
+            )
         except (KubeError, OSError, TimeoutError) as exc:
             metrics.RECORDING_SEGMENTS.labels(where.role.value, "error").inc()
             log.error("could not record a segment", extra={"reason": str(exc), "path": event.path})

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from ..api import naming
+from ..api.ownership import FieldManager
 from ..api.v1alpha1 import LiveStream, LiveStreamStatus, RecordingStatus
 from ..kube import KubeError
 from . import metrics
@@ -31,8 +32,9 @@ _UNMANAGED = (
 )
 
 ListLiveStreams = Callable[[], Awaitable[Iterable[LiveStream]]]
+# ConditionalWriter.update: the stream id, the change, the writer's field manager.
 StatusUpdate = Callable[
-    [str, Callable[[LiveStream], LiveStreamStatus | None]], Awaitable[bool | None]
+    [str, Callable[[LiveStream], LiveStreamStatus | None], FieldManager], Awaitable[bool | None]
 ]
 
 
@@ -148,7 +150,9 @@ class PathConfigSync:
             if reported(ls, message) is None:
                 continue
             try:
-                await self.update(ls.spec.stream_id, _reporter(message))
+                await self.update(
+                    ls.spec.stream_id, _reporter(message), FieldManager.RECORDING_SYNC
+                )
             except (KubeError, OSError, TimeoutError) as exc:
                 log.warning("recording: status not written", extra={"reason": str(exc)})
 

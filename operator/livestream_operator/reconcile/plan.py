@@ -240,7 +240,7 @@ class PodDeletion:
 
 @dataclass
 class Plan:
-    # The whole status as it should be; the operator writes its own fields of it.
+    # The operator's fields of the status as they should be (api/ownership.py).
     status: LiveStreamStatus
     create: list[Manifest] = field(default_factory=list)
     delete: list[PodDeletion] = field(default_factory=list)
@@ -371,14 +371,10 @@ def plan(
         message=message,
         observed_generation=meta.generation,
         grace_deadline=format_time(deadline) if in_grace and deadline else None,
-        ingest=status.ingest,
-        output=status.output,
         worker=worker_summary,
         forwarder=forwarder_status,
         processing=processing_status,
-        recording=status.recording,
         playback=playback_status(spec.stream_id, settings),
-        snapshot=status.snapshot,
         conditions=merge_conditions(status.conditions, conditions, now, meta.generation),
     )
     if status.phase is not phase:

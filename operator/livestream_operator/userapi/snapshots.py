@@ -35,6 +35,7 @@ from .. import logs
 from ..access.auth_endpoint import AuthService
 from ..access.stream_access import admit
 from ..api import naming
+from ..api.ownership import FieldManager
 from ..api.v1alpha1 import (
     LiveStream,
     LiveStreamStatus,
@@ -429,7 +430,7 @@ class Snapshots:
 
     async def _record(self, stream_id: str, picture: Picture) -> None:
         try:
-            await self.writer.update(stream_id, status_change(picture))
+            await self.writer.update(stream_id, status_change(picture), FieldManager.SNAPSHOTS)
         except Exception as exc:  # status is best effort; the picture was served
             log.warning(
                 "could not record the snapshot in status",

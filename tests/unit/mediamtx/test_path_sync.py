@@ -8,7 +8,9 @@ from typing import Any, cast
 
 import pytest
 
+from livestream_operator.api.ownership import FieldManager
 from livestream_operator.api.v1alpha1 import LiveStream, RecordedPath
+from livestream_operator.ingest.conditional_writer import ConditionalWriter
 from livestream_operator.mediamtx.control_api import (
     CircuitOpen,
     MediaMTXClient,
@@ -16,6 +18,8 @@ from livestream_operator.mediamtx.control_api import (
     Refused,
 )
 from livestream_operator.mediamtx.path_sync import PathConfigSync
+from livestream_operator.settings import Settings
+from tests.unit.ingest.test_receiver import MemoryAPI
 from tests.unit.mediamtx.test_path_config import CONFS, livestream, recording
 
 RECHECK = 30.0
@@ -232,3 +236,16 @@ async def test_an_unreachable_mediamtx_changes_nothing_and_is_asked_again(
     h.api.list_error = None
     assert await h.sync.once() == 2
     assert h.record("live/cam/in") is True
+
+
+async def test_mediamtxs_answer_is_the_syncs_write_beside_the_segment_index() -> None:
+    api = MemoryAPI()
+    ls = livestream("cam", recording())
+    await api.create_livestream("ns", ls)
+    api.objects["cam"]["status"] = {"recording": {"paths": [{"path": "in", "segments": 3}]}}
+    h = Harness()
+    h.sync.update = ConditionalWriter(api, "ns", Settings()).update
+    h.put(ls)
+    await h.sync.once()
+    assert api.applied == [(FieldManager.RECORDING_SYNC, {"recording": {"applied": True}})]
+    assert api.objects["cam"]["status"]["recording"]["paths"][0]["segments"] == 3

@@ -9,7 +9,7 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from pydantic import SecretStr
 from livestream_operator.access.auth_endpoint import AuthService
 from livestream_operator.access.cluster_view import KeyRing, Publishing
 from livestream_operator.access.policy import policy_from
+from livestream_operator.api.ownership import FieldManager
 from livestream_operator.api.stream_keys import StreamKey, generate_key
 from livestream_operator.api.v1alpha1 import (
     IngestStatus,
@@ -112,7 +113,12 @@ class Env:
     clock: Clock
     snapshots: Snapshots
     auth: AuthService
-    writes: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def writes(self) -> list[dict[str, Any]]:
+        """The status of each write, all of them the snapshots' own."""
+        assert {manager for manager, _ in self.api.applied} <= {FieldManager.SNAPSHOTS}
+        return [status for _, status in self.api.applied]
 
     def stream(self, stream_id: str, *, ingest: bool = True, output: bool = False) -> None:
         """A LiveStream in the API server and in the receiver's watched view."""
@@ -152,16 +158,6 @@ async def make_env() -> AsyncIterator[EnvFactory]:
             mediamtx_rtsp_url="rtsp://mediamtx:8554",
         )
         api = MemoryAPI()
-        writes: list[dict[str, Any]] = []
-        patch = api.patch_livestream_status
-
-        async def counted(
-            namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
-        ) -> LiveStream:
-            writes.append(status)
-            return await patch(namespace, name, status, resource_version)
-
-        api.patch_livestream_status = counted  # type: ignore[method-assign]
         keys, publishing = KeyRing(), Publishing()
         keys.by_stream = {"cam": StreamKey("cam", KEY, "lso-key-cam")}
         keys.synced.set()
@@ -174,7 +170,7 @@ async def make_env() -> AsyncIterator[EnvFactory]:
         app = make_app(snapshots.handle, not_served)
         client = TestClient(TestServer(app))
         await client.start_server()
-        env = Env(client, api, grab, clock, snapshots, auth, writes)
+        env = Env(client, api, grab, clock, snapshots, auth)
         made.append(env)
         return env
 
