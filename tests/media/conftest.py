@@ -23,6 +23,7 @@ from livestream_operator.mediamtx.control_api import MediaMTXClient
 from livestream_operator.mediamtx.path_sync import PathConfigSync
 from tests.conftest import require
 from tests.support.kube_fixtures import create_ls, get_ls
+from tests.support.ports import free_port
 from tests.support.processes import INTERNAL
 from tests.support.waiting import wait_for_async
 
@@ -33,7 +34,6 @@ from .media_support import (
     ProjectProc,
     build_mediamtx,
     forwarder_proc,
-    free_port,
     publisher_args,
     worker_proc,
 )
