@@ -1,13 +1,13 @@
 # livestream-operator: every workflow is a target here.
 #   make up        whole system on a local kind cluster, streaming a demo
-#   make test      every test tier (unit, integration, media, e2e)
+#   make test      every test tier (unit, chart, integration, media, e2e)
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 export PYTHONPATH := $(CURDIR)/operator
 
-.PHONY: help deps venv crd lint lint-shell lint-chart test test-unit test-integration test-media test-e2e \
+.PHONY: help deps venv generate crd verify lint lint-shell lint-chart test test-unit test-chart test-integration test-media test-e2e \
         bench bench-e2e up down logs ps tools images node-image clean
 
 help:
@@ -24,12 +24,16 @@ $(VENV)/.installed: pyproject.toml | deps
 
 venv: $(VENV)/.installed ## create .venv with the package and test tools
 
-crd: venv ## regenerate crds/ and the chart's copy (files/crds/, rendered by a template) from the models
-	$(PY) -m livestream_operator crd > crds/livestreams.yaml
-	mkdir -p charts/livestream-operator/files/crds
-	cp crds/livestreams.yaml charts/livestream-operator/files/crds/livestreams.yaml
+# What is generated, and from what: livestream_operator/generate.py.
+generate: venv ## write the generated files: the CRD (crds/, the chart's copy), values.schema.json, README's settings table
+	$(PY) -m livestream_operator generate
 
-lint: venv lint-shell ## ruff (lint and format), mypy and shellcheck
+crd: generate ## the CRD from the API types (one of what `generate` writes)
+
+verify: venv ## regenerate the generated files; fail, with the diff, if one was stale
+	$(PY) -m livestream_operator generate --verify
+
+lint: venv lint-shell verify ## generated files up to date, ruff (lint and format), mypy and shellcheck
 	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/mypy
@@ -46,10 +50,13 @@ lint-shell: ## shellcheck over every shell script in hack/ and images/
 lint-chart: ## helm lint --strict
 	PATH="$$(bash hack/build-tools.sh):$$PATH" helm lint --strict charts/livestream-operator
 
-test: lint test-unit test-integration test-media test-e2e ## lint, then all test tiers
+test: lint test-unit test-chart test-integration test-media test-e2e ## lint, then all test tiers
 
 test-unit: venv ## pure core, models, receiver (aiohttp test client), wrapper
 	$(PYTEST) tests/unit -q
+
+test-chart: venv ## the chart as `helm template` renders it (no cluster): values schema, env, RBAC, CRD
+	PATH="$$(bash hack/build-tools.sh helm):$$PATH" $(PYTEST) tests/chart -q
 
 test-integration: venv ## against a real kube-apiserver + etcd (built by hack/build-k8s.sh)
 	$(PYTEST) tests/integration -q

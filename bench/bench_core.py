@@ -34,10 +34,13 @@ sys.path[:0] = [str(REPO), str(REPO / "operator")]
 from tests.support import envtest, processes  # noqa: E402
 
 from bench.report import line, pct  # noqa: E402
+from livestream_operator.api.ownership import FieldManager  # noqa: E402
 from livestream_operator.api.v1alpha1 import (  # noqa: E402
+    IngestStatus,
     Lifecycle,
     LiveStream,
     LiveStreamSpec,
+    LiveStreamStatus,
     ObjectMeta,
 )
 from livestream_operator.kube import Kube, core_path, open_kube  # noqa: E402
@@ -119,24 +122,21 @@ async def fan_out(cp: envtest.ControlPlane, namespace: str, m: int) -> tuple[flo
 
         async def create(i: int) -> None:
             async with sem:
-                await kube.create_livestream(
+                created = await kube.create_livestream(
                     namespace,
                     LiveStream(
                         metadata=ObjectMeta(name=f"fan-{i}"),
                         spec=LiveStreamSpec(stream_id=f"fan-{i}", lifecycle=Lifecycle.PERSISTENT),
                     ),
                 )
-                await kube.patch_livestream_status(
-                    namespace,
-                    f"fan-{i}",
-                    {
-                        "ingest": {
-                            "available": True,
-                            "sourceId": "x",
-                            "path": f"live/fan-{i}/in",
-                            "availableSince": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                        }
-                    },
+                ingest = IngestStatus(
+                    available=True,
+                    source_id="x",
+                    path=f"live/fan-{i}/in",
+                    available_since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                )
+                await kube.apply_livestream_status(
+                    created, FieldManager.INGEST, LiveStreamStatus(ingest=ingest), conditional=False
                 )
 
         workers = asyncio.create_task(all_workers(kube, namespace, m))

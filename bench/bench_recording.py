@@ -10,12 +10,12 @@ project config (internal auth open to all: no receiver), its recordPath in a
 temporary directory; publishers stream a pre-encoded 1280x720@30 H.264 + AAC file
 (GOP 1 s, 2.5 Mbit/s) with `-c copy` (no encoder competes for the CPU) to
 live/bench/in (and live/bench-<n>/in for more streams). The operator's
-RecordingSync runs in this process against MediaMTX's Control API, over an
+PathConfigSync runs in this process against MediaMTX's Control API, over an
 in-memory mapping of LiveStreams the bench edits (spec.recording, segmentDuration
 10m); the segment hooks go to a stub receiver in this process.
 
 1. Toggle latency: a LiveStream's spec.recording.enabled goes true and
-   RecordingSync.once() applies it (a Control API patch of the path's own entry,
+   PathConfigSync.once() applies it (a Control API patch of the path's own entry,
    hot-reloaded by MediaMTX) -> the first segment file of the path appears in the
    recordings directory (polled every 10 ms). Then off again and a wait of 1-2 s
    (random, so that toggles land anywhere in the GOP). fmp4 and mpegts toggles
@@ -75,6 +75,9 @@ from tests.support.media_files import encode_test_file  # noqa: E402
 
 from bench.bench_media import CACHE  # noqa: E402
 from bench.report import cores_busy, line, machine_busy, pct  # noqa: E402
+from livestream_operator.access.auth_endpoint import AuthService  # noqa: E402
+from livestream_operator.access.cluster_view import KeyRing, Publishing  # noqa: E402
+from livestream_operator.access.policy import policy_from  # noqa: E402
 from livestream_operator.api.v1alpha1 import (  # noqa: E402
     LiveStream,
     LiveStreamSpec,
@@ -83,19 +86,16 @@ from livestream_operator.api.v1alpha1 import (  # noqa: E402
     RecordedPath,
     RecordingSpec,
 )
-from livestream_operator.ingest.auth import policy_from  # noqa: E402
-from livestream_operator.ingest.auth_endpoint import AuthService  # noqa: E402
-from livestream_operator.ingest.cluster_view import KeyRing, Publishing  # noqa: E402
 from livestream_operator.ingest.conditional_writer import ConditionalWriter  # noqa: E402
-from livestream_operator.ingest.mediamtx_api import MediaMTXClient  # noqa: E402
-from livestream_operator.ingest.recording_sync import RecordingSync  # noqa: E402
-from livestream_operator.ingest.snapshots import (  # noqa: E402
+from livestream_operator.mediamtx.control_api import MediaMTXClient  # noqa: E402
+from livestream_operator.mediamtx.path_sync import PathConfigSync  # noqa: E402
+from livestream_operator.settings import Settings  # noqa: E402
+from livestream_operator.userapi.snapshots import (  # noqa: E402
     FFMPEG_OUTPUT,
     FFmpegGrabber,
     Picture,
     Snapshots,
 )
-from livestream_operator.settings import Settings  # noqa: E402
 
 T = TypeVar("T")
 FORMATS = ("fmp4", "mpegts")
@@ -236,7 +236,7 @@ class RecordingMediaMTX(MediaMTX):
 
 
 class Operator:
-    """The operator's RecordingSync over an in-memory LiveStream mapping, on an
+    """The operator's PathConfigSync over an in-memory LiveStream mapping, on an
     event loop of its own (the rest of the bench is synchronous)."""
 
     def __init__(self, runner: asyncio.Runner, mtx: MediaMTX) -> None:
@@ -248,7 +248,7 @@ class Operator:
 
         self.session = runner.run(session())
         client = MediaMTXClient(f"http://127.0.0.1:{mtx.api_port}", self.session)
-        self.sync = RecordingSync(client, self.streams, recheck=3600)
+        self.sync = PathConfigSync(client, self.streams, recheck=3600)
 
     def run(self, work: Awaitable[T]) -> T:
         async def wrapped() -> T:
@@ -388,7 +388,7 @@ def report_toggles(toggles: list[Toggle], restarts: list[Restart]) -> None:
         width=42,
         cell=19,
     )
-    print("  (live: RecordingSync patches the path's own entry, which MediaMTX hot-reloads;")
+    print("  (live: PathConfigSync patches the path's own entry, which MediaMTX hot-reloads;")
     print("  restart: MediaMTX with record: yes restarted, the publisher reconnecting at once,")
     print("  every stream on that MediaMTX cut. A segment starts at a keyframe, one a second")
     print("  here; fmp4 writes it a part at a time, recordPartDuration 1 s)")

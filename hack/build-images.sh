@@ -60,6 +60,7 @@ for n in "${names[@]}"; do
     mediamtx)
       ctx="$work/mediamtx"; mkdir -p "$ctx"
       cp "$REPO_ROOT/operator/livestream_operator/ingest/mtx_hook.py" "$ctx/mtx-hook"
+      cp "$REPO_ROOT/operator/livestream_operator/backoff.py" "$ctx/backoff.py"
       cp "$REPO_ROOT/charts/livestream-operator/files/mediamtx.yml" "$ctx/mediamtx.yml"
       args+=(--build-arg "MEDIAMTX_IMAGE=$(mediamtx_image)")
       ;;

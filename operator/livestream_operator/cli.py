@@ -33,6 +33,12 @@ def _crd(argv: list[str]) -> int:
     return 0
 
 
+def _generate(argv: list[str]) -> int:
+    from .generate import main
+
+    return main(argv)
+
+
 def _mtx_hook(argv: list[str]) -> int:
     from .ingest.mtx_hook import main
 
@@ -77,6 +83,7 @@ COMMANDS: dict[str, tuple[Runner, str]] = {
     "operator": (_operator, "run the kopf operator that reconciles LiveStreams"),
     "hooks": (_hooks, "run the HTTP receiver for MediaMTX hook events"),
     "crd": (_crd, "print the LiveStream CRD generated from the models"),
+    "generate": (_generate, "write the generated files (CRD, values.schema.json); --verify"),
     "mtx-hook": (_mtx_hook, "the wrapper MediaMTX runs: mtx-hook ready|not-ready"),
     "worker": (_worker, "run a stream worker: RTSP live/<id>/in -> RTSP (or RTMP) live/<id>/out"),
     "forward": (_forward, "push live/<id>/out to one third-party RTMP destination"),

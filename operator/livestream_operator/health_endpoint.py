@@ -8,7 +8,6 @@ on every path.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from .api.pod_contract import HEALTH_PATH, METRICS_PATH
+from .http_refusals import Refusal, status_refusal
+from .problems import PROBLEM_JSON
 
 
 @dataclass(frozen=True)
@@ -34,16 +35,13 @@ PostHandler = Callable[[Message, Callable[[int], bytes]], Response]
 GetHandler = Callable[[], Response]
 
 
+def _problem(refusal: Refusal, headers: tuple[tuple[str, str], ...] = ()) -> Response:
+    return Response(refusal.status, refusal.body(), PROBLEM_JSON, headers)
+
+
 def _method_not_allowed(path: str) -> Response:
-    body = {
-        "type": "about:blank",
-        "title": "Method not allowed",
-        "status": 405,
-        "detail": f"POST to {path}",
-    }
-    return Response(
-        405, json.dumps(body).encode(), "application/problem+json", (("Allow", "POST"),)
-    )
+    refusal = Refusal(405, "Method not allowed", f"POST to {path}", "http-error")
+    return _problem(refusal, (("Allow", "POST"),))
 
 
 def serve(
@@ -62,9 +60,22 @@ def serve(
 
     class Handler(BaseHTTPRequestHandler):
         timeout = 10  # a client that stalls mid-request does not keep its thread
+        # No HTTP/0.9: every answer, a refusal of a garbled line too, has a status line.
+        default_request_version = "HTTP/1.0"
 
         def log_message(self, *_: Any) -> None:
             pass
+
+        def send_error(
+            self, code: int, message: str | None = None, explain: str | None = None
+        ) -> None:
+            # The standard library's page and reason phrase quote the request line.
+            self.close_connection = True
+            refusal = status_refusal(code)
+            headers = [("Connection", "close")]
+            if refusal.status == 405:
+                headers.append(("Allow", "GET, POST" if routes else "GET"))
+            self._reply(_problem(refusal, tuple(headers)))
 
         def do_GET(self) -> None:
             path = self.path.split("?")[0]
@@ -79,12 +90,12 @@ def serve(
             elif path in routes:
                 self._reply(_method_not_allowed(path))
             else:
-                self._reply(Response(404, b"not found\n", "text/plain"))
+                self._reply(_problem(status_refusal(404)))
 
         def do_POST(self) -> None:
             handler = routes.get(self.path.split("?")[0])
             if handler is None:
-                self._reply(Response(404, b"not found\n", "text/plain"))
+                self._reply(_problem(status_refusal(404)))
                 return
             self._reply(handler(self.headers, self.rfile.read))
 

@@ -8,6 +8,7 @@ objects this project only creates or watches (Pods, Events) stay plain manifests
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -19,21 +20,30 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 from yarl import URL
 
+from .api import ownership
 from .api import v1alpha1 as api
-from .api.v1alpha1 import LiveStream
+from .api.ownership import FieldManager
+from .api.v1alpha1 import LiveStream, LiveStreamStatus
 
+log = logging.getLogger(__name__)
 Body = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"  # server-side apply; JSON is YAML
 
 
 class KubeError(Exception):
     """An API error with the HTTP status and the server's reason."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(
+        self, status: int, reason: str, message: str, field_conflicts: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
+        # Fields another field manager owns that an apply would have changed.
+        self.field_conflicts = field_conflicts
 
     @property
     def not_found(self) -> bool:
@@ -47,16 +57,24 @@ class KubeError(Exception):
     def already_exists(self) -> bool:
         return self.status == 409 and self.reason == "AlreadyExists"
 
+    @property
+    def manager_conflict(self) -> bool:
+        """A 409 for another manager's fields, not for a stale resourceVersion:
+        reading again does not help."""
+        return self.status == 409 and bool(self.field_conflicts)
+
 
 def _error(exc: ApiException) -> KubeError:
     try:
         body = json.loads(exc.body or "{}")
     except ValueError:
         body = {}
+    causes = (body.get("details") or {}).get("causes") or []
     return KubeError(
         int(exc.status or 0),
         body.get("reason", exc.reason or ""),
         body.get("message", str(exc.body or "")),
+        tuple(str(c.get("field", "")) for c in causes if c.get("reason") == "FieldManagerConflict"),
     )
 
 
@@ -119,18 +137,59 @@ class Kube:
         created = await self.request("POST", livestreams_path(namespace), livestream.manifest())
         return LiveStream.model_validate(created)
 
-    async def patch_livestream_status(
-        self, namespace: str, name: str, status: Body, resource_version: str | None = None
+    async def apply_livestream_status(
+        self,
+        read: LiveStream,
+        manager: FieldManager,
+        status: LiveStreamStatus,
+        *,
+        conditional: bool = True,
     ) -> LiveStream:
-        """Merge-patch status (a patch made by v1alpha1.status_patch or replace_patch);
-        with resource_version, fail (409) if the object changed meanwhile."""
-        patch: Body = {"status": status}
-        if resource_version:
-            patch["metadata"] = {"resourceVersion": resource_version}
+        """Server-side apply `manager`'s fields of `status` (api/ownership.py), only
+        those: the API server keeps every other manager's, removes this manager's
+        that `status` leaves out, and refuses (409, KubeError.manager_conflict) a
+        change to a field another manager owns. `conditional`: only onto the object
+        as `read` (409 if it changed since)."""
+        namespace, name = read.metadata.namespace or "", read.metadata.name
+        version = read.metadata.resource_version
+        upgraded = ownership.upgraded_managed_fields(read.metadata.managed_fields)
+        if upgraded is not None:
+            version = await self._move_fields(namespace, name, upgraded, version)
         updated = await self.request(
-            "PATCH", livestreams_path(namespace, name, "status"), patch, content_type=MERGE_PATCH
+            "PATCH",
+            livestreams_path(namespace, name, "status"),
+            ownership.apply_body(name, manager, status, version if conditional else None),
+            query=[("fieldManager", manager.value)],
+            content_type=APPLY_PATCH,
         )
         return LiveStream.model_validate(updated)
+
+    async def _move_fields(
+        self,
+        namespace: str,
+        name: str,
+        entries: list[api.ManagedFieldsEntry],
+        resource_version: str | None,
+    ) -> str:
+        """Write managedFields as ownership.upgraded_managed_fields made them, on the
+        object as read (409 otherwise); returns the new resourceVersion."""
+        patch = [
+            {
+                "op": "replace",
+                "path": "/metadata/managedFields",
+                "value": [e.model_dump(by_alias=True, exclude_none=True) for e in entries],
+            },
+            # replace, not test: a stale one is a 409 Conflict, as for any write.
+            {"op": "replace", "path": "/metadata/resourceVersion", "value": resource_version},
+        ]
+        moved = await self.request(
+            "PATCH", livestreams_path(namespace, name), patch, content_type=JSON_PATCH
+        )
+        log.info(
+            "status fields of an earlier release moved to their managers",
+            extra={"livestream": name},
+        )
+        return str(moved["metadata"]["resourceVersion"])
 
     async def delete_livestream(
         self, namespace: str, name: str, resource_version: str | None = None

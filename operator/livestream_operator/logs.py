@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import time
+from enum import StrEnum
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -19,6 +20,18 @@ _RESERVED = set(vars(logging.makeLogRecord({})))
 # a library's error message can quote a URL that carries one.
 _SECRETS: set[str] = set()
 MASK = "****"
+
+
+class LogLevel(StrEnum):
+    """The levels LSO_LOG_LEVEL and the processes' --log-level take (in either case)."""
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+LOG_LEVELS = tuple(level.value for level in LogLevel)
 
 
 def never_log(*values: str) -> None:

@@ -84,7 +84,7 @@ class Redactor:
         return self._pattern.sub(MASK, text) if self._pattern else text
 
 
-def with_credentials(url: str, user: str, password: str) -> str:
+def with_userinfo_credentials(url: str, user: str, password: str) -> str:
     """`url` with `user:password@` (URL-encoded) before its host; `url` itself
     when there is no user. For a subprocess's argv only: never log the result."""
     if not user:

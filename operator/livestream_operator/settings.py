@@ -6,8 +6,10 @@ import json
 import os
 from collections.abc import Mapping
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import (
+    BeforeValidator,
     Field,
     SecretStr,
     ValidationError,
@@ -16,21 +18,25 @@ from pydantic import (
     model_validator,
 )
 
+from .api.json_schema import model_schema
 from .api.pod_contract import refused_backend_secret
 from .api.v1alpha1 import (
     DEFAULT_GRACE_SECONDS,
-    DURATION_PATTERN,
     MAX_RETENTION_SECONDS,
     MIN_RETENTION_SECONDS,
-    Destination,
+    RETENTION_RANGE,
+    Destinations,
+    Duration,
+    GraceSeconds,
     OutputProtocol,
     PlaybackURLs,
     ProcessingSpec,
     ResourceRequirements,
     WireModel,
     WorkerMode,
-    duration_seconds,
+    duration_within,
 )
+from .logs import LOG_LEVELS, LogLevel
 
 
 class AuthMode(StrEnum):
@@ -41,6 +47,26 @@ class AuthMode(StrEnum):
 class OutputRead(StrEnum):
     PUBLIC = "public"  # anyone may read live/<id>/out
     KEYED = "keyed"  # readers of out need the stream's key
+
+
+class PullPolicy(StrEnum):
+    """imagePullPolicy of the Pods the operator creates (Kubernetes' values)."""
+
+    ALWAYS = "Always"
+    IF_NOT_PRESENT = "IfNotPresent"
+    NEVER = "Never"
+
+
+# In either case, as Python's logging takes it.
+AnyCaseLogLevel = Annotated[
+    LogLevel,
+    BeforeValidator(lambda value: value.upper() if isinstance(value, str) else value),
+    Field(json_schema_extra={"enum": [*LOG_LEVELS, *(level.lower() for level in LOG_LEVELS)]}),
+]
+
+
+# A port to listen on; 0: do not listen.
+PortOrOff = Annotated[int, Field(ge=0, le=65535)]
 
 
 class SettingsError(ValueError):
@@ -55,7 +81,7 @@ class Settings(WireModel):
     mediamtx_rtmp_url: str = Field(default="rtmp://mediamtx:1935")
     worker_image: str = Field(default="livestream-worker:0.1.0")
     forwarder_image: str = Field(default="livestream-forwarder:0.1.0")
-    image_pull_policy: str = Field(default="IfNotPresent")
+    image_pull_policy: PullPolicy = PullPolicy.IF_NOT_PRESENT
     worker_resources: ResourceRequirements = Field(
         default=ResourceRequirements(
             requests={"cpu": "100m", "memory": "64Mi"}, limits={"cpu": "1", "memory": "256Mi"}
@@ -69,16 +95,16 @@ class Settings(WireModel):
     # Defaults for LiveStreams the receiver creates from hooks.
     default_worker_mode: WorkerMode = WorkerMode.BYPASS
     default_worker_output: OutputProtocol = OutputProtocol.RTSP
-    default_grace_seconds: int = Field(default=DEFAULT_GRACE_SECONDS, ge=0, le=86400)
-    default_destinations: list[Destination] = Field(default_factory=list)
+    default_grace_seconds: GraceSeconds = DEFAULT_GRACE_SECONDS
+    default_destinations: Destinations = Field(default_factory=list)
     # spec.worker.processing of those LiveStreams; required when the default mode is process.
     default_processing: ProcessingSpec | None = None
     resync_seconds: float = Field(default=5.0, gt=0, le=3600)
     mediamtx_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     concurrency: int = Field(default=16, ge=1, le=256)
-    health_port: int = Field(default=8080, ge=0, le=65535)
-    metrics_port: int = Field(default=9090, ge=0, le=65535)
-    log_level: str = "INFO"
+    health_port: PortOrOff = 8080
+    metrics_port: PortOrOff = 9090
+    log_level: AnyCaseLogLevel = LogLevel.INFO
     # Who may publish and read (the receiver's auth endpoint, MediaMTX's authHTTPAddress).
     auth_mode: AuthMode = AuthMode.STREAM_KEY
     output_read: OutputRead = OutputRead.KEYED
@@ -100,9 +126,7 @@ class Settings(WireModel):
     recording_min_free_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
     # The longest a segment is kept: mediamtx.yml's recordDeleteAfter (the chart
     # sets both from recording.maxRetention); streams asking more are capped.
-    recording_max_retention: str = Field(
-        default="168h", pattern=DURATION_PATTERN, min_length=2, max_length=20
-    )
+    recording_max_retention: Duration = "168h"
     public_urls: PlaybackURLs = Field(default_factory=PlaybackURLs)
     playback_ingest: bool = False
     # Warm worker pool (operator): idle worker Pods claimed by new streams.
@@ -132,8 +156,8 @@ class Settings(WireModel):
     @classmethod
     def _max_retention_bounds(cls, value: str) -> str:
         # 0s would mean "forever" to MediaMTX, and cap every stream at forever.
-        if not MIN_RETENTION_SECONDS <= (duration_seconds(value) or 0) <= MAX_RETENTION_SECONDS:
-            raise ValueError("must be between 10s and 8784h (366 days)")
+        if not duration_within(value, MIN_RETENTION_SECONDS, MAX_RETENTION_SECONDS):
+            raise ValueError(f"must be {RETENTION_RANGE}")
         return value
 
     @field_validator("renew_seconds")
@@ -165,12 +189,12 @@ class Settings(WireModel):
 _DEFAULT_PROCESSING = "LSO_DEFAULT_PROCESSING"
 _DEFAULT_MODE = "LSO_DEFAULT_WORKER_MODE"
 _ENV = {name: "LSO_" + name.upper() for name in Settings.model_fields}
+# Structured settings are JSON in their variable.
+_SCHEMA = model_schema(Settings)["properties"]
 _JSON_FIELDS = {
-    "worker_resources",
-    "forwarder_resources",
-    "default_destinations",
-    "default_processing",
-    "public_urls",
+    name
+    for name, field in Settings.model_fields.items()
+    if _SCHEMA[field.alias or name].get("type") in ("object", "array")
 }
 
 

@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import require
+from tests.support.tools import tool
 from tests.support.waiting import wait_for
 
-from .e2e_support import Config, Kube, MediaMTXApi, tool
+from .e2e_support import Config, Kube, MediaMTXApi
 
 
 @pytest.fixture(scope="session")

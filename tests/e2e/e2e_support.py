@@ -42,13 +42,10 @@ from typing import Any, TypeVar
 
 from livestream_operator.api import stream_keys
 from tests.support.media_files import encode_test_file
+from tests.support.tools import CACHE_DIR, tool
 from tests.support.waiting import GiveUp, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-CACHE_DIR = Path(
-    os.environ.get("LSO_CACHE_DIR")
-    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "livestream-operator"
-)
 GROUP = "media.livestream-operator.dev"
 API_VERSION = f"{GROUP}/v1alpha1"
 MANAGED_BY = "app.kubernetes.io/managed-by=livestream-operator"
@@ -154,15 +151,6 @@ class Config:
 
 def fullname(release: str, chart: str = "livestream-operator") -> str:
     return release if chart in release else f"{release}-{chart}"
-
-
-def tool(name: str) -> str | None:
-    """A tool from PATH, else from hack/build-tools.sh's cache directory."""
-    found = shutil.which(name)
-    if found:
-        return found
-    cached = CACHE_DIR / "bin" / "path" / name
-    return str(cached) if cached.exists() else None
 
 
 def unique_id(prefix: str) -> str:

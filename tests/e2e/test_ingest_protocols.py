@@ -14,9 +14,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from livestream_operator.api import stream_keys
+from tests.support.tools import tool
 from tests.support.waiting import wait_for
 
-from .e2e_support import Config, Kube, Publisher, publishing, tool, unique_id
+from .e2e_support import Config, Kube, Publisher, publishing, unique_id
 
 pytestmark = pytest.mark.e2e
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import require
+from tests.support.tools import tool
 from tests.support.waiting import wait_for
 
 from .e2e_support import (
@@ -25,7 +26,6 @@ from .e2e_support import (
     lavfi_args,
     livestream_manifest,
     publishing,
-    tool,
     unique_id,
 )
 

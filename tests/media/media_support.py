@@ -28,6 +28,7 @@ from typing import Any, Self
 import yaml
 
 from tests.support.media_files import copy_input_args
+from tests.support.ports import free_port
 from tests.support.processes import HOOK_TOKEN, INTERNAL
 from tests.support.waiting import wait_for
 
@@ -37,18 +38,6 @@ BUILD_SCRIPT = REPO / "hack" / "build-mediamtx.sh"
 MTX_HOOK = REPO / "operator" / "livestream_operator" / "ingest" / "mtx_hook.py"
 PYTHON = sys.executable
 CLI = [PYTHON, "-m", "livestream_operator"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def build_mediamtx(timeout: float = 1800) -> Path:
@@ -128,7 +117,7 @@ class MediaMTX:
     rtmp_port: int = field(default_factory=free_port)
     rtsp_port: int = field(default_factory=free_port)
     # The config enables SRT (UDP): each instance gets its own port, as for the rest.
-    srt_port: int = field(default_factory=free_udp_port)
+    srt_port: int = field(default_factory=free_port)
     api_port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
     playback_port: int = field(default_factory=free_port)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -16,18 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from ssl import CERT_NONE, create_default_context
 
+from .ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "lso-envtest-admin-token"
 
 
 class Unavailable(RuntimeError):
     """A prerequisite (binaries, ports) is missing."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def binaries(

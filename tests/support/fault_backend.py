@@ -50,8 +50,9 @@ from livestream_operator.api.backend_protocol import (
     encode_frame,
 )
 from livestream_operator.backend.processor import pcm_from_bytes, pcm_to_bytes
-from livestream_operator.backend.server import authorized, problem
+from livestream_operator.backend.server import authorized
 from livestream_operator.backend.tone import ToneProcessor, ToneSession
+from livestream_operator.http_edge import problem
 
 
 class Garbage(enum.Enum):

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from livestream_operator.api.ownership import FieldManager
+from livestream_operator.api.v1alpha1 import LiveStreamStatus
 from livestream_operator.kube import Kube, KubeError, livestreams_path, open_kube
 from tests.conftest import REPO, require
 from tests.support import envtest, processes
@@ -162,3 +164,13 @@ async def create_ls(kube: Kube, namespace: str, body: dict[str, Any]) -> dict[st
 async def list_ls(kube: Kube, namespace: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = (await kube.request("GET", livestreams_path(namespace)))["items"]
     return items
+
+
+async def apply_status(
+    kube: Kube, namespace: str, name: str, manager: FieldManager, status: dict[str, Any]
+) -> None:
+    """Write status fields as their writer does: `status` is all of `manager`'s
+    fields (server-side apply), e.g. status.ingest as the receiver's ready hook."""
+    read = await kube.get_livestream(namespace, name)
+    written = LiveStreamStatus.model_validate(status)
+    await kube.apply_livestream_status(read, manager, written, conditional=False)

@@ -11,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .envtest import free_port
+from .ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "livestream_operator"]

@@ -2,7 +2,10 @@
 place allows, so a change has one obvious home.
 
     api/        the LiveStream types, CRD generation, names, the Pod contract
-    ingest/     MediaMTX -> status.ingest/.output (hooks, resync, Control API)
+    mediamtx/   MediaMTX's own configuration (Control API client, path entries, their sync)
+    access/     who may publish and read (auth decisions, the cluster view of keys)
+    ingest/     MediaMTX's hooks and resync -> status.ingest/.output/.recording
+    userapi/    the users' HTTP API (recordings, snapshots)
     reconcile/  LiveStream -> Pods (plan, manifests, Events, controller)
     worker/, forwarder/   the media processes the operator starts
     backend/    the reference processing backends (they speak api/backend_protocol.py)
@@ -17,19 +20,44 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "livestream_operator"
-SIDES = {"api", "ingest", "reconcile", "worker", "forwarder", "backend", "cmd"}
+SIDES = {
+    "api",
+    "mediamtx",
+    "access",
+    "ingest",
+    "userapi",
+    "reconcile",
+    "worker",
+    "forwarder",
+    "backend",
+    "cmd",
+}
 # What each package may import from the project besides itself and the shared
-# top-level modules (kube, kube_events, settings, logs, health_endpoint).
+# top-level modules (kube, kube_events, settings, logs, health_endpoint, http_edge...).
 ALLOWED = {
     "api": set(),
-    "ingest": {"api"},
+    "mediamtx": {"api"},
+    "access": {"api"},
+    "ingest": {"api", "mediamtx", "access"},
+    "userapi": {"api", "access", "ingest"},
     "reconcile": {"api"},
     "worker": {"api"},
     "forwarder": {"api"},
     "backend": {"api"},
-    "cmd": {"api", "ingest", "reconcile"},
+    "cmd": {"api", "mediamtx", "access", "ingest", "userapi", "reconcile"},
 }
-SHARED = {"kube", "kube_events", "settings", "logs", "health_endpoint", "media_urls"}
+SHARED = {
+    "kube",
+    "kube_events",
+    "settings",
+    "logs",
+    "health_endpoint",
+    "media_urls",
+    "problems",
+    "http_edge",
+    "http_refusals",
+    "backoff",
+}
 
 
 def _project_imports(path: Path) -> set[str]:
@@ -68,3 +96,11 @@ def test_shared_modules_depend_on_no_side_but_the_api() -> None:
     for name in SHARED:
         imported = _project_imports(PACKAGE / f"{name}.py") & SIDES
         assert imported <= {"api"}, f"{name}.py imports {sorted(imported)}"
+
+
+def test_the_test_tree_mirrors_the_packages() -> None:
+    tests = PACKAGE.parents[1] / "tests"
+    for tier in ("unit", "integration", "media"):
+        for folder in (tests / tier).iterdir():
+            if folder.is_dir() and folder.name != "__pycache__":
+                assert folder.name in SIDES, f"tests/{tier}/{folder.name} mirrors no package"

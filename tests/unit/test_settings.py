@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
+from livestream_operator.api.v1alpha1 import MAX_DESTINATIONS, RETENTION_MESSAGE
 from livestream_operator.settings import SettingsError, from_env
 
 
@@ -30,6 +34,7 @@ def test_bad_settings_name_the_variable(env: dict[str, str], words: str) -> None
         from_env(env)
 
 
+DESTINATION = {"name": "yt", "urlSecretRef": {"name": "keys", "key": "yt"}}
 BACKEND = '{"backend": {"service": {"name": "loudness", "port": 8080, "path": "/v1/audio"}}}'
 
 
@@ -72,3 +77,36 @@ def test_default_processing_is_json() -> None:
 def test_bad_default_processing_names_the_variable(env: dict[str, str], words: str) -> None:
     with pytest.raises(SettingsError, match=words):
         from_env(env)
+
+
+def test_the_retention_cap_is_bounded_as_a_streams_retention() -> None:
+    with pytest.raises(SettingsError) as info:
+        from_env({"LSO_RECORDING_MAX_RETENTION": "5s"})
+    assert str(info.value).endswith(RETENTION_MESSAGE.removeprefix("spec.recording.retention"))
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"LSO_IMAGE_PULL_POLICY": "Sometimes"}, "LSO_IMAGE_PULL_POLICY: Input should be 'Always'"),
+        ({"LSO_LOG_LEVEL": "loud"}, "LSO_LOG_LEVEL: Input should be 'DEBUG'"),
+        (
+            {"LSO_DEFAULT_DESTINATIONS": json.dumps([DESTINATION] * 2)},
+            "LSO_DEFAULT_DESTINATIONS: Value error, destination names must be unique",
+        ),
+        (
+            {"LSO_DEFAULT_DESTINATIONS": json.dumps([DESTINATION] * (MAX_DESTINATIONS + 1))},
+            f"LSO_DEFAULT_DESTINATIONS: List should have at most {MAX_DESTINATIONS} items",
+        ),
+    ],
+)
+def test_settings_refuse_what_the_pods_and_streams_they_make_would(
+    env: dict[str, str], words: str
+) -> None:
+    with pytest.raises(SettingsError, match=re.escape(words)):
+        from_env(env)
+
+
+def test_the_log_level_in_either_case() -> None:
+    assert from_env({"LSO_LOG_LEVEL": "debug"}).log_level == "DEBUG"
+    assert from_env({}).log_level == "INFO"

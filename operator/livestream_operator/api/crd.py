@@ -5,22 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from pydantic import BaseModel
 
 from . import v1alpha1 as models
+from .json_schema import model_schema
 
 # Rules the OpenAPI subset cannot say, checked by the API server with CEL. Each
-# message names the field so `kubectl apply` tells the user what to fix.
+# message names the field so `kubectl apply` tells the user what to fix. (List
+# types are the fields' own json_schema_extra, in v1alpha1.)
 _QUANTITY_RULES = [
     {
-        "rule": "self.all(k, k in ['cpu', 'memory', 'ephemeral-storage'])",
-        "message": "keys must be cpu, memory or ephemeral-storage",
+        "rule": f"self.all(k, k in {list(models.RESOURCE_NAMES)!r})",
+        "message": f"keys must be {', '.join(models.RESOURCE_NAMES[:-1])} "
+        f"or {models.RESOURCE_NAMES[-1]}",
     },
     {
         "rule": "self.all(k, isQuantity(self[k]))",
         "message": "values must be Kubernetes quantities, e.g. 250m or 128Mi",
     },
 ]
+
+
+def _duration_between(low: int, high: int) -> str:
+    """A CEL rule: the string field is a duration from low to high seconds."""
+    bounds = (models.go_duration(low), models.go_duration(high))
+    return f"duration(self) >= duration('{bounds[0]}') && duration(self) <= duration('{bounds[1]}')"
+
+
 _EXTRA: dict[tuple[str, ...], dict[str, Any]] = {
     ("spec",): {
         "x-kubernetes-validations": [
@@ -38,7 +48,8 @@ _EXTRA: dict[tuple[str, ...], dict[str, Any]] = {
             {
                 # has(): the API server checks the rule against the default {} too,
                 # where mode's own default is not applied.
-                "rule": "!has(self.mode) || self.mode != 'process' || has(self.processing)",
+                "rule": f"!has(self.mode) || self.mode != '{models.WorkerMode.PROCESS}' "
+                "|| has(self.processing)",
                 "message": models.PROCESSING_REQUIRED_MESSAGE,
                 "fieldPath": ".processing",
             }
@@ -46,14 +57,17 @@ _EXTRA: dict[tuple[str, ...], dict[str, Any]] = {
     },
     ("spec", "worker", "processing", "backend"): {
         "x-kubernetes-validations": [
-            {"rule": "has(self.url) != has(self.service)", "message": models.BACKEND_TARGET_MESSAGE}
+            {
+                "rule": " != ".join(f"has(self.{name})" for name in models.BACKEND_TARGETS),
+                "message": models.BACKEND_TARGET_MESSAGE,
+            }
         ]
     },
     # The pattern says the form; CEL's duration() the bounds (the pydantic validators').
     ("spec", "recording", "segmentDuration"): {
         "x-kubernetes-validations": [
             {
-                "rule": "duration(self) >= duration('1s') && duration(self) <= duration('24h')",
+                "rule": _duration_between(models.MIN_SEGMENT_SECONDS, models.MAX_SEGMENT_SECONDS),
                 "message": models.SEGMENT_DURATION_MESSAGE,
             }
         ]
@@ -61,12 +75,13 @@ _EXTRA: dict[tuple[str, ...], dict[str, Any]] = {
     ("spec", "recording", "retention"): {
         "x-kubernetes-validations": [
             {
-                "rule": "duration(self) >= duration('10s') && duration(self) <= duration('8784h')",
+                "rule": _duration_between(
+                    models.MIN_RETENTION_SECONDS, models.MAX_RETENTION_SECONDS
+                ),
                 "message": models.RETENTION_MESSAGE,
             }
         ]
     },
-    ("spec", "recording", "paths"): {"x-kubernetes-list-type": "set"},
     ("spec", "recording"): {
         "x-kubernetes-validations": [
             {
@@ -78,20 +93,8 @@ _EXTRA: dict[tuple[str, ...], dict[str, Any]] = {
             }
         ]
     },
-    ("spec", "forwarder", "destinations"): {
-        "x-kubernetes-list-type": "map",
-        "x-kubernetes-list-map-keys": ["name"],
-    },
     ("spec", "worker", "resources", "requests"): {"x-kubernetes-validations": _QUANTITY_RULES},
     ("spec", "worker", "resources", "limits"): {"x-kubernetes-validations": _QUANTITY_RULES},
-    ("status", "recording", "paths"): {
-        "x-kubernetes-list-type": "map",
-        "x-kubernetes-list-map-keys": ["path"],
-    },
-    ("status", "conditions"): {
-        "x-kubernetes-list-type": "map",
-        "x-kubernetes-list-map-keys": ["type"],
-    },
 }
 
 PRINTER_COLUMNS: list[dict[str, Any]] = [
@@ -131,37 +134,24 @@ def _drop_nones(value: Any) -> Any:
     return value
 
 
-def to_structural(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
-    """Turn a pydantic JSON schema into a Kubernetes structural OpenAPI v3 schema.
-
-    Inlines $refs, unwraps Optional (anyOf with null), drops titles and
-    `additionalProperties: false` (both rejected or meaningless in CRDs).
-    """
-    if schema.get("default", 0) is None:  # "absent" is how a CRD says None
+def to_structural(schema: dict[str, Any]) -> dict[str, Any]:
+    """Turn an inlined pydantic JSON schema (json_schema.inline) into a Kubernetes
+    structural OpenAPI v3 schema: no `additionalProperties: false` (meaningless in a
+    CRD, whose unknown fields the API server prunes), no null defaults (absent is how
+    a CRD says None)."""
+    if schema.get("default", 0) is None:
         schema = {k: v for k, v in schema.items() if k != "default"}
-    if "$ref" in schema:
-        target = defs[schema["$ref"].split("/")[-1]]
-        merged = {**to_structural(target, defs), **{k: v for k, v in schema.items() if k != "$ref"}}
-        return to_structural(merged, defs) if "$ref" in merged else merged
-    if "anyOf" in schema:
-        variants = [s for s in schema["anyOf"] if s.get("type") != "null"]
-        if len(variants) != 1:
-            raise ValueError(f"unsupported union in CRD schema: {schema}")
-        rest = {k: v for k, v in schema.items() if k != "anyOf"}
-        return to_structural({**variants[0], **rest}, defs)
     out: dict[str, Any] = {}
     for key, value in schema.items():
-        if key in ("title", "$defs"):
-            continue
         if key == "additionalProperties":
             if value is False:
                 continue
-            out[key] = to_structural(value, defs) if isinstance(value, dict) else value
+            out[key] = to_structural(value) if isinstance(value, dict) else value
         elif key == "patternProperties":
             # Not structural: the values' schema becomes additionalProperties and
             # the key pattern a CEL rule.
             ((pattern, sub),) = value.items()
-            out["additionalProperties"] = to_structural(sub, defs)
+            out["additionalProperties"] = to_structural(sub)
             out.setdefault("x-kubernetes-validations", []).append(
                 {
                     "rule": f"self.all(k, k.matches({pattern!r}))",
@@ -169,12 +159,11 @@ def to_structural(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any
                 }
             )
         elif key == "properties":
-            out[key] = {name: to_structural(sub, defs) for name, sub in value.items()}
+            out[key] = {name: to_structural(sub) for name, sub in value.items()}
         elif key == "items":
-            out[key] = to_structural(value, defs)
+            out[key] = to_structural(value)
         elif key == "default":
-            if value is not None:
-                out[key] = _drop_nones(value)
+            out[key] = _drop_nones(value)
         else:
             out[key] = value
     if "enum" in out and "type" not in out:
@@ -188,14 +177,9 @@ def _apply_extras(schema: dict[str, Any], path: tuple[str, ...] = ()) -> None:
         _apply_extras(sub, (*path, name))
 
 
-def model_schema(model: type[BaseModel]) -> dict[str, Any]:
-    raw = model.model_json_schema(by_alias=True, mode="validation")
-    return to_structural(raw, raw.get("$defs", {}))
-
-
 def openapi_schema() -> dict[str, Any]:
-    spec = model_schema(models.LiveStreamSpec)
-    status = model_schema(models.LiveStreamStatus)
+    spec = to_structural(model_schema(models.LiveStreamSpec))
+    status = to_structural(model_schema(models.LiveStreamStatus))
     spec.pop("required", None)
     spec["required"] = ["streamId"]
     schema: dict[str, Any] = {
@@ -254,7 +238,7 @@ def crd() -> dict[str, Any]:
 
 def render() -> str:
     header = "# Generated by `livestream-operator crd` from livestream_operator/api/v1alpha1.py.\n"
-    header += "# Do not edit: change the models and run `make crd`.\n"
+    header += "# Do not edit: change the models and run `make generate`.\n"
     return header + yaml.dump(crd(), Dumper=_NoAliases, sort_keys=False, width=100)
 
 

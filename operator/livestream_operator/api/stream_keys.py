@@ -38,8 +38,12 @@ def is_key(value: str) -> bool:
 
 
 def same_key(given: str, expected: str) -> bool:
-    """Constant-time comparison, so timing tells nothing about the expected key."""
-    return hmac.compare_digest(given.encode(), expected.encode())
+    """Constant-time comparison, so timing tells nothing about the expected key.
+    What a client sent may hold lone surrogates (a header's undecodable byte, a
+    JSON escape): they compare unequal instead of failing to encode."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 SECRET_PREFIX = "lso-key-"

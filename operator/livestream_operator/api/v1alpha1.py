@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 GROUP = "media.livestream-operator.dev"
 VERSION = "v1alpha1"
@@ -28,19 +28,35 @@ API_VERSION = f"{GROUP}/{VERSION}"
 STREAM_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$"
 # RFC 1123 label: destination names become container names.
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+# Names of most Kubernetes objects (Secrets, PVCs, StorageClasses): DNS-1123 subdomains.
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 # Secret names are DNS-1123 subdomains; keys are [-._a-zA-Z0-9]+.
-SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+SECRET_NAME_PATTERN = DNS_SUBDOMAIN_PATTERN
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]{1,253}$"
 MAX_DESTINATIONS = 8
 # Children are named "<name>-worker"/"<name>-forwarder" and must stay within the
 # 63 characters of a label value.
 MAX_NAME_LENGTH = 50
+DAY_SECONDS = 86400
 DEFAULT_GRACE_SECONDS = 30
+MAX_GRACE_SECONDS = DAY_SECONDS
+# spec.gracePeriodSeconds, and the operator's default for hook-created streams.
+GraceSeconds = Annotated[int, Field(ge=0, le=MAX_GRACE_SECONDS)]
 
 
 def camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
+
+
+def list_map(*keys: str) -> dict[str, Any]:
+    """A field's json_schema_extra for a list whose items are known by `keys`
+    (kubebuilder's +listType=map, +listMapKey): server-side apply merges such a
+    list item by item, so two writers' items never replace each other's."""
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
+
+
+LIST_SET: dict[str, Any] = {"x-kubernetes-list-type": "set"}  # +listType=set
 
 
 class WireModel(BaseModel):
@@ -100,9 +116,11 @@ class DestinationState(StrEnum):
 # --------------------------------------------------------------------------- spec
 
 
+# The resources a worker may ask for (the CRD's CEL rule names them).
+RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
 # Bounded so the API server can afford the CEL rules on them.
 Quantity = Annotated[str, Field(max_length=32)]
-ResourceList = Annotated[dict[str, Quantity], Field(max_length=3)]
+ResourceList = Annotated[dict[str, Quantity], Field(max_length=len(RESOURCE_NAMES))]
 
 
 class ResourceRequirements(WireModel):
@@ -121,10 +139,11 @@ class SecretKeyRef(WireModel):
     key: str = Field(pattern=SECRET_KEY_PATTERN, max_length=253, description="Key in the Secret.")
 
 
+Port = Annotated[int, Field(ge=1, le=65535)]
+# A host name in a URL (no credentials before it).
+HOST_PATTERN = r"[A-Za-z0-9]([-A-Za-z0-9.]{0,251}[A-Za-z0-9])?"
 # A WebSocket URL without credentials or query: ws[s]://host[:port][/path].
-BACKEND_URL_PATTERN = (
-    r"^wss?://[A-Za-z0-9]([-A-Za-z0-9.]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?(/[-A-Za-z0-9._~/%]*)?$"
-)
+BACKEND_URL_PATTERN = rf"^wss?://{HOST_PATTERN}(:[0-9]{{1,5}})?(/[-A-Za-z0-9._~/%]*)?$"
 BACKEND_PATH_PATTERN = r"^/[-A-Za-z0-9._~/%]{0,255}$"
 PARAM_KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$"
 MAX_PARAMS = 16
@@ -134,7 +153,7 @@ class BackendServiceRef(WireModel):
     """A Service in the LiveStream's namespace that speaks the backend protocol."""
 
     name: str = Field(pattern=DNS_LABEL_PATTERN, max_length=63, description="Service name.")
-    port: int = Field(ge=1, le=65535, description="Service port.")
+    port: Port = Field(description="Service port.")
     path: str = Field(
         default="/", pattern=BACKEND_PATH_PATTERN, description="WebSocket path, e.g. /v1/audio."
     )
@@ -173,12 +192,17 @@ class BackendSpec(WireModel):
 
     @model_validator(mode="after")
     def _one_target(self) -> BackendSpec:
-        if (self.url is None) == (self.service is None):
+        if sum(getattr(self, name) is not None for name in BACKEND_TARGETS) != 1:
             raise ValueError(BACKEND_TARGET_MESSAGE)
         return self
 
 
-BACKEND_TARGET_MESSAGE = "spec.worker.processing.backend: set exactly one of url and service"
+# The fields of BackendSpec of which exactly one is set (the CRD's CEL rule, the
+# chart's schema); wire and Python names alike.
+BACKEND_TARGETS: tuple[str, str] = ("url", "service")
+BACKEND_TARGET_MESSAGE = (
+    f"spec.worker.processing.backend: set exactly one of {' and '.join(BACKEND_TARGETS)}"
+)
 PROCESSING_REQUIRED_MESSAGE = "spec.worker.processing is required when spec.worker.mode is process"
 
 
@@ -260,19 +284,25 @@ class Destination(WireModel):
     )
 
 
+def _unique_names(value: list[Destination]) -> list[Destination]:
+    names = [d.name for d in value]
+    if len(names) != len(set(names)):
+        raise ValueError("destination names must be unique")
+    return value
+
+
+# A stream's destinations, and the operator's default ones for hook-created streams.
+Destinations = Annotated[
+    list[Destination], Field(max_length=MAX_DESTINATIONS), AfterValidator(_unique_names)
+]
+
+
 class ForwarderSpec(WireModel):
-    destinations: Annotated[list[Destination], Field(max_length=MAX_DESTINATIONS)] = Field(
+    destinations: Destinations = Field(
         default_factory=list,
         description="Third-party RTMP destinations; each gets its own container.",
+        json_schema_extra=list_map("name"),
     )
-
-    @field_validator("destinations")
-    @classmethod
-    def _unique_names(cls, value: list[Destination]) -> list[Destination]:
-        names = [d.name for d in value]
-        if len(names) != len(set(names)):
-            raise ValueError("destination names must be unique")
-        return value
 
 
 class IngestSpec(WireModel):
@@ -299,9 +329,26 @@ class RecordFormat(StrEnum):
 DURATION_PATTERN = r"^([0-9]{1,5}h)?([0-9]{1,5}m)?([0-9]{1,5}s)?$"
 # And as MediaMTX writes them back: 1h0m0s, 1d, 1.5s, 500ms.
 _GO_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(d|h|ms|m|s)")
-_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-MIN_SEGMENT_SECONDS, MAX_SEGMENT_SECONDS = 1, 86400
-MIN_RETENTION_SECONDS, MAX_RETENTION_SECONDS = 10, 366 * 86400
+_UNIT_SECONDS = {"d": float(DAY_SECONDS), "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+MIN_SEGMENT_SECONDS, MAX_SEGMENT_SECONDS = 1, DAY_SECONDS
+MIN_RETENTION_SECONDS, MAX_RETENTION_SECONDS = 10, 366 * DAY_SECONDS
+# Bounded in length so the API server can afford CEL's duration() on it.
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN, min_length=2, max_length=20)]
+
+
+def go_duration(seconds: int) -> str:
+    """Whole seconds as DURATION_PATTERN spells them: 86400 -> 24h, 90 -> 1m30s."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = ((hours, "h"), (minutes, "m"), (secs, "s"))
+    return "".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
+
+
+SEGMENT_RANGE = f"between {go_duration(MIN_SEGMENT_SECONDS)} and {go_duration(MAX_SEGMENT_SECONDS)}"
+RETENTION_RANGE = (
+    f"between {go_duration(MIN_RETENTION_SECONDS)} and {go_duration(MAX_RETENTION_SECONDS)} "
+    f"({MAX_RETENTION_SECONDS // DAY_SECONDS} days)"
+)
 
 
 def duration_seconds(value: str) -> float | None:
@@ -311,6 +358,11 @@ def duration_seconds(value: str) -> float | None:
     if not parts or "".join(n + u for n, u in parts) != value:
         return None
     return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def duration_within(value: str, low: int, high: int) -> bool:
+    """Whether a Go duration is from low to high seconds (a malformed one never is)."""
+    return low <= (duration_seconds(value) or 0) <= high
 
 
 def capped_retention(asked: str, cap: str) -> str:
@@ -327,22 +379,19 @@ class RecordingSpec(WireModel):
         default=[RecordedPath.IN],  # pydantic copies it; a factory would leave the CRD without
         description="Which paths to record: in (what the publisher sent), out (the "
         "worker's output), or both.",
+        json_schema_extra=LIST_SET,
     )
     format: RecordFormat = Field(default=RecordFormat.FMP4, description="fmp4 or mpegts.")
-    segment_duration: str = Field(
+    segment_duration: Duration = Field(
         default="10m",
-        pattern=DURATION_PATTERN,
-        min_length=2,
-        max_length=20,
-        description="Length of each recorded file, 1s to 24h, e.g. 10m.",
+        description=f"Length of each recorded file, {go_duration(MIN_SEGMENT_SECONDS)} to "
+        f"{go_duration(MAX_SEGMENT_SECONDS)}, e.g. 10m.",
     )
-    retention: str = Field(
+    retention: Duration = Field(
         default="24h",
-        pattern=DURATION_PATTERN,
-        min_length=2,
-        max_length=20,
-        description="How long segments are kept before MediaMTX deletes them, 10s to 366 "
-        "days (8784h), e.g. 72h.",
+        description="How long segments are kept before MediaMTX deletes them, "
+        f"{go_duration(MIN_RETENTION_SECONDS)} to {MAX_RETENTION_SECONDS // DAY_SECONDS} days "
+        f"({go_duration(MAX_RETENTION_SECONDS)}), e.g. 72h.",
     )
 
     @field_validator("paths")
@@ -355,14 +404,14 @@ class RecordingSpec(WireModel):
     @field_validator("segment_duration")
     @classmethod
     def _segment_bounds(cls, value: str) -> str:
-        if not MIN_SEGMENT_SECONDS <= (duration_seconds(value) or 0) <= MAX_SEGMENT_SECONDS:
+        if not duration_within(value, MIN_SEGMENT_SECONDS, MAX_SEGMENT_SECONDS):
             raise ValueError(SEGMENT_DURATION_MESSAGE)
         return value
 
     @field_validator("retention")
     @classmethod
     def _retention_bounds(cls, value: str) -> str:
-        if not MIN_RETENTION_SECONDS <= (duration_seconds(value) or 0) <= MAX_RETENTION_SECONDS:
+        if not duration_within(value, MIN_RETENTION_SECONDS, MAX_RETENTION_SECONDS):
             raise ValueError(RETENTION_MESSAGE)
         return value
 
@@ -383,8 +432,8 @@ RETENTION_SEGMENT_MESSAGE = (
     "spec.recording.retention must be at least spec.recording.segmentDuration"
 )
 RECORDING_PATHS_MESSAGE = "spec.recording.paths: each of in and out at most once"
-SEGMENT_DURATION_MESSAGE = "spec.recording.segmentDuration must be between 1s and 24h"
-RETENTION_MESSAGE = "spec.recording.retention must be between 10s and 8784h (366 days)"
+SEGMENT_DURATION_MESSAGE = f"spec.recording.segmentDuration must be {SEGMENT_RANGE}"
+RETENTION_MESSAGE = f"spec.recording.retention must be {RETENTION_RANGE}"
 
 
 class LiveStreamSpec(WireModel):
@@ -398,10 +447,8 @@ class LiveStreamSpec(WireModel):
         "Persistent: declared up front; after the grace period its Pods are removed "
         "and it waits (phase Idle) for the next publish.",
     )
-    grace_period_seconds: int = Field(
+    grace_period_seconds: GraceSeconds = Field(
         default=DEFAULT_GRACE_SECONDS,
-        ge=0,
-        le=86400,
         description="How long the ingest may be unavailable before the stream is ended.",
     )
     ingest: IngestSpec = Field(
@@ -540,7 +587,9 @@ class RecordingStatus(WireModel):
     message: str | None = Field(
         default=None, max_length=400, description="Why not, when applied is false."
     )
-    paths: list[RecordedPathStatus] | None = Field(default=None, description="Per path.")
+    paths: list[RecordedPathStatus] | None = Field(
+        default=None, description="Per path.", json_schema_extra=list_map("path")
+    )
     free_bytes: int | None = Field(
         default=None,
         ge=0,
@@ -580,7 +629,9 @@ class DestinationStatus(WireModel):
 class ForwarderStatus(PodStatusSummary):
     ready: str | None = Field(default=None, description="Destinations up, e.g. 1/2.")
     destinations: list[DestinationStatus] | None = Field(
-        default=None, description="Per-destination state from containerStatuses."
+        default=None,
+        description="Per-destination state from containerStatuses.",
+        json_schema_extra=list_map("name"),
     )
 
 
@@ -599,8 +650,7 @@ class Condition(WireModel):
 class LiveStreamStatus(WireModel):
     """Observed state: what MediaMTX reports, and what the operator derives from it."""
 
-    # The hook receiver writes ingest, output, recording and snapshot (INGEST_FIELDS),
-    # the operator the rest (OPERATOR_FIELDS); each merge-patches only its own fields.
+    # Each field has one writer, a field manager of its own: api/ownership.py.
 
     phase: Phase | None = Field(default=None, description="Derived from children and ingest.")
     message: str | None = Field(default=None, description="Why the stream is in its phase.")
@@ -616,20 +666,27 @@ class LiveStreamStatus(WireModel):
     recording: RecordingStatus | None = None
     playback: PlaybackStatus | None = None
     snapshot: SnapshotStatus | None = None
-    conditions: list[Condition] | None = None
-
-    def operator_part(self) -> dict[str, Any]:
-        """The operator's fields as stored (no nulls), for telling whether a write is due."""
-        return self.model_dump(
-            by_alias=True, exclude_none=True, mode="json", include=set(OPERATOR_FIELDS)
-        )
-
-
-INGEST_FIELDS = frozenset({"ingest", "output", "recording", "snapshot"})
-OPERATOR_FIELDS = frozenset(LiveStreamStatus.model_fields) - INGEST_FIELDS
+    conditions: list[Condition] | None = Field(default=None, json_schema_extra=list_map("type"))
 
 
 # -------------------------------------------------------------- the whole object
+
+
+class ManagedFieldsEntry(BaseModel):
+    """One field manager's fields (metadata.managedFields), as server-side apply
+    records them; read to move an earlier writer's fields to their manager."""
+
+    model_config = ConfigDict(
+        alias_generator=camel, populate_by_name=True, extra="allow", frozen=True
+    )
+
+    manager: str = ""
+    operation: str = ""  # Apply or Update
+    api_version: str | None = None
+    time: Time | None = None
+    fields_type: str | None = None
+    fields_v1: dict[str, Any] = Field(default_factory=dict)
+    subresource: str | None = None
 
 
 class ObjectMeta(BaseModel):
@@ -648,6 +705,7 @@ class ObjectMeta(BaseModel):
     deletion_timestamp: Time | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    managed_fields: list[ManagedFieldsEntry] = Field(default_factory=list)
 
 
 class LiveStream(BaseModel):
@@ -683,38 +741,7 @@ class LiveStream(BaseModel):
         }
 
 
-# ----------------------------------------------------------- merge patches, times
-
-
-def _lists_without_nulls(value: Any) -> Any:
-    # A merge patch replaces a list whole, so a null inside an item is stored as a
-    # null (and rejected by the schema), not read as "remove".
-    if isinstance(value, dict):
-        return {k: _lists_without_nulls(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [
-            {k: _lists_without_nulls(v) for k, v in item.items() if v is not None}
-            if isinstance(item, dict)
-            else item
-            for item in value
-        ]
-    return value
-
-
-def status_patch(change: LiveStreamStatus) -> dict[str, Any]:
-    """A JSON merge patch of exactly the fields set on `change`, nested ones too.
-
-    A field set explicitly to None becomes a JSON null, which clears it.
-    """
-    dumped = change.model_dump(by_alias=True, exclude_unset=True, mode="json")
-    return dict(_lists_without_nulls(dumped))
-
-
-def replace_patch(status: LiveStreamStatus, fields: frozenset[str]) -> dict[str, Any]:
-    """A JSON merge patch that makes `fields` of the stored status equal `status`'s:
-    every None among them, nested ones included, becomes a null that clears it."""
-    dumped = status.model_dump(by_alias=True, mode="json", include=set(fields))
-    return dict(_lists_without_nulls(dumped))
+# ------------------------------------------------------------------------- times
 
 
 def format_time(value: datetime) -> Time:

@@ -24,9 +24,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 
-from aiohttp import web
-
-from .. import logs
+from .. import http_edge, logs
 from ..api.pod_contract import BACKEND_TOKEN_VAR, HEALTH_PATH, METRICS_PATH
 from ..api.v1alpha1 import BACKEND_PATH_PATTERN
 from .loudness import DEFAULT_TARGET_LUFS, TARGET_PARAM, TARGET_RANGE, LoudnessProcessor
@@ -37,7 +35,6 @@ from .tone import DEFAULT_HZ, ToneProcessor
 __all__ = ["build_processor", "main", "parse_args"]
 
 KINDS = ("tone", "loudness", "gemini")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 PROG = "livestream-operator backend"
 log = logging.getLogger("livestream_operator.backend")
 
@@ -96,7 +93,7 @@ def parse_args(argv: list[str], env: Mapping[str, str]) -> argparse.Namespace:
     parser.add_argument(
         "--log-level",
         type=str.upper,
-        choices=LOG_LEVELS,
+        choices=logs.LOG_LEVELS,
         default=env.get("LSO_LOG_LEVEL", "INFO").upper(),
     )
     tone = parser.add_argument_group("tone", "--kind tone")
@@ -116,8 +113,8 @@ def parse_args(argv: list[str], env: Mapping[str, str]) -> argparse.Namespace:
     )
     _add_gemini_arguments(parser)
     args = parser.parse_args(argv)
-    if args.log_level not in LOG_LEVELS:  # argparse checks choices on flags, not defaults
-        parser.error(f"LSO_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+    if args.log_level not in logs.LOG_LEVELS:  # argparse checks choices on flags, not defaults
+        parser.error(f"LSO_LOG_LEVEL must be one of {', '.join(logs.LOG_LEVELS)}")
     return args
 
 
@@ -154,12 +151,10 @@ def main(argv: list[str]) -> int:
             "%s is empty: anyone who can reach port %d may connect", BACKEND_TOKEN_VAR, args.port
         )
     log.info("backend listening", extra={"kind": args.kind, "port": args.port, "path": args.path})
-    web.run_app(
+    http_edge.run_app(
         make_app(processor, token=token, path=args.path),
         host=args.host,
         port=args.port,
-        print=None,
-        access_log=None,
         shutdown_timeout=5,
     )
     return 0

@@ -42,6 +42,7 @@ from google.genai import live, types
 
 from .. import logs
 from ..api.backend_protocol import Hello
+from ..backoff import exponential
 from .processor import Pcm
 
 log = logging.getLogger(__name__)
@@ -80,10 +81,16 @@ class Backoff:
     initial_s: float = 0.5
     maximum_s: float = 30.0
     stable_s: float = 10.0
+    jitter: float = 0.5  # each delay between half of it and all of it
 
     def delay(self, attempt: int) -> float:
-        base = min(self.maximum_s, self.initial_s * 2.0 ** min(attempt, 30))
-        return base * random.uniform(0.5, 1.0)
+        return exponential(
+            attempt,
+            base=self.initial_s,
+            cap=self.maximum_s,
+            jitter=self.jitter,
+            draw=random.random(),
+        )
 
 
 @dataclass

@@ -15,7 +15,6 @@ ever reaches a log line.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 import time
 import weakref
@@ -48,6 +47,8 @@ from ..api.backend_protocol import (
     encode_frame,
 )
 from ..api.pod_contract import HEALTH_PATH, METRICS_PATH
+from ..api.stream_keys import same_key
+from ..http_edge import problem
 from .processor import Pcm, Processor, Session, pcm_from_bytes, pcm_to_bytes
 
 DEFAULT_PATH = "/v1/audio"
@@ -63,8 +64,6 @@ MAX_MESSAGE_BYTES = (
         stream_id="bound", sample_rate=192_000, channels=8, fragment_ms=MAX_FRAGMENT_MS
     ).max_payload
 )
-PROBLEM_JSON = "application/problem+json"
-_PROBLEMS = "https://livestream-operator.dev/problems/"
 ERROR_KINDS = ("unauthorized", "upgrade", "hello", "protocol", "process", "internal")
 
 log = logging.getLogger("livestream_operator.backend")
@@ -98,21 +97,13 @@ class BackendMetrics:
             self.errors.labels(kind)
 
 
-def problem(
-    status: int, slug: str, title: str, detail: str, headers: dict[str, str] | None = None
-) -> web.Response:
-    """An RFC 9457 problem details response."""
-    body = {"type": _PROBLEMS + slug, "title": title, "status": status, "detail": detail}
-    return web.json_response(body, status=status, content_type=PROBLEM_JSON, headers=headers)
-
-
 def authorized(header: str | None, token: str) -> bool:
     """`Authorization: Bearer <token>`, compared in constant time. An empty token
     matches nothing: whether one is needed at all is the caller's decision."""
     scheme, _, value = (header or "").strip().partition(" ")
     if not token or scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(value.strip().encode(), token.encode())
+    return same_key(value.strip(), token)
 
 
 def hello_error(exc: ValidationError) -> str:
@@ -158,7 +149,7 @@ class _Backend:
                 "unauthorized",
                 "Unauthorized",
                 "connect with Authorization: Bearer <backend token>",
-                {"WWW-Authenticate": 'Bearer realm="lso-backend"'},
+                headers={"WWW-Authenticate": 'Bearer realm="lso-backend"'},
             )
         ws = web.WebSocketResponse(
             protocols=(SUBPROTOCOL,), heartbeat=self.heartbeat, max_msg_size=MAX_MESSAGE_BYTES
@@ -172,7 +163,7 @@ class _Backend:
                 "WebSocket required",
                 f"this path is a WebSocket: GET it with Upgrade: websocket and "
                 f"Sec-WebSocket-Protocol: {SUBPROTOCOL}",
-                {"Upgrade": "websocket"},
+                headers={"Upgrade": "websocket"},
             )
         if ready.protocol != SUBPROTOCOL:
             self.metrics.errors.labels("upgrade").inc()
@@ -309,7 +300,7 @@ async def _problems(request: web.Request, handler: Handler) -> web.StreamRespons
         if exc.status < 400:
             raise
         allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        return problem(exc.status, "http-error", exc.reason, exc.reason, allow)
+        return problem(exc.status, "http-error", exc.reason, exc.reason, headers=allow)
     except Exception:
         log.exception("unexpected error handling a request")
         return problem(500, "internal-error", "Internal error", "see the backend's logs")

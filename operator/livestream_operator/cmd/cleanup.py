@@ -30,11 +30,12 @@ from typing import Any
 import aiohttp
 from kubernetes_asyncio.config.config_exception import ConfigException
 
+from ..api.v1alpha1 import DNS_LABEL_PATTERN
 from ..kube import MERGE_PATCH, Kube, KubeError, core_path, livestreams_path, open_kube
 from ..reconcile.pods import MANAGED_SELECTOR as MANAGED_PODS
 from ..reconcile.pods import POOL_IDLE, POOL_LABEL
 
-DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+DNS_LABEL = re.compile(DNS_LABEL_PATTERN)  # a namespace's name
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_FINALIZER_WAIT = 5.0
 IDLE_POOL = f"{POOL_LABEL}={POOL_IDLE}"

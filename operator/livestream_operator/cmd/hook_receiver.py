@@ -11,18 +11,19 @@ import contextlib
 import aiohttp
 from aiohttp import web
 
-from .. import logs
-from ..ingest import cluster_view
-from ..ingest.auth import policy_from
-from ..ingest.auth_endpoint import AuthService
-from ..ingest.cluster_view import KeyRing, Publishing
+from .. import http_edge, logs
+from ..access import cluster_view
+from ..access.auth_endpoint import AuthService
+from ..access.cluster_view import KeyRing, Publishing
+from ..access.policy import policy_from
 from ..ingest.conditional_writer import ConditionalWriter
-from ..ingest.mediamtx_api import MediaMTXClient
-from ..ingest.receiver import make_app, make_user_app
-from ..ingest.recordings import Recordings
-from ..ingest.snapshots import Snapshots
+from ..ingest.receiver import make_app
 from ..kube import open_kube
+from ..mediamtx.control_api import MediaMTXClient
 from ..settings import Settings, SettingsError, from_env
+from ..userapi import app as userapi
+from ..userapi.recordings import Recordings
+from ..userapi.snapshots import Snapshots
 
 SHUTDOWN_SECONDS = 5
 # Without these the receiver could only refuse: it will not start.
@@ -49,8 +50,8 @@ async def _serve(settings: Settings, host: str, api_port: int) -> web.Applicatio
     snapshots = Snapshots(settings, auth, ConditionalWriter(kube, settings.namespace, settings))
     if api_port:
         app = make_app(kube, settings, auth)
-        users = web.AppRunner(
-            make_user_app(snapshots.handle, recordings.handle),
+        users = http_edge.AppRunner(
+            userapi.make_app(snapshots.handle, recordings.handle),
             access_log=None,
             shutdown_timeout=SHUTDOWN_SECONDS,
         )
@@ -65,9 +66,8 @@ async def _serve(settings: Settings, host: str, api_port: int) -> web.Applicatio
         app.on_startup.append(serve_users)
         app.on_shutdown.append(stop_users)  # with the hook port, not after it
     else:
-        app = make_app(
-            kube, settings, auth, snapshot=snapshots.handle, recordings=recordings.handle
-        )
+        app = make_app(kube, settings, auth)
+        userapi.add_routes(app, snapshots.handle, recordings.handle)
     watches = [
         asyncio.create_task(cluster_view.watch_keys(kube, settings.namespace, keys)),
         asyncio.create_task(cluster_view.watch_livestreams(kube, settings.namespace, publishing)),
@@ -111,12 +111,10 @@ def main(argv: list[str]) -> int:
         print(f"livestream-operator hooks: {', '.join(missing)} must be set (internal credentials)")
         return 2
     logs.setup("hooks", settings.log_level)
-    web.run_app(
+    http_edge.run_app(
         _serve(settings, args.host, args.api_port),
         host=args.host,
         port=args.port,
-        print=None,
-        access_log=None,
         shutdown_timeout=SHUTDOWN_SECONDS,
     )
     return 0

@@ -1,6 +1,6 @@
 """The operator process (`livestream-operator operator`): kopf watches, the
-controller reconciles (reconcile/), the resync loop heals missed hooks and the
-recording sync keeps MediaMTX's path configuration in line (ingest/).
+controller reconciles (reconcile/), the resync loop heals missed hooks (ingest/)
+and the path-configuration sync keeps MediaMTX's entries in line (mediamtx/).
 
 kopf is embedded with kopf.operator() so the controller, the resync loop and
 the metrics server share its event loop and stop with it. This is where the two
@@ -27,11 +27,11 @@ from prometheus_client import start_http_server
 
 from .. import logs
 from ..ingest.conditional_writer import ConditionalWriter
-from ..ingest.mediamtx_api import MediaMTXClient
-from ..ingest.recording_sync import RecordingSync
 from ..ingest.resync import Resync
 from ..kube import Kube, open_kube
 from ..leader_election import LeaderElector, LeadershipLost
+from ..mediamtx.control_api import MediaMTXClient
+from ..mediamtx.path_sync import PathConfigSync
 from ..reconcile.controller import Controller
 from ..reconcile.warm_pool import WarmPool
 from ..reconcile.watch import build_registry
@@ -77,7 +77,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         )
         writer = ConditionalWriter(kube, settings.namespace, settings)
         resync = Resync(mtx, writer, controller.livestreams, settings.resync_seconds)
-        recording = RecordingSync(
+        recording = PathConfigSync(
             mtx,
             controller.livestreams.recorded,  # it reads only these, several times a second
             settings.resync_seconds,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from ..api.pod_contract import MEDIA_PASSWORD_VAR, ContractError, ForwarderEnv
-from ..media_urls import redact_url, with_credentials
+from ..media_urls import redact_url, with_userinfo_credentials
 
 SCHEMES = ("rtmp", "rtmps")
 
@@ -26,7 +26,7 @@ class ForwarderConfig:
     @property
     def authenticated_input(self) -> str:
         """The input URL with the credentials in it, for ffmpeg only (never logged)."""
-        return with_credentials(self.input_url, self.media_user, self.media_password)
+        return with_userinfo_credentials(self.input_url, self.media_user, self.media_password)
 
 
 def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> ForwarderConfig:

@@ -12,6 +12,7 @@ from typing import IO
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Info
 
+from ..backoff import exponential
 from ..media_urls import Redactor
 from .config import ForwarderConfig
 
@@ -61,9 +62,7 @@ def ffmpeg_command(input_url: str, destination: str, ffmpeg: str = "ffmpeg") -> 
 
 def backoff(attempt: int, *, base: float = 1.0, cap: float = 10.0) -> float:
     """Delay before restart number `attempt` (0-based): 1, 2, 4, 8, 10, 10, ..."""
-    if attempt < 0:
-        raise ValueError("attempt must be >= 0")
-    return float(min(cap, base * 2 ** min(attempt, 32)))
+    return exponential(attempt, base=base, cap=cap)
 
 
 def parse_progress(lines: Iterable[str]) -> Iterable[int]:

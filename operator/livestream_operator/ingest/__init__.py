@@ -1,2 +1,3 @@
-"""Ingest: what MediaMTX says about a stream (hook events, the Control API) becomes
-the LiveStream's status.ingest and status.output. Never imports reconcile/."""
+"""Ingest: what MediaMTX says about a stream (hook events, the resync over the
+Control API) becomes the LiveStream's status.ingest, .output and .recording.
+Never imports reconcile/."""

@@ -1,8 +1,10 @@
 """Apply hook events to LiveStreams through the API server, safely under races.
 
-Every write is conditional on the resourceVersion that was read, so two receiver
-replicas (or a receiver and the resync loop) handling events for one stream can
-neither create two objects nor overwrite each other's newer state.
+Every write is a server-side apply of the writer's own fields (api/ownership.py),
+all of them as the decision makes them of what was read, conditional on the
+resourceVersion that was read: two receiver replicas (or a receiver and the
+resync loop) handling events for one stream can neither create two objects nor
+overwrite each other's newer state, nor touch another writer's fields.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from ..api import naming
+from ..api import naming, ownership
 from ..api.naming import PathRole, StreamPath
-from ..api.v1alpha1 import LiveStream, LiveStreamStatus, format_time_precise, status_patch
+from ..api.ownership import FieldManager
+from ..api.v1alpha1 import LiveStream, LiveStreamStatus, format_time_precise
 from ..kube import KubeError
 from ..settings import Settings
 from . import rules
@@ -31,12 +34,13 @@ MAX_ATTEMPTS = 8
 class LiveStreamAPI(Protocol):
     async def get_livestream(self, namespace: str, name: str) -> LiveStream: ...
     async def create_livestream(self, namespace: str, livestream: LiveStream) -> LiveStream: ...
-    async def patch_livestream_status(
+    async def apply_livestream_status(
         self,
-        namespace: str,
-        name: str,
-        status: dict[str, Any],
-        resource_version: str | None = None,
+        read: LiveStream,
+        manager: FieldManager,
+        status: LiveStreamStatus,
+        *,
+        conditional: bool = True,
     ) -> LiveStream: ...
 
 
@@ -101,25 +105,20 @@ class ConditionalWriter:
             result = Result.CREATED if created else decision.result
             if decision.change is None:
                 return Applied(Decision(result, None, decision.reason), name, created)
-            try:
-                await self.api.patch_livestream_status(
-                    self.namespace,
-                    name,
-                    status_patch(decision.change),
-                    current.metadata.resource_version,
-                )
-            except KubeError as exc:
-                if exc.conflict or exc.not_found:
-                    continue  # someone else wrote first: read again and re-decide
-                raise
+            if not await self._write(current, FieldManager.INGEST, decision.change):
+                continue  # someone else wrote first: read again and re-decide
             return Applied(Decision(result, decision.change), name, created)
         raise KubeError(409, "Conflict", f"LiveStream {name} kept changing; gave up")
 
     async def update(
-        self, stream_id: str, decide: Callable[[LiveStream], LiveStreamStatus | None]
+        self,
+        stream_id: str,
+        decide: Callable[[LiveStream], LiveStreamStatus | None],
+        manager: FieldManager,
     ) -> bool | None:
-        """Merge-patch what `decide` (pure) makes of the stream's current object,
-        conditional on its resourceVersion, re-deciding after a conflict.
+        """Apply, as `manager`, the change `decide` (pure) makes of the stream's
+        current object, conditional on its resourceVersion, re-deciding after a
+        conflict.
 
         True when written, False when `decide` had nothing to change, None when
         there is no such LiveStream.
@@ -136,19 +135,24 @@ class ConditionalWriter:
                 change = decide(current)
                 if change is None:
                     return False
-                try:
-                    await self.api.patch_livestream_status(
-                        self.namespace,
-                        name,
-                        status_patch(change),
-                        current.metadata.resource_version,
-                    )
-                except KubeError as exc:
-                    if exc.conflict or exc.not_found:
-                        continue
-                    raise
-                return True
+                if await self._write(current, manager, change):
+                    return True
         raise KubeError(409, "Conflict", f"LiveStream {name} kept changing; gave up")
+
+    async def _write(
+        self, current: LiveStream, manager: FieldManager, change: LiveStreamStatus
+    ) -> bool:
+        """Apply `change` onto what was read; False when the object changed (or went)
+        since: read again and decide again. Another manager's field is an error."""
+        try:
+            await self.api.apply_livestream_status(
+                current, manager, ownership.changed(current.status, change, manager)
+            )
+        except KubeError as exc:
+            if (exc.conflict and not exc.manager_conflict) or exc.not_found:
+                return False
+            raise
+        return True
 
     async def _get(self, name: str) -> LiveStream | None:
         try:

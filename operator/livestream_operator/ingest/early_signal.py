@@ -16,11 +16,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..access.policy import AuthRequest
 from ..api import naming
 from ..api.naming import PathRole
 from ..kube import KubeError
 from . import metrics
-from .auth import AuthRequest
 from .conditional_writer import ConditionalWriter, NameCollision
 from .hook_event import HookEvent, HookKind
 

@@ -2,11 +2,13 @@
 """MediaMTX hook wrapper: POST the path event to the hook receiver.
 
 MediaMTX runs hook commands without a shell and passes the event in MTX_*
-environment variables. This file uses the standard library only, so it can be
-copied as-is into the MediaMTX image and run as `mtx-hook ready|not-ready`, or
+environment variables. This file uses the standard library only, and the
+project's backoff.py (which imports nothing), so the two can be copied as-is into
+the MediaMTX image and run as `mtx-hook ready|not-ready`, or
 `mtx-hook segment-create|segment-complete` from runOnRecordSegmentCreate and
 runOnRecordSegmentComplete (python3 -S: no site-packages scan, since MediaMTX
-starts it for every event).
+starts it for every event). Run as a file, it finds backoff.py one directory
+up, where it is in the source tree and where the image puts it.
 
 Environment:
   MTX_PATH, MTX_QUERY, MTX_SOURCE_TYPE, MTX_SOURCE_ID   set by MediaMTX
@@ -28,6 +30,12 @@ import time
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+if __package__:  # imported, as livestream_operator.ingest.mtx_hook
+    from ..backoff import exponential
+else:  # run as a file: MediaMTX's hook, or the tests' subprocess
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+    from backoff import exponential  # type: ignore[import-not-found,no-redef]
+
 EVENTS = {
     "ready": "ready",
     "not-ready": "not-ready",
@@ -35,6 +43,10 @@ EVENTS = {
     "segment-complete": "segment-complete",
 }
 USAGE = "usage: mtx-hook ready|not-ready|segment-create|segment-complete"
+# LSO_HOOK_TIMEOUT and LSO_HOOK_ATTEMPTS: (default, lowest, highest); the chart's
+# values.schema.json takes its bounds from here.
+TIMEOUT_SECONDS = (2.0, 0.1, 60.0)
+ATTEMPTS = (5, 1, 20)
 
 
 class HookError(Exception):
@@ -181,8 +193,10 @@ def deliver(
     request_id: str,
     bearer: str,
     sleep: float = 0.2,
+    max_sleep: float = 2.0,
 ) -> None:
-    """POST with bounded retries and exponential backoff; 4xx is final."""
+    """POST with bounded retries and exponential backoff (`sleep` doubling up to
+    `max_sleep`); 4xx is final."""
     headers = {
         "Content-Type": "application/json",
         "Authorization": f"Bearer {bearer}",
@@ -192,7 +206,7 @@ def deliver(
     last = ""
     for attempt in range(attempts):
         if attempt:
-            time.sleep(min(sleep * 2 ** (attempt - 1), 2.0))
+            time.sleep(exponential(attempt - 1, base=sleep, cap=max_sleep))
         try:
             status, body = post(url, payload, headers, timeout)
         except OSError as exc:
@@ -222,8 +236,8 @@ def run(argv: list[str], env: Mapping[str, str]) -> int:
     bearer = token(env)
     segment = argv[0].startswith("segment-")
     payload = build_segment_payload(env) if segment else build_payload(env)
-    timeout = _number(env, "LSO_HOOK_TIMEOUT", 2.0, 0.1, 60)
-    attempts = int(_number(env, "LSO_HOOK_ATTEMPTS", 5, 1, 20))
+    timeout = _number(env, "LSO_HOOK_TIMEOUT", *TIMEOUT_SECONDS)
+    attempts = int(_number(env, "LSO_HOOK_ATTEMPTS", *ATTEMPTS))
     deliver(
         url,
         payload,

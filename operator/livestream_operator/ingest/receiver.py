@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from aiohttp import web
@@ -20,17 +19,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
 from .. import logs
+from ..access.auth_endpoint import AuthService
 from ..api import naming
+from ..api.ownership import FieldManager
 from ..api.stream_keys import same_key
 from ..api.v1alpha1 import LiveStream, LiveStreamStatus
+from ..http_edge import Handler, healthz, problem, request_context
 from ..kube import KubeError
 from ..settings import Settings
 from . import metrics
-from .auth_endpoint import AuthService
 from .conditional_writer import ConditionalWriter, LiveStreamAPI, NameCollision
 from .early_signal import announcer
 from .hook_event import BodyError, HookEvent, HookKind, load_json
-from .problems import problem
 from .recording_index import (
     SegmentError,
     SegmentEvent,
@@ -42,7 +42,6 @@ from .rules import Result
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Body = TypeVar("Body", bound=BaseModel)
 
 
@@ -62,30 +61,6 @@ def _field_errors(exc: ValidationError) -> list[dict[str, str]]:
         {"field": ".".join(str(p) for p in err["loc"]) or "body", "reason": err["msg"]}
         for err in exc.errors()
     ]
-
-
-@web.middleware
-async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bind a request id (from X-Request-Id or new) to every log line of the request."""
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
-    token = logs.bind(requestId=request_id[:64])
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        # aiohttp's own 404/405/413 become problem+json too.
-        response = problem(exc.status, "http-error", exc.reason, exc.text or exc.reason)
-    except Exception:
-        log.exception("unexpected error handling a request")
-        response = problem(
-            500,
-            "internal-error",
-            "Internal error",
-            "the event was not recorded; see the receiver's logs",
-        )
-    finally:
-        logs.reset(token)
-    response.headers["X-Request-Id"] = request_id[:64]
-    return response
 
 
 def _body_problem(status: int, field: str, reason: str) -> web.Response:
@@ -271,7 +246,9 @@ def _segment_handler(event_name: str) -> Handler:
             else (lambda ls: note_free_space(ls, event, low))
         )
         try:
-            written = await request.app[WRITER].update(where.stream_id, decide)
+            written = await request.app[WRITER].update(
+                where.stream_id, decide, FieldManager.RECORDING_INDEX
+            )
         except (KubeError, OSError, TimeoutError) as exc:
             metrics.RECORDING_SEGMENTS.labels(where.role.value, "error").inc()
             log.error("could not record a segment", extra={"reason": str(exc), "path": event.path})
@@ -299,10 +276,6 @@ def _segment_handler(event_name: str) -> Handler:
         return web.json_response({"result": result, "streamId": where.stream_id})
 
     return handle
-
-
-async def healthz(_: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
 
 
 def _hook_token_ok(request: web.Request) -> bool:
@@ -333,18 +306,12 @@ async def metrics_endpoint(_: web.Request) -> web.Response:
 
 
 def make_app(
-    api: ReceiverAPI,
-    settings: Settings,
-    auth: AuthService | None = None,
-    *,
-    snapshot: Handler | None = None,
-    recordings: Handler | None = None,
+    api: ReceiverAPI, settings: Settings, auth: AuthService | None = None
 ) -> web.Application:
     """The receiver. Without `auth` (no key and stream views), auth calls are refused.
 
-    `snapshot` (snapshots.py) and `recordings` (recordings.py) serve a stream's
-    current picture and its recorded spans to users, here or, in the chart, on
-    their own listener (make_user_app).
+    Users' endpoints (userapi/) are served on a listener of their own, or added to
+    this app by the process when it has only one port.
     """
     app = web.Application(middlewares=[request_context], client_max_size=MAX_BODY)
     app[API] = api
@@ -360,27 +327,7 @@ def make_app(
     for segment_event in ("segment-create", "segment-complete"):
         app.router.add_post(f"/v1/mediamtx/events/{segment_event}", _segment_handler(segment_event))
     app.router.add_post("/v1/mediamtx/auth", _auth)
-    _user_routes(app, snapshot, recordings)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
     return app
-
-
-def make_user_app(snapshot: Handler, recordings: Handler) -> web.Application:
-    """Users' endpoints on a listener of their own (the chart's api port): the
-    hooks' port also takes MediaMTX's auth calls, which carry no credential, so a
-    NetworkPolicy must be able to open one port to users and not the other."""
-    app = web.Application(middlewares=[request_context], client_max_size=MAX_BODY)
-    _user_routes(app, snapshot, recordings)
-    app.router.add_get("/healthz", healthz)
-    return app
-
-
-def _user_routes(
-    app: web.Application, snapshot: Handler | None, recordings: Handler | None
-) -> None:
-    if snapshot is not None:
-        app.router.add_get("/v1/streams/{streamId}/snapshot", snapshot)
-    if recordings is not None:
-        app.router.add_get("/v1/streams/{streamId}/recordings", recordings)

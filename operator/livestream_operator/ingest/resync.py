@@ -17,10 +17,10 @@ from typing import Any
 from ..api import naming
 from ..api.v1alpha1 import IngestStatus, LiveStream, OutputStatus, parse_time
 from ..kube import KubeError
+from ..mediamtx.control_api import CircuitOpen, MediaMTXClient, MediaMTXError, PathInfo
 from . import metrics
 from .conditional_writer import ConditionalWriter
 from .hook_event import HookEvent, HookKind
-from .mediamtx_api import CircuitOpen, MediaMTXClient, MediaMTXError, PathInfo
 from .rules import Result
 
 log = logging.getLogger(__name__)

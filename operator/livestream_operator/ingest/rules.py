@@ -41,7 +41,7 @@ class Result(StrEnum):
 @dataclass(frozen=True)
 class Decision:
     result: Result
-    # The fields to merge-patch; see v1alpha1.status_patch().
+    # The fields that change (None clears one), applied onto the status read: ownership.changed().
     change: LiveStreamStatus | None = None
     reason: str = ""
 

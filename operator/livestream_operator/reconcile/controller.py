@@ -19,19 +19,14 @@ import aiohttp
 from pydantic import ValidationError
 
 from .. import logs
+from ..api.ownership import FieldManager, owned_part
 from ..api.pod_contract import (
     PROCESSING_PATH,
     PROCESSING_POLL_SECONDS,
     WORKER_METRICS_PORT,
     ProcessingReport,
 )
-from ..api.v1alpha1 import (
-    OPERATOR_FIELDS,
-    LiveStream,
-    WorkerMode,
-    parse_time,
-    replace_patch,
-)
+from ..api.v1alpha1 import LiveStream, WorkerMode, parse_time
 from ..kube import Kube, KubeError
 from ..kube_events import KubeEvent, event_manifest
 from ..settings import Settings
@@ -286,12 +281,13 @@ class Controller:
 
     async def _write_status(self, livestream: LiveStream, decided: Plan) -> None:
         # A reconcile that changes nothing writes nothing (and so wakes nobody).
-        if decided.status.operator_part() == livestream.status.operator_part():
+        operator = FieldManager.OPERATOR
+        if owned_part(decided.status, operator) == owned_part(livestream.status, operator):
             return
-        namespace, name = livestream.key
         try:
-            updated = await self.kube.patch_livestream_status(
-                namespace, name, replace_patch(decided.status, OPERATOR_FIELDS)
+            # Unconditional: the operator alone writes these fields.
+            updated = await self.kube.apply_livestream_status(
+                livestream, operator, decided.status, conditional=False
             )
         except KubeError as exc:
             if exc.not_found:

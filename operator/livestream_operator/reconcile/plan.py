@@ -63,7 +63,7 @@ class PodDeletion:
 
 @dataclass
 class Plan:
-    # The whole status as it should be; the operator writes its own fields of it.
+    # The operator's fields of the status as they should be (api/ownership.py).
     status: LiveStreamStatus
     create: list[Manifest] = field(default_factory=list)
     delete: list[PodDeletion] = field(default_factory=list)
@@ -152,11 +152,6 @@ def plan(
         processing=processing_status,
         playback=playback_status(spec.stream_id, settings),
         conditions=merge_conditions(status.conditions, conditions, now, meta.generation),
-        # Written by the hook receiver and the recording sync, passed through as read.
-        ingest=status.ingest,
-        output=status.output,
-        recording=status.recording,
-        snapshot=status.snapshot,
     )
     if status.phase is not phase_now:
         kind = EventType.WARNING if phase_now is Phase.FAILED else EventType.NORMAL

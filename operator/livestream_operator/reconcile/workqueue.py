@@ -10,6 +10,8 @@ import asyncio
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
+from ..backoff import exponential
+
 K = TypeVar("K", bound=Hashable)
 
 
@@ -55,7 +57,7 @@ class WorkQueue(Generic[K]):
     def add_rate_limited(self, key: K) -> float:
         failures = self._failures.get(key, 0)
         self._failures[key] = failures + 1
-        delay = min(self.base_delay * 2.0**failures, self.max_delay)
+        delay = exponential(failures, base=self.base_delay, cap=self.max_delay)
         self.add_after(key, delay)
         return delay
 

@@ -36,6 +36,7 @@ from urllib.parse import urlencode, urlsplit
 
 from ..api import backend_protocol
 from ..api.v1alpha1 import PROCESSING_MARGIN_MS, OutputProtocol, WorkerMode
+from ..backoff import exponential
 
 PropValue = str | int | float | bool
 
@@ -422,7 +423,7 @@ def payloader(media: str) -> Element:
     raise ValueError(f"no payloader for {media!r}")
 
 
-def with_credentials(rtmp_url: str, user: str, password: str) -> str:
+def with_query_credentials(rtmp_url: str, user: str, password: str) -> str:
     """The RTMP URL with MediaMTX's query credentials (how RTMP carries a user)."""
     if not user:
         return rtmp_url
@@ -640,6 +641,4 @@ def backoff(attempt: int, *, base: float = 0.5, cap: float = 5.0) -> float:
     The cap is short because a publisher that comes back should be picked up
     within seconds; the operator, not the worker, decides when to give up.
     """
-    if attempt < 0:
-        raise ValueError("attempt must be >= 0")
-    return float(min(cap, base * 2 ** min(attempt, 32)))
+    return exponential(attempt, base=base, cap=cap)

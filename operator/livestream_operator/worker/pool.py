@@ -29,12 +29,11 @@ from pydantic import ValidationError
 from .. import health_endpoint
 from ..api.pod_contract import ASSIGNMENT_PATH, WorkerAssignment
 from ..health_endpoint import Response
+from ..problems import PROBLEM_JSON, document
 from .config import WorkerConfig, assigned, assignment_errors
 from .metrics import State, WorkerMetrics
 
 MAX_BODY = 16 * 1024
-PROBLEM_JSON = "application/problem+json"
-_PROBLEMS = "https://livestream-operator.dev/problems/"
 _log = logging.getLogger("livestream_operator.worker")
 
 
@@ -78,8 +77,7 @@ def problem(
     **extensions: Any,
 ) -> Reply:
     """An RFC 9457 problem details reply."""
-    body = {"type": _PROBLEMS + slug, "title": title, "status": status, "detail": detail}
-    return Reply(status, {**body, **extensions}, PROBLEM_JSON, headers)
+    return Reply(status, document(status, slug, title, detail, **extensions), PROBLEM_JSON, headers)
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:

@@ -21,16 +21,10 @@ from .. import logs  # noqa: E402
 from ..api.pod_contract import PROCESSING_PATH  # noqa: E402
 from ..api.v1alpha1 import OutputProtocol, WorkerMode  # noqa: E402
 from ..health_endpoint import Response  # noqa: E402
-from .attempt import (  # noqa: E402
-    EXIT_UNSUPPORTED,
-    STOP_DEADLINE,
-    Attempt,
-    Outcome,
-    StreamLog,
-    installed,
-    missing_factories,
-)
+from .attempt import EXIT_UNSUPPORTED, STOP_DEADLINE, Attempt, StreamLog  # noqa: E402
 from .config import WorkerConfig  # noqa: E402
+from .errors import Outcome  # noqa: E402
+from .graph import installed, missing_factories  # noqa: E402
 from .metrics import ErrorKind, State, WorkerMetrics  # noqa: E402
 from .pipeline import (  # noqa: E402
     AAC_ENCODERS,

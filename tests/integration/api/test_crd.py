@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from livestream_operator.api.ownership import FieldManager
 from livestream_operator.kube import Kube, KubeError
-from tests.support.kube_fixtures import create_ls
+from tests.support.kube_fixtures import apply_status, create_ls
 
 pytestmark = pytest.mark.integration
 
@@ -213,8 +214,12 @@ async def test_printer_columns(kube: Kube, namespace: str) -> None:
 
 async def test_wide_output_shows_the_processing_state(kube: Kube, namespace: str) -> None:
     await create_ls(kube, namespace, _ls("proc", _process({})))
-    await kube.patch_livestream_status(
-        namespace, "proc", {"processing": {"state": "Fallback", "reason": "Deadline"}}
+    await apply_status(
+        kube,
+        namespace,
+        "proc",
+        FieldManager.OPERATOR,
+        {"processing": {"state": "Fallback", "reason": "Deadline"}},
     )
     path = f"/apis/media.livestream-operator.dev/v1alpha1/namespaces/{namespace}/livestreams"
     as_table = await kube.api.call_api(

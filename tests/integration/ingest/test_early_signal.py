@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from livestream_operator.kube import Kube
-from tests.integration.ingest.test_auth import auth, put_key
+from tests.integration.access.test_auth import auth, put_key
 from tests.integration.ingest.test_receiver import ev, post
 from tests.integration.reconcile.test_operator import pods
 from tests.support.fake_mediamtx import FakeMediaMTX

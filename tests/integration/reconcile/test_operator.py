@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
+from livestream_operator.api.ownership import FieldManager
 from livestream_operator.kube import Kube, KubeError, core_path
 from tests.integration.ingest.test_receiver import ev, post
 from tests.support.fake_mediamtx import FakeMediaMTX
-from tests.support.kube_fixtures import create_ls, get_ls
+from tests.support.kube_fixtures import apply_status, create_ls, get_ls
 from tests.support.processes import Process
 from tests.support.waiting import wait_for_async
 
@@ -401,9 +402,8 @@ async def test_missing_destination_secret_is_a_condition_and_one_event(
         },
     )
     # What the receiver writes on a ready hook (its own tests cover that part).
-    await kube.patch_livestream_status(
-        namespace, "show", {"ingest": {"available": True, "sourceId": "s1", "availableSince": ts()}}
-    )
+    ingest = {"available": True, "sourceId": "s1", "availableSince": ts()}
+    await apply_status(kube, namespace, "show", FieldManager.INGEST, {"ingest": ingest})
     await wait_for_async(lambda: _has(kube, namespace, "show-forwarder"), what="forwarder")
 
     async def kubelet_says(message: str, restarts: int) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from livestream_operator.api.ownership import FieldManager
 from livestream_operator.api.pod_contract import (
     PROCESSING_PATH,
     WORKER_METRICS_PORT,
@@ -23,7 +24,7 @@ from livestream_operator.api.pod_contract import (
 from livestream_operator.kube import Kube, core_path
 from tests.integration.reconcile.test_operator import pods, ts
 from tests.integration.reconcile.test_warm_pool import warm_up
-from tests.support.kube_fixtures import create_ls, get_ls
+from tests.support.kube_fixtures import apply_status, create_ls, get_ls
 from tests.support.processes import Process
 from tests.support.waiting import wait_for_async
 
@@ -82,9 +83,8 @@ async def reports() -> AsyncIterator[Reports]:
 
 async def publishing(kube: Kube, namespace: str, name: str) -> None:
     """What the receiver writes on a ready hook (its own tests cover that part)."""
-    await kube.patch_livestream_status(
-        namespace, name, {"ingest": {"available": True, "sourceId": "s1", "availableSince": ts()}}
-    )
+    ingest = {"available": True, "sourceId": "s1", "availableSince": ts()}
+    await apply_status(kube, namespace, name, FieldManager.INGEST, {"ingest": ingest})
 
 
 async def kubelet_reports(kube: Kube, namespace: str, pod: str, status: dict[str, Any]) -> None:
@@ -219,9 +219,8 @@ async def test_the_internal_secret_is_refused_as_backend_credentials(
     ls = await wait_for_async(lambda: _failed(kube, namespace), what="phase Failed")
     assert FIELD in ls["status"]["message"]
     # Later reconciles (a status write wakes one) neither make a worker nor post again.
-    await kube.patch_livestream_status(
-        namespace, "show", {"ingest": {"available": True, "sourceId": "s2", "availableSince": ts()}}
-    )
+    ingest = {"available": True, "sourceId": "s2", "availableSince": ts()}
+    await apply_status(kube, namespace, "show", FieldManager.INGEST, {"ingest": ingest})
     await asyncio.sleep(2)
     assert await pods(kube, namespace) == {}
     assert len(await events(kube, namespace, "CredentialsRefused")) == 1

@@ -10,7 +10,8 @@ from collections.abc import Callable
 import pytest
 
 from tests.media.conftest import Processes, dump_logs
-from tests.media.media_support import MediaMTX, ffprobe_streams, free_port, stream_of
+from tests.media.media_support import MediaMTX, ffprobe_streams, stream_of
+from tests.support.ports import free_port
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.media

@@ -13,8 +13,9 @@ import pytest
 
 from livestream_operator.kube import Kube, KubeError
 from tests.media.conftest import Processes
-from tests.media.media_support import MediaMTX, free_port
+from tests.media.media_support import MediaMTX
 from tests.support.kube_fixtures import get_ls
+from tests.support.ports import free_port
 from tests.support.processes import Process
 from tests.support.waiting import wait_for_async
 

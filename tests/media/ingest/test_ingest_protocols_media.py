@@ -24,8 +24,7 @@ import pytest
 
 from livestream_operator.api import stream_keys
 from livestream_operator.kube import Kube, KubeError, core_path
-from tests.media.conftest import Processes
-from tests.media.ingest.conftest import receiver_ready
+from tests.media.conftest import Processes, receiver_ready
 from tests.media.media_support import MediaMTX, Proc, publisher_args
 from tests.support import envtest, processes
 from tests.support.kube_fixtures import get_ls

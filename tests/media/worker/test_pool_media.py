@@ -16,7 +16,8 @@ import pytest
 
 from livestream_operator.api.pod_contract import ASSIGNMENT_PATH, POOL_TOKEN_VAR
 from tests.media.conftest import Processes, dump_logs
-from tests.media.media_support import CLI, MediaMTX, ProjectProc, free_port
+from tests.media.media_support import CLI, MediaMTX, ProjectProc
+from tests.support.ports import free_port
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.media, pytest.mark.usefixtures("gstreamer")]

@@ -27,10 +27,10 @@ from tests.media.media_support import (
     dominant_frequency,
     ffprobe_streams,
     fps,
-    free_port,
     stream_of,
 )
 from tests.support.fault_backend import FaultBackend, Garbage
+from tests.support.ports import free_port
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.media, pytest.mark.usefixtures("gstreamer")]

@@ -1,10 +1,10 @@
-"""One source of truth: crds/ and the chart's copy are what the API types generate."""
+"""The CRD generated from the API types: structural, every field declared at every depth
+(that the committed copies are what it generates: tests/unit/test_generated.py)."""
 
 from __future__ import annotations
 
 import types
 import typing
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,17 +13,6 @@ from pydantic import BaseModel
 
 from livestream_operator.api import crd
 from livestream_operator.api import v1alpha1 as models
-
-REPO = Path(__file__).resolve().parents[3]
-
-
-@pytest.mark.parametrize(
-    "path", ["crds/livestreams.yaml", "charts/livestream-operator/files/crds/livestreams.yaml"]
-)
-def test_committed_crd_matches_the_models(path: str) -> None:
-    committed = REPO / path
-    assert committed.exists(), f"{path} is missing: run `make crd`"
-    assert committed.read_text() == crd.render(), f"{path} drifted from the models: run `make crd`"
 
 
 def _walk(schema: dict[str, Any], path: str = "") -> list[str]:

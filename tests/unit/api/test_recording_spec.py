@@ -24,6 +24,7 @@ from livestream_operator.api.v1alpha1 import (
     RecordFormat,
     RecordingSpec,
     duration_seconds,
+    go_duration,
 )
 
 
@@ -238,3 +239,19 @@ def test_the_crd_keys_status_recording_paths_by_path() -> None:
     assert paths["x-kubernetes-list-type"] == "map"
     assert paths["x-kubernetes-list-map-keys"] == ["path"]
     assert "path" in paths["items"]["required"]
+
+
+@pytest.mark.parametrize("seconds", [1, 10, 59, 60, 90, 3600, 3661, 86400, 366 * 86400])
+def test_go_duration_spells_whole_seconds_as_the_pattern_reads_them(seconds: int) -> None:
+    spelled = go_duration(seconds)
+    assert re.fullmatch(DURATION_PATTERN, spelled)
+    assert duration_seconds(spelled) == seconds
+
+
+def test_the_messages_spell_the_bounds_the_validators_use() -> None:
+    assert f"between {go_duration(MIN_SEGMENT_SECONDS)} and " in SEGMENT_DURATION_MESSAGE
+    assert SEGMENT_DURATION_MESSAGE.endswith(f" and {go_duration(MAX_SEGMENT_SECONDS)}")
+    assert RETENTION_MESSAGE.endswith(
+        f"between {go_duration(MIN_RETENTION_SECONDS)} and {go_duration(MAX_RETENTION_SECONDS)}"
+        f" ({MAX_RETENTION_SECONDS // 86400} days)"
+    )

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from livestream_operator import backend, cli
+from livestream_operator import backend, cli, http_edge
 from livestream_operator.api.backend_protocol import (
     CLOSE_POLICY,
     HEADER_SIZE,
@@ -408,13 +408,13 @@ def test_a_bad_log_level_from_env_exits_2(capsys: pytest.CaptureFixture[str]) ->
 
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """What main() would have served: web.run_app recorded, not run."""
+    """What main() would have served: http_edge.run_app recorded, not run."""
     seen: dict[str, Any] = {}
 
     def run_app(app: web.Application, **kwargs: Any) -> None:
         seen.update(kwargs, app=app)
 
-    monkeypatch.setattr(web, "run_app", run_app)
+    monkeypatch.setattr(http_edge, "run_app", run_app)
     return seen
 
 

@@ -18,7 +18,13 @@ from livestream_operator.forwarder.supervisor import (
     ffmpeg_command,
     parse_progress,
 )
-from livestream_operator.media_urls import MASK, Redactor, redact_url, secrets_of
+from livestream_operator.media_urls import (
+    MASK,
+    Redactor,
+    redact_url,
+    secrets_of,
+    with_userinfo_credentials,
+)
 
 IN = "rtsp://mediamtx:8554/live/abc/out"
 KEY = "live_1234567_AbCdEf"
@@ -60,6 +66,15 @@ def test_secrets_cover_key_query_credentials_and_encodings() -> None:
     assert "app" not in found
     assert "host" not in found
     assert secrets_of("rtmp://h/app/k") == ["k"]
+
+
+def test_input_carries_its_credentials_as_url_userinfo() -> None:
+    url = "rtsp://mediamtx:8554/live/a/out"
+    assert with_userinfo_credentials(url, "", "pw") == url
+    assert (
+        with_userinfo_credentials(url, "lso-forwarder", "p@ss:w/rd")
+        == "rtsp://lso-forwarder:p%40ss%3Aw%2Frd@mediamtx:8554/live/a/out"
+    )
 
 
 def test_redactor_scrubs_ffmpeg_lines() -> None:

@@ -1,7 +1,8 @@
 """The receiver's HTTP contract through aiohttp's test client.
 
 The API server is stood in for by a small in-memory store with the same
-create/409 and resourceVersion semantics; the real one is in the integration tier.
+create/409 and resourceVersion semantics, and server-side apply's for writers
+that keep to their fields; the real one is in the integration tier.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from livestream_operator.api.v1alpha1 import LiveStream
+from livestream_operator.api.ownership import FieldManager, owned_part, stored_after
+from livestream_operator.api.v1alpha1 import LiveStream, LiveStreamStatus
 from livestream_operator.ingest.receiver import make_app
 from livestream_operator.kube import KubeError
 from livestream_operator.settings import Settings
@@ -28,6 +30,7 @@ class MemoryAPI:
         self.objects: dict[str, dict[str, Any]] = {}
         self.rv = 0
         self.up = True
+        self.applied: list[tuple[FieldManager, dict[str, Any]]] = []  # each apply's status
 
     def _bump(self, body: dict[str, Any]) -> dict[str, Any]:
         self.rv += 1
@@ -47,16 +50,23 @@ class MemoryAPI:
         self.objects[name] = copy.deepcopy(body)
         return LiveStream.model_validate(self._bump(self.objects[name]))
 
-    async def patch_livestream_status(
-        self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
+    async def apply_livestream_status(
+        self,
+        read: LiveStream,
+        manager: FieldManager,
+        status: LiveStreamStatus,
+        *,
+        conditional: bool = True,
     ) -> LiveStream:
-        obj = self.objects[name]
-        if resource_version and resource_version != obj["metadata"]["resourceVersion"]:
+        name = read.metadata.name
+        obj = self.objects.get(name)
+        if obj is None:
+            raise KubeError(404, "NotFound", name)
+        if conditional and read.metadata.resource_version != obj["metadata"]["resourceVersion"]:
             raise KubeError(409, "Conflict", name)
-        current = obj.setdefault("status", {})
-        for key, value in status.items():
-            merged = {**current.get(key, {}), **value}
-            current[key] = {k: v for k, v in merged.items() if v is not None}
+        self.applied.append((manager, owned_part(status, manager)))
+        stored = LiveStreamStatus.model_validate(obj.get("status") or {})
+        obj["status"] = stored_after(stored, manager, status).wire()
         return LiveStream.model_validate(self._bump(obj))
 
     async def healthy(self) -> bool:
@@ -159,3 +169,19 @@ async def test_hook_calls_without_the_token_are_refused(
 async def test_auth_without_views_refuses(client: Client) -> None:
     resp = await client.post("/v1/mediamtx/auth", json={"action": "publish", "path": "live/a/in"})
     assert resp.status == 503  # fail closed: MediaMTX refuses the publish
+
+
+async def test_every_hook_write_carries_all_of_the_ingest_writers_fields(client: Client) -> None:
+    """Server-side apply removes what a manager leaves out: each write is the whole
+    of status.ingest and status.output as the event makes them of what was read."""
+    ready = {"path": "live/cam/in", "query": "", "sourceType": "rtmpConn", "sourceId": "1"}
+    await client.post("/v1/mediamtx/events/ready", json=ready)
+    out = {"path": "live/cam/out", "query": "", "sourceType": "rtspSession", "sourceId": "w"}
+    await client.post("/v1/mediamtx/events/ready", json=out)
+    await client.post("/v1/mediamtx/events/not-ready", json=ready)
+    assert [manager for manager, _ in client.api.applied] == [FieldManager.INGEST] * 3
+    _, last = client.api.applied[-1]
+    assert set(last) == {"ingest", "output"}
+    assert last["ingest"]["path"] == "live/cam/in"  # the not-ready sets only what ends
+    assert (last["ingest"]["sourceId"], last["ingest"]["available"]) == ("1", False)
+    assert last["output"]["available"] is True

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from livestream_operator.api.ownership import FieldManager
 from livestream_operator.kube import KubeError
 from tests.unit.ingest import test_receiver
 from tests.unit.ingest.test_receiver import Client
-from tests.unit.ingest.test_recording_config import livestream, recording
 from tests.unit.ingest.test_recording_index import FIRST, FIRST_SEGMENT_WIRE, segment_body
+from tests.unit.mediamtx.test_path_config import livestream, recording
 
 client = test_receiver.client  # the receiver with the hook token, as a fixture here too
 
@@ -148,3 +149,16 @@ async def test_api_down_is_503_so_the_wrapper_retries(
     resp = await client.post(URL, json=segment())
     await _problem(resp, 503, "api-unavailable")
     assert "etcd" not in await resp.text()
+
+
+async def test_segments_are_the_index_writers_and_leave_the_syncs_fields(client: Client) -> None:
+    await _with_cam(client)
+    client.api.objects["cam"]["status"] = {"recording": {"applied": True}}  # the sync's answer
+    low = segment(freeBytes=1)
+    resp = await client.post("/v1/mediamtx/events/segment-create", json=low)
+    assert (await resp.json())["result"] == "updated"
+    await client.post(URL, json=segment(freeBytes=None))
+    assert [manager for manager, _ in client.api.applied] == [FieldManager.RECORDING_INDEX] * 2
+    # Each write is all of the index's fields: the free space stays beside the count.
+    assert client.api.applied[-1][1] == {"recording": {**FIRST_SEGMENT_WIRE, "freeBytes": 1}}
+    assert _recording(client)["applied"] is True

@@ -25,7 +25,7 @@ from livestream_operator.ingest.recording_index import (
     note_free_space,
     segment_start,
 )
-from tests.unit.ingest.test_recording_config import livestream, recording
+from tests.unit.mediamtx.test_path_config import livestream, recording
 
 FIRST = "/recordings/live/cam/in/2026-12-01_16-50-46-404475.mp4"
 FIRST_START = datetime(2026, 12, 1, 16, 50, 46, 404475, tzinfo=UTC)

@@ -6,8 +6,8 @@ from typing import Any
 
 from livestream_operator.api.v1alpha1 import LiveStream
 from livestream_operator.ingest.hook_event import HookKind
-from livestream_operator.ingest.mediamtx_api import PathInfo
 from livestream_operator.ingest.resync import diff
+from livestream_operator.mediamtx.control_api import PathInfo
 
 
 def _ls(

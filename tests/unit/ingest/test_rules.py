@@ -1,11 +1,12 @@
-"""Hook rules: the status change (as the merge patch sent) each MediaMTX event implies."""
+"""Hook rules: the status change (the fields it sets; None clears one) each MediaMTX
+event implies."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from livestream_operator.api.naming import parse_path
-from livestream_operator.api.v1alpha1 import LiveStreamStatus, status_patch
+from livestream_operator.api.v1alpha1 import LiveStreamStatus
 from livestream_operator.ingest.hook_event import HookEvent, HookKind
 from livestream_operator.ingest.rules import Decision, Result, decide, new_livestream
 from livestream_operator.settings import Settings
@@ -23,7 +24,9 @@ def st(wire: dict[str, Any] | None = None) -> LiveStreamStatus:
 
 
 def patch(decision: Decision) -> dict[str, Any] | None:
-    return status_patch(decision.change) if decision.change is not None else None
+    if decision.change is None:
+        return None
+    return decision.change.model_dump(by_alias=True, exclude_unset=True, mode="json")
 
 
 def test_first_ready_marks_ingest_available() -> None:

@@ -13,7 +13,7 @@ from livestream_operator.reconcile.destinations import destination_states
 from livestream_operator.reconcile.observed import ObservedPod
 from livestream_operator.reconcile.plan import plan
 
-from .test_plan import LIVE_IN, SETTINGS, T0, children, ls, running, t
+from .test_plan import LIVE_IN, SETTINGS, T0, children, ls, running, t, written
 
 
 def test_destination_states() -> None:
@@ -122,7 +122,7 @@ def test_secret_event_is_posted_once_not_on_every_reconcile() -> None:
     first = plan(body, fwd, SETTINGS, T0)
     assert [e.reason for e in first.events].count("SecretNotFound") == 1
     # The next reconcile sees the status the first one wrote.
-    again = body.model_copy(update={"status": first.status})
+    again = written(body, first)
     second = plan(again, fwd, SETTINGS, T0 + timedelta(seconds=30))
     assert "SecretNotFound" not in [e.reason for e in second.events]
     assert secret_cond(second)["reason"] == "SecretNotFound"

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from livestream_operator.api.ownership import FieldManager, owned_part, stored_after
 from livestream_operator.api.v1alpha1 import LiveStream
 from livestream_operator.kube_events import EventType, KubeEvent
 from livestream_operator.reconcile import pods as manifests
 from livestream_operator.reconcile.observed import ObservedPod
-from livestream_operator.reconcile.plan import PodDeletion, plan
+from livestream_operator.reconcile.plan import Plan, PodDeletion, plan
 from livestream_operator.settings import Settings
 
 T0 = datetime(2026, 11, 21, 6, 0, 0, tzinfo=UTC)
@@ -42,6 +43,13 @@ def ls(
         "status": {"ingest": ingest or {}, "output": output or {}},
     }
     return LiveStream.model_validate(wire)
+
+
+def written(body: LiveStream, p: Plan) -> LiveStream:
+    """The LiveStream the next reconcile sees: the plan's status applied by the
+    operator's field manager, the other writers' fields as they were."""
+    status = stored_after(body.status, FieldManager.OPERATOR, p.status)
+    return body.model_copy(update={"status": status})
 
 
 def children(*pods: dict[str, Any]) -> dict[str, ObservedPod]:
@@ -199,3 +207,14 @@ def test_new_publisher_connecting_during_grace_holds_the_stream_past_its_deadlin
     p = plan(body, {}, SETTINGS, T0 + timedelta(seconds=41))
     assert not p.delete_livestream
     assert p.status.phase == "Connecting"
+
+
+def test_the_plan_holds_the_operators_fields_only_and_a_second_pass_writes_nothing() -> None:
+    body = ls(ingest=LIVE_IN, output={"available": True, "sourceId": "w"})
+    first = plan(body, {}, SETTINGS, T0)
+    assert first.status.wire() == owned_part(first.status, FieldManager.OPERATOR)
+    again = written(body, first)
+    assert (again.status.ingest, again.status.output) == (body.status.ingest, body.status.output)
+    second = plan(again, {}, SETTINGS, T0 + timedelta(seconds=1))
+    operator = FieldManager.OPERATOR
+    assert owned_part(second.status, operator) == owned_part(again.status, operator)

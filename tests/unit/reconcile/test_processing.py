@@ -15,7 +15,7 @@ from livestream_operator.reconcile.observed import ObservedPod
 from livestream_operator.reconcile.plan import Plan, PodDeletion, plan
 from livestream_operator.settings import Settings
 
-from .test_plan import GONE_IN, LIVE_IN, T0, children, ls, running, t
+from .test_plan import GONE_IN, LIVE_IN, T0, children, ls, running, t, written
 
 SETTINGS = Settings(internal_secret="lso-internal")
 TOKEN = {"name": "backend-token", "key": "token"}
@@ -59,9 +59,7 @@ def conds(p: Plan) -> dict[str, dict[str, Any]]:
     return {c["type"]: c for c in p.status.wire()["conditions"]}
 
 
-def after(body: LiveStream, p: Plan) -> LiveStream:
-    """The LiveStream the next reconcile sees: the status this plan wrote."""
-    return body.model_copy(update={"status": p.status})
+after = written  # the LiveStream the next reconcile sees
 
 
 def reasons(p: Plan, kind: EventType | None = None) -> list[str]:

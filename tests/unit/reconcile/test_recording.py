@@ -20,7 +20,7 @@ from livestream_operator.reconcile.recording import (
     recording_condition,
 )
 from livestream_operator.settings import Settings
-from tests.unit.reconcile.test_plan import LIVE_IN, SETTINGS, T0, ls
+from tests.unit.reconcile.test_plan import LIVE_IN, SETTINGS, T0, ls, written
 
 MIN_FREE = SETTINGS.recording_min_free_bytes
 
@@ -113,9 +113,7 @@ def test_refused_by_mediamtx_says_why_and_warns_once() -> None:
     assert (cond.ok, cond.reason, cond.message) == (False, RECORDING_REFUSED, why)
     first = plan(body, {}, SETTINGS, T0)
     assert [e.reason for e in first.events if e.type is EventType.WARNING] == [RECORDING_REFUSED]
-    again = body.model_copy(
-        update={"status": first.status.model_copy(update={"recording": body.status.recording})}
-    )
+    again = written(body, first)
     assert not [e for e in plan(again, {}, SETTINGS, T0).events if e.type is EventType.WARNING]
 
 
@@ -152,14 +150,15 @@ def test_storage_full_posts_one_warning_across_reconciles() -> None:
     (cond,) = recording_conditions(first)
     assert (cond["status"], cond["reason"]) == ("False", STORAGE_FULL)
     # The next reconcile sees the status the first one wrote: no second Event.
-    again = body.model_copy(update={"status": first.status})
+    again = written(body, first)
     second = plan(again, {}, SETTINGS, T0 + timedelta(seconds=30))
     assert STORAGE_FULL not in [e.reason for e in second.events]
     (cond2,) = recording_conditions(second)
     assert cond2["reason"] == STORAGE_FULL
     assert cond2["lastTransitionTime"] == cond["lastTransitionTime"]
-    # status.recording is the receiver's: the plan carries it through.
-    assert second.status.recording == body.status.recording
+    # status.recording is the receiver's and the sync's: the plan leaves it to them.
+    assert second.status.recording is None
+    assert written(again, second).status.recording == body.status.recording
     events = [e.reason for p in (first, second) for e in p.events]
     assert events.count(STORAGE_FULL) == 1
 
@@ -167,7 +166,7 @@ def test_storage_full_posts_one_warning_across_reconciles() -> None:
 def test_storage_freed_turns_the_condition_back_without_an_event() -> None:
     full = recorded({"enabled": True}, free=0)
     first = plan(full, {}, SETTINGS, T0)
-    freed_status = first.status.model_copy(
+    freed_status = written(full, first).status.model_copy(
         update={"recording": RecordingStatus(free_bytes=MIN_FREE * 10, applied=True)}
     )
     freed = full.model_copy(update={"status": freed_status})

@@ -36,6 +36,7 @@ from livestream_operator.worker.pipeline import (
     tone_chain,
     track_chain,
     unsupported_reason,
+    with_query_credentials,
 )
 
 IN = "rtsp://mediamtx:8554/live/abc/in"
@@ -253,6 +254,13 @@ def test_backoff_schedule() -> None:
     assert backoff(10_000) == 5.0
     with pytest.raises(ValueError, match="attempt"):
         backoff(-1)
+
+
+def test_rtmp_output_carries_its_credentials_in_the_query() -> None:
+    url = "rtmp://mediamtx:1935/live/a/out"
+    assert with_query_credentials(url, "", "pw") == url
+    assert with_query_credentials(url, "lso-worker", "p&w") == f"{url}?user=lso-worker&pass=p%26w"
+    assert with_query_credentials(f"{url}?x=1", "u", "p") == f"{url}?x=1&user=u&pass=p"
 
 
 def test_flv_tag_headers() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from livestream_operator.api.pod_contract import POOL_TOKEN_VAR, WorkerAssignment
 from livestream_operator.api.v1alpha1 import WorkerMode
+from livestream_operator.problems import PROBLEM_JSON
 from livestream_operator.worker.config import (
     WorkerConfig,
     assigned,
@@ -18,7 +19,6 @@ from livestream_operator.worker.config import (
 from livestream_operator.worker.metrics import State, WorkerMetrics
 from livestream_operator.worker.pool import (
     MAX_BODY,
-    PROBLEM_JSON,
     Pool,
     Reply,
     Verdict,

@@ -1,0 +1,410 @@
+"""What MediaMTX's path configuration must hold for the LiveStreams' recording:
+the wanted entries, their templates, and the Control API calls that get there."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from livestream_operator.api.v1alpha1 import (
+    LiveStream,
+    LiveStreamSpec,
+    ObjectMeta,
+    RecordedPath,
+    RecordingSpec,
+    duration_seconds,
+)
+from livestream_operator.mediamtx.path_config import (
+    RECORD_FIELDS,
+    Change,
+    Recording,
+    Verb,
+    entry,
+    owned,
+    plan,
+    template_for,
+    unmanaged,
+    wanted,
+)
+
+IN_REGEXP = "~^live/[^/]+/in$"
+OUT_REGEXP = "~^live/[^/]+/out$"
+
+
+def path_conf(name: str, **fields: Any) -> dict[str, Any]:
+    """A config/paths/list item as MediaMTX answers it for the chart's regexps."""
+    return {
+        "name": name,
+        "source": "publisher",
+        "sourceOnDemand": False,
+        "sourceOnDemandStartTimeout": "10s",
+        "maxReaders": 0,
+        "overridePublisher": True,
+        "record": False,
+        "recordPath": "/recordings/%path/%Y-%m-%d_%H-%M-%S-%f",
+        "recordFormat": "fmp4",
+        "recordPartDuration": "1s",
+        "recordMaxPartSize": "50M",
+        "recordSegmentDuration": "1h0m0s",
+        "recordDeleteAfter": "1d",
+        "runOnInit": "",
+        "runOnDemand": "sleep 86400",
+        "runOnDemandStartTimeout": "10s",
+        "runOnReady": "",
+        "runOnAvailable": "mtx-hook ready",
+        "runOnUnavailable": "mtx-hook not-ready",
+        "runOnRecordSegmentCreate": "",
+        "runOnRecordSegmentComplete": "mtx-hook segment-complete",
+        **fields,
+    }
+
+
+TEMPLATE = path_conf(IN_REGEXP)
+OUT_TEMPLATE = path_conf(OUT_REGEXP, runOnDemand="")
+ALL_OTHERS = path_conf("all_others", runOnAvailable="", runOnUnavailable="")
+CONFS: dict[str, dict[str, Any]] = {
+    c["name"]: c for c in (TEMPLATE, OUT_TEMPLATE, ALL_OTHERS, path_conf("other/thing"))
+}
+
+
+def livestream(
+    stream_id: str = "cam", recording: RecordingSpec | None = None, *, deleting: bool = False
+) -> LiveStream:
+    return LiveStream(
+        metadata=ObjectMeta(
+            name=stream_id,
+            namespace="ns",
+            uid=f"uid-{stream_id}",
+            deletion_timestamp="2026-12-01T16:00:00Z" if deleting else None,
+        ),
+        spec=LiveStreamSpec(stream_id=stream_id, recording=recording),
+    )
+
+
+def recording(
+    enabled: bool = True, paths: tuple[RecordedPath, ...] = (RecordedPath.IN,), **fields: Any
+) -> RecordingSpec:
+    return RecordingSpec.model_validate({"enabled": enabled, "paths": list(paths), **fields})
+
+
+CAP = "8784h"
+ON = Recording(record=True, format="fmp4", segment_duration="10m", retention="24h")
+OFF = Recording(record=False, format="fmp4", segment_duration="10m", retention="24h")
+
+
+def stored(name: str, rec: Recording, template: dict[str, Any] = TEMPLATE) -> dict[str, Any]:
+    """The entry MediaMTX lists after it was added with `rec`: durations normalised."""
+    body = {"name": name, **entry(template, rec)}
+    normal = {"10m": "10m0s", "1h": "1h0m0s", "24h": "1d", "72h": "3d"}
+    for key in ("recordSegmentDuration", "recordDeleteAfter"):
+        body[key] = normal.get(body[key], body[key])
+    return body
+
+
+# ------------------------------------------------------------------------ wanted
+
+
+def test_a_livestream_without_spec_recording_wants_nothing() -> None:
+    assert wanted([livestream()], CAP) == {}
+
+
+def test_enabled_records_the_listed_paths_and_keeps_an_entry_for_the_other() -> None:
+    assert wanted([livestream(recording=recording())], CAP) == {
+        "live/cam/in": ON,
+        "live/cam/out": OFF,
+    }
+
+
+def test_both_paths_and_the_spec_fields_are_carried() -> None:
+    spec = recording(
+        paths=(RecordedPath.OUT, RecordedPath.IN),
+        format="mpegts",
+        segmentDuration="90s",
+        retention="72h",
+    )
+    want = Recording(record=True, format="mpegts", segment_duration="90s", retention="72h")
+    assert wanted([livestream(recording=spec)], CAP) == {"live/cam/in": want, "live/cam/out": want}
+
+
+def test_disabled_keeps_both_entries_with_record_false() -> None:
+    # The entries stay so that their retention keeps applying to the files.
+    spec = recording(enabled=False, paths=(RecordedPath.IN, RecordedPath.OUT))
+    assert wanted([livestream(recording=spec)], CAP) == {"live/cam/in": OFF, "live/cam/out": OFF}
+
+
+def test_a_deleting_livestream_wants_nothing() -> None:
+    assert wanted([livestream(recording=recording(), deleting=True)], CAP) == {}
+
+
+def test_several_livestreams() -> None:
+    streams = [
+        livestream("a", recording(paths=(RecordedPath.OUT,))),
+        livestream("b"),
+        livestream("c", recording(), deleting=True),
+        livestream("d", recording(enabled=False)),
+    ]
+    assert wanted(streams, CAP) == {
+        "live/a/in": OFF,
+        "live/a/out": ON,
+        "live/d/in": OFF,
+        "live/d/out": OFF,
+    }
+
+
+def test_recording_fields_are_the_control_api_names() -> None:
+    assert ON.fields() == {
+        "record": True,
+        "recordFormat": "fmp4",
+        "recordSegmentDuration": "10m",
+        "recordDeleteAfter": "24h",
+    }
+    assert tuple(ON.fields()) == RECORD_FIELDS
+
+
+# ------------------------------------------------------------------------- owned
+
+
+@pytest.mark.parametrize(
+    ("name", "mine"),
+    [
+        ("live/cam/in", True),
+        ("live/cam/out", True),
+        ("live/a.b_c~d-e/in", True),
+        (IN_REGEXP, False),
+        ("~^live/cam/in$", False),
+        ("all_others", False),
+        ("all", False),
+        ("other/thing", False),
+        ("live/cam", False),
+        ("live/cam/in/extra", False),
+        ("live/cam/sideways", False),
+        ("other/cam/in", False),
+        ("live/-cam/in", False),
+        ("", False),
+    ],
+)
+def test_owned_entries_are_plain_stream_paths(name: str, mine: bool) -> None:
+    assert owned(name) is mine
+
+
+# ------------------------------------------------------------------ template_for
+
+
+def test_the_template_is_the_regexp_matching_the_path() -> None:
+    assert template_for("live/cam/in", CONFS) is TEMPLATE
+    assert template_for("live/cam/out", CONFS) is OUT_TEMPLATE
+
+
+def test_regexps_are_tried_in_name_order_not_insertion_order() -> None:
+    broad = path_conf("~^live/.+$")
+    confs = {IN_REGEXP: TEMPLATE, "~^live/.+$": broad}
+    # "~^live/.+$" sorts before "~^live/[^/]+/in$" ('.' < '['), so it wins for both.
+    assert template_for("live/cam/in", confs) is broad
+    assert template_for("live/cam/out", confs) is broad
+
+
+def test_all_others_comes_last_and_all_after_it() -> None:
+    confs = {"all_others": ALL_OTHERS, IN_REGEXP: TEMPLATE}
+    assert template_for("live/cam/in", confs) is TEMPLATE
+    assert template_for("live/cam/out", confs) is ALL_OTHERS
+    only_all = path_conf("all")
+    assert template_for("live/cam/out", {"all": only_all, IN_REGEXP: TEMPLATE}) is only_all
+    both = {"all": only_all, "all_others": ALL_OTHERS}
+    assert template_for("live/cam/out", both) is ALL_OTHERS
+
+
+def test_exact_names_are_never_templates() -> None:
+    mine = stored("live/cam/in", ON)
+    assert template_for("live/cam/in", {"live/cam/in": mine, IN_REGEXP: TEMPLATE}) is TEMPLATE
+    assert template_for("live/cam/in", {"live/cam/in": mine}) is None
+    assert template_for("live/cam/in", {}) is None
+
+
+def test_a_go_only_regexp_is_skipped() -> None:
+    go_only = path_conf(r"~^live/\pL+/in$")  # \pL: Go's RE2 has it, Python's re does not
+    confs = {go_only["name"]: go_only, "all_others": ALL_OTHERS}
+    assert template_for("live/cam/in", confs) is ALL_OTHERS
+
+
+# ------------------------------------------------------------------------- entry
+
+
+def test_entry_copies_the_template_but_its_name_and_sets_the_record_fields() -> None:
+    before = copy.deepcopy(TEMPLATE)
+    body = entry(TEMPLATE, ON)
+    assert "name" not in body
+    assert body == {
+        **{k: v for k, v in TEMPLATE.items() if k != "name"},
+        "record": True,
+        "recordFormat": "fmp4",
+        "recordSegmentDuration": "10m",
+        "recordDeleteAfter": "24h",
+    }
+    # The fields MediaMTX cannot reload on a live path are the template's.
+    assert body["recordPath"] == TEMPLATE["recordPath"]
+    assert body["runOnAvailable"] == "mtx-hook ready"
+    assert body["runOnRecordSegmentComplete"] == "mtx-hook segment-complete"
+    assert body["runOnDemand"] == "sleep 86400"
+    assert before == TEMPLATE  # not changed in place
+
+
+# ----------------------------------------------------------------------- _seconds
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("1h", 3600.0),
+        ("1h0m0s", 3600.0),
+        ("10m", 600.0),
+        ("10m0s", 600.0),
+        ("24h", 86400.0),
+        ("1d", 86400.0),
+        ("3d", 259200.0),
+        ("1d1h0m0s", 90000.0),
+        ("1h30m", 5400.0),
+        ("90s", 90.0),
+        ("1.5s", 1.5),
+        ("500ms", 0.5),
+        ("0s", 0.0),
+    ],
+)
+def test_seconds_reads_what_mediamtx_answers(value: str, seconds: float) -> None:
+    assert duration_seconds(value) == seconds
+
+
+@pytest.mark.parametrize("value", ["", "10", "h", "1x", "1h junk", " 1h", "None", "1h-5m"])
+def test_seconds_refuses_what_is_not_a_duration(value: str) -> None:
+    assert duration_seconds(value) is None
+
+
+# -------------------------------------------------------------------------- plan
+
+
+def test_absent_entries_are_added_from_the_template() -> None:
+    changes = plan({"live/cam/in": ON, "live/cam/out": OFF}, CONFS)
+    assert changes == [
+        Change(Verb.ADD, "live/cam/in", entry(TEMPLATE, ON)),
+        Change(Verb.ADD, "live/cam/out", entry(OUT_TEMPLATE, OFF)),
+    ]
+
+
+def test_entries_as_mediamtx_lists_them_need_nothing() -> None:
+    # It answers "10m0s" for the "10m" it was given, and "1d" for "24h".
+    confs = {
+        **CONFS,
+        "live/cam/in": stored("live/cam/in", ON),
+        "live/cam/out": stored("live/cam/out", OFF, OUT_TEMPLATE),
+    }
+    assert confs["live/cam/in"]["recordSegmentDuration"] == "10m0s"
+    assert confs["live/cam/in"]["recordDeleteAfter"] == "1d"
+    assert plan({"live/cam/in": ON, "live/cam/out": OFF}, confs) == []
+
+
+def test_the_same_durations_unnormalised_need_nothing_either() -> None:
+    confs = {**CONFS, "live/cam/in": {"name": "live/cam/in", **entry(TEMPLATE, ON)}}
+    assert plan({"live/cam/in": ON}, confs) == []
+
+
+@pytest.mark.parametrize(
+    ("now", "want"),
+    [
+        (ON, OFF),  # recording turned off
+        (OFF, ON),  # and on
+        (ON, Recording(True, "mpegts", "10m", "24h")),
+        (ON, Recording(True, "fmp4", "20m", "24h")),
+        (ON, Recording(True, "fmp4", "10m", "72h")),
+    ],
+)
+def test_a_record_field_change_is_a_patch_of_those_fields_only(
+    now: Recording, want: Recording
+) -> None:
+    confs = {**CONFS, "live/cam/in": stored("live/cam/in", now)}
+    assert plan({"live/cam/in": want}, confs) == [Change(Verb.PATCH, "live/cam/in", want.fields())]
+
+
+def test_an_entry_that_is_no_longer_a_copy_is_left_alone_and_reported() -> None:
+    # The regexp's hook changed under the entry (or an admin wrote it): overwriting
+    # it would close the path, so it is not touched, and unmanaged() says so.
+    old = stored("live/cam/in", ON)
+    new_template = path_conf(IN_REGEXP, runOnAvailable="mtx-hook ready --v2")
+    confs = {**CONFS, IN_REGEXP: new_template, "live/cam/in": old}
+    assert plan({"live/cam/in": OFF}, confs) == []
+    assert unmanaged({"live/cam/in": OFF}, confs) == ["live/cam/in"]
+
+
+def test_a_path_without_a_template_is_unmanaged() -> None:
+    assert unmanaged({"live/cam/in": ON}, {}) == ["live/cam/in"]
+    assert unmanaged({"live/cam/in": ON}, CONFS) == []
+
+
+def test_retention_is_capped_by_the_operator() -> None:
+    spec = recording(retention="720h", segmentDuration="1h")
+    assert wanted([livestream(recording=spec)], "168h")["live/cam/in"].retention == "168h"
+    assert (
+        wanted([livestream(recording=recording(retention="1h"))], "168h")["live/cam/in"].retention
+        == "1h"
+    )
+
+
+def test_owned_entries_no_longer_wanted_are_deleted() -> None:
+    confs = {
+        **CONFS,
+        "live/gone/in": stored("live/gone/in", ON),
+        "live/gone/out": stored("live/gone/out", OFF, OUT_TEMPLATE),
+        "live/cam/in": stored("live/cam/in", ON),
+    }
+    assert plan({"live/cam/in": ON}, confs) == [
+        Change(Verb.DELETE, "live/gone/in"),
+        Change(Verb.DELETE, "live/gone/out"),
+    ]
+
+
+def test_regexp_and_non_stream_entries_are_never_deleted() -> None:
+    confs = {
+        **CONFS,
+        "~^live/cam/in$": path_conf("~^live/cam/in$"),
+        "all": path_conf("all"),
+        "live/cam": path_conf("live/cam"),
+        "live/cam/in/extra": path_conf("live/cam/in/extra"),
+        "cam": path_conf("cam"),
+    }
+    assert plan({}, confs) == []
+
+
+def test_a_path_without_a_template_is_left_alone() -> None:
+    # Adding an entry from nothing would close the path; an existing one is kept.
+    confs = {OUT_REGEXP: OUT_TEMPLATE, "live/cam/in": path_conf("live/cam/in", record=True)}
+    assert plan({"live/cam/in": OFF, "live/cam/out": ON}, confs) == [
+        Change(Verb.ADD, "live/cam/out", entry(OUT_TEMPLATE, ON))
+    ]
+
+
+def test_changes_come_in_name_order_adds_before_deletes() -> None:
+    confs = {**CONFS, "live/a/in": stored("live/a/in", ON)}
+    want = {"live/z/in": ON, "live/b/in": ON}
+    assert [(c.verb, c.name) for c in plan(want, confs)] == [
+        (Verb.ADD, "live/b/in"),
+        (Verb.ADD, "live/z/in"),
+        (Verb.DELETE, "live/a/in"),
+    ]
+
+
+def test_plan_from_livestreams_end_to_end() -> None:
+    streams = [livestream("cam", recording()), livestream("plain")]
+    first = plan(wanted(streams, CAP), CONFS)
+    assert [(c.verb, c.name, (c.body or {}).get("record")) for c in first] == [
+        (Verb.ADD, "live/cam/in", True),
+        (Verb.ADD, "live/cam/out", False),
+    ]
+
+
+def test_an_entry_an_admin_wrote_is_never_deleted() -> None:
+    # A static source for live/lobby/in: not a copy of the template, so not ours.
+    admin = {**path_conf("live/lobby/in"), "source": "rtsp://camera.local/stream"}
+    confs = {IN_REGEXP: TEMPLATE, "live/lobby/in": admin}
+    assert plan({}, confs) == []
+    ours = stored("live/cam/in", OFF)
+    assert plan({}, {**confs, "live/cam/in": ours}) == [Change(Verb.DELETE, "live/cam/in")]

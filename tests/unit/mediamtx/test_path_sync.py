@@ -1,0 +1,251 @@
+"""The recording sync against a fake Control API: what it applies, when it asks
+MediaMTX again, and what it does when MediaMTX refuses or is away."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, cast
+
+import pytest
+
+from livestream_operator.api.ownership import FieldManager
+from livestream_operator.api.v1alpha1 import LiveStream, RecordedPath
+from livestream_operator.ingest.conditional_writer import ConditionalWriter
+from livestream_operator.mediamtx.control_api import (
+    CircuitOpen,
+    MediaMTXClient,
+    MediaMTXError,
+    Refused,
+)
+from livestream_operator.mediamtx.path_sync import PathConfigSync
+from livestream_operator.settings import Settings
+from tests.unit.ingest.test_receiver import MemoryAPI
+from tests.unit.mediamtx.test_path_config import CONFS, livestream, recording
+
+RECHECK = 30.0
+# MediaMTX answers the durations it was given in its own form.
+_NORMAL = {"10m": "10m0s", "24h": "1d"}
+
+
+class FakeControlAPI:
+    """config/paths/list and config/paths/{add,patch,replace,delete}, in memory."""
+
+    def __init__(self, confs: dict[str, dict[str, Any]]) -> None:
+        self.confs = copy.deepcopy(confs)
+        self.lists = 0
+        self.calls: list[tuple[str, str, dict[str, Any] | None]] = []
+        self.list_error: MediaMTXError | None = None
+        self.refuse: dict[str, MediaMTXError] = {}
+
+    async def list_path_confs(self) -> dict[str, dict[str, Any]]:
+        self.lists += 1
+        if self.list_error is not None:
+            raise self.list_error
+        return copy.deepcopy(self.confs)
+
+    async def change_path_conf(
+        self, verb: str, name: str, body: dict[str, Any] | None = None
+    ) -> None:
+        self.calls.append((verb, name, copy.deepcopy(body)))
+        if name in self.refuse:
+            raise self.refuse[name]
+        if verb == "delete":
+            del self.confs[name]
+            return
+        assert body is not None
+        fields = {k: _NORMAL.get(v, v) if isinstance(v, str) else v for k, v in body.items()}
+        if verb == "patch":
+            self.confs[name].update(fields)
+        else:  # add, replace
+            assert (name in self.confs) is (verb == "replace")
+            self.confs[name] = {"name": name, **fields}
+
+    def restart(self) -> None:
+        """A restarted MediaMTX has only mediamtx.yml's entries."""
+        self.confs = copy.deepcopy(CONFS)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.api = FakeControlAPI(CONFS)
+        self.clock = Clock()
+        self.streams: dict[tuple[str, str], LiveStream] = {}
+        self.sync = PathConfigSync(
+            cast(MediaMTXClient, self.api), self.streams, recheck=RECHECK, clock=self.clock
+        )
+
+    def put(self, ls: LiveStream) -> None:
+        self.streams[ls.key] = ls
+
+    def record(self, name: str) -> Any:
+        return self.api.confs[name]["record"] if name in self.api.confs else None
+
+
+@pytest.fixture
+def h() -> Harness:
+    return Harness()
+
+
+async def test_the_first_pass_applies_the_plan(h: Harness) -> None:
+    h.put(livestream("cam", recording()))
+    assert await h.sync.once() == 2
+    assert h.api.lists == 1
+    assert [(verb, name) for verb, name, _ in h.api.calls] == [
+        ("add", "live/cam/in"),
+        ("add", "live/cam/out"),
+    ]
+    assert (h.record("live/cam/in"), h.record("live/cam/out")) == (True, False)
+    # The rest of the entry is the template's.
+    assert h.api.confs["live/cam/in"]["runOnAvailable"] == "mtx-hook ready"
+
+
+async def test_nothing_wanted_and_nothing_there_changes_nothing(h: Harness) -> None:
+    h.put(livestream("plain"))
+    assert await h.sync.once() == 0
+    assert h.api.calls == []
+
+
+async def test_no_change_within_recheck_does_not_even_list(h: Harness) -> None:
+    h.put(livestream("cam", recording()))
+    await h.sync.once()
+    h.clock.now += RECHECK - 1
+    assert await h.sync.once() == 0
+    assert h.api.lists == 1
+    assert len(h.api.calls) == 2
+
+
+async def test_a_spec_change_is_applied_at_the_next_pass_within_recheck(h: Harness) -> None:
+    h.put(livestream("cam", recording()))
+    await h.sync.once()
+    h.clock.now += 1
+    h.put(livestream("cam", recording(paths=(RecordedPath.IN, RecordedPath.OUT))))
+    assert await h.sync.once() == 1
+    assert h.api.calls[-1] == (
+        "patch",
+        "live/cam/out",
+        {
+            "record": True,
+            "recordFormat": "fmp4",
+            "recordSegmentDuration": "10m",
+            "recordDeleteAfter": "24h",
+        },
+    )
+    assert h.record("live/cam/out") is True
+
+
+async def test_turning_recording_off_patches_and_removing_it_deletes(h: Harness) -> None:
+    h.put(livestream("cam", recording()))
+    await h.sync.once()
+    h.put(livestream("cam", recording(enabled=False)))
+    assert await h.sync.once() == 1
+    assert (h.record("live/cam/in"), h.record("live/cam/out")) == (False, False)
+    h.put(livestream("cam"))  # spec.recording removed
+    assert await h.sync.once() == 2
+    assert "live/cam/in" not in h.api.confs
+    assert "live/cam/out" not in h.api.confs
+    assert [verb for verb, _, _ in h.api.calls[-2:]] == ["delete", "delete"]
+
+
+async def test_after_recheck_it_lists_again_and_re_adds_what_a_restart_lost(h: Harness) -> None:
+    h.put(livestream("cam", recording()))
+    await h.sync.once()
+    h.api.restart()
+    h.clock.now += RECHECK - 1
+    assert await h.sync.once() == 0  # not yet: the sync does not know
+    assert "live/cam/in" not in h.api.confs
+    h.clock.now += 1
+    assert await h.sync.once() == 2
+    assert h.api.lists == 2
+    assert (h.record("live/cam/in"), h.record("live/cam/out")) == (True, False)
+
+
+async def test_after_recheck_an_unchanged_mediamtx_gets_no_calls(h: Harness) -> None:
+    h.put(livestream("cam", recording()))
+    await h.sync.once()
+    calls = len(h.api.calls)
+    h.clock.now += RECHECK
+    assert await h.sync.once() == 0
+    assert h.api.lists == 2
+    assert len(h.api.calls) == calls  # "10m0s" and "1d" are what it was given
+
+
+async def test_a_refusal_is_an_answer_asked_again_at_recheck_not_every_poll(h: Harness) -> None:
+    h.put(livestream("cam", recording()))
+    h.api.refuse["live/cam/in"] = Refused("add live/cam/in: HTTP 400 invalid")
+    assert await h.sync.once() == 1  # out still went through
+    h.clock.now += 0.25  # the next poll: MediaMTX is not asked again
+    assert await h.sync.once() == 0
+    assert h.api.lists == 1
+    del h.api.refuse["live/cam/in"]
+    h.clock.now += RECHECK
+    assert await h.sync.once() == 1
+    assert h.record("live/cam/in") is True
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        MediaMTXError("add live/cam/in: ClientConnectorError"),
+        CircuitOpen("MediaMTX Control API circuit is open"),
+    ],
+)
+async def test_a_failed_change_is_retried_at_the_next_pass(
+    h: Harness, error: MediaMTXError
+) -> None:
+    h.put(livestream("cam", recording()))
+    h.api.refuse["live/cam/in"] = error
+    assert await h.sync.once() == 1  # out still went through
+    assert "live/cam/in" not in h.api.confs
+    assert "live/cam/out" in h.api.confs
+    del h.api.refuse["live/cam/in"]
+    h.clock.now += 0.25  # the next poll, well within recheck
+    assert await h.sync.once() == 1
+    assert h.api.lists == 2
+    assert h.record("live/cam/in") is True
+    assert [(verb, name) for verb, name, _ in h.api.calls] == [
+        ("add", "live/cam/in"),
+        ("add", "live/cam/out"),
+        ("add", "live/cam/in"),
+    ]
+    # Now done: the pass after lists nothing.
+    assert await h.sync.once() == 0
+    assert h.api.lists == 2
+
+
+@pytest.mark.parametrize(
+    "error", [MediaMTXError("GET /v3/config/paths/list: timeout"), CircuitOpen("open")]
+)
+async def test_an_unreachable_mediamtx_changes_nothing_and_is_asked_again(
+    h: Harness, error: MediaMTXError
+) -> None:
+    h.put(livestream("cam", recording()))
+    h.api.list_error = error
+    assert await h.sync.once() == 0
+    assert h.api.calls == []
+    h.clock.now += 0.25
+    assert await h.sync.once() == 0
+    assert h.api.lists == 2  # not remembered as applied
+    h.api.list_error = None
+    assert await h.sync.once() == 2
+    assert h.record("live/cam/in") is True
+
+
+async def test_mediamtxs_answer_is_the_syncs_write_beside_the_segment_index() -> None:
+    api = MemoryAPI()
+    ls = livestream("cam", recording())
+    await api.create_livestream("ns", ls)
+    api.objects["cam"]["status"] = {"recording": {"paths": [{"path": "in", "segments": 3}]}}
+    h = Harness()
+    h.sync.update = ConditionalWriter(api, "ns", Settings()).update
+    h.put(ls)
+    await h.sync.once()
+    assert api.applied == [(FieldManager.RECORDING_SYNC, {"recording": {"applied": True}})]
+    assert api.objects["cam"]["status"]["recording"]["paths"][0]["segments"] == 3
