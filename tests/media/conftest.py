@@ -114,6 +114,14 @@ def mediamtx(mediamtx_factory: Callable[[], MediaMTX]) -> MediaMTX:
     return mediamtx_factory()
 
 
+@pytest.fixture
+def destination(mediamtx_factory: Callable[[], MediaMTX]) -> MediaMTX:
+    """A second MediaMTX standing in for a third-party RTMP destination (YouTube,
+    Twitch): forwarders push to `destination.rtmp(...)`, and `session()` tells
+    whether the incoming publish session stayed the same."""
+    return mediamtx_factory()
+
+
 class Processes:
     """Starts publishers, workers and forwarders; kills every one at teardown."""
 

@@ -240,6 +240,16 @@ class MediaMTX:
         wait_for(lambda: self.available(name), timeout, f"{name} to be available")
         return self.path(name) or {}
 
+    def session(self, name: str) -> str | None:
+        """The publish session on a path: its source's id (a new one for every
+        publish, as a destination such as YouTube starts a new broadcast), or
+        None while nothing publishes."""
+        info = self.path(name)
+        source = info.get("source") if info else None
+        return (
+            str(source["id"]) if isinstance(source, dict) and info and info.get("ready") else None
+        )
+
     def wait_unavailable(self, name: str, timeout: float = 30.0) -> None:
         wait_for(lambda: not self.available(name), timeout, f"{name} to be unavailable")
 
