@@ -69,6 +69,10 @@ class Controller:
     # ------------------------------------------------------------- watch events
 
     def on_livestream(self, event_type: str | None, body: Body) -> None:
+        if event_type != "DELETED" and self._cached_version(body):
+            # The echo of the operator's own status write: the cache already holds
+            # exactly this object, and its reconcile has decided on it.
+            return
         try:
             livestream = LiveStream.model_validate(body)
         except ValidationError as exc:
@@ -86,6 +90,16 @@ class Controller:
         self.livestreams[key] = livestream
         self.queue.add(key)
         metrics.QUEUE_DEPTH.set(len(self.queue))
+
+    def _cached_version(self, body: Body) -> bool:
+        meta = body.get("metadata") or {}
+        cached = self.livestreams.get((meta.get("namespace") or "", meta.get("name") or ""))
+        version = meta.get("resourceVersion")
+        return (
+            cached is not None
+            and version is not None
+            and (cached.metadata.resource_version == version)
+        )
 
     def on_pod(self, event_type: str | None, body: Body) -> None:
         pod = ObservedPod.parse(body)
