@@ -42,7 +42,6 @@ class Ended:
     error: str  # redacted
     delivered_for: float = 0.0  # seconds it delivered bytes (0: never did)
     input_lost: bool = False  # its error was about live/<id>/out, not the destination
-    stopped: bool = False  # we stopped it (SIGTERM, retry-now)
 
 
 class Retries:
@@ -70,8 +69,6 @@ class Retries:
 
     def attempt_ended(self, ended: Ended, now: datetime) -> float | None:
         """Seconds to wait before the next attempt; None: Exhausted, wait for retry-now."""
-        if ended.stopped:
-            return 0.0
         self.last_error = ended.error[:MAX_ERROR_LENGTH] or None
         if ended.delivered_for >= STABLE_AFTER or (ended.input_lost and ended.delivered_for):
             self.retries = 0  # it worked for a while: the count starts over

@@ -48,7 +48,8 @@ RETRY_ALL = "*"
 EXHAUSTED = "Exhausted"
 # The states the operator asks a forwarder about: it is trying, or not yet seen.
 _ASK = (DestinationState.PENDING, DestinationState.CONNECTING, DestinationState.RETRYING)
-_URL = re.compile(r"rtmps?://[^\s'\"]+", re.IGNORECASE)
+# An RTMP URL in a line, without the punctuation after it ("<url>: refused").
+_URL = re.compile(r"rtmps?://[^\s'\"]*[^\s'\":,.;]", re.IGNORECASE)
 
 
 def destination_states(
