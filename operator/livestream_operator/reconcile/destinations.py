@@ -163,30 +163,20 @@ def to_ask(dests: list[DestinationStatus], pod: ObservedPod | None) -> list[str]
 def destination_events(
     old: list[DestinationStatus] | None, new: list[DestinationStatus]
 ) -> list[KubeEvent]:
-    """A Warning when a destination becomes Exhausted, once (the stored status
-    says it already was); a Normal one when an Exhausted one delivers again."""
+    """A Warning when a destination becomes Exhausted, once: the stored status
+    says whether it already was. (Its return shows in the condition.)"""
     was = {d.name: d.state for d in old or []}
-    events = []
-    for d in new:
-        before = was.get(d.name)
-        if d.state is DestinationState.EXHAUSTED and before is not DestinationState.EXHAUSTED:
-            detail = f": {d.last_error}" if d.last_error else ""
-            events.append(
-                KubeEvent(
-                    EventType.WARNING,
-                    "DestinationExhausted",
-                    f"destination {d.name}: gave up after {d.retries or 0} retries{detail}",
-                )
-            )
-        elif d.state is DestinationState.ACTIVE and before is DestinationState.EXHAUSTED:
-            events.append(
-                KubeEvent(
-                    EventType.NORMAL,
-                    "DestinationRecovered",
-                    f"destination {d.name}: delivering again",
-                )
-            )
-    return events
+    return [
+        KubeEvent(
+            EventType.WARNING,
+            "DestinationExhausted",
+            f"destination {d.name}: gave up after {d.retries or 0} retries"
+            + (f": {d.last_error}" if d.last_error else ""),
+        )
+        for d in new
+        if d.state is DestinationState.EXHAUSTED
+        and was.get(d.name) is not DestinationState.EXHAUSTED
+    ]
 
 
 @dataclass(frozen=True)
