@@ -684,6 +684,12 @@ class DestinationStatus(WireModel):
         default=None, description="RFC 3339 time of the next retry, while Retrying."
     )
 
+    @field_validator("state", mode="before")
+    @classmethod
+    def _earlier_names(cls, value: Any) -> Any:
+        # Stored by releases before retries: Up is Active now (the next write renames it).
+        return DestinationState.ACTIVE if value == "Up" else value
+
 
 class ForwarderStatus(PodStatusSummary):
     ready: str | None = Field(default=None, description="Destinations up, e.g. 1/2.")

@@ -325,3 +325,16 @@ def test_states_the_operator_asks_about() -> None:
     assert [d.state for d in states] == [DestinationState.ACTIVE, DestinationState.CONNECTING]
     assert to_ask(states, pod) == ["twitch"]
     assert to_ask(states, None) == []
+
+
+def test_a_status_stored_by_an_earlier_release_still_reads() -> None:
+    body = ls(ingest=LIVE_IN, forwarder={"destinations": [YT]})
+    stored = body.model_validate(
+        {
+            **body.model_dump(by_alias=True, mode="json"),
+            "status": {"forwarder": {"destinations": [{"name": "youtube", "state": "Up"}]}},
+        }
+    )
+    assert stored.status.forwarder is not None
+    (dest,) = stored.status.forwarder.destinations or []
+    assert dest.state is DestinationState.ACTIVE
