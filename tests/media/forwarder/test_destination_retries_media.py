@@ -121,3 +121,30 @@ def test_refusing_destination_retries_exhausts_and_retries_now_without_touching_
     for proc, key in ((good, good_key), (bad, bad_key)):
         assert key not in proc.output()
     assert TOKEN not in bad.output()
+
+
+def test_a_missing_input_uses_no_retry(
+    mediamtx: MediaMTX, destination: MediaMTX, procs: Processes
+) -> None:
+    """live/<id>/out not there yet (the publisher is gone, the worker restarts):
+    the destination waits for it, Connecting, and never exhausts."""
+    out, key = "live/late/out", f"sk-{secrets.token_hex(8)}"
+    fwd = procs.forwarder(
+        mediamtx.rtsp(out),
+        destination.rtmp(f"live/{key}/in"),
+        "late",
+        LSO_MAX_RETRIES="1",
+        LSO_BACKOFF_SECONDS="1",
+    )
+    wait_for(lambda: fwd.healthz() != 0, 30, "the forwarder to serve")
+    wait_for(
+        lambda: fwd.metrics().get("lso_forwarder_restarts_total", 0) >= 3,
+        30,
+        "three attempts against the missing input",
+    )
+    now = report(fwd)
+    assert (now["state"], now["retries"]) == ("Connecting", 0), now
+    assert "404" in (now["lastError"] or ""), now
+    procs.publisher(mediamtx.rtmp(out))
+    destination.wait_available(f"live/{key}/in", 60)
+    wait_for(lambda: report(fwd)["state"] == "Active", 20, "Active once the input is there")
