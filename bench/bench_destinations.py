@@ -12,7 +12,8 @@ one; maxRetries 3, backoff 1 s capped at 2 s). Figures:
   2. CPU of the refused forwarder (its process and the ffmpegs it waited for)
      while Retrying vs while Exhausted: Exhausted runs nothing.
   3. Retry-now (POST /v1/retry, the port now accepting through a relay) -> the
-     destination publishing, and -> the report saying Active.
+     report saying Active (the first bytes out), and -> the destination
+     publishing (after its own analysis of the publish: MediaMTX's 2 s).
   4. The good destination throughout: its publish session id and restarts.
 """
 
@@ -112,10 +113,10 @@ def main() -> None:
         )
         asked = time.monotonic()
         urllib.request.urlopen(request, timeout=2).close()
+        wait_for(lambda: report(bad)["state"] == "Active", 60, "Active")
+        to_active = time.monotonic() - asked  # its first bytes out
         wait_for(lambda: sink.available("live/bad/in"), 60, "the retried destination publishing")
         to_publishing = time.monotonic() - asked
-        wait_for(lambda: report(bad)["state"] == "Active", 60, "Active")
-        to_active = time.monotonic() - asked
 
         print("per-destination retries (maxRetries 3, backoff 1 s, cap 2 s; real ffmpeg)")
         line("refused: forwarder start -> Exhausted", f"{to_exhausted:.2f} s")
@@ -128,8 +129,8 @@ def main() -> None:
             f"{cpu_retrying / to_exhausted * 100:.1f} % core",
         )
         line("refused forwarder CPU while Exhausted", f"{cpu_exhausted / window * 100:.1f} % core")
+        line("retry-now -> report Active (first bytes out)", f"{to_active:.2f} s")
         line("retry-now -> destination publishing", f"{to_publishing:.2f} s")
-        line("retry-now -> report Active", f"{to_active:.2f} s")
         line(
             "good destination: session unchanged",
             str(sink.session("live/good/in") == session),
