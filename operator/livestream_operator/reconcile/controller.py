@@ -48,7 +48,8 @@ from .workqueue import WorkQueue
 log = logging.getLogger(__name__)
 Body = dict[str, Any]
 
-PROCESSING_TIMEOUT = 1.0
+# How long a Pod (a worker's or a forwarder's endpoint) may take to answer the operator.
+POD_TIMEOUT = 1.0
 # A worker is asked at most this often; reconciles in between (its own status
 # write wakes one) keep the stored status.processing instead.
 PROCESSING_MIN_INTERVAL = PROCESSING_POLL_SECONDS * 0.8
@@ -228,7 +229,7 @@ class Controller:
         url = f"http://{worker.status.pod_ip}:{WORKER_METRICS_PORT}{PROCESSING_PATH}"
         try:
             async with self.session.get(
-                url, timeout=aiohttp.ClientTimeout(total=PROCESSING_TIMEOUT)
+                url, timeout=aiohttp.ClientTimeout(total=POD_TIMEOUT)
             ) as resp:
                 if resp.status != 200:
                     log.debug(
@@ -292,7 +293,7 @@ class Controller:
         url = f"http://{pod.status.pod_ip}:{forwarder_port(index)}{DESTINATION_PATH}"
         try:
             async with self.session.get(
-                url, timeout=aiohttp.ClientTimeout(total=PROCESSING_TIMEOUT)
+                url, timeout=aiohttp.ClientTimeout(total=POD_TIMEOUT)
             ) as resp:
                 if resp.status != 200:
                     return None
@@ -346,7 +347,7 @@ class Controller:
             async with self.session.post(
                 url,
                 headers={"Authorization": f"Bearer {token}"},
-                timeout=aiohttp.ClientTimeout(total=PROCESSING_TIMEOUT),
+                timeout=aiohttp.ClientTimeout(total=POD_TIMEOUT),
             ) as resp:
                 if resp.status == 401:
                     return "refused: the forwarder has no or another forwarder token"

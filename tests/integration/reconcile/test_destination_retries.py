@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from livestream_operator.api.pod_contract import DESTINATION_PATH, RETRY_PATH, forwarder_port
-from livestream_operator.kube import Kube, core_path, livestreams_path
+from livestream_operator.kube import Kube, KubeError, core_path, livestreams_path
 from livestream_operator.reconcile.destinations import RETRY_ANNOTATION
 from tests.integration.reconcile.test_operator import pods, ts
 from tests.integration.reconcile.test_processing import events, publishing
@@ -245,4 +245,8 @@ async def test_retry_state_condition_event_and_retry_now_once(
 
     got = await wait_for_async(two_requests, FOLLOW, what="a second RetryRequested")
     assert any("not destinations of this stream: nope" in e["message"] for e in got)
+    # A value changed (or removed) since it was read is not removed: 422, not acted on.
+    with pytest.raises(KubeError) as refused:
+        await kube.remove_annotation(namespace, "show", RETRY_ANNOTATION, "twitch")
+    assert refused.value.status == 422
     assert "KEY" not in str(await get_ls(kube, namespace, "show"))
