@@ -8,6 +8,7 @@ on every path.
 
 from __future__ import annotations
 
+import hmac
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,13 +36,25 @@ PostHandler = Callable[[Message, Callable[[int], bytes]], Response]
 GetHandler = Callable[[], Response]
 
 
-def _problem(refusal: Refusal, headers: tuple[tuple[str, str], ...] = ()) -> Response:
+def authorized(header: str | None, token: str) -> bool:
+    """`Authorization: Bearer <token>`, compared in constant time; no token: never.
+    How the operator's commands to its Pods (a pool worker's assignment, a
+    forwarder's retry-now) are authenticated."""
+    if not token or not header:
+        return False
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(value.strip().encode(), token.encode())
+
+
+def problem(refusal: Refusal, headers: tuple[tuple[str, str], ...] = ()) -> Response:
     return Response(refusal.status, refusal.body(), PROBLEM_JSON, headers)
 
 
 def _method_not_allowed(path: str) -> Response:
     refusal = Refusal(405, "Method not allowed", f"POST to {path}", "http-error")
-    return _problem(refusal, (("Allow", "POST"),))
+    return problem(refusal, (("Allow", "POST"),))
 
 
 def serve(
@@ -75,7 +88,7 @@ def serve(
             headers = [("Connection", "close")]
             if refusal.status == 405:
                 headers.append(("Allow", "GET, POST" if routes else "GET"))
-            self._reply(_problem(refusal, tuple(headers)))
+            self._reply(problem(refusal, tuple(headers)))
 
         def do_GET(self) -> None:
             path = self.path.split("?")[0]
@@ -90,12 +103,12 @@ def serve(
             elif path in routes:
                 self._reply(_method_not_allowed(path))
             else:
-                self._reply(_problem(status_refusal(404)))
+                self._reply(problem(status_refusal(404)))
 
         def do_POST(self) -> None:
             handler = routes.get(self.path.split("?")[0])
             if handler is None:
-                self._reply(_problem(status_refusal(404)))
+                self._reply(problem(status_refusal(404)))
                 return
             self._reply(handler(self.headers, self.rfile.read))
 

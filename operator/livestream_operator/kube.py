@@ -191,6 +191,18 @@ class Kube:
         )
         return str(moved["metadata"]["resourceVersion"])
 
+    async def remove_annotation(
+        self, namespace: str, name: str, key: str, value: str
+    ) -> LiveStream:
+        """Remove an annotation only while it still holds `value` (a JSON patch test:
+        422 when it changed or is gone), so what it asked is done once."""
+        path = "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
+        patch = [{"op": "test", "path": path, "value": value}, {"op": "remove", "path": path}]
+        updated = await self.request(
+            "PATCH", livestreams_path(namespace, name), patch, content_type=JSON_PATCH
+        )
+        return LiveStream.model_validate(updated)
+
     async def delete_livestream(
         self, namespace: str, name: str, resource_version: str | None = None
     ) -> None:

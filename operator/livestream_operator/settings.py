@@ -25,9 +25,11 @@ from .api.v1alpha1 import (
     MAX_RETENTION_SECONDS,
     MIN_RETENTION_SECONDS,
     RETENTION_RANGE,
+    BackoffSeconds,
     Destinations,
     Duration,
     GraceSeconds,
+    MaxRetries,
     OutputProtocol,
     PlaybackURLs,
     ProcessingSpec,
@@ -99,6 +101,10 @@ class Settings(WireModel):
     default_destinations: Destinations = Field(default_factory=list)
     # spec.worker.processing of those LiveStreams; required when the default mode is process.
     default_processing: ProcessingSpec | None = None
+    # How destinations retry where spec.forwarder.retry (or a destination's) is unset.
+    destination_max_retries: MaxRetries = 0
+    destination_backoff_seconds: BackoffSeconds = 1
+    destination_backoff_cap_seconds: BackoffSeconds = 30
     resync_seconds: float = Field(default=5.0, gt=0, le=3600)
     mediamtx_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     concurrency: int = Field(default=16, ge=1, le=256)
@@ -141,10 +147,13 @@ class Settings(WireModel):
     forwarder_user: str = "lso-forwarder"
     forwarder_password: SecretStr = SecretStr("")
     # The Secret Pods read their credentials from (keys worker-password,
-    # forwarder-password, pool-token).
+    # forwarder-password, pool-token, forwarder-token).
     internal_secret: str = Field(default="", max_length=253)
     # The token the operator shows a claimed pool worker (pod_contract.POOL_TOKEN_KEY).
     pool_token: SecretStr = SecretStr("")
+    # The token the operator shows a forwarder container to retry now
+    # (pod_contract.FORWARDER_TOKEN_KEY).
+    forwarder_token: SecretStr = SecretStr("")
     # Leader election (operator): only the holder of this Lease, in `namespace`,
     # reconciles and resyncs; the holder renews it every renew_seconds.
     leader_election: bool = True

@@ -201,6 +201,7 @@ def test_auth_is_on_by_default_and_internal_credentials_come_from_a_secret() -> 
         "worker-password",
         "forwarder-password",
         "pool-token",
+        "forwarder-token",
     }
     assert any(d["kind"] == "NetworkPolicy" for d in docs)
 

@@ -145,8 +145,8 @@ class Processes:
         self.started.append(proc)
         return proc.start()
 
-    def forwarder(self, input_url: str, destination: str, name: str) -> ProjectProc:
-        proc = forwarder_proc(self.log_dir, input_url, destination, name)
+    def forwarder(self, input_url: str, destination: str, name: str, **env: str) -> ProjectProc:
+        proc = forwarder_proc(self.log_dir, input_url, destination, name, extra_env=env)
         self.started.append(proc)
         return proc.start()
 

@@ -480,7 +480,13 @@ def backend_proc(
     return proc
 
 
-def forwarder_proc(log_dir: Path, input_url: str, destination: str, name: str) -> ProjectProc:
+def forwarder_proc(
+    log_dir: Path,
+    input_url: str,
+    destination: str,
+    name: str,
+    extra_env: dict[str, str] | None = None,
+) -> ProjectProc:
     port = free_port()
     env = {
         **os.environ,
@@ -488,6 +494,7 @@ def forwarder_proc(log_dir: Path, input_url: str, destination: str, name: str) -
         "LSO_DESTINATION_NAME": name,
         "LSO_METRICS_PORT": str(port),
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     }
     return ProjectProc(
         [*CLI, "forward", "--input", input_url],

@@ -12,7 +12,7 @@ import pytest
 from livestream_operator import backoff
 from livestream_operator.backend.gemini import Backoff
 from livestream_operator.backoff import exponential
-from livestream_operator.forwarder import supervisor
+from livestream_operator.forwarder.retries import Policy
 from livestream_operator.ingest import mtx_hook
 from livestream_operator.reconcile.workqueue import WorkQueue
 from livestream_operator.worker import pipeline
@@ -89,7 +89,7 @@ def test_figures_out_of_range_are_refused_by_name(kwargs: dict[str, float], fiel
 
 def test_each_retry_loop_keeps_its_schedule() -> None:
     assert [pipeline.backoff(n) for n in range(6)] == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
-    assert [supervisor.backoff(n) for n in range(6)] == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    assert [Policy(0, 1, 30).delay(n) for n in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]
     gemini = Backoff()
     for n, ceiling in enumerate([0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]):
         assert ceiling / 2 <= gemini.delay(n) <= ceiling

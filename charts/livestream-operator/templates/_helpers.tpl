@@ -166,6 +166,12 @@ seccompProfile:
   value: {{ .Values.streams.gracePeriodSeconds | quote }}
 - name: LSO_DEFAULT_DESTINATIONS
   value: {{ .Values.streams.defaultDestinations | toJson | quote }}
+- name: LSO_DESTINATION_MAX_RETRIES
+  value: {{ .Values.streams.destinationRetry.maxRetries | quote }}
+- name: LSO_DESTINATION_BACKOFF_SECONDS
+  value: {{ .Values.streams.destinationRetry.backoffSeconds | quote }}
+- name: LSO_DESTINATION_BACKOFF_CAP_SECONDS
+  value: {{ .Values.streams.destinationRetry.backoffCapSeconds | quote }}
 {{- with .Values.streams.defaultProcessing }}
 - name: LSO_DEFAULT_PROCESSING
   value: {{ . | toJson | quote }}

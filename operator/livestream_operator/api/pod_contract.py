@@ -17,7 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .stream_keys import SECRET_PREFIX as KEY_SECRET_PREFIX
 from .v1alpha1 import (
+    MAX_BACKOFF_SECONDS,
+    MAX_DESTINATION_RETRIES,
     STREAM_ID_PATTERN,
+    DestinationState,
     MixMode,
     ProcessingSpec,
     ProcessingState,
@@ -60,6 +63,27 @@ PROCESSING_PATH = "/v1/processing"
 BACKEND_TOKEN_VAR = "LSO_BACKEND_TOKEN"
 # How often the operator asks a process-mode worker for its ProcessingReport.
 PROCESSING_POLL_SECONDS = 5.0
+
+
+# Each forwarder container reports its destination's retry state as a
+# DestinationReport at DESTINATION_PATH on its forwarder_port(index); the operator
+# asks while the destination is not Active. A POST to RETRY_PATH with
+# "Authorization: Bearer <forwarder token>" retries at once (the retry-now
+# annotation); the token reaches both sides from the internal Secret's
+# FORWARDER_TOKEN_KEY, never the pool token (a forwarder talks to third parties).
+DESTINATION_PATH = "/v1/destination"
+RETRY_PATH = "/v1/retry"
+FORWARDER_TOKEN_VAR = "LSO_FORWARDER_TOKEN"
+FORWARDER_TOKEN_KEY = "forwarder-token"
+DESTINATION_POLL_SECONDS = 5.0
+# The states a forwarder reports; the others are the operator's (DestinationState).
+REPORTED_STATES = (
+    DestinationState.CONNECTING,
+    DestinationState.ACTIVE,
+    DestinationState.RETRYING,
+    DestinationState.EXHAUSTED,
+)
+MAX_ERROR_LENGTH = 400
 
 
 def refused_backend_secret(secret: str, internal_secret: str) -> str | None:
@@ -140,6 +164,19 @@ class ProcessingReport(_Json):
     fallback_fragments: int = Field(default=0, ge=0)
 
 
+class DestinationReport(_Json):
+    """A forwarder container's answer at DESTINATION_PATH: its destination's retry
+    state. Errors are redacted by the forwarder (no URL, no stream key)."""
+
+    state: DestinationState
+    retries: int = Field(default=0, ge=0)
+    max_retries: int = Field(default=0, ge=0)  # 0: forever
+    last_error: str | None = Field(default=None, max_length=MAX_ERROR_LENGTH)
+    last_retry_time: str | None = None  # RFC 3339
+    next_retry_time: str | None = None  # RFC 3339
+    since: str  # RFC 3339: when the state began
+
+
 class ContractError(ValueError):
     """An environment variable that cannot be used; the message names it."""
 
@@ -210,6 +247,17 @@ class ForwarderEnv(_EnvContract):
     destination_name: str = ""
     metrics_port: int = 0
     media_user: str = ""  # MediaMTX user; the password is MEDIA_PASSWORD_VAR
+    # The destination's RetryPolicy, resolved (spec, then the operator's defaults).
+    max_retries: int = 0
+    backoff_seconds: int = 1
+    backoff_cap_seconds: int = 30
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_retries <= MAX_DESTINATION_RETRIES:
+            raise ContractError(f"LSO_MAX_RETRIES must be 0 to {MAX_DESTINATION_RETRIES}")
+        for name in ("backoff_seconds", "backoff_cap_seconds"):
+            if not 1 <= getattr(self, name) <= MAX_BACKOFF_SECONDS:
+                raise ContractError(f"{_var(name)} must be 1 to {MAX_BACKOFF_SECONDS}")
 
 
 def forwarder_port(index: int) -> int:

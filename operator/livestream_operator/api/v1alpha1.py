@@ -107,10 +107,16 @@ class Phase(StrEnum):
 
 
 class DestinationState(StrEnum):
-    PENDING = "Pending"
-    UP = "Up"
-    FAILING = "Failing"
-    STOPPED = "Stopped"
+    """A destination's state. Connecting, Active, Retrying and Exhausted are what its
+    forwarder container reports; the others the operator derives from the Pod."""
+
+    PENDING = "Pending"  # its container has not started, or not reported yet
+    CONNECTING = "Connecting"  # the first attempt (or one after retry-now / a lost input)
+    ACTIVE = "Active"  # bytes reach the destination
+    RETRYING = "Retrying"  # attempts failed; the next one is at nextRetryTime
+    EXHAUSTED = "Exhausted"  # maxRetries used up: it waits for retry-now or a spec change
+    FAILING = "Failing"  # the container cannot run (a missing Secret, a crash loop)
+    STOPPED = "Stopped"  # no forwarder Pod (the stream is idle)
 
 
 # --------------------------------------------------------------------------- spec
@@ -272,6 +278,31 @@ class WorkerSpec(WireModel):
         return self
 
 
+# Retries of a failing destination (0: forever) and its backoff in whole seconds:
+# spec.forwarder.retry, a destination's retry, and the operator's defaults.
+MAX_DESTINATION_RETRIES = 10_000
+MAX_BACKOFF_SECONDS = 3600
+MaxRetries = Annotated[int, Field(ge=0, le=MAX_DESTINATION_RETRIES)]
+BackoffSeconds = Annotated[int, Field(ge=1, le=MAX_BACKOFF_SECONDS)]
+
+
+class RetryPolicy(WireModel):
+    """When a destination fails: retry after backoffSeconds, doubling up to
+    backoffCapSeconds, at most maxRetries times in a row, then Exhausted."""
+
+    max_retries: MaxRetries | None = Field(
+        default=None,
+        description="Failed attempts in a row retried before the destination is "
+        "Exhausted; 0 retries forever.",
+    )
+    backoff_seconds: BackoffSeconds | None = Field(
+        default=None, description="Seconds before the first retry; each retry doubles it."
+    )
+    backoff_cap_seconds: BackoffSeconds | None = Field(
+        default=None, description="The longest wait between retries, in seconds."
+    )
+
+
 class Destination(WireModel):
     name: str = Field(
         pattern=DNS_LABEL_PATTERN,
@@ -281,6 +312,9 @@ class Destination(WireModel):
     url_secret_ref: SecretKeyRef = Field(
         description="Secret key holding the full RTMP(S) URL, stream key included. "
         "URLs never appear in the spec, status or logs."
+    )
+    retry: RetryPolicy | None = Field(
+        default=None, description="This destination's retries, over spec.forwarder.retry."
     )
 
 
@@ -302,6 +336,11 @@ class ForwarderSpec(WireModel):
         default_factory=list,
         description="Third-party RTMP destinations; each gets its own container.",
         json_schema_extra=list_map("name"),
+    )
+    retry: RetryPolicy | None = Field(
+        default=None,
+        description="How every destination retries (a destination's own retry overrides "
+        "it field by field); the operator's defaults where unset.",
     )
 
 
@@ -620,10 +659,36 @@ class SnapshotStatus(WireModel):
 
 
 class DestinationStatus(WireModel):
+    """One destination, as its forwarder container reports it (the operator asks it
+    while it is not Active) or, when it cannot, as its container status says.
+    Written on a change of state or retries only, never per byte."""
+
     name: str = Field(description="Destination name.")
-    state: DestinationState = Field(description="Pending, Up, Failing or Stopped.")
+    state: DestinationState = Field(
+        description="Pending, Connecting, Active, Retrying, Exhausted, Failing or Stopped."
+    )
     restarts: int = Field(default=0, description="Restarts of this destination's container.")
-    message: str | None = Field(default=None, description="Last failure reason.")
+    message: str | None = Field(default=None, description="Why it is not active.")
+    retries: int | None = Field(
+        default=None, ge=0, description="Failed attempts in a row, retried or given up."
+    )
+    last_error: str | None = Field(
+        default=None,
+        max_length=400,
+        description="The last failed attempt's error (the destination URL redacted).",
+    )
+    last_retry_time: Time | None = Field(
+        default=None, description="RFC 3339 time the last retry started."
+    )
+    next_retry_time: Time | None = Field(
+        default=None, description="RFC 3339 time of the next retry, while Retrying."
+    )
+
+    @field_validator("state", mode="before")
+    @classmethod
+    def _earlier_names(cls, value: Any) -> Any:
+        # Stored by releases before retries: Up is Active now (the next write renames it).
+        return DestinationState.ACTIVE if value == "Up" else value
 
 
 class ForwarderStatus(PodStatusSummary):

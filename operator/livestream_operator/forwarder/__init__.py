@@ -1,16 +1,20 @@
 """`livestream-operator forward`: push live/<id>/out to ONE third-party destination.
 
 One process per destination, so a failing destination never disturbs another.
-It supervises `ffmpeg -rtsp_transport tcp -i IN -c copy -f flv DEST`, restarting
-it with exponential backoff. The destination URL carries the stream key, so it
-is read only from the LSO_DESTINATION_URL environment variable (never a flag),
-and every log line, ffmpeg's included, passes through a redactor first.
+It supervises `ffmpeg -rtsp_transport tcp -i IN -c copy -f flv DEST`, retrying
+it with exponential backoff up to the destination's maxRetries (then it stays up,
+Exhausted, until the operator's retry-now), and reports that state on its port.
+The destination URL carries the stream key, so it is read only from the
+LSO_DESTINATION_URL environment variable (never a flag), and every log line,
+ffmpeg's included, passes through a redactor first.
 
 Environment / flags:
   LSO_INPUT_URL / --input            rtsp://mediamtx:8554/live/<id>/out
   LSO_DESTINATION_URL                rtmp(s)://host[:port]/app/<key>  (env only)
   LSO_DESTINATION_NAME / --name      a label for logs and metrics
-  LSO_METRICS_PORT / --metrics-port  Prometheus port (default 0: disabled)
+  LSO_METRICS_PORT / --metrics-port  metrics, health, report and retry-now port (0: none)
+  LSO_MAX_RETRIES, LSO_BACKOFF_SECONDS, LSO_BACKOFF_CAP_SECONDS  the retry policy
+  LSO_FORWARDER_TOKEN                the operator's token for retry-now (env only)
 Exit codes: 0 stopped by SIGTERM/SIGINT, 1 ffmpeg missing, 2 bad configuration.
 """
 
@@ -22,7 +26,8 @@ import shutil
 import signal
 from types import FrameType
 
-from .. import health_endpoint, logs
+from .. import logs
+from . import endpoint
 from .config import ForwarderConfig, parse_args
 from .supervisor import Forwarder, ForwarderMetrics
 
@@ -34,20 +39,19 @@ def main(argv: list[str]) -> int:
     cfg = parse_args(argv, os.environ)
     logs.setup("forwarder")
     logs.never_log(cfg.media_password)
+    logs.never_log(cfg.token)
     logs.bind(destinationName=cfg.name)
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         log.error("ffmpeg is not installed")
         return 1
-    metrics = ForwarderMetrics(cfg.name)
+    forwarder = Forwarder(cfg, ForwarderMetrics(cfg.name), ffmpeg)
     if cfg.metrics_port:
         try:
-            # /healthz is 200 while bytes reach the destination (lso_forwarder_up).
-            health_endpoint.serve(cfg.metrics_port, metrics.registry, lambda: metrics.delivering)
+            endpoint.serve(cfg.metrics_port, forwarder)
         except OSError as exc:
             log.error("cannot serve metrics on port %d: %s", cfg.metrics_port, exc)
             return 1
-    forwarder = Forwarder(cfg, metrics, ffmpeg)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)

@@ -7,8 +7,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from ..api.pod_contract import MEDIA_PASSWORD_VAR, ContractError, ForwarderEnv
+from ..api.pod_contract import (
+    FORWARDER_TOKEN_VAR,
+    MEDIA_PASSWORD_VAR,
+    ContractError,
+    ForwarderEnv,
+)
 from ..media_urls import redact_url, with_userinfo_credentials
+from .retries import Policy
 
 SCHEMES = ("rtmp", "rtmps")
 
@@ -22,6 +28,9 @@ class ForwarderConfig:
     # MediaMTX credentials for reading out (the password from the Pod's Secret).
     media_user: str = ""
     media_password: str = field(default="", repr=False)
+    policy: Policy = field(default_factory=Policy)
+    # The operator's token for POST RETRY_PATH; none: every retry-now is refused.
+    token: str = field(default="", repr=False)
 
     @property
     def authenticated_input(self) -> str:
@@ -79,4 +88,6 @@ def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> ForwarderConfig:
         args.metrics_port,
         media_user=contract.media_user,
         media_password=env.get(MEDIA_PASSWORD_VAR, ""),
+        policy=Policy(contract.max_retries, contract.backoff_seconds, contract.backoff_cap_seconds),
+        token=env.get(FORWARDER_TOKEN_VAR, ""),
     )

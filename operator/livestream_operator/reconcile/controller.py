@@ -21,20 +21,26 @@ from pydantic import ValidationError
 from .. import logs
 from ..api.ownership import FieldManager, owned_part
 from ..api.pod_contract import (
+    DESTINATION_PATH,
+    DESTINATION_POLL_SECONDS,
     PROCESSING_PATH,
     PROCESSING_POLL_SECONDS,
+    RETRY_PATH,
     WORKER_METRICS_PORT,
+    DestinationReport,
     ProcessingReport,
+    forwarder_port,
 )
 from ..api.v1alpha1 import LiveStream, WorkerMode, parse_time
 from ..kube import Kube, KubeError
-from ..kube_events import KubeEvent, event_manifest
+from ..kube_events import EventType, KubeEvent, event_manifest
 from ..settings import Settings
 from . import metrics
 from .cache import Key, LiveStreamCache
+from .destinations import RETRY_ANNOTATION, retry_request, to_ask
 from .observed import ObservedPod
 from .plan import Plan, plan
-from .pods import COMPONENT_LABEL, STREAM_LABEL, WORKER
+from .pods import COMPONENT_LABEL, FORWARDER, STREAM_LABEL, WORKER, destination_container
 from .pool import is_pool_pod
 from .warm_pool import WarmPool
 from .workqueue import WorkQueue
@@ -42,10 +48,12 @@ from .workqueue import WorkQueue
 log = logging.getLogger(__name__)
 Body = dict[str, Any]
 
-PROCESSING_TIMEOUT = 1.0
+# How long a Pod (a worker's or a forwarder's endpoint) may take to answer the operator.
+POD_TIMEOUT = 1.0
 # A worker is asked at most this often; reconciles in between (its own status
 # write wakes one) keep the stored status.processing instead.
 PROCESSING_MIN_INTERVAL = PROCESSING_POLL_SECONDS * 0.8
+DESTINATION_MIN_INTERVAL = DESTINATION_POLL_SECONDS * 0.8
 
 
 class Controller:
@@ -65,6 +73,7 @@ class Controller:
         self.livestreams = LiveStreamCache()
         self.pods: dict[Key, dict[str, ObservedPod]] = {}
         self._asked: dict[str, float] = {}  # worker Pod uid -> when it was last asked
+        self._asked_forwarder: dict[str, float] = {}  # forwarder Pod uid -> the same
 
     # ------------------------------------------------------------- watch events
 
@@ -113,6 +122,7 @@ class Controller:
         if event_type == "DELETED":
             children.pop(pod.name, None)
             self._asked.pop(pod.metadata.uid, None)
+            self._asked_forwarder.pop(pod.metadata.uid, None)
             if not children:
                 del self.pods[key]
         else:
@@ -164,13 +174,17 @@ class Controller:
         if livestream is None or livestream.metadata.deletion_timestamp:
             return None
         namespace = key[0]
+        retried = await self._retry_now(livestream)
+        livestream = self.livestreams.get(key, livestream)
         report = await self._processing_report(livestream)
+        reports = await self._destination_reports(livestream, force=retried)
         decided = plan(
             livestream,
             dict(self.pods.get(key, {})),
             self.settings,
             datetime.now(UTC),
             processing=report,
+            destinations=reports,
         )
 
         if decided.delete_livestream:
@@ -229,7 +243,7 @@ class Controller:
         url = f"http://{worker.status.pod_ip}:{WORKER_METRICS_PORT}{PROCESSING_PATH}"
         try:
             async with self.session.get(
-                url, timeout=aiohttp.ClientTimeout(total=PROCESSING_TIMEOUT)
+                url, timeout=aiohttp.ClientTimeout(total=POD_TIMEOUT)
             ) as resp:
                 if resp.status != 200:
                     log.debug(
@@ -244,6 +258,120 @@ class Controller:
                 extra={"pod": worker.name, "reason": f"{type(exc).__name__}: {exc}"[:300]},
             )
             return None
+
+    def _forwarder(self, livestream: LiveStream) -> ObservedPod | None:
+        """The stream's running forwarder Pod with an address, if any."""
+        return next(
+            (
+                p
+                for p in self.pods.get(livestream.key, {}).values()
+                if p.owned_by(livestream.metadata.uid)
+                and p.metadata.labels.get(COMPONENT_LABEL) == FORWARDER
+                and p.status.phase == "Running"
+                and p.status.pod_ip
+                and not p.terminating
+            ),
+            None,
+        )
+
+    async def _destination_reports(
+        self, livestream: LiveStream, *, force: bool = False
+    ) -> dict[str, DestinationReport] | None:
+        """What the forwarder's containers of the destinations still trying say
+        (status.forwarder's last word decides which); None when not due or no
+        forwarder runs. Active and Exhausted ones are not asked: readiness and
+        retry-now are what change them."""
+        spec = livestream.spec
+        if self.session is None or spec.forwarder is None or not spec.forwarder.destinations:
+            return None
+        pod = self._forwarder(livestream)
+        if pod is None:
+            return None
+        stored = livestream.status.forwarder.destinations if livestream.status.forwarder else None
+        running = {c.name for c in pod.status.container_statuses if c.state.running is not None}
+        index = {d.name: i for i, d in enumerate(spec.forwarder.destinations)}
+        names = set(to_ask(stored or [], pod)) if stored and not force else set(index)
+        wanted = [n for n in index if n in names and destination_container(n) in running]
+        if not wanted:
+            return None
+        uid, now = pod.metadata.uid, time.monotonic()
+        last = self._asked_forwarder.get(uid)
+        if not force and last is not None and now - last < DESTINATION_MIN_INTERVAL:
+            return None
+        self._asked_forwarder[uid] = now
+        answers = await asyncio.gather(*(self._destination_report(pod, index[n]) for n in wanted))
+        return {n: r for n, r in zip(wanted, answers, strict=True) if r is not None}
+
+    async def _destination_report(self, pod: ObservedPod, index: int) -> DestinationReport | None:
+        assert self.session is not None
+        url = f"http://{pod.status.pod_ip}:{forwarder_port(index)}{DESTINATION_PATH}"
+        try:
+            async with self.session.get(
+                url, timeout=aiohttp.ClientTimeout(total=POD_TIMEOUT)
+            ) as resp:
+                if resp.status != 200:
+                    return None
+                return DestinationReport.model_validate_json(await resp.read())
+        except Exception as exc:  # whatever the forwarder does, the reconcile goes on
+            log.debug(
+                "destination report unavailable",
+                extra={"pod": pod.name, "reason": f"{type(exc).__name__}: {exc}"[:300]},
+            )
+            return None
+
+    async def _retry_now(self, livestream: LiveStream) -> bool:
+        """Act on the retry-now annotation, once: remove it (only while it holds
+        what was read), then tell each named destination's container, and say
+        what came of it in one Event. True when it was acted on."""
+        value = livestream.metadata.annotations.get(RETRY_ANNOTATION)
+        if value is None:
+            return False
+        namespace, name = livestream.key
+        try:
+            updated = await self.kube.remove_annotation(namespace, name, RETRY_ANNOTATION, value)
+        except KubeError as exc:
+            if exc.not_found or exc.status == 422:
+                return False  # gone, or changed since: the newer value comes by the watch
+            raise
+        self.livestreams[livestream.key] = updated
+        request = retry_request(value, livestream.spec)
+        pod = self._forwarder(livestream)
+        outcomes = []
+        for dest, index in request.targets:
+            outcomes.append(f"{dest} ({await self._post_retry(pod, dest, index)})")
+        if request.unknown:
+            outcomes.append(f"not destinations of this stream: {', '.join(request.unknown)}")
+        message = "retry now: " + ("; ".join(outcomes) or "no destinations")
+        log.info("retry-now annotation acted on", extra={"outcome": message})
+        await self._post_event(updated, KubeEvent(EventType.NORMAL, "RetryRequested", message))
+        return True
+
+    async def _post_retry(self, pod: ObservedPod | None, dest: str, index: int) -> str:
+        """POST RETRY_PATH to one destination's container; what came of it, in words."""
+        if pod is None or self.session is None:
+            return "no forwarder running"
+        if not any(
+            c.name == destination_container(dest) and c.state.running is not None
+            for c in pod.status.container_statuses
+        ):
+            return "its container is not running"
+        token = self.settings.forwarder_token.get_secret_value()
+        url = f"http://{pod.status.pod_ip}:{forwarder_port(index)}{RETRY_PATH}"
+        try:
+            async with self.session.post(
+                url,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=aiohttp.ClientTimeout(total=POD_TIMEOUT),
+            ) as resp:
+                if resp.status == 401:
+                    return "refused: the forwarder has no or another forwarder token"
+                if resp.status != 200:
+                    return f"the forwarder answered {resp.status}"
+                body = await resp.json()
+                retried = isinstance(body, dict) and body.get("retried") is True
+                return "retrying" if retried else "nothing to retry"
+        except Exception as exc:
+            return f"unreachable ({type(exc).__name__})"
 
     async def _claim_warm_worker(self, owner: LiveStream, pod: Body) -> bool:
         if self.pool is None or pod["metadata"]["labels"].get(COMPONENT_LABEL) != WORKER:

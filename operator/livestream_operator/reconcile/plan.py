@@ -12,11 +12,17 @@ which Pods stay, go or are created.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..api.pod_contract import PROCESSING_POLL_SECONDS, ProcessingReport
+from ..api.pod_contract import (
+    DESTINATION_POLL_SECONDS,
+    PROCESSING_POLL_SECONDS,
+    DestinationReport,
+    ProcessingReport,
+)
 from ..api.v1alpha1 import (
     Lifecycle,
     LiveStream,
@@ -32,12 +38,12 @@ from ..settings import Settings
 from . import pods
 from .conditions import merge_conditions, warn_once
 from .destinations import (
-    DESTINATION_STARTUP_SECONDS,
+    destination_events,
     destination_states,
     destinations_condition,
     forwarder_status,
     missing_secrets,
-    starting,
+    to_ask,
 )
 from .observed import ObservedPod
 from .phase import activity_of, phase, phase_conditions
@@ -79,9 +85,12 @@ def plan(
     now: datetime,
     *,
     processing: ProcessingReport | None = None,
+    destinations: Mapping[str, DestinationReport] | None = None,
 ) -> Plan:
     """`processing`: what a process-mode worker last reported (None when it was not
-    asked or not reachable this time: the stored status.processing stands)."""
+    asked or not reachable this time: the stored status.processing stands);
+    `destinations`: what the forwarder's containers reported, by destination
+    (those not asked or not answering keep their stored state)."""
     spec, meta, status = livestream.spec, livestream.metadata, livestream.status
     output = status.output or OutputStatus()
     result = Plan(status=status)
@@ -128,7 +137,12 @@ def plan(
     else:
         phase_now, message = phase(spec, act, worker_summary, output)
 
-    dests = destination_states(forwarder, spec, now) if spec.forwarder else []
+    stored_dests = status.forwarder.destinations if status.forwarder else None
+    dests = (
+        destination_states(forwarder, spec, now, destinations, stored_dests)
+        if spec.forwarder
+        else []
+    )
     conditions = phase_conditions(phase_now, message, act.available, worker_summary, output)
     processing_status, processing_cond = process_mode(
         livestream, settings, worker, desired_worker is not None, processing, now
@@ -158,9 +172,13 @@ def plan(
         result.events.append(KubeEvent(kind, f"Phase{phase_now.value}", message))
     result.events.extend(warn_once(status.conditions, conditions, WARN_ONCE))
     result.events.extend(processing_events(status.processing, processing_status))
+    result.events.extend(destination_events(stored_dests, dests))
     result.requeue_after = act.wake_after(now)
-    if result.requeue_after is None and forwarder and starting(dests):
-        result.requeue_after = DESTINATION_STARTUP_SECONDS
+    if to_ask(dests, forwarder):
+        # Some destination is trying: look again so the status follows its reports.
+        result.requeue_after = min(
+            result.requeue_after or DESTINATION_POLL_SECONDS, DESTINATION_POLL_SECONDS
+        )
     if processing_status is not None:
         # A process-mode worker is wanted: look again so the status follows its reports.
         result.requeue_after = min(

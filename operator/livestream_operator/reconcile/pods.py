@@ -14,6 +14,8 @@ from ..api import naming
 from ..api.pod_contract import (
     BACKEND_TOKEN_VAR,
     FORWARDER_PASSWORD_KEY,
+    FORWARDER_TOKEN_KEY,
+    FORWARDER_TOKEN_VAR,
     HEALTH_PATH,
     MEDIA_PASSWORD_VAR,
     POOL_TOKEN_KEY,
@@ -29,9 +31,11 @@ from ..api.pod_contract import (
 )
 from ..api.v1alpha1 import (
     GROUP,
+    Destination,
     LiveStream,
     OutputProtocol,
     ResourceRequirements,
+    RetryPolicy,
     SecretKeyRef,
     WorkerMode,
 )
@@ -315,6 +319,39 @@ def pool_template(settings: Settings) -> str:
     return str(pool_worker_pod(settings)["metadata"]["annotations"][POOL_TEMPLATE_ANNOTATION])
 
 
+def destination_retry(livestream: LiveStream, dest: Destination, settings: Settings) -> RetryPolicy:
+    """A destination's retries, every field set: its own, then spec.forwarder.retry,
+    then the operator's defaults. A cap below the backoff is the backoff."""
+    forwarder = livestream.spec.forwarder
+    layers = [dest.retry, forwarder.retry if forwarder else None]
+
+    def pick(field: str, default: int) -> int:
+        for layer in layers:
+            value = getattr(layer, field) if layer is not None else None
+            if value is not None:
+                return int(value)
+        return default
+
+    base = pick("backoff_seconds", settings.destination_backoff_seconds)
+    return RetryPolicy(
+        max_retries=pick("max_retries", settings.destination_max_retries),
+        backoff_seconds=base,
+        backoff_cap_seconds=max(
+            base, pick("backoff_cap_seconds", settings.destination_backoff_cap_seconds)
+        ),
+    )
+
+
+def _forwarder_token(settings: Settings) -> list[Body]:
+    """The retry-now token, optional: an existing Secret without the key gives a
+    forwarder that refuses every retry-now rather than one that cannot start."""
+    if not settings.internal_secret:
+        return []
+    env = _secret_env(FORWARDER_TOKEN_VAR, settings.internal_secret, FORWARDER_TOKEN_KEY)
+    env["valueFrom"]["secretKeyRef"]["optional"] = True
+    return [env]
+
+
 def forwarder_pod(livestream: LiveStream, settings: Settings) -> Body | None:
     """One container per destination, so each one's state and restarts show on its own."""
     spec = livestream.spec
@@ -324,15 +361,20 @@ def forwarder_pod(livestream: LiveStream, settings: Settings) -> Body | None:
     source = f"{settings.mediamtx_rtsp_url}/{naming.output_path(spec.stream_id)}"
     containers = []
     for index, dest in enumerate(destinations):
+        retry = destination_retry(livestream, dest, settings)
         contract = ForwarderEnv(
             stream_id=spec.stream_id,
             input_url=source,
             destination_name=dest.name,
             metrics_port=forwarder_port(index),
             media_user=settings.forwarder_user if settings.internal_secret else "",
+            max_retries=retry.max_retries or 0,
+            backoff_seconds=retry.backoff_seconds or 1,
+            backoff_cap_seconds=retry.backoff_cap_seconds or 1,
         )
         env = _env({**contract.to_env(), **RUNTIME_ENV})
         env += _media_credentials(settings, FORWARDER_PASSWORD_KEY)
+        env += _forwarder_token(settings)
         env.append(
             _secret_env(
                 ForwarderEnv.DESTINATION_URL_VAR,
@@ -354,12 +396,16 @@ def forwarder_pod(livestream: LiveStream, settings: Settings) -> Body | None:
                 "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
             }
         )
+    hashed: list[Any] = [spec.stream_id, [d.wire() for d in destinations]]
+    if spec.forwarder and spec.forwarder.retry is not None:
+        # Appended only when set: forwarders made before retries keep their hash.
+        hashed.append(spec.forwarder.retry.wire())
     return _pod(
         livestream,
         FORWARDER,
         naming.forwarder_pod_name(livestream.metadata.name),
         containers,
-        [spec.stream_id, [d.wire() for d in destinations]],
+        hashed,
     )
 
 

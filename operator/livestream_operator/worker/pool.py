@@ -14,7 +14,6 @@ reader, so that it is unit-tested without a socket.
 from __future__ import annotations
 
 import enum
-import hmac
 import json
 import logging
 import threading
@@ -28,7 +27,7 @@ from pydantic import ValidationError
 
 from .. import health_endpoint
 from ..api.pod_contract import ASSIGNMENT_PATH, WorkerAssignment
-from ..health_endpoint import Response
+from ..health_endpoint import Response, authorized
 from ..problems import PROBLEM_JSON, document
 from .config import WorkerConfig, assigned, assignment_errors
 from .metrics import State, WorkerMetrics
@@ -47,16 +46,6 @@ def verdict(current: WorkerAssignment | None, offered: WorkerAssignment) -> Verd
     if current is None:
         return Verdict.ACCEPT
     return Verdict.SAME if current == offered else Verdict.CONFLICT
-
-
-def authorized(header: str | None, token: str) -> bool:
-    """`Authorization: Bearer <token>`, compared in constant time; no token: never."""
-    if not token or not header:
-        return False
-    scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(value.strip().encode(), token.encode())
 
 
 @dataclass(frozen=True)

@@ -299,7 +299,7 @@ async def test_forwarder_has_a_container_per_destination_with_state(
         ls = await get_ls(kube, namespace, "show")
         dests = ((ls.get("status") or {}).get("forwarder") or {}).get("destinations") or []
         out = {d["name"]: d["state"] for d in dests}
-        return out if out == {"youtube": "Up", "twitch": "Failing"} else None
+        return out if out == {"youtube": "Active", "twitch": "Failing"} else None
 
     await wait_for_async(states, what="per-destination state")
     ls = await get_ls(kube, namespace, "show")

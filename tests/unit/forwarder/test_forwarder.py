@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
@@ -10,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from livestream_operator.api.v1alpha1 import DestinationState
+from livestream_operator.forwarder import endpoint
 from livestream_operator.forwarder.config import ForwarderConfig, parse_args
+from livestream_operator.forwarder.retries import Policy
 from livestream_operator.forwarder.supervisor import (
     Forwarder,
     ForwarderMetrics,
-    backoff,
     ffmpeg_command,
     parse_progress,
 )
@@ -112,12 +115,6 @@ def test_ffmpeg_command_copies_over_tcp_and_takes_the_destination_last() -> None
     assert "-progress pipe:1" in joined
 
 
-def test_backoff_schedule() -> None:
-    assert [backoff(n) for n in range(6)] == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
-    with pytest.raises(ValueError, match="attempt"):
-        backoff(-1)
-
-
 def test_parse_progress() -> None:
     text = [
         "frame=10\n",
@@ -162,37 +159,76 @@ sys.exit(1)
 """
 
 
-def test_supervisor_restarts_with_backoff_redacts_and_stops(
+def test_supervisor_retries_until_exhausted_stays_up_and_retries_now(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     script = tmp_path / "ffmpeg.py"
     script.write_text(FAKE_FFMPEG)
-    cfg = ForwarderConfig(IN, f"rtmp://host/app/{KEY}", "test")
+    cfg = ForwarderConfig(
+        IN, f"rtmp://host/app/{KEY}", "test", policy=Policy(2, 0.05, 0.1), token="t0ken"
+    )
     metrics = ForwarderMetrics("test")
-    delays: list[int] = []
-
-    def delay(attempt: int) -> float:
-        delays.append(attempt)
-        return 0.01
-
-    fwd = Forwarder(cfg, metrics, ffmpeg="unused", delay=delay)
+    fwd = Forwarder(cfg, metrics, ffmpeg="unused")
     fwd.command = [sys.executable, str(script), "0.05", cfg.destination_url]
     caplog.set_level(logging.INFO, logger="livestream_operator.forwarder")
     thread = threading.Thread(target=fwd.run)
     thread.start()
-    deadline = time.monotonic() + 20
-    while len(delays) < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    fwd.stop.set()
-    thread.join(10)
+    try:
+        seen = []
+        deadline = time.monotonic() + 20
+        while fwd.report().state is not DestinationState.EXHAUSTED:
+            report = fwd.report()
+            if report.state is DestinationState.RETRYING and report.retries not in seen:
+                seen.append(report.retries)
+            assert time.monotonic() < deadline, fwd.report()
+            time.sleep(0.01)
+        report = fwd.report()
+        assert (report.retries, report.max_retries) == (2, 2)
+        assert report.last_error == "[rtmp] rtmp://host/app/****: Connection refused"
+        assert report.next_retry_time is None
+        assert seen[-1] == 2
+        # Exhausted: the process stays up and runs no ffmpeg until told.
+        restarts = metrics.registry.get_sample_value("lso_forwarder_restarts_total")
+        time.sleep(0.5)
+        assert thread.is_alive()
+        assert metrics.registry.get_sample_value("lso_forwarder_restarts_total") == restarts
+        assert metrics.registry.get_sample_value("lso_forwarder_exhausted") == 1
+        # Retry-now over HTTP, with the operator's token only.
+        assert endpoint.retry(fwd, cfg.token, "Bearer wrong").status == 401
+        assert endpoint.retry(fwd, cfg.token, None).status == 401
+        answer = endpoint.retry(fwd, cfg.token, "Bearer t0ken")
+        assert answer.status == 200
+        assert json.loads(answer.body)["retried"] is True
+        deadline = time.monotonic() + 10
+        while metrics.registry.get_sample_value("lso_forwarder_restarts_total") == restarts:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        body = json.loads(endpoint.report(fwd).body)
+        assert body["maxRetries"] == 2
+        assert body["state"] in ("Connecting", "Retrying", "Active")
+    finally:
+        fwd.stop.set()
+        thread.join(10)
     assert not thread.is_alive()
-    assert delays[:3] == [0, 1, 2]  # short runs: the backoff keeps growing
-    registry = metrics.registry
-    assert (registry.get_sample_value("lso_forwarder_restarts_total") or 0) >= 3
-    assert (registry.get_sample_value("lso_forwarder_output_bytes_total") or 0) >= 1000
-    assert registry.get_sample_value("lso_forwarder_up") == 0
+    assert metrics.registry.get_sample_value("lso_forwarder_up") == 0
+    assert (metrics.registry.get_sample_value("lso_forwarder_output_bytes_total") or 0) >= 1000
     assert KEY not in caplog.text
+    assert "t0ken" not in caplog.text
     assert "rtmp://host/app/****: Connection refused" in caplog.text
+    assert "destination exhausted after 2 retries" in caplog.text
+
+
+def test_input_errors_are_told_apart_and_lose_their_credentials() -> None:
+    cfg = ForwarderConfig(
+        IN, f"rtmp://host/app/{KEY}", "t", media_user="lso-forwarder", media_password="pw-1234"
+    )
+    fwd = Forwarder(cfg, ForwarderMetrics("t"), ffmpeg="unused")
+    line = f"{cfg.authenticated_input}: Server returned 404 Not Found"
+    assert fwd.about_input(line)
+    assert fwd.clean(line) == f"{IN}: Server returned 404 Not Found"
+    assert fwd.about_input("[rtsp @ 0x1] method DESCRIBE failed: 404 Not Found")
+    assert not fwd.about_input(f"rtmp://host/app/{KEY}: Connection refused")
+    assert "pw-1234" not in fwd.clean("auth pw-1234 failed")
 
 
 def test_supervisor_stop_terminates_a_running_ffmpeg(tmp_path: Path) -> None:

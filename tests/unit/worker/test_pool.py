@@ -9,6 +9,7 @@ import pytest
 
 from livestream_operator.api.pod_contract import POOL_TOKEN_VAR, WorkerAssignment
 from livestream_operator.api.v1alpha1 import WorkerMode
+from livestream_operator.health_endpoint import authorized
 from livestream_operator.problems import PROBLEM_JSON
 from livestream_operator.worker.config import (
     WorkerConfig,
@@ -22,7 +23,6 @@ from livestream_operator.worker.pool import (
     Pool,
     Reply,
     Verdict,
-    authorized,
     healthy,
     verdict,
 )
