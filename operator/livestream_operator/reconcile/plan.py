@@ -18,6 +18,7 @@ from typing import Any
 
 from ..api.pod_contract import PROCESSING_POLL_SECONDS, ProcessingReport
 from ..api.v1alpha1 import (
+    InputChoice,
     Lifecycle,
     LiveStream,
     LiveStreamStatus,
@@ -39,6 +40,7 @@ from .destinations import (
     missing_secrets,
     starting,
 )
+from .failover import Selection, select_input
 from .observed import ObservedPod
 from .phase import activity_of, phase, phase_conditions
 from .playback import playback_status
@@ -140,6 +142,7 @@ def plan(
     ):
         if cond is not None:
             conditions.append(cond)
+    selection = _input_selection(livestream, now)
     result.status = LiveStreamStatus(
         phase=phase_now,
         message=message,
@@ -151,8 +154,18 @@ def plan(
         forwarder=forwarder_status(forwarder, spec, dests),
         processing=processing_status,
         playback=playback_status(spec.stream_id, settings),
+        input=selection.input if selection else None,
         conditions=merge_conditions(status.conditions, conditions, now, meta.generation),
     )
+    if selection and status.input != selection.input and selection.input.reason:
+        switched = selection.input
+        result.events.append(
+            KubeEvent(
+                EventType.NORMAL,
+                "InputSwitched",
+                f"reading the {switched.active.value.lower()} input ({switched.reason})",
+            )
+        )
     if status.phase is not phase_now:
         kind = EventType.WARNING if phase_now is Phase.FAILED else EventType.NORMAL
         result.events.append(KubeEvent(kind, f"Phase{phase_now.value}", message))
@@ -161,12 +174,25 @@ def plan(
     result.requeue_after = act.wake_after(now)
     if result.requeue_after is None and forwarder and starting(dests):
         result.requeue_after = DESTINATION_STARTUP_SECONDS
+    if selection and selection.wake_after is not None:
+        result.requeue_after = min(
+            result.requeue_after or selection.wake_after, selection.wake_after
+        )
     if processing_status is not None:
         # A process-mode worker is wanted: look again so the status follows its reports.
         result.requeue_after = min(
             result.requeue_after or PROCESSING_POLL_SECONDS, PROCESSING_POLL_SECONDS
         )
     return result
+
+
+def _input_selection(livestream: LiveStream, now: datetime) -> Selection | None:
+    """status.input, once the stream has a backup publish or a manual override;
+    a stream with only a primary never shows one."""
+    spec, status = livestream.spec, livestream.status
+    if status.backup is None and status.input is None and spec.ingest.input is InputChoice.AUTO:
+        return None
+    return select_input(spec.ingest, status.ingest, status.backup, status.input, now)
 
 
 def _only_child(result: Plan, ours: dict[str, ObservedPod], component: str) -> ObservedPod | None:
