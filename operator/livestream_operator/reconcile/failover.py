@@ -19,6 +19,7 @@ from ..api.v1alpha1 import (
     InputChoice,
     InputRole,
     InputStatus,
+    LiveStream,
     LiveStreamStatus,
     SwitchReason,
     format_time,
@@ -68,6 +69,15 @@ def select_input(
     if wait > 0:
         return Selection(_kept(current, active), wait)
     return Selection(_switched(current, InputRole.BACKUP, SwitchReason.PRIMARY_OFFLINE, now))
+
+
+def reading(livestream: LiveStream, chosen: InputStatus | None) -> LiveStream:
+    """The LiveStream as its worker is built and assigned: with the input chosen
+    now, which the stored status shows only after this reconcile's write."""
+    status = livestream.status
+    if chosen is None or chosen == status.input:
+        return livestream
+    return livestream.model_copy(update={"status": status.model_copy(update={"input": chosen})})
 
 
 def _remaining(since: str | None, hold: int, now: datetime) -> float:

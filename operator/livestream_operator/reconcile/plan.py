@@ -40,7 +40,7 @@ from .destinations import (
     missing_secrets,
     starting,
 )
-from .failover import Selection, select_input
+from .failover import Selection, reading, select_input
 from .observed import ObservedPod
 from .phase import activity_of, phase, phase_conditions
 from .playback import playback_status
@@ -111,9 +111,12 @@ def plan(
     worker = _only_child(result, ours, pods.WORKER)
     forwarder = _only_child(result, ours, pods.FORWARDER)
 
+    # The worker reads the input chosen now, not the one the status last showed.
+    selection = _input_selection(livestream, now)
+    worker_of = reading(livestream, selection.input if selection else None)
     # No worker at all rather than one holding a refused Secret's token.
     refused = pods.credentials_refused(livestream, settings)
-    desired_worker = pods.worker_pod(livestream, settings) if act.active and not refused else None
+    desired_worker = pods.worker_pod(worker_of, settings) if act.active and not refused else None
     desired_forwarder = pods.forwarder_pod(livestream, settings) if act.active else None
     gone = (CREDENTIALS_REFUSED, "backend credentials refused") if refused else _IDLE
     worker = _converge(result, worker, desired_worker, "worker", gone)
@@ -142,7 +145,6 @@ def plan(
     ):
         if cond is not None:
             conditions.append(cond)
-    selection = _input_selection(livestream, now)
     result.status = LiveStreamStatus(
         phase=phase_now,
         message=message,

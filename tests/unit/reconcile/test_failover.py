@@ -154,3 +154,21 @@ def test_a_stream_without_a_backup_shows_no_input_status() -> None:
     body = ls(ingest=LIVE_IN)
     pods = children(running(manifests.worker_pod(body, SETTINGS)))
     assert plan(body, pods, SETTINGS, T0).status.input is None
+
+
+def test_the_worker_reads_the_chosen_input_and_is_replaced_on_a_switch() -> None:
+    body = streaming(down(10), up(0))
+    primary_worker = manifests.worker_pod(body, SETTINGS)
+    assert "/live/cam/in" in str(primary_worker["spec"]["containers"][0]["env"])
+    due = plan(body, children(running(primary_worker)), SETTINGS, T0 + timedelta(seconds=13))
+    # Decided and acted on in the same reconcile: the old worker goes at once.
+    assert [d.reason for d in due.delete] == ["SpecChanged"]
+    # Once it is gone (a watch event), its successor reads the backup.
+    after = written(body, due)
+    successor = plan(after, {}, SETTINGS, T0 + timedelta(seconds=14))
+    env = {e["name"]: e.get("value") for e in successor.create[0]["spec"]["containers"][0]["env"]}
+    assert env["LSO_INPUT_URL"].endswith("/live/cam/backup")
+    again = plan(
+        after, children(running(successor.create[0])), SETTINGS, T0 + timedelta(seconds=15)
+    )
+    assert (again.create, again.delete) == ([], [])
