@@ -129,11 +129,10 @@ class AuthService:
 
     async def revoked(self, stream_id: str) -> None:
         """A key Secret was deleted or rotated: the publisher using it goes."""
-        state = self.publishing.from_status.get(stream_id)
-        source_type = self.publishing.source_types.get(stream_id, "")
-        if state is None or not state.source_id or self.kicker is None:
+        if self.kicker is None:
             return
-        self._spawn(self._kick(stream_id, source_type, state.source_id))
+        for source_type, source_id in self.publishing.publishers(stream_id):
+            self._spawn(self._kick(stream_id, source_type, source_id))
 
     async def _kick(self, stream_id: str, source_type: str, source_id: str) -> None:
         try:

@@ -99,8 +99,8 @@ class Publishing:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.from_status: dict[str, LiveState] = {}
+        self.backup_from_status: dict[str, LiveState] = {}
         self.allow_takeover: dict[str, bool] = {}
-        self.source_types: dict[str, str] = {}
         self._pending: dict[str, tuple[LiveState, float]] = {}
         self._clock = clock
         self.synced = asyncio.Event()
@@ -128,7 +128,13 @@ class Publishing:
         if old is None:
             return
         sid = old.spec.stream_id
-        for view in (self.from_status, self.allow_takeover, self.source_types, self._by_stream):
+        views = (
+            self.from_status,
+            self.backup_from_status,
+            self.allow_takeover,
+            self._by_stream,
+        )
+        for view in views:
             view.pop(sid, None)
 
     def _remember(self, ls: LiveStream) -> None:
@@ -142,7 +148,9 @@ class Publishing:
             same = pending is not None and pending[0].source_id == ingest.source_id
             ip = pending[0].ip if pending is not None and same else ""
             self.from_status[sid] = LiveState(ingest.source_id, ip, confirmed=True)
-            self.source_types[sid] = ingest.source_type or ""
+        backup = ls.status.backup
+        if backup is not None and backup.available:
+            self.backup_from_status[sid] = LiveState(backup.source_id, "", confirmed=True)
 
     @staticmethod
     def _parse(body: Body) -> LiveStream | None:
@@ -153,6 +161,17 @@ class Publishing:
 
     def object_of(self, stream_id: str) -> LiveStream | None:
         return self._by_stream.get(stream_id)
+
+    def publishers(self, stream_id: str) -> list[tuple[str, str]]:
+        """(source type, source id) of each live publisher of the stream: its
+        primary and its backup."""
+        ls = self._by_stream.get(stream_id)
+        points = (ls.status.ingest, ls.status.backup) if ls else ()
+        return [
+            (p.source_type or "", p.source_id)
+            for p in points
+            if p is not None and p.available and p.source_id
+        ]
 
     def admitted(self, stream_id: str, source_id: str | None, ip: str) -> None:
         # Re-inserted at the end: the dict stays ordered by admission time.
@@ -179,7 +198,13 @@ class Publishing:
 
 
 def snapshot(keys: KeyRing, publishing: Publishing) -> Snapshot:
-    return Snapshot(keys.by_stream, keys.revoked, publishing.live(), publishing.allow_takeover)
+    return Snapshot(
+        keys.by_stream,
+        keys.revoked,
+        publishing.live(),
+        publishing.allow_takeover,
+        publishing.backup_from_status,
+    )
 
 
 async def watch_keys(kube: Kube, namespace: str, keys: KeyRing) -> None:

@@ -144,6 +144,7 @@ class Snapshot:
     revoked: Mapping[str, str]  # key fingerprint -> stream id
     live: Mapping[str, LiveState]  # by stream id
     allow_takeover: Mapping[str, bool] = field(default_factory=dict)
+    live_backup: Mapping[str, LiveState] = field(default_factory=dict)  # live/<id>/backup
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,8 @@ def decide(req: AuthRequest, policy: Policy, state: Snapshot) -> Decision:
     except naming.PathError as exc:
         return _deny(Reason.NOT_A_STREAM_PATH, str(exc), None, action)
     sid = where.stream_id
-    ingest = where.role is naming.PathRole.INGEST
+    # live/<id>/in or live/<id>/backup: a publisher's, keyed, read by the worker.
+    ingest = where.role.published_by_users
 
     if action == Action.READ:
         internal = creds.forwarder if not ingest else creds.worker
@@ -288,7 +290,27 @@ def decide(req: AuthRequest, policy: Policy, state: Snapshot) -> Decision:
             if expected is None:
                 detail = f"stream {sid} has no key"
             return _deny(Reason.INVALID_KEY, detail, sid, action)
+    if where.role is naming.PathRole.BACKUP:
+        return _admit_backup(req, policy, state, sid)
     return _admit(req, policy, state, sid)
+
+
+def _admit_backup(req: AuthRequest, policy: Policy, state: Snapshot, sid: str) -> Decision:
+    """A backup publisher: the stream's second publish point, not another stream,
+    so the stream limits do not count it; one publisher at a time, as on `in`."""
+    action = Action.PUBLISH.value
+    current = state.live_backup.get(sid)
+    reason = Reason.STREAM_KEY if policy.mode is AuthMode.STREAM_KEY else Reason.OPEN_MODE
+    if current is None or current.source_id in (None, req.id):
+        return _allow(reason, "backup publisher", sid, action)
+    if policy.mode is AuthMode.STREAM_KEY and not state.allow_takeover.get(sid, False):
+        return _deny(
+            Reason.KEY_IN_USE,
+            "another backup publisher is live with this key (spec.ingest.allowTakeover is false)",
+            sid,
+            action,
+        )
+    return _allow(reason, "takes over from the current backup publisher", sid, action)
 
 
 def _playback(req: AuthRequest, policy: Policy, state: Snapshot) -> Decision:

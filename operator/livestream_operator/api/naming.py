@@ -22,6 +22,17 @@ _HASH_LEN = 10
 class PathRole(StrEnum):
     INGEST = "in"
     OUTPUT = "out"
+    # A second publish point, keyed like `in`: the worker switches to it when `in`
+    # is offline (spec.ingest.failoverAfterSeconds) and back once `in` is healthy.
+    BACKUP = "backup"
+
+    @property
+    def published_by_users(self) -> bool:
+        """A path a publisher (OBS, ffmpeg) pushes to with the stream's key."""
+        return self is not PathRole.OUTPUT
+
+
+_ROLES = ", ".join(f"/{r.value}" for r in PathRole)
 
 
 @dataclass(frozen=True)
@@ -31,17 +42,17 @@ class StreamPath:
 
 
 class PathError(ValueError):
-    """A MediaMTX path that is not live/<streamId>/in or live/<streamId>/out."""
+    """A MediaMTX path that is not live/<streamId>/<role>, role one of PathRole."""
 
 
 def parse_path(path: str) -> StreamPath:
     """Map a MediaMTX path name to (stream id, role) or raise PathError saying why."""
     parts = path.strip("/").split("/")
     if len(parts) != 3 or parts[0] != PATH_PREFIX:
-        raise PathError(f"path must look like {PATH_PREFIX}/<streamId>/in or .../out")
+        raise PathError(f"path must look like {PATH_PREFIX}/<streamId>/<role> ({_ROLES})")
     _, stream_id, role = parts
-    if role not in (PathRole.INGEST.value, PathRole.OUTPUT.value):
-        raise PathError(f"path must end in /in or /out, not /{role}")
+    if role not in set(PathRole):
+        raise PathError(f"path must end in one of {_ROLES}, not /{role}")
     if not is_stream_id(stream_id):
         raise PathError(STREAM_ID_RULE)
     return StreamPath(stream_id, PathRole(role))
@@ -65,6 +76,10 @@ def stream_path(stream_id: str, role: PathRole | RecordedPath) -> str:
 
 def ingest_path(stream_id: str) -> str:
     return stream_path(stream_id, PathRole.INGEST)
+
+
+def backup_path(stream_id: str) -> str:
+    return stream_path(stream_id, PathRole.BACKUP)
 
 
 def output_path(stream_id: str) -> str:

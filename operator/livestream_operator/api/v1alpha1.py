@@ -344,11 +344,55 @@ class ForwarderSpec(WireModel):
     )
 
 
+class InputChoice(StrEnum):
+    """spec.ingest.input: which publish point the worker reads."""
+
+    AUTO = "Auto"  # the primary, the backup while the primary is offline
+    PRIMARY = "Primary"  # live/<id>/in, whatever the backup does
+    BACKUP = "Backup"  # live/<id>/backup, whatever the primary does
+
+
+class InputRole(StrEnum):
+    PRIMARY = "Primary"  # live/<id>/in
+    BACKUP = "Backup"  # live/<id>/backup
+
+
+class SwitchReason(StrEnum):
+    """Why status.input.active is what it is (the last switch's reason)."""
+
+    PRIMARY_OFFLINE = "PrimaryOffline"  # failover, after failoverAfterSeconds
+    PRIMARY_RECOVERED = "PrimaryRecovered"  # failback, after failbackHoldSeconds
+    BACKUP_OFFLINE = "BackupOffline"  # the backup went away while the primary is up
+    OVERRIDE = "Override"  # spec.ingest.input names it
+
+
+DEFAULT_FAILOVER_AFTER_SECONDS = 3
+DEFAULT_FAILBACK_HOLD_SECONDS = 30
+MAX_FAILOVER_SECONDS = 3600
+FailoverSeconds = Annotated[int, Field(ge=1, le=MAX_FAILOVER_SECONDS)]
+FailbackSeconds = Annotated[int, Field(ge=0, le=MAX_FAILOVER_SECONDS)]
+
+
 class IngestSpec(WireModel):
     allow_takeover: bool = Field(
         default=False,
         description="Whether a second publisher with the stream's key may replace the "
         "current one; otherwise it is refused while the stream is live.",
+    )
+    input: InputChoice = Field(
+        default=InputChoice.AUTO,
+        description="Which publish point the worker reads: Auto (live/<id>/in, and "
+        "live/<id>/backup while it is offline), or Primary or Backup (a manual override).",
+    )
+    failover_after_seconds: FailoverSeconds = Field(
+        default=DEFAULT_FAILOVER_AFTER_SECONDS,
+        description="Seconds the primary must be offline, with the backup live, before "
+        "the worker switches to the backup.",
+    )
+    failback_hold_seconds: FailbackSeconds = Field(
+        default=DEFAULT_FAILBACK_HOLD_SECONDS,
+        description="Seconds the primary must have been live again before the worker "
+        "switches back to it.",
     )
 
 
@@ -531,7 +575,8 @@ Time = str
 
 
 class IngestStatus(WireModel):
-    """What MediaMTX reports about live/<id>/in (written by the hook receiver)."""
+    """What MediaMTX reports about live/<id>/in, or live/<id>/backup (written by the
+    hook receiver)."""
 
     path: str | None = Field(default=None, description="MediaMTX path name.")
     available: bool = Field(default=False, description="Whether the path has a ready source.")
@@ -550,6 +595,16 @@ class IngestStatus(WireModel):
         default=None, description="RFC 3339 time the grace period started; unset while live."
     )
     last_event_time: Time | None = Field(default=None, description="Last hook or resync event.")
+
+
+class InputStatus(WireModel):
+    """Which publish point the worker reads, and the last switch (written by the operator)."""
+
+    active: InputRole = Field(description="Primary (live/<id>/in) or Backup (live/<id>/backup).")
+    last_switch_time: Time | None = Field(default=None, description="RFC 3339 time.")
+    reason: SwitchReason | None = Field(
+        default=None, description="PrimaryOffline, PrimaryRecovered, BackupOffline or Override."
+    )
 
 
 class OutputStatus(WireModel):
@@ -724,6 +779,10 @@ class LiveStreamStatus(WireModel):
         default=None, description="When the stream ends unless the publisher returns."
     )
     ingest: IngestStatus | None = None
+    backup: IngestStatus | None = Field(
+        default=None, description="What MediaMTX reports about live/<id>/backup."
+    )
+    input: InputStatus | None = None
     output: OutputStatus | None = None
     worker: PodStatusSummary | None = None
     forwarder: ForwarderStatus | None = None

@@ -54,13 +54,14 @@ def diff(
     for ls in livestreams:
         stream_id = ls.spec.stream_id
         seen[naming.ingest_path(stream_id)] = ls.status.ingest or IngestStatus()
+        seen[naming.backup_path(stream_id)] = ls.status.backup or IngestStatus()
         seen[naming.output_path(stream_id)] = ls.status.output or OutputStatus()
 
     repairs = []
     for name, p in sorted(live.items()):
         recorded = seen.get(name)
-        if recorded is None and name.endswith("/out"):
-            continue  # output without a LiveStream: nothing to attach it to
+        if recorded is None and naming.parse_path(name).role is not naming.PathRole.INGEST:
+            continue  # only a primary publish creates its LiveStream
         if (
             recorded is None
             or not recorded.available

@@ -87,12 +87,29 @@ def decide(
         if kind is HookKind.READY:
             return _ingest_ready(ingest, where, event, now)
         return _ingest_not_ready(ingest, event, now)
+    if where.role is PathRole.BACKUP:
+        return _backup(kind, status.backup or IngestStatus(), where, event, now)
     output = status.output or OutputStatus()
     if kind is HookKind.CONNECTING:
         return Decision(Result.IGNORED, reason="only an ingest publish is announced early")
     if kind is HookKind.READY:
         return _output_ready(output, where, event, now)
     return _output_not_ready(output, event)
+
+
+def _backup(
+    kind: HookKind, cur: IngestStatus, where: StreamPath, event: HookEvent, now: str
+) -> Decision:
+    """live/<id>/backup follows the rules of live/<id>/in, into status.backup."""
+    if kind is HookKind.CONNECTING:
+        return Decision(Result.IGNORED, reason="only a primary publish is announced early")
+    if kind is HookKind.READY:
+        decided = _ingest_ready(cur, where, event, now)
+    else:
+        decided = _ingest_not_ready(cur, event, now)
+    if decided.change is None:
+        return decided
+    return Decision(decided.result, LiveStreamStatus(backup=decided.change.ingest), decided.reason)
 
 
 def _ingest_connecting(
@@ -134,7 +151,7 @@ def _ingest_ready(cur: IngestStatus, where: StreamPath, event: HookEvent, now: s
         return Decision(Result.UNCHANGED, reason="already available from this source")
     same_source = cur.source_id == source_id and cur.available_since
     ingest = IngestStatus(
-        path=naming.ingest_path(where.stream_id),
+        path=naming.stream_path(where.stream_id, where.role),
         available=True,
         source_type=event.source_type or None,
         source_id=source_id,

@@ -38,6 +38,7 @@ from ..settings import Settings
 from . import metrics
 from .cache import Key, LiveStreamCache
 from .destinations import RETRY_ANNOTATION, retry_request, to_ask
+from .failover import reading
 from .observed import ObservedPod
 from .plan import Plan, plan
 from .pods import COMPONENT_LABEL, FORWARDER, STREAM_LABEL, WORKER, destination_container
@@ -198,15 +199,17 @@ class Controller:
             except KubeError as exc:
                 if not (exc.not_found or exc.conflict):
                     raise
+        # A claimed pool worker is told the input chosen now (primary/backup).
+        assigned = reading(livestream, decided.status.input)
         for pod in decided.create:
-            if await self._claim_warm_worker(livestream, pod):
+            if await self._claim_warm_worker(assigned, pod):
                 continue
             await self._create_pod(livestream, pod)
         requeue = decided.requeue_after
         if self.pool is not None:
             for child in list(self.pods.get(key, {}).values()):
                 if child.owned_by(livestream.metadata.uid):
-                    again = await self.pool.ensure_assigned(livestream, child)
+                    again = await self.pool.ensure_assigned(assigned, child)
                     if again is not None:
                         requeue = again if requeue is None else min(requeue, again)
 

@@ -24,6 +24,7 @@ from ..api.v1alpha1 import (
 )
 from ..settings import Settings
 from .conditions import WantedCondition
+from .failover import publishing
 
 # A wake-up lands this long after its deadline, so the reconcile sees it passed.
 _DEADLINE_SLACK = 0.05
@@ -44,7 +45,7 @@ def grace_deadline(livestream: LiveStream, settings: Settings) -> datetime | Non
     connect deadline. A LiveStream whose ingest was never seen counts from its
     creation, so an Ephemeral one left behind by a failed hook does not live forever.
     """
-    ingest = livestream.status.ingest or IngestStatus()
+    ingest = publishing(livestream.status)
     if ingest.available:
         return None
     since = (
@@ -92,7 +93,7 @@ class Activity:
 
 
 def activity_of(livestream: LiveStream, settings: Settings, now: datetime) -> Activity:
-    ingest = livestream.status.ingest or IngestStatus()
+    ingest = publishing(livestream.status)
     deadline = grace_deadline(livestream, settings)
     connect_until = connect_deadline(ingest, settings)
     connecting = connect_until is not None and now < connect_until

@@ -24,6 +24,7 @@ from ..api.pod_contract import (
     ProcessingReport,
 )
 from ..api.v1alpha1 import (
+    InputChoice,
     Lifecycle,
     LiveStream,
     LiveStreamStatus,
@@ -45,6 +46,7 @@ from .destinations import (
     missing_secrets,
     to_ask,
 )
+from .failover import Selection, reading, select_input
 from .observed import ObservedPod
 from .phase import activity_of, phase, phase_conditions
 from .playback import playback_status
@@ -118,9 +120,12 @@ def plan(
     worker = _only_child(result, ours, pods.WORKER)
     forwarder = _only_child(result, ours, pods.FORWARDER)
 
+    # The worker reads the input chosen now, not the one the status last showed.
+    selection = _input_selection(livestream, now)
+    worker_of = reading(livestream, selection.input if selection else None)
     # No worker at all rather than one holding a refused Secret's token.
     refused = pods.credentials_refused(livestream, settings)
-    desired_worker = pods.worker_pod(livestream, settings) if act.active and not refused else None
+    desired_worker = pods.worker_pod(worker_of, settings) if act.active and not refused else None
     desired_forwarder = pods.forwarder_pod(livestream, settings) if act.active else None
     gone = (CREDENTIALS_REFUSED, "backend credentials refused") if refused else _IDLE
     worker = _converge(result, worker, desired_worker, "worker", gone)
@@ -165,8 +170,18 @@ def plan(
         forwarder=forwarder_status(forwarder, spec, dests),
         processing=processing_status,
         playback=playback_status(spec.stream_id, settings),
+        input=selection.input if selection else None,
         conditions=merge_conditions(status.conditions, conditions, now, meta.generation),
     )
+    if selection and status.input != selection.input and selection.input.reason:
+        switched = selection.input
+        result.events.append(
+            KubeEvent(
+                EventType.NORMAL,
+                "InputSwitched",
+                f"reading the {switched.active.value.lower()} input ({switched.reason})",
+            )
+        )
     if status.phase is not phase_now:
         kind = EventType.WARNING if phase_now is Phase.FAILED else EventType.NORMAL
         result.events.append(KubeEvent(kind, f"Phase{phase_now.value}", message))
@@ -179,12 +194,25 @@ def plan(
         result.requeue_after = min(
             result.requeue_after or DESTINATION_POLL_SECONDS, DESTINATION_POLL_SECONDS
         )
+    if selection and selection.wake_after is not None:
+        result.requeue_after = min(
+            result.requeue_after or selection.wake_after, selection.wake_after
+        )
     if processing_status is not None:
         # A process-mode worker is wanted: look again so the status follows its reports.
         result.requeue_after = min(
             result.requeue_after or PROCESSING_POLL_SECONDS, PROCESSING_POLL_SECONDS
         )
     return result
+
+
+def _input_selection(livestream: LiveStream, now: datetime) -> Selection | None:
+    """status.input, once the stream has a backup publish or a manual override;
+    a stream with only a primary never shows one."""
+    spec, status = livestream.spec, livestream.status
+    if status.backup is None and status.input is None and spec.ingest.input is InputChoice.AUTO:
+        return None
+    return select_input(spec.ingest, status.ingest, status.backup, status.input, now)
 
 
 def _only_child(result: Plan, ours: dict[str, ObservedPod], component: str) -> ObservedPod | None:

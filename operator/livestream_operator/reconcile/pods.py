@@ -32,6 +32,7 @@ from ..api.pod_contract import (
 from ..api.v1alpha1 import (
     GROUP,
     Destination,
+    InputRole,
     LiveStream,
     OutputProtocol,
     ResourceRequirements,
@@ -193,15 +194,23 @@ def worker_env(livestream: LiveStream, settings: Settings) -> WorkerEnv:
         namespace = livestream.metadata.namespace or settings.namespace
         resolved = WorkerProcessing.of(spec.worker.processing, namespace)
         processing = resolved.model_dump_json(by_alias=True)
+    source = naming.stream_path(spec.stream_id, read_from(livestream))
     return WorkerEnv(
         stream_id=spec.stream_id,
-        input_url=f"{settings.mediamtx_rtsp_url}/{naming.ingest_path(spec.stream_id)}",
+        input_url=f"{settings.mediamtx_rtsp_url}/{source}",
         output_url=f"{output}/{naming.output_path(spec.stream_id)}",
         mode=spec.worker.mode,
         metrics_port=WORKER_METRICS_PORT,
         media_user=settings.worker_user if settings.internal_secret else "",
         processing=processing,
     )
+
+
+def read_from(livestream: LiveStream) -> naming.PathRole:
+    """The publish point the worker reads: status.input.active (reconcile/failover.py)."""
+    chosen = livestream.status.input
+    backup = chosen is not None and chosen.active is InputRole.BACKUP
+    return naming.PathRole.BACKUP if backup else naming.PathRole.INGEST
 
 
 def backend_credentials(livestream: LiveStream) -> SecretKeyRef | None:
@@ -267,9 +276,15 @@ def worker_pod(livestream: LiveStream, settings: Settings) -> Body:
         naming.worker_pod_name(livestream.metadata.name),
         [container],
         # spec.worker includes processing: a changed backend or fragment size
-        # replaces the worker.
-        [spec.stream_id, spec.worker.wire()],
+        # replaces the worker. So does a switch of input (primary/backup).
+        [spec.stream_id, spec.worker.wire(), *_switched_input(livestream)],
     )
+
+
+def _switched_input(livestream: LiveStream) -> list[str]:
+    # Nothing for the primary: the hash of every worker without a backup stays.
+    role = read_from(livestream)
+    return [] if role is naming.PathRole.INGEST else [role.value]
 
 
 def pool_worker_pod(settings: Settings) -> Body:

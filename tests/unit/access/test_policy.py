@@ -42,6 +42,7 @@ def state(live: dict[str, LiveState] | None = None, **extra: Any) -> Snapshot:
         revoked=extra.get("revoked", {}),
         live=live or {},
         allow_takeover=extra.get("takeover", {}),
+        live_backup=extra.get("backup", {}),
     )
 
 
@@ -118,6 +119,30 @@ def test_a_second_publisher_is_refused_unless_takeover_is_allowed() -> None:
     # Nor is a retry from the address of an admission not yet available.
     retry = {"cam": LiveState("c0", "1.2.3.4", confirmed=False)}
     assert decide(second, KEYED, state(retry)).allowed
+
+
+def test_a_backup_publisher_is_keyed_like_the_primary_and_not_a_second_stream() -> None:
+    live = {"cam": LiveState("c0", "9.9.9.9")}
+    backup = publish("live/cam/backup", query=f"key={KEY}")
+    # The primary being live is what a backup is for.
+    assert decide(backup, KEYED, state(live)).allowed
+    assert decide(publish("live/cam/backup"), KEYED, state(live)).reason is Reason.INVALID_KEY
+    # Nor do the stream limits count it: it is the same stream.
+    limited = Policy(AuthMode.STREAM_KEY, CREDS, max_streams=1)
+    assert decide(backup, limited, state(live)).allowed
+    # One backup publisher at a time, as on `in`.
+    taken = {"cam": LiveState("b0")}
+    assert decide(backup, KEYED, state(live, backup=taken)).reason is Reason.KEY_IN_USE
+    assert decide(backup, KEYED, state(live, backup=taken, takeover={"cam": True})).allowed
+    assert decide(
+        publish("live/cam/backup", query=f"key={KEY}", id="b0"), KEYED, state(live, backup=taken)
+    ).allowed
+    # The worker reads it with its own credentials; nobody else does.
+    read = AuthRequest(
+        action="read", path="live/cam/backup", user="lso-worker", password="wk-pass-123"
+    )
+    assert decide(read, KEYED, state()).allowed
+    assert not decide(AuthRequest(action="read", path="live/cam/backup"), KEYED, state()).allowed
 
 
 def test_stream_limits() -> None:
@@ -269,9 +294,14 @@ def test_publishing_follows_the_livestreams_event_by_event() -> None:
     assert pub.allow_takeover == {"a": False, "b": True}
     pub.apply("MODIFIED", _ls("b", True, "c9", takeover=True))
     assert pub.live()["b"].source_id == "c9"
-    assert pub.source_types["b"] == "rtmpConn"
+    assert pub.publishers("b") == [("rtmpConn", "c9")]
     pub.apply("MODIFIED", _ls("a", False))
     assert set(pub.live()) == {"b"}
+    with_backup = _ls("b", True, "c9", takeover=True)
+    with_backup["status"]["backup"] = {"available": True, "sourceId": "b1", "sourceType": "srtConn"}
+    pub.apply("MODIFIED", with_backup)
+    assert pub.backup_from_status["b"].source_id == "b1"
+    assert pub.publishers("b") == [("rtmpConn", "c9"), ("srtConn", "b1")]
     pub.apply("DELETED", _ls("b", True))
     assert pub.live() == {}
     assert pub.object_of("b") is None

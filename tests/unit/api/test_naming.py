@@ -43,6 +43,8 @@ def test_names_never_collide() -> None:
 def test_parse_path() -> None:
     assert naming.parse_path("live/cam/in") == naming.StreamPath("cam", naming.PathRole.INGEST)
     assert naming.parse_path("live/cam/out").role is naming.PathRole.OUTPUT
+    assert naming.parse_path("live/cam/backup").role is naming.PathRole.BACKUP
+    assert naming.backup_path("cam") == "live/cam/backup"
 
 
 @pytest.mark.parametrize(

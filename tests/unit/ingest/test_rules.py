@@ -126,7 +126,12 @@ def test_new_livestream_uses_defaults() -> None:
         "streamId": "Cam_1",
         "lifecycle": "Ephemeral",
         "gracePeriodSeconds": 7,
-        "ingest": {"allowTakeover": False},
+        "ingest": {
+            "allowTakeover": False,
+            "input": "Auto",
+            "failoverAfterSeconds": 3,
+            "failbackHoldSeconds": 30,
+        },
         "worker": {"mode": "tone", "output": "rtsp"},
         "forwarder": {"destinations": [{"name": "yt", "urlSecretRef": {"name": "s", "key": "k"}}]},
     }
@@ -249,3 +254,29 @@ def test_not_ready_of_the_old_source_never_ends_a_connecting_new_one() -> None:
 def test_output_paths_are_never_announced() -> None:
     d = decide(HookKind.CONNECTING, st(), parse_path("live/cam/out"), _ev("live/cam/out"), NOW)
     assert d.result is Result.IGNORED
+
+
+def test_the_backup_publish_point_follows_the_ingest_rules_into_status_backup() -> None:
+    where = parse_path("live/cam/backup")
+    ready = decide(HookKind.READY, st(), where, _ev("live/cam/backup", "b1"), NOW)
+    assert ready.result is Result.UPDATED
+    change = patch(ready)
+    assert change is not None
+    assert set(change) == {"backup"}
+    assert change["backup"]["path"] == "live/cam/backup"
+    assert (change["backup"]["available"], change["backup"]["sourceId"]) == (True, "b1")
+    live = {"ingest": {"available": True, "sourceId": "s1"}, "backup": change["backup"]}
+    gone = decide(HookKind.NOT_READY, st(live), where, _ev("live/cam/backup", "b1"), LATER)
+    assert patch(gone) == {
+        "backup": {
+            "available": False,
+            "connectingSince": None,
+            "unavailableSince": LATER,
+            "lastEventTime": LATER,
+        }
+    }
+    # Another source's not-ready never ends it; no early signal for a backup.
+    stale = decide(HookKind.NOT_READY, st(live), where, _ev("live/cam/backup", "b0"), LATER)
+    assert stale.result is Result.STALE
+    early = decide(HookKind.CONNECTING, st(), where, _ev("live/cam/backup"), NOW)
+    assert early.result is Result.IGNORED
