@@ -42,7 +42,7 @@ OWNED: Mapping[FieldManager, tuple[str, ...]] = {
         "forwarder",
         "processing",
         "playback",
-        "input",
+        "failover",
         "conditions",
     ),
     FieldManager.INGEST: ("ingest", "backup", "output"),

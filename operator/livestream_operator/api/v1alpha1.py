@@ -358,7 +358,7 @@ class InputRole(StrEnum):
 
 
 class SwitchReason(StrEnum):
-    """Why status.input.active is what it is (the last switch's reason)."""
+    """Why status.failover.active is what it is (the last switch's reason)."""
 
     PRIMARY_OFFLINE = "PrimaryOffline"  # failover, after failoverAfterSeconds
     PRIMARY_RECOVERED = "PrimaryRecovered"  # failback, after failbackHoldSeconds
@@ -597,7 +597,7 @@ class IngestStatus(WireModel):
     last_event_time: Time | None = Field(default=None, description="Last hook or resync event.")
 
 
-class InputStatus(WireModel):
+class FailoverStatus(WireModel):
     """Which publish point the worker reads, and the last switch (written by the operator)."""
 
     active: InputRole = Field(description="Primary (live/<id>/in) or Backup (live/<id>/backup).")
@@ -782,7 +782,7 @@ class LiveStreamStatus(WireModel):
     backup: IngestStatus | None = Field(
         default=None, description="What MediaMTX reports about live/<id>/backup."
     )
-    input: InputStatus | None = None
+    failover: FailoverStatus | None = None
     output: OutputStatus | None = None
     worker: PodStatusSummary | None = None
     forwarder: ForwarderStatus | None = None

@@ -200,7 +200,7 @@ class Controller:
                 if not (exc.not_found or exc.conflict):
                     raise
         # A claimed pool worker is told the input chosen now (primary/backup).
-        assigned = reading(livestream, decided.status.input)
+        assigned = reading(livestream, decided.status.failover)
         for pod in decided.create:
             if await self._claim_warm_worker(assigned, pod):
                 continue

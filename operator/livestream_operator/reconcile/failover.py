@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ..api.v1alpha1 import (
+    FailoverStatus,
     IngestSpec,
     IngestStatus,
     InputChoice,
     InputRole,
-    InputStatus,
     LiveStream,
     LiveStreamStatus,
     SwitchReason,
@@ -32,7 +32,7 @@ _OVERRIDES = {InputChoice.PRIMARY: InputRole.PRIMARY, InputChoice.BACKUP: InputR
 
 @dataclass(frozen=True)
 class Selection:
-    input: InputStatus
+    failover: FailoverStatus
     # Seconds until a pending failover or failback is due; None: nothing pending.
     wake_after: float | None = None
 
@@ -41,10 +41,10 @@ def select_input(
     spec: IngestSpec,
     primary: IngestStatus | None,
     backup: IngestStatus | None,
-    current: InputStatus | None,
+    current: FailoverStatus | None,
     now: datetime,
 ) -> Selection:
-    """status.input for this moment, and when to look again."""
+    """status.failover for this moment, and when to look again."""
     active = current.active if current else InputRole.PRIMARY
     override = _OVERRIDES.get(spec.input)
     if override is not None:
@@ -71,13 +71,13 @@ def select_input(
     return Selection(_switched(current, InputRole.BACKUP, SwitchReason.PRIMARY_OFFLINE, now))
 
 
-def reading(livestream: LiveStream, chosen: InputStatus | None) -> LiveStream:
+def reading(livestream: LiveStream, chosen: FailoverStatus | None) -> LiveStream:
     """The LiveStream as its worker is built and assigned: with the input chosen
     now, which the stored status shows only after this reconcile's write."""
     status = livestream.status
-    if chosen is None or chosen == status.input:
+    if chosen is None or chosen == status.failover:
         return livestream
-    return livestream.model_copy(update={"status": status.model_copy(update={"input": chosen})})
+    return livestream.model_copy(update={"status": status.model_copy(update={"failover": chosen})})
 
 
 def _remaining(since: str | None, hold: int, now: datetime) -> float:
@@ -85,18 +85,18 @@ def _remaining(since: str | None, hold: int, now: datetime) -> float:
     return 0.0 if start is None else max(hold - (now - start).total_seconds(), 0.0)
 
 
-def _kept(current: InputStatus | None, active: InputRole) -> InputStatus:
-    return current or InputStatus(active=active)
+def _kept(current: FailoverStatus | None, active: InputRole) -> FailoverStatus:
+    return current or FailoverStatus(active=active)
 
 
 def _switched(
-    current: InputStatus | None, to: InputRole, reason: SwitchReason, now: datetime
-) -> InputStatus:
+    current: FailoverStatus | None, to: InputRole, reason: SwitchReason, now: datetime
+) -> FailoverStatus:
     if current is not None and current.active is to:
         return current
     if current is None and to is InputRole.PRIMARY:
-        return InputStatus(active=to)  # where every stream starts: no switch
-    return InputStatus(active=to, last_switch_time=format_time(now), reason=reason)
+        return FailoverStatus(active=to)  # where every stream starts: no switch
+    return FailoverStatus(active=to, last_switch_time=format_time(now), reason=reason)
 
 
 def publishing(status: LiveStreamStatus) -> IngestStatus:

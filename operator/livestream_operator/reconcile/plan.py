@@ -122,7 +122,7 @@ def plan(
 
     # The worker reads the input chosen now, not the one the status last showed.
     selection = _input_selection(livestream, now)
-    worker_of = reading(livestream, selection.input if selection else None)
+    worker_of = reading(livestream, selection.failover if selection else None)
     # No worker at all rather than one holding a refused Secret's token.
     refused = pods.credentials_refused(livestream, settings)
     desired_worker = pods.worker_pod(worker_of, settings) if act.active and not refused else None
@@ -170,11 +170,11 @@ def plan(
         forwarder=forwarder_status(forwarder, spec, dests),
         processing=processing_status,
         playback=playback_status(spec.stream_id, settings),
-        input=selection.input if selection else None,
+        failover=selection.failover if selection else None,
         conditions=merge_conditions(status.conditions, conditions, now, meta.generation),
     )
-    if selection and status.input != selection.input and selection.input.reason:
-        switched = selection.input
+    if selection and status.failover != selection.failover and selection.failover.reason:
+        switched = selection.failover
         result.events.append(
             KubeEvent(
                 EventType.NORMAL,
@@ -207,12 +207,12 @@ def plan(
 
 
 def _input_selection(livestream: LiveStream, now: datetime) -> Selection | None:
-    """status.input, once the stream has a backup publish or a manual override;
+    """status.failover, once the stream has a backup publish or a manual override;
     a stream with only a primary never shows one."""
     spec, status = livestream.spec, livestream.status
-    if status.backup is None and status.input is None and spec.ingest.input is InputChoice.AUTO:
+    if status.backup is None and status.failover is None and spec.ingest.input is InputChoice.AUTO:
         return None
-    return select_input(spec.ingest, status.ingest, status.backup, status.input, now)
+    return select_input(spec.ingest, status.ingest, status.backup, status.failover, now)
 
 
 def _only_child(result: Plan, ours: dict[str, ObservedPod], component: str) -> ObservedPod | None:

@@ -207,8 +207,8 @@ def worker_env(livestream: LiveStream, settings: Settings) -> WorkerEnv:
 
 
 def read_from(livestream: LiveStream) -> naming.PathRole:
-    """The publish point the worker reads: status.input.active (reconcile/failover.py)."""
-    chosen = livestream.status.input
+    """The publish point the worker reads: status.failover.active (reconcile/failover.py)."""
+    chosen = livestream.status.failover
     backup = chosen is not None and chosen.active is InputRole.BACKUP
     return naming.PathRole.BACKUP if backup else naming.PathRole.INGEST
 

@@ -48,23 +48,23 @@ async def test_a_keyed_backup_publisher_takes_over_when_the_primary_goes_and_han
     async def backup_recorded() -> dict[str, Any] | None:
         status = await _status(kube, namespace)
         seen = status.get("backup") or {}
-        return status if seen.get("available") and status.get("input") else None
+        return status if seen.get("available") and status.get("failover") else None
 
-    status = await wait_for_async(backup_recorded, 20, what="status.backup and status.input")
+    status = await wait_for_async(backup_recorded, 20, what="status.backup and status.failover")
     assert status["backup"]["sourceId"] == info["source"]["id"]
     assert status["backup"]["path"] == "live/cam/backup"
-    assert status["input"] == {"active": "Primary"}
+    assert status["failover"] == {"active": "Primary"}
     assert key not in str(status)
 
     primary.stop()
 
     async def on_backup() -> dict[str, Any] | None:
         status = await _status(kube, namespace)
-        return status if (status.get("input") or {}).get("active") == "Backup" else None
+        return status if (status.get("failover") or {}).get("active") == "Backup" else None
 
     # failoverAfterSeconds (3) after the primary's not-ready; the stream stays live.
     status = await wait_for_async(on_backup, 15, what="the failover")
-    assert status["input"]["reason"] == "PrimaryOffline"
+    assert status["failover"]["reason"] == "PrimaryOffline"
     assert status["ingest"]["available"] is False
     assert "graceDeadline" not in status
     assert len(await _events(kube, namespace, "InputSwitched")) == 1
@@ -80,10 +80,10 @@ async def test_a_keyed_backup_publisher_takes_over_when_the_primary_goes_and_han
 
     async def on_primary() -> dict[str, Any] | None:
         status = await _status(kube, namespace)
-        return status if (status.get("input") or {}).get("active") == "Primary" else None
+        return status if (status.get("failover") or {}).get("active") == "Primary" else None
 
     status = await wait_for_async(on_primary, 20, what="the failback")
-    assert status["input"]["reason"] == "PrimaryRecovered"
+    assert status["failover"]["reason"] == "PrimaryRecovered"
     assert len(await _events(kube, namespace, "InputSwitched")) == 2
     procs.stop_all()
 

@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 
 from livestream_operator.api.v1alpha1 import (
+    FailoverStatus,
     IngestSpec,
     IngestStatus,
     InputChoice,
     InputRole,
-    InputStatus,
     LiveStream,
     LiveStreamStatus,
     Phase,
@@ -36,71 +36,71 @@ def down(since: float) -> IngestStatus:
     return IngestStatus(available=False, unavailable_since=t(since))
 
 
-def on(role: InputRole, reason: SwitchReason | None = None) -> InputStatus:
-    return InputStatus(active=role, reason=reason, last_switch_time=t(0) if reason else None)
+def on(role: InputRole, reason: SwitchReason | None = None) -> FailoverStatus:
+    return FailoverStatus(active=role, reason=reason, last_switch_time=t(0) if reason else None)
 
 
 def test_the_primary_is_read_while_it_is_live_whatever_the_backup_does() -> None:
     for backup in (up(0), down(0), None):
         chosen = select_input(SPEC, up(0), backup, None, T0 + timedelta(seconds=60))
-        assert chosen.input == InputStatus(active=InputRole.PRIMARY)
+        assert chosen.failover == FailoverStatus(active=InputRole.PRIMARY)
         assert chosen.wake_after is None
 
 
 def test_failover_waits_failover_after_seconds_then_switches_once() -> None:
     primary, backup = down(10), up(0)
     early = select_input(SPEC, primary, backup, None, T0 + timedelta(seconds=11))
-    assert early.input.active is InputRole.PRIMARY
+    assert early.failover.active is InputRole.PRIMARY
     assert early.wake_after == pytest.approx(2.0)
     due = select_input(SPEC, primary, backup, None, T0 + timedelta(seconds=13))
-    assert due.input.active is InputRole.BACKUP
-    assert due.input.reason is SwitchReason.PRIMARY_OFFLINE
-    assert due.input.last_switch_time == t(13)
+    assert due.failover.active is InputRole.BACKUP
+    assert due.failover.reason is SwitchReason.PRIMARY_OFFLINE
+    assert due.failover.last_switch_time == t(13)
     # Looked at again later: the same status, so no write and no second Event.
-    again = select_input(SPEC, primary, backup, due.input, T0 + timedelta(seconds=20))
-    assert again.input == due.input
+    again = select_input(SPEC, primary, backup, due.failover, T0 + timedelta(seconds=20))
+    assert again.failover == due.failover
 
 
 def test_no_failover_without_a_live_backup() -> None:
     chosen = select_input(SPEC, down(0), down(0), None, T0 + timedelta(seconds=60))
-    assert chosen.input.active is InputRole.PRIMARY
+    assert chosen.failover.active is InputRole.PRIMARY
     assert chosen.wake_after is None
 
 
 def test_a_primary_that_never_published_counts_as_offline_since_the_backup_went_live() -> None:
     chosen = select_input(SPEC, None, up(0), None, T0 + timedelta(seconds=1))
-    assert chosen.input.active is InputRole.PRIMARY
+    assert chosen.failover.active is InputRole.PRIMARY
     assert chosen.wake_after == pytest.approx(2.0)
     later = select_input(SPEC, None, up(0), None, T0 + timedelta(seconds=3))
-    assert later.input.active is InputRole.BACKUP
+    assert later.failover.active is InputRole.BACKUP
 
 
 def test_failback_once_the_primary_has_been_live_for_failback_hold_seconds() -> None:
     current = on(InputRole.BACKUP, SwitchReason.PRIMARY_OFFLINE)
     held = select_input(SPEC, up(100), up(0), current, T0 + timedelta(seconds=110))
-    assert held.input == current
+    assert held.failover == current
     assert held.wake_after == pytest.approx(20.0)
     back = select_input(SPEC, up(100), up(0), current, T0 + timedelta(seconds=130))
-    assert back.input.active is InputRole.PRIMARY
-    assert back.input.reason is SwitchReason.PRIMARY_RECOVERED
+    assert back.failover.active is InputRole.PRIMARY
+    assert back.failover.reason is SwitchReason.PRIMARY_RECOVERED
 
 
 def test_a_flapping_primary_restarts_the_hold() -> None:
     current = on(InputRole.BACKUP, SwitchReason.PRIMARY_OFFLINE)
     # Live again at 100, gone at 120, live again at 125: the hold counts from 125.
     chosen = select_input(SPEC, up(125), up(0), current, T0 + timedelta(seconds=140))
-    assert chosen.input.active is InputRole.BACKUP
+    assert chosen.failover.active is InputRole.BACKUP
     assert chosen.wake_after == pytest.approx(15.0)
 
 
 def test_the_backup_going_away_returns_to_a_live_primary_at_once() -> None:
     current = on(InputRole.BACKUP, SwitchReason.PRIMARY_OFFLINE)
     chosen = select_input(SPEC, up(100), down(101), current, T0 + timedelta(seconds=102))
-    assert chosen.input.active is InputRole.PRIMARY
-    assert chosen.input.reason is SwitchReason.BACKUP_OFFLINE
+    assert chosen.failover.active is InputRole.PRIMARY
+    assert chosen.failover.reason is SwitchReason.BACKUP_OFFLINE
     # Both gone: stay where the worker is (the grace period decides the rest).
     stays = select_input(SPEC, down(100), down(101), current, T0 + timedelta(seconds=102))
-    assert stays.input == current
+    assert stays.failover == current
 
 
 @pytest.mark.parametrize(
@@ -112,8 +112,8 @@ def test_the_override_holds_whatever_the_inputs_do(choice: InputChoice, role: In
     current = on(InputRole.BACKUP if role is InputRole.PRIMARY else InputRole.PRIMARY)
     for primary, backup in ((up(0), up(0)), (down(0), down(0)), (up(0), down(0))):
         chosen = select_input(spec, primary, backup, current, T0 + timedelta(seconds=60))
-        assert chosen.input.active is role
-        assert chosen.input.reason is SwitchReason.OVERRIDE
+        assert chosen.failover.active is role
+        assert chosen.failover.reason is SwitchReason.OVERRIDE
 
 
 def test_the_stream_is_live_while_either_input_is() -> None:
@@ -134,14 +134,14 @@ def test_plan_fails_over_with_one_event_and_keeps_the_stream_live() -> None:
     body = streaming(down(10), up(0))
     pods = children(running(manifests.worker_pod(body, SETTINGS)))
     first = plan(body, pods, SETTINGS, T0 + timedelta(seconds=11))
-    assert first.status.input is not None
-    assert first.status.input.active is InputRole.PRIMARY
+    assert first.status.failover is not None
+    assert first.status.failover.active is InputRole.PRIMARY
     assert first.requeue_after == pytest.approx(2.0)
     assert first.status.phase is Phase.LIVE  # the backup publishes: no grace period
     assert first.status.grace_deadline is None
     due = plan(written(body, first), pods, SETTINGS, T0 + timedelta(seconds=13))
-    assert due.status.input is not None
-    assert due.status.input.active is InputRole.BACKUP
+    assert due.status.failover is not None
+    assert due.status.failover.active is InputRole.BACKUP
     switched = [e for e in due.events if e.reason == "InputSwitched"]
     assert len(switched) == 1
     assert switched[0].type is EventType.NORMAL
@@ -153,7 +153,7 @@ def test_plan_fails_over_with_one_event_and_keeps_the_stream_live() -> None:
 def test_a_stream_without_a_backup_shows_no_input_status() -> None:
     body = ls(ingest=LIVE_IN)
     pods = children(running(manifests.worker_pod(body, SETTINGS)))
-    assert plan(body, pods, SETTINGS, T0).status.input is None
+    assert plan(body, pods, SETTINGS, T0).status.failover is None
 
 
 def test_the_worker_reads_the_chosen_input_and_is_replaced_on_a_switch() -> None:
