@@ -214,6 +214,41 @@ def test_a_publisher_gone_for_10_s_keeps_the_destination_session_on_the_slate(
     assert abs(audio_runs[1][1] * 0.5 - slate_s) <= 1.5, (audio_runs, found)
 
 
+def other_format_args(url: str) -> list[str]:
+    """A publisher of another resolution and audio format: 640x360, 48 kHz stereo."""
+    return [
+        "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+        "-f", "lavfi", "-i", "testsrc=size=640x360:rate=30",
+        "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000",
+        "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30",
+        "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2", "-ar", "48000", "-f", "flv", url,
+    ]  # fmt: skip
+
+
+def test_a_publisher_back_with_another_resolution_and_audio_format_is_taken(
+    filled: MediaMTX, recorded: MediaMTX, procs: Processes, media: Path
+) -> None:
+    # MediaMTX compares only the video codec; the worker re-encodes the audio to
+    # the declared format: the destination keeps its session and gets the picture.
+    mtx, destination = filled, recorded
+    publisher, *chain = start_chain(mtx, destination, procs, media)
+    with SessionWatch(destination, DEST) as watch:
+        time.sleep(3)
+        publisher.stop(sig=signal.SIGKILL)
+        wait_for(lambda: not online(mtx), 5, "out to go offline (the slate)")
+        time.sleep(2)
+        other = Proc(other_format_args(mtx.rtmp("live/cam/in")), procs.log_dir / "other.log")
+        procs.started.append(other.start())
+        wait_for(lambda: online(mtx), 20, "the worker to publish the new format")
+        time.sleep(5)
+
+    assert len(watch.sessions()) == 1, dump_logs(*chain, other)
+    found = check_recording(recording_of(destination))
+    print("another format:", found)
+    assert [label for label, _ in found["pictures"]] == ["picture", "slate", "picture"], found
+    assert found["backwards"] == {"video": [], "audio": []}, found
+
+
 def test_a_worker_killed_and_replaced_keeps_the_destination_session(
     filled: MediaMTX, recorded: MediaMTX, procs: Processes, media: Path
 ) -> None:
