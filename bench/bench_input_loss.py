@@ -33,7 +33,6 @@ re-encoded) and without, side by side on the same input over the same window.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import signal
 import subprocess
@@ -49,18 +48,20 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "operator")]
 
-import aiohttp  # noqa: E402
 from tests.media.media_support import (  # noqa: E402
     LUMA_SIZE,
     MediaMTX,
     Proc,
     SessionWatch,
+    apply_path_entries,
     build_mediamtx,
     copy_publisher_args,
     forwarder_proc,
     largest_gap,
+    livestream,
     packet_dts,
     proc_cpu_seconds,
+    record_destination,
     worker_proc,
 )
 from tests.support.media_files import encode_test_file  # noqa: E402
@@ -69,37 +70,12 @@ from tests.support.waiting import wait_for  # noqa: E402
 from bench.report import line  # noqa: E402
 from livestream_operator.api.v1alpha1 import (  # noqa: E402
     InputLossFill,
-    InputLossSpec,
-    LiveStream,
-    LiveStreamSpec,
-    ObjectMeta,
-    RecordingSpec,
 )
-from livestream_operator.mediamtx.control_api import MediaMTXClient  # noqa: E402
-from livestream_operator.mediamtx.path_sync import PathConfigSync  # noqa: E402
 
 CACHE = Path.home() / ".cache" / "livestream-operator"
 DEST = "live/dest/in"
 SLATE_LUMA = 40
 CPU_WINDOW = 20.0
-
-
-def stream(
-    stream_id: str, fill: InputLossFill, recording: RecordingSpec | None = None
-) -> LiveStream:
-    return LiveStream(
-        metadata=ObjectMeta(name=stream_id, namespace="bench", uid=f"uid-{stream_id}"),
-        spec=LiveStreamSpec(
-            stream_id=stream_id, input_loss=InputLossSpec(fill=fill), recording=recording
-        ),
-    )
-
-
-async def apply(mtx: MediaMTX, *livestreams: LiveStream) -> int:
-    async with aiohttp.ClientSession() as session:
-        client = MediaMTXClient(f"http://127.0.0.1:{mtx.api_port}", session)
-        cache = {ls.spec.stream_id: ls for ls in livestreams}
-        return await PathConfigSync(client, cache, recheck=3600).once()
 
 
 class Viewer:
@@ -179,11 +155,8 @@ def run_fault(
 
     try:
         if fill is InputLossFill.SLATE:
-            asyncio.run(apply(mtx, stream("bench", fill)))
-        recording = RecordingSpec.model_validate(
-            {"enabled": True, "paths": ["in"], "format": "mpegts", "segmentDuration": "1h"}
-        )
-        asyncio.run(apply(dest, stream("dest", InputLossFill.NONE, recording)))
+            apply_path_entries(mtx, livestream("bench", fill))
+        record_destination(dest)
         pub = publisher()
         wrk = worker()
         wait_for(lambda: online(mtx), 30, "the worker to publish out")
@@ -232,7 +205,7 @@ def cpu_side_by_side(binary: Path, media: Path, work: Path) -> dict[InputLossFil
     mtx = MediaMTX(binary, work / "mtx").start()
     procs: list[Proc] = []
     try:
-        asyncio.run(apply(mtx, stream("slate", InputLossFill.SLATE)))
+        apply_path_entries(mtx, livestream("slate", InputLossFill.SLATE))
         procs.append(Proc(copy_publisher_args(media, mtx.rtmp("live/bench/in")), work / "p.log"))
         procs[-1].start()
         workers = {}

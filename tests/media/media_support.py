@@ -4,6 +4,7 @@ and ffprobe/ffmpeg based checks. Every wait has a timeout."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import http.server
@@ -27,8 +28,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+import aiohttp
 import yaml
 
+from livestream_operator.api.v1alpha1 import (
+    InputLossFill,
+    InputLossSpec,
+    LiveStream,
+    LiveStreamSpec,
+    ObjectMeta,
+    RecordingSpec,
+)
+from livestream_operator.mediamtx.control_api import MediaMTXClient
+from livestream_operator.mediamtx.path_sync import PathConfigSync
 from tests.support.media_files import copy_input_args
 from tests.support.ports import free_port
 from tests.support.processes import HOOK_TOKEN, INTERNAL
@@ -672,14 +684,6 @@ class SessionWatch:
         return seen
 
 
-def recorder_args(url: str, file: Path) -> list[str]:
-    """ffmpeg copying what a reader of `url` receives into an MPEG-TS file."""
-    return [
-        "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
-        "-rtsp_transport", "tcp", "-i", url, "-map", "0", "-c", "copy", "-f", "mpegts", str(file),
-    ]  # fmt: skip
-
-
 def packet_dts(file: Path) -> dict[str, list[float]]:
     """dts (s) of every packet of a recording, per codec type, in file order."""
     proc = subprocess.run(
@@ -758,3 +762,40 @@ def runs(labels: list[str]) -> list[tuple[str, int]]:
         else:
             out.append((label, 1))
     return out
+
+
+# --- the operator's path entries on a test MediaMTX ----------------------------------
+
+
+def livestream(
+    stream_id: str, fill: InputLossFill, recording: RecordingSpec | None = None
+) -> LiveStream:
+    """A LiveStream as the operator's cache holds it, for its path entries."""
+    return LiveStream(
+        metadata=ObjectMeta(name=stream_id, namespace="test", uid=f"uid-{stream_id}"),
+        spec=LiveStreamSpec(
+            stream_id=stream_id, input_loss=InputLossSpec(fill=fill), recording=recording
+        ),
+    )
+
+
+def apply_path_entries(mtx: MediaMTX, *livestreams: LiveStream) -> int:
+    """One pass of the operator's PathConfigSync for `livestreams` (open Control API)."""
+
+    async def once() -> int:
+        async with aiohttp.ClientSession() as session:
+            client = MediaMTXClient(f"http://127.0.0.1:{mtx.api_port}", session)
+            cache = {ls.spec.stream_id: ls for ls in livestreams}
+            return await PathConfigSync(client, cache, recheck=3600).once()
+
+    return asyncio.run(once())
+
+
+def record_destination(destination: MediaMTX, path_stream: str = "dest") -> None:
+    """The destination records live/<path_stream>/in itself: MPEG-TS, one file per
+    publish session (MediaMTX's own recording, through the same path entries)."""
+    spec = RecordingSpec.model_validate(
+        {"enabled": True, "paths": ["in"], "format": "mpegts", "segmentDuration": "1h"}
+    )
+    applied = apply_path_entries(destination, livestream(path_stream, InputLossFill.NONE, spec))
+    assert applied == 2, "the destination's recording entries"

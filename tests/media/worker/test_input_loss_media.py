@@ -11,26 +11,17 @@ LiveStream as the cache holds it.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import signal
 import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from livestream_operator.api.v1alpha1 import (
     InputLossFill,
-    InputLossSpec,
-    LiveStream,
-    LiveStreamSpec,
-    ObjectMeta,
-    RecordingSpec,
 )
-from livestream_operator.mediamtx.control_api import MediaMTXClient
-from livestream_operator.mediamtx.path_sync import PathConfigSync
 from tests.support.media_files import encode_test_file
 from tests.support.waiting import wait_for
 
@@ -39,13 +30,16 @@ from ..media_support import (
     MediaMTX,
     Proc,
     SessionWatch,
+    apply_path_entries,
     audio_windows,
     backwards,
     copy_publisher_args,
     frame_lumas,
     gap_near,
     largest_gap,
+    livestream,
     packet_dts,
+    record_destination,
     runs,
 )
 
@@ -58,40 +52,17 @@ DEST = "live/dest/in"  # the destination's path (its config serves live/<x>/in)
 SLATE_LUMA = 40
 
 
-def stream(
-    stream_id: str, fill: InputLossFill, recording: RecordingSpec | None = None
-) -> LiveStream:
-    return LiveStream(
-        metadata=ObjectMeta(name=stream_id, namespace="ns", uid=f"uid-{stream_id}"),
-        spec=LiveStreamSpec(
-            stream_id=stream_id, input_loss=InputLossSpec(fill=fill), recording=recording
-        ),
-    )
-
-
-async def apply(mtx: MediaMTX, livestream: LiveStream) -> int:
-    """The path entries the operator's PathConfigSync applies for `livestream`."""
-    async with aiohttp.ClientSession() as session:
-        client = MediaMTXClient(f"http://127.0.0.1:{mtx.api_port}", session)
-        sync = PathConfigSync(client, {livestream.spec.stream_id: livestream}, recheck=3600)
-        return await sync.once()
-
-
 @pytest.fixture
 def filled(mediamtx: MediaMTX) -> MediaMTX:
     """MediaMTX with live/cam/out's always-available entry, as the operator applies it."""
-    assert asyncio.run(apply(mediamtx, stream("cam", InputLossFill.SLATE))) == 1
+    assert apply_path_entries(mediamtx, livestream("cam", InputLossFill.SLATE)) == 1
     return mediamtx
 
 
 @pytest.fixture
 def recorded(destination: MediaMTX) -> MediaMTX:
-    """The destination records what it receives on live/dest/in (MediaMTX's own
-    recording, MPEG-TS, one file per publish session)."""
-    spec = RecordingSpec.model_validate(
-        {"enabled": True, "paths": ["in"], "format": "mpegts", "segmentDuration": "1h"}
-    )
-    assert asyncio.run(apply(destination, stream("dest", InputLossFill.NONE, spec))) == 2
+    """The destination records what it receives on live/dest/in."""
+    record_destination(destination)
     return destination
 
 
