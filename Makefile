@@ -75,6 +75,7 @@ bench: venv ## benchmarks of the operator core and the media plane (prints figur
 	$(PY) bench/bench_auth.py
 	$(PY) bench/bench_recording.py
 	$(PY) bench/bench_destinations.py
+	$(PY) bench/bench_input_loss.py
 
 bench-e2e: venv ## publish -> LiveStream/worker/out latencies and capacity on kind
 	$(PY) bench/bench_e2e.py

@@ -29,6 +29,7 @@ from .api.v1alpha1 import (
     Destinations,
     Duration,
     GraceSeconds,
+    InputLossFill,
     MaxRetries,
     OutputProtocol,
     PlaybackURLs,
@@ -97,6 +98,7 @@ class Settings(WireModel):
     # Defaults for LiveStreams the receiver creates from hooks.
     default_worker_mode: WorkerMode = WorkerMode.BYPASS
     default_worker_output: OutputProtocol = OutputProtocol.RTSP
+    default_input_loss_fill: InputLossFill = InputLossFill.SLATE
     default_grace_seconds: GraceSeconds = DEFAULT_GRACE_SECONDS
     default_destinations: Destinations = Field(default_factory=list)
     # spec.worker.processing of those LiveStreams; required when the default mode is process.

@@ -4,9 +4,11 @@ and ffprobe/ffmpeg based checks. Every wait has a timeout."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import http.server
+import itertools
 import json
 import math
 import os
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,8 +28,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+import aiohttp
 import yaml
 
+from livestream_operator.api.v1alpha1 import (
+    InputLossFill,
+    InputLossSpec,
+    LiveStream,
+    LiveStreamSpec,
+    ObjectMeta,
+    RecordingSpec,
+)
+from livestream_operator.mediamtx.control_api import MediaMTXClient
+from livestream_operator.mediamtx.path_sync import PathConfigSync
 from tests.support.media_files import copy_input_args
 from tests.support.ports import free_port
 from tests.support.processes import HOOK_TOKEN, INTERNAL
@@ -641,3 +655,154 @@ def cleanup() -> Iterator[list[Callable[[], Any]]]:
         for fn in reversed(stack):
             with contextlib.suppress(Exception):
                 fn()
+
+
+# --- what a destination received ---------------------------------------------------
+
+
+class SessionWatch:
+    """Samples the publish session a destination sees on `path` every `every` s
+    in a thread: (monotonic time, session id or None) pairs."""
+
+    def __init__(self, destination: MediaMTX, path: str, every: float = 0.1) -> None:
+        self.destination, self.path, self.every = destination, path, every
+        self.samples: list[tuple[float, str | None]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> SessionWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.samples.append((time.monotonic(), self.destination.session(self.path)))
+
+    def sessions(self) -> list[str | None]:
+        """The distinct sessions in the order seen (None: nothing published)."""
+        seen: list[str | None] = []
+        for _, session in self.samples:
+            if not seen or seen[-1] != session:
+                seen.append(session)
+        return seen
+
+
+def packet_dts(file: Path) -> dict[str, list[float]]:
+    """dts (s) of every packet of a recording, per codec type, in file order."""
+    proc = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "packet=codec_type,dts_time",
+         "-of", "csv=p=0", str(file)],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    times: dict[str, list[float]] = {"video": [], "audio": []}
+    for line in proc.stdout.splitlines():
+        kind, _, dts = line.strip().partition(",")
+        with contextlib.suppress(ValueError):
+            times.setdefault(kind, []).append(float(dts.strip(",")))
+    return times
+
+
+def largest_gap(times: list[float]) -> float:
+    return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+
+
+def backwards(times: list[float]) -> list[tuple[float, float]]:
+    """The (earlier, later) neighbours whose timestamps go back."""
+    return [(a, b) for a, b in itertools.pairwise(times) if b < a]
+
+
+def gap_near(times: list[float], marks: list[float], within: float = 1.0) -> float:
+    """The largest gap that starts within `within` s of one of the `marks`."""
+    return max(
+        (b - a for a, b in itertools.pairwise(times) if any(abs(a - m) <= within for m in marks)),
+        default=0.0,
+    )
+
+
+LUMA_SIZE = (32, 18)
+
+
+def frame_lumas(file: Path, rate: float = 4.0) -> list[float]:
+    """Mean luma (0-255) of the recording's frames, `rate` per second of its
+    timeline from its first frame."""
+    w, h = LUMA_SIZE
+    proc = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(file), "-an",
+         "-vf", f"fps={rate},scale={w}:{h},format=gray", "-f", "rawvideo", "-"],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    size = w * h
+    data = proc.stdout
+    return [sum(data[i : i + size]) / size for i in range(0, len(data) - size + 1, size)]
+
+
+def audio_windows(file: Path, window: float = 0.5, rate: int = 8000) -> list[tuple[float, float]]:
+    """(RMS, power share at 1 kHz) per `window` s of the recording's audio."""
+    proc = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(file), "-vn", "-ac", "1", "-ar", str(rate),
+         "-f", "s16le", "-"],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    data = proc.stdout[: len(proc.stdout) // 2 * 2]
+    samples = list(struct.unpack(f"<{len(data) // 2}h", data))
+    n = int(window * rate)
+    out = []
+    for i in range(0, len(samples) - n + 1, n):
+        chunk = samples[i : i + n]
+        energy = sum(x * x for x in chunk)
+        rms = math.sqrt(energy / n)
+        tone = goertzel_power(chunk, rate, 1000) * 2 / n if energy else 0.0
+        out.append((rms, tone / energy if energy else 0.0))
+    return out
+
+
+def runs(labels: list[str]) -> list[tuple[str, int]]:
+    """Consecutive equal labels collapsed: [(label, count), ...]."""
+    out: list[tuple[str, int]] = []
+    for label in labels:
+        if out and out[-1][0] == label:
+            out[-1] = (label, out[-1][1] + 1)
+        else:
+            out.append((label, 1))
+    return out
+
+
+# --- the operator's path entries on a test MediaMTX ----------------------------------
+
+
+def livestream(
+    stream_id: str, fill: InputLossFill, recording: RecordingSpec | None = None
+) -> LiveStream:
+    """A LiveStream as the operator's cache holds it, for its path entries."""
+    return LiveStream(
+        metadata=ObjectMeta(name=stream_id, namespace="test", uid=f"uid-{stream_id}"),
+        spec=LiveStreamSpec(
+            stream_id=stream_id, input_loss=InputLossSpec(fill=fill), recording=recording
+        ),
+    )
+
+
+def apply_path_entries(mtx: MediaMTX, *livestreams: LiveStream) -> int:
+    """One pass of the operator's PathConfigSync for `livestreams` (open Control API)."""
+
+    async def once() -> int:
+        async with aiohttp.ClientSession() as session:
+            client = MediaMTXClient(f"http://127.0.0.1:{mtx.api_port}", session)
+            cache = {ls.spec.stream_id: ls for ls in livestreams}
+            return await PathConfigSync(client, cache, recheck=3600).once()
+
+    return asyncio.run(once())
+
+
+def record_destination(destination: MediaMTX, path_stream: str = "dest") -> None:
+    """The destination records live/<path_stream>/in itself: MPEG-TS, one file per
+    publish session (MediaMTX's own recording, through the same path entries)."""
+    spec = RecordingSpec.model_validate(
+        {"enabled": True, "paths": ["in"], "format": "mpegts", "segmentDuration": "1h"}
+    )
+    applied = apply_path_entries(destination, livestream(path_stream, InputLossFill.NONE, spec))
+    assert applied == 2, "the destination's recording entries"

@@ -158,6 +158,8 @@ seccompProfile:
   value: {{ .Values.streams.defaultWorkerMode | quote }}
 - name: LSO_DEFAULT_WORKER_OUTPUT
   value: {{ .Values.streams.workerOutput | quote }}
+- name: LSO_DEFAULT_INPUT_LOSS_FILL
+  value: {{ .Values.streams.inputLossFill | quote }}
 - name: LSO_EARLY_SIGNAL
   value: {{ .Values.streams.earlySignal | quote }}
 - name: LSO_CONNECT_TIMEOUT_SECONDS

@@ -15,12 +15,14 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from . import backend_protocol
 from .stream_keys import SECRET_PREFIX as KEY_SECRET_PREFIX
 from .v1alpha1 import (
     MAX_BACKOFF_SECONDS,
     MAX_DESTINATION_RETRIES,
     STREAM_ID_PATTERN,
     DestinationState,
+    InputLossFill,
     MixMode,
     ProcessingSpec,
     ProcessingState,
@@ -84,6 +86,16 @@ REPORTED_STATES = (
     DestinationState.EXHAUSTED,
 )
 MAX_ERROR_LENGTH = 400
+# The AAC (sample rate, channels) a worker of each mode publishes to out. With
+# spec.inputLoss.fill Slate, MediaMTX declares out's tracks up front (H.264 and
+# this AAC) and refuses a publisher whose audio differs, so the worker re-encodes
+# bypass mode's audio to it; tone mode's tone and process mode's backend audio
+# are made in it. 44.1 kHz: the FLV audio header has a flag for it, not for 48.
+OUTPUT_AUDIO: dict[WorkerMode, tuple[int, int]] = {
+    WorkerMode.BYPASS: (44100, 2),
+    WorkerMode.TONE: (44100, 2),
+    WorkerMode.PROCESS: (backend_protocol.SAMPLE_RATE, backend_protocol.CHANNELS),
+}
 
 
 def refused_backend_secret(secret: str, internal_secret: str) -> str | None:
@@ -187,11 +199,11 @@ def _parse(kind: type[Any], var: str, raw: str) -> Any:
             return int(raw)
         except ValueError:
             raise ContractError(f"{var} must be an integer, got {raw!r}") from None
-    if kind is WorkerMode:
+    if kind in (WorkerMode, InputLossFill):
         try:
-            return WorkerMode(raw)
+            return kind(raw)
         except ValueError:
-            choices = ", ".join(m.value for m in WorkerMode)
+            choices = ", ".join(m.value for m in kind)
             raise ContractError(f"{var} must be one of {choices}, got {raw!r}") from None
     return raw
 
@@ -215,7 +227,12 @@ class _EnvContract:
         return cls(**values)
 
 
-_TYPES: dict[str, type[Any]] = {"str": str, "int": int, "WorkerMode": WorkerMode}
+_TYPES: dict[str, type[Any]] = {
+    "str": str,
+    "int": int,
+    "WorkerMode": WorkerMode,
+    "InputLossFill": InputLossFill,
+}
 
 
 def _var(field: str) -> str:
@@ -233,6 +250,9 @@ class WorkerEnv(_EnvContract):
     metrics_port: int = WORKER_METRICS_PORT
     media_user: str = ""  # MediaMTX user; the password is MEDIA_PASSWORD_VAR
     processing: str = ""  # process mode: a WorkerProcessing as JSON
+    # spec.inputLoss.fill: Slate makes out's format fixed (OUTPUT_AUDIO) and hands
+    # out over to MediaMTX's slate as soon as the input is lost.
+    fill: InputLossFill = InputLossFill.NONE
 
 
 @dataclass(frozen=True)
@@ -279,6 +299,7 @@ class WorkerAssignment(BaseModel):
     input_url: str = Field(min_length=1, max_length=2048)
     output_url: str = Field(min_length=1, max_length=2048)
     mode: WorkerMode
+    fill: InputLossFill = InputLossFill.NONE
 
     @classmethod
     def of(cls, env: WorkerEnv) -> WorkerAssignment:
@@ -287,4 +308,5 @@ class WorkerAssignment(BaseModel):
             input_url=env.input_url,
             output_url=env.output_url,
             mode=env.mode,
+            fill=env.fill,
         )

@@ -396,6 +396,23 @@ class IngestSpec(WireModel):
     )
 
 
+class InputLossFill(StrEnum):
+    """What live/<id>/out carries while no worker output reaches it."""
+
+    SLATE = "Slate"  # out stays up: MediaMTX's offline slate and silence, same session
+    NONE = "None"  # out ends with the input, as in earlier releases
+
+
+class InputLossSpec(WireModel):
+    fill: InputLossFill = Field(
+        default=InputLossFill.SLATE,
+        description="Slate: while the publisher is gone (or the worker is replaced), "
+        "live/<id>/out plays a slate (black, STREAM IS OFFLINE) with silence until the "
+        "grace deadline, so destinations and viewers keep their session; the worker "
+        "normalises its audio to a fixed format for that. None: out ends with the input.",
+    )
+
+
 class RecordedPath(StrEnum):
     """Which MediaMTX path of a stream is recorded."""
 
@@ -543,6 +560,10 @@ class LiveStreamSpec(WireModel):
     )
     recording: RecordingSpec | None = Field(
         default=None, description="Recording of in and/or out; off unless enabled."
+    )
+    input_loss: InputLossSpec = Field(
+        default_factory=InputLossSpec,
+        description="What destinations and viewers of out receive while the input is lost.",
     )
 
 

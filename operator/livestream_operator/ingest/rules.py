@@ -14,6 +14,7 @@ from ..api.naming import PathRole, StreamPath
 from ..api.v1alpha1 import (
     ForwarderSpec,
     IngestStatus,
+    InputLossSpec,
     Lifecycle,
     LiveStream,
     LiveStreamSpec,
@@ -59,6 +60,7 @@ def new_livestream(stream_id: str, namespace: str, settings: Settings) -> LiveSt
             # Settings require it in process mode; other modes do not take one.
             processing=settings.default_processing if mode is WorkerMode.PROCESS else None,
         ),
+        input_loss=InputLossSpec(fill=settings.default_input_loss_fill),
         forwarder=(
             ForwarderSpec(destinations=settings.default_destinations)
             if settings.default_destinations

@@ -109,8 +109,10 @@ class PathInfo:
     @classmethod
     def from_api(cls, item: dict[str, Any]) -> PathInfo:
         source = item.get("source") or {}
-        # 1.19+ says available; older releases said ready.
-        available = item.get("available", item.get("ready", False))
+        # 1.19+ says available; older releases said ready. An always-available
+        # path (out with spec.inputLoss.fill Slate) is available on its slate too:
+        # `online` says whether a source publishes, and that is what counts here.
+        available = item.get("available", item.get("ready", False)) and item.get("online", True)
         return cls(
             name=str(item.get("name", "")),
             available=bool(available),

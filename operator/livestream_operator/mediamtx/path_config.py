@@ -13,6 +13,19 @@ what MediaMTX itself serves for the regexp, never written from scratch.
 The entry stays while its LiveStream has spec.recording (with record: false once
 recording is turned off) so that its retention keeps applying to the files; it
 goes with the LiveStream, after which the config's own recordDeleteAfter applies.
+
+A LiveStream with spec.inputLoss.fill Slate gets an entry for live/<id>/out too
+(merged with its recording fields, if any): `alwaysAvailable`, with the tracks
+its worker publishes (H.264 and the AAC of OUTPUT_AUDIO), so that readers of out
+(forwarders, viewers, recordings) stay connected, on MediaMTX's offline slate,
+while no worker publishes: the publisher is gone or the worker Pod is replaced.
+MediaMTX refuses alwaysAvailable on a regexp entry, hence one per stream. Its
+path is available all the time then, so the template's runOnAvailable and
+runOnUnavailable hooks move to runOnOnline and runOnOffline, which report the
+worker's publish as before. These fields are not hot-reloadable: an entry that
+gains or loses them is replaced, which closes the path once; it is added when
+the LiveStream appears (before its worker publishes) and goes when the stream
+ends (Idle, or deleted after its grace period).
 """
 
 from __future__ import annotations
@@ -24,10 +37,22 @@ from enum import StrEnum
 from typing import Any
 
 from ..api import naming
-from ..api.v1alpha1 import LiveStream, RecordedPath, duration_seconds
+from ..api.pod_contract import OUTPUT_AUDIO
+from ..api.v1alpha1 import InputLossFill, LiveStream, Phase, RecordedPath, duration_seconds
 
 # The fields MediaMTX reloads on a live path; every other one must match the template.
 RECORD_FIELDS = ("record", "recordFormat", "recordSegmentDuration", "recordDeleteAfter")
+# An always-available out entry's own fields (not hot-reloadable): the hooks too,
+# moved from available/unavailable to online/offline.
+FILL_FIELDS = (
+    "alwaysAvailable",
+    "alwaysAvailableTracks",
+    "runOnAvailable",
+    "runOnUnavailable",
+    "runOnOnline",
+    "runOnOffline",
+)
+_HOOK_MOVES = (("runOnAvailable", "runOnOnline"), ("runOnUnavailable", "runOnOffline"))
 
 
 @dataclass(frozen=True)
@@ -48,27 +73,79 @@ class Recording:
         }
 
 
-def wanted(livestreams: Iterable[LiveStream], max_retention: str) -> dict[str, Recording]:
-    """The recorded-path entries the LiveStreams ask for, by path name.
+@dataclass(frozen=True)
+class Fill:
+    """An always-available out entry: the AAC its worker publishes (OUTPUT_AUDIO)."""
+
+    sample_rate: int
+    channels: int
+
+    def fields(self, template: Mapping[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "alwaysAvailable": True,
+            "alwaysAvailableTracks": [
+                {"codec": "H264"},
+                {
+                    "codec": "MPEG4Audio",
+                    "sampleRate": self.sample_rate,
+                    "channelCount": self.channels,
+                },
+            ],
+        }
+        for available, online in _HOOK_MOVES:
+            body[available] = ""
+            body[online] = template.get(available) or template.get(online) or ""
+        return body
+
+
+@dataclass(frozen=True)
+class PathEntry:
+    """What one stream path's own entry holds: recording fields, the fill, or both."""
+
+    recording: Recording | None = None
+    fill: Fill | None = None
+
+
+def wanted(livestreams: Iterable[LiveStream], max_retention: str) -> dict[str, PathEntry]:
+    """The path entries the LiveStreams ask for, by path name.
 
     Retention is capped by the chart's: mediamtx.yml's own recordDeleteAfter is
     the cap, and it is what MediaMTX applies to every file between a restart and
     the operator's next pass, so no stream may count on keeping files longer.
     """
-    out: dict[str, Recording] = {}
+    out: dict[str, PathEntry] = {}
     for ls in livestreams:
-        spec = ls.spec.recording
-        if spec is None or ls.metadata.deletion_timestamp:
+        if ls.metadata.deletion_timestamp:
             continue
-        segment, retention = spec.effective(max_retention)
-        for role in RecordedPath:
-            out[naming.stream_path(ls.spec.stream_id, role)] = Recording(
-                record=spec.enabled and role in spec.paths,
-                format=spec.format.value,
-                segment_duration=segment,
-                retention=retention,
-            )
+        spec = ls.spec.recording
+        if spec is not None:
+            segment, retention = spec.effective(max_retention)
+            for role in RecordedPath:
+                out[naming.stream_path(ls.spec.stream_id, role)] = PathEntry(
+                    Recording(
+                        record=spec.enabled and role in spec.paths,
+                        format=spec.format.value,
+                        segment_duration=segment,
+                        retention=retention,
+                    )
+                )
+        fill = fill_for(ls)
+        if fill is not None:
+            name = naming.output_path(ls.spec.stream_id)
+            out[name] = PathEntry(out.get(name, PathEntry()).recording, fill)
     return out
+
+
+def fill_for(livestream: LiveStream) -> Fill | None:
+    """The out entry's fill while the stream lives: from its creation (before its
+    worker publishes, so adding the entry closes nothing) until its grace deadline
+    passed (Idle; an Ephemeral one is deleted then)."""
+    spec = livestream.spec
+    phase = livestream.status.phase
+    if spec.input_loss.fill is not InputLossFill.SLATE or phase is Phase.IDLE:
+        return None
+    rate, channels = OUTPUT_AUDIO[spec.worker.mode]
+    return Fill(rate, channels)
 
 
 def owned(name: str) -> bool:
@@ -98,16 +175,26 @@ def template_for(path: str, confs: Mapping[str, Mapping[str, Any]]) -> Mapping[s
     return confs.get("all_others") or confs.get("all")
 
 
-def entry(template: Mapping[str, Any], recording: Recording) -> dict[str, Any]:
-    """The body to add for a path: the template's fields, record* from the spec."""
+def entry(template: Mapping[str, Any], want: PathEntry) -> dict[str, Any]:
+    """The body to add for a path: the template's fields, then the entry's own."""
     body = {k: v for k, v in template.items() if k != "name"}
-    body.update(recording.fields())
+    return body | own_fields(template, want)
+
+
+def own_fields(template: Mapping[str, Any], want: PathEntry) -> dict[str, Any]:
+    """The fields an entry sets over its template's."""
+    body: dict[str, Any] = {}
+    if want.recording is not None:
+        body.update(want.recording.fields())
+    if want.fill is not None:
+        body.update(want.fill.fields(template))
     return body
 
 
 class Verb(StrEnum):
     ADD = "add"
     PATCH = "patch"  # record* fields only: hot-reloaded
+    REPLACE = "replace"  # the fill gained, lost or changed: closes the path
     DELETE = "delete"
 
 
@@ -124,10 +211,22 @@ def _same_duration(a: Any, b: Any) -> bool:
     return sa == sb if sa is not None and sb is not None else a == b
 
 
+def _tracks(value: Any) -> list[tuple[Any, int, int]]:
+    # MediaMTX answers every field of a track, zero where it does not apply.
+    return [
+        (t.get("codec"), t.get("sampleRate") or 0, t.get("channelCount") or 0)
+        for t in (value or [])
+        if isinstance(t, Mapping)
+    ]
+
+
 def _differs(current: Mapping[str, Any], body: Mapping[str, Any], fields: Iterable[str]) -> bool:
     for key in fields:
         a, b = current.get(key), body.get(key)
-        if key in ("recordSegmentDuration", "recordDeleteAfter"):
+        if key == "alwaysAvailableTracks":
+            if _tracks(a) != _tracks(b):
+                return True
+        elif key in ("recordSegmentDuration", "recordDeleteAfter"):
             if not _same_duration(a, b):
                 return True
         elif a != b:
@@ -135,7 +234,7 @@ def _differs(current: Mapping[str, Any], body: Mapping[str, Any], fields: Iterab
     return False
 
 
-def plan(want: Mapping[str, Recording], confs: Mapping[str, Mapping[str, Any]]) -> list[Change]:
+def plan(want: Mapping[str, PathEntry], confs: Mapping[str, Mapping[str, Any]]) -> list[Change]:
     """The Control API calls that make MediaMTX's entries what `want` says.
 
     `confs` is MediaMTX's whole path configuration by name (config/paths/list).
@@ -143,22 +242,30 @@ def plan(want: Mapping[str, Recording], confs: Mapping[str, Mapping[str, Any]]) 
     """
     changes: list[Change] = []
     skip = set(unmanaged(want, confs))
-    for name, recording in sorted(want.items()):
+    for name, path_entry in sorted(want.items()):
         template = template_for(name, confs)
         if template is None or name in skip:
             continue
         current = confs.get(name)
         if current is None:
-            changes.append(Change(Verb.ADD, name, entry(template, recording)))
-        elif _differs(current, recording.fields(), RECORD_FIELDS):
-            changes.append(Change(Verb.PATCH, name, recording.fields()))
+            changes.append(Change(Verb.ADD, name, entry(template, path_entry)))
+            continue
+        filled = path_entry.fill is not None or bool(current.get("alwaysAvailable"))
+        if filled and _differs(
+            current, {**template, **own_fields(template, path_entry)}, FILL_FIELDS
+        ):
+            changes.append(Change(Verb.REPLACE, name, entry(template, path_entry)))
+        elif path_entry.recording is not None and _differs(
+            current, path_entry.recording.fields(), RECORD_FIELDS
+        ):
+            changes.append(Change(Verb.PATCH, name, path_entry.recording.fields()))
     for name in sorted(confs):
         if owned(name) and name not in want and _a_copy(name, confs):
             changes.append(Change(Verb.DELETE, name))
     return changes
 
 
-def unmanaged(want: Mapping[str, Recording], confs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def unmanaged(want: Mapping[str, PathEntry], confs: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Wanted paths whose recording cannot be switched live: no entry to copy
     (adding one from nothing would close the path), or an entry of their own that
     is not a copy (an admin's, in mediamtx.yml: overwriting it would too)."""
@@ -170,10 +277,12 @@ def unmanaged(want: Mapping[str, Recording], confs: Mapping[str, Mapping[str, An
 
 
 def _a_copy(name: str, confs: Mapping[str, Mapping[str, Any]]) -> bool:
-    """Whether the entry is one of ours: its template's copy but for record*. An
-    entry an admin wrote into mediamtx.yml (a static source, say) is left alone."""
+    """Whether the entry is one of ours: its template's copy but for record* and
+    the fill. An entry an admin wrote into mediamtx.yml (a static source, say) is
+    left alone."""
     template = template_for(name, confs)
     if template is None:
         return False
-    others = [k for k in template if k != "name" and k not in RECORD_FIELDS]
+    ours = (*RECORD_FIELDS, *(FILL_FIELDS if confs[name].get("alwaysAvailable") else ()))
+    others = [k for k in template if k != "name" and k not in ours]
     return not _differs(confs[name], template, others)

@@ -1,5 +1,5 @@
 """Keeps MediaMTX's path configuration in line with the LiveStreams' recording
-(the shell around path_config.plan).
+and input-loss fill (the shell around path_config.plan).
 
 It runs in the operator, beside the resync. A spec change is applied within a
 poll (it compares the wanted entries with what it applied last, in memory);
@@ -22,7 +22,7 @@ from ..api.v1alpha1 import LiveStream, LiveStreamStatus, RecordingStatus
 from ..kube import KubeError
 from . import metrics
 from .control_api import CircuitOpen, MediaMTXClient, MediaMTXError, Refused
-from .path_config import Change, Recording, Verb, plan, unmanaged, wanted
+from .path_config import Change, PathEntry, Verb, plan, unmanaged, wanted
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE = 400
@@ -68,7 +68,7 @@ class PathConfigSync:
         # LiveStream wanting it: the cache may not have been filled yet.
         self.confirm = confirm
         self.update = update
-        self._applied: dict[str, Recording] | None = None
+        self._applied: dict[str, PathEntry] | None = None
         self._checked = 0.0
 
     async def run(self) -> None:
@@ -115,6 +115,7 @@ class PathConfigSync:
                     "path": change.name,
                     "verb": change.verb.value,
                     "record": bool(change.body and change.body.get("record")),
+                    "alwaysAvailable": bool(change.body and change.body.get("alwaysAvailable")),
                 },
             )
         if unreachable:  # retried at the next poll; nothing new is known

@@ -203,6 +203,7 @@ def worker_env(livestream: LiveStream, settings: Settings) -> WorkerEnv:
         metrics_port=WORKER_METRICS_PORT,
         media_user=settings.worker_user if settings.internal_secret else "",
         processing=processing,
+        fill=spec.input_loss.fill,
     )
 
 

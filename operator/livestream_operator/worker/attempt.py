@@ -33,7 +33,7 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import GLib, Gst  # noqa: E402
 
-from ..api.v1alpha1 import WorkerMode  # noqa: E402
+from ..api.v1alpha1 import InputLossFill, WorkerMode  # noqa: E402
 from .config import WorkerConfig  # noqa: E402
 from .errors import BusErrors, Outcome, missing_tracks, unsupported  # noqa: E402
 from .fragments import Pcm  # noqa: E402
@@ -50,7 +50,7 @@ from .pipeline import (  # noqa: E402
     output_protocol,
 )
 from .processing import ProcessingStage  # noqa: E402
-from .track_gate import ToneAlignment, TrackGate  # noqa: E402
+from .track_gate import KeyframeStart, ToneAlignment, TrackGate  # noqa: E402
 
 EXIT_UNSUPPORTED = 3
 # With fewer streams than SETUP promised, start the output anyway after this.
@@ -108,9 +108,15 @@ class Attempt:
         self.gate = TrackGate(cfg.mode)
         self.output = Output(cfg, self.protocol, self.graph, self.meters, self._on_flowing)
         self.errors = BusErrors(
-            cfg.mode, log, self.graph.src, self.output.parts, self.gate.rejected
+            cfg.mode,
+            log,
+            self.graph.src,
+            self.output.parts,
+            self.gate.rejected,
+            handover=cfg.fill is InputLossFill.SLATE,
         )
         self.tone: ToneAlignment | None = None
+        self.keyframe = KeyframeStart() if cfg.fill is InputLossFill.SLATE else None
         # Process mode: input audio leaves at the appsink, output audio enters at the appsrc.
         self._pcm_out: Any = None
         if cfg.mode is WorkerMode.TONE:
@@ -188,6 +194,8 @@ class Attempt:
             self.graph.connect(track.pcm_sink, "new-sample", self._on_pcm)
         if track.counter_out is not None:
             self.meters.count(track.counter_out, self.meters.frames_out(media))
+        if self.keyframe is not None:
+            self.graph.probe(track.held_pad, functools.partial(self._until_keyframe, media))
         if media == "video" and self.tone is not None:
             self.graph.probe(track.held_pad, self._on_first_video)
         self.graph.start_track(track, pad)
@@ -295,6 +303,14 @@ class Attempt:
 
     # --- probes (streaming threads) ----------------------------------------
 
+    def _until_keyframe(self, media: str, pad: Any, info: Any) -> Any:
+        """Frames before the input's first keyframe are dropped (KeyframeStart)."""
+        assert self.keyframe is not None
+        buf = info.get_buffer()
+        if self.keyframe.admit(media, bool(buf.get_flags() & Gst.BufferFlags.DELTA_UNIT)):
+            return self.graph.forget(pad, info)
+        return Gst.PadProbeReturn.DROP
+
     def _on_first_video(self, pad: Any, info: Any) -> Any:
         """Tone mode: the tone starts at the running time of the first video frame."""
         rt = running_time(pad, info.get_buffer())
@@ -365,4 +381,8 @@ class Attempt:
                 warn.message,
                 extra={"element": msg.src.get_name(), "debug": debug},
             )
+            ended = self.errors.warning(ancestry(msg.src), warn.message, flowed=self.flowed)
+            if ended is not None:
+                self.finish(ended)
+                return False
         return True

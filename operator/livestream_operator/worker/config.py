@@ -23,7 +23,7 @@ from ..api.pod_contract import (
     WorkerEnv,
     WorkerProcessing,
 )
-from ..api.v1alpha1 import WorkerMode
+from ..api.v1alpha1 import InputLossFill, WorkerMode
 from .pipeline import DEFAULT_LATENCY_MS, OUTPUT_SCHEMES
 
 DEFAULT_METRICS_PORT = WORKER_METRICS_PORT
@@ -56,6 +56,13 @@ class WorkerConfig:
     # Process mode: the backend and its fragments; the token it is shown.
     processing: WorkerProcessing | None = None
     backend_token: str = field(default="", repr=False)
+    # spec.inputLoss.fill: Slate fixes the output's audio format (OUTPUT_AUDIO).
+    fill: InputLossFill = InputLossFill.NONE
+
+    @property
+    def normalise_audio(self) -> bool:
+        """Bypass mode re-encodes the input's audio to the format out declares."""
+        return self.fill is InputLossFill.SLATE and self.mode is WorkerMode.BYPASS
 
 
 def stream_id_from_url(url: str) -> str:
@@ -97,6 +104,7 @@ def assigned(base: WorkerConfig, assignment: WorkerAssignment) -> WorkerConfig:
         output_url=assignment.output_url,
         mode=assignment.mode,
         stream_id=assignment.stream_id,
+        fill=assignment.fill,
     )
 
 
@@ -161,6 +169,13 @@ def parse_args(argv: list[str], env: Mapping[str, str]) -> WorkerConfig:
         '1000, "maxInFlight": 4, "mix": "duck", "duckDb": -12}\' (env LSO_PROCESSING; '
         f"the backend token in env {BACKEND_TOKEN_VAR})",
     )
+    parser.add_argument(
+        "--fill",
+        default=contract.fill.value,
+        choices=[f.value for f in InputLossFill],
+        help="spec.inputLoss.fill (env LSO_FILL): Slate normalises the output's audio "
+        "and hands out over to MediaMTX's slate as soon as the input is lost",
+    )
     parser.add_argument("--log-level", default=env.get("LSO_LOG_LEVEL", "INFO"))
     parser.add_argument(
         "--pool",
@@ -205,6 +220,7 @@ def parse_args(argv: list[str], env: Mapping[str, str]) -> WorkerConfig:
         pool_token=env.get(POOL_TOKEN_VAR, ""),
         processing=processing,
         backend_token=env.get(BACKEND_TOKEN_VAR, ""),
+        fill=InputLossFill(args.fill),
     )
 
 

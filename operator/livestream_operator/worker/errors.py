@@ -55,9 +55,12 @@ class BusErrors:
         source: Any,
         outputs: Callable[[], tuple[Any, ...]],
         rejected: Callable[[], Codec | None],
+        *,
+        handover: bool = False,
     ) -> None:
         self.mode, self.log, self.source = mode, log, source
         self._outputs, self._rejected = outputs, rejected
+        self.handover = handover
 
     def kind(self, ancestry: Iterable[Any]) -> ErrorKind:
         """Which part an element belongs to, from it and its parent bins."""
@@ -100,6 +103,20 @@ class BusErrors:
             extra={"element": element, "debug": debug, "errorKind": kind.value},
         )
         return Outcome(kind, message, flowed)
+
+    def warning(self, ancestry: Iterable[Any], message: str, *, flowed: bool) -> Outcome | None:
+        """A WARNING that ends the attempt, or None (it is only logged).
+
+        rtspsrc warns "Could not read from resource" the moment MediaMTX drops
+        the input (the publisher left: the path is gone) and only errors out
+        much later, after its own timeouts. With `handover` (spec.inputLoss.fill
+        Slate) the attempt ends at once: its output goes, and MediaMTX's slate
+        takes over out without a gap the length of those timeouts. The input is
+        then absent: retried quickly, as before a first publish.
+        """
+        if not (self.handover and flowed) or self.kind(ancestry) is not ErrorKind.INPUT:
+            return None
+        return Outcome(ErrorKind.INPUT, f"input lost: {message}", True, absent=True)
 
     def eos(self, flowed: bool) -> Outcome:
         return Outcome(ErrorKind.INPUT, "end of stream", flowed)

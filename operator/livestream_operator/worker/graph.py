@@ -33,6 +33,7 @@ from .pipeline import (  # noqa: E402
     Element,
     counter_name,
     delayed_video_chain,
+    normalised_audio_chain,
     pcm_capture_chain,
     pcm_output_chain,
     pick,
@@ -188,6 +189,8 @@ class Graph:
             specs = pcm_capture_chain(codec, processing.fragment_ms, PROCESS_RATE, PROCESS_CHANNELS)
         elif processing is not None:
             specs = delayed_video_chain(codec, self.delay_ns)
+        elif self.cfg.normalise_audio and media == "audio":
+            specs = normalised_audio_chain(codec, installed(AAC_ENCODERS))
         else:
             specs = track_chain(codec)
         elements = self.add_chain(specs)

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 from ..api import backend_protocol
+from ..api.pod_contract import OUTPUT_AUDIO
 from ..api.v1alpha1 import PROCESSING_MARGIN_MS, OutputProtocol, WorkerMode
 from ..backoff import exponential
 
@@ -162,8 +163,7 @@ def unsupported_reason(mode: WorkerMode, codec: Codec) -> str:
 # Jitter-buffer latency. Over TCP packets arrive in order, and in-order packets
 # leave the jitter buffer at once, so this only bounds the wait for a gap.
 DEFAULT_LATENCY_MS = 100
-TONE_RATE = 44100  # the FLV audio header has a flag for 44.1 kHz, not for 48 kHz
-TONE_CHANNELS = 2
+TONE_RATE, TONE_CHANNELS = OUTPUT_AUDIO[WorkerMode.TONE]
 AAC_ENCODERS = ("voaacenc", "avenc_aac")
 # rtmp2sink: connects asynchronously, has I/O timeouts, and measured ~20% less
 # CPU than librtmp's rtmpsink for the same stream. rtmpsink is the fallback.
@@ -241,6 +241,27 @@ def track_chain(codec: Codec) -> list[Element]:
         Element(codec.parse),
         counter(counter_name(codec.media, "in")),
         counter(counter_name(codec.media, "out")),
+    ]
+
+
+def normalised_audio_chain(codec: Codec, encoder: str) -> list[Element]:
+    """Bypass mode's audio when out declares its format (spec.inputLoss.fill Slate):
+    the input's AAC decoded and re-encoded to OUTPUT_AUDIO, whatever rate and
+    channels the publisher sends, so a publisher that comes back with other audio
+    is still taken by MediaMTX. The video stays untouched."""
+    head, parse, count_in, count_out = track_chain(codec)
+    rate, channels = OUTPUT_AUDIO[WorkerMode.BYPASS]
+    return [
+        head,
+        parse,
+        count_in,
+        Element(AUDIO_DECODER),
+        Element("audioconvert"),
+        Element("audioresample"),
+        Element("capsfilter", (("caps", pcm_caps(rate, channels)),)),
+        Element(encoder, (("bitrate", 128000),)),
+        Element("aacparse"),
+        count_out,
     ]
 
 
@@ -480,6 +501,9 @@ def required_factories(
         roles += [(RTSP_SINK,), ("rtph264pay",), ("rtpmp4gpay",)]
     if mode is WorkerMode.BYPASS:
         roles += [("rtpmp4gdepay",), ("rtpmp4adepay",), ("aacparse",)]
+        # normalised_audio_chain (spec.inputLoss.fill Slate)
+        roles += [(AUDIO_DECODER,), ("audioconvert",), ("audioresample",), ("capsfilter",)]
+        roles.append(AAC_ENCODERS)
     elif mode is WorkerMode.PROCESS:
         roles += [
             ("rtpmp4gdepay",),
@@ -520,6 +544,7 @@ def launch_line(
     sink_factory: str = RTMP_SINKS[0],
     fragment_ms: int = 500,
     delay_ns: int = 0,
+    normalise_audio: bool = False,
 ) -> str:
     """The equivalent `gst-launch-1.0` pipeline for an H.264 + AAC input.
 
@@ -556,8 +581,11 @@ def launch_line(
             f" ! {into['audio']}"
         )
     elif mode is WorkerMode.BYPASS:
+        audio_chain = (
+            normalised_audio_chain(audio, encoder) if normalise_audio else track_chain(audio)
+        )
         parts.append(
-            f"src. ! application/x-rtp,media=audio ! {chain(track_chain(audio))} ! {into['audio']}"
+            f"src. ! application/x-rtp,media=audio ! {chain(audio_chain)} ! {into['audio']}"
         )
     else:
         tone = tone_chain(tone_hz, encoder, paced=protocol is OutputProtocol.RTSP)

@@ -236,6 +236,7 @@ def announce(cfg: WorkerConfig, log: StreamLog) -> None:
             "output": cfg.output_url,
             "protocol": output_protocol(cfg.output_url).value,
             "metricsPort": cfg.metrics_port,
+            "fill": cfg.fill.value,
             "gstreamer": Gst.version_string(),
             "pipeline": launch_line(
                 cfg.mode,
@@ -244,8 +245,9 @@ def announce(cfg: WorkerConfig, log: StreamLog) -> None:
                 tone_hz=cfg.tone_hz,
                 latency_ms=cfg.latency_ms,
                 encoder=installed(AAC_ENCODERS)
-                if cfg.mode in (WorkerMode.TONE, WorkerMode.PROCESS)
+                if cfg.mode in (WorkerMode.TONE, WorkerMode.PROCESS) or cfg.normalise_audio
                 else AAC_ENCODERS[0],
+                normalise_audio=cfg.normalise_audio,
                 sink_factory=installed(RTMP_SINKS)
                 if output_protocol(cfg.output_url) is OutputProtocol.RTMP
                 else RTMP_SINKS[0],

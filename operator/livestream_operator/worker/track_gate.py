@@ -137,3 +137,25 @@ class ToneAlignment:
             self._shift_frames(start)
             self._release_frames()
             self._release_frames = None
+
+
+class KeyframeStart:
+    """The output starts with a keyframe (spec.inputLoss.fill Slate).
+
+    MediaMTX switches out from its slate to the worker at RECORD; video frames
+    before the input's first keyframe cannot be decoded, so a reader would see
+    nothing until it (up to a GOP, a second with most encoders). Those frames,
+    and the audio until then, are dropped before the output, whose RECORD then
+    comes with the keyframe: the slate plays until the picture does.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._started = False
+
+    def admit(self, media: str, delta: bool) -> bool:
+        """Whether a frame of `media` (`delta`: not a keyframe) may go."""
+        with self._lock:
+            if not self._started and media == "video" and not delta:
+                self._started = True
+            return self._started

@@ -12,10 +12,11 @@ from livestream_operator.api.pod_contract import (
     WorkerAssignment,
     WorkerEnv,
 )
-from livestream_operator.api.v1alpha1 import LiveStream, WorkerMode
+from livestream_operator.api.v1alpha1 import InputLossFill, LiveStream, WorkerMode
 from livestream_operator.forwarder.config import parse_args as forwarder_args
 from livestream_operator.reconcile import pods
 from livestream_operator.settings import Settings
+from livestream_operator.worker.config import assigned
 from livestream_operator.worker.config import parse_args as worker_args
 
 SETTINGS = Settings(mediamtx_rtsp_url="rtsp://m:8554", mediamtx_rtmp_url="rtmp://m:1935")
@@ -47,6 +48,7 @@ def test_worker_reads_back_what_the_operator_wrote() -> None:
     env = _values(container)
     cfg = worker_args([], env)
     assert (cfg.stream_id, cfg.mode, cfg.metrics_port) == ("Cam.1", WorkerMode.TONE, 9100)
+    assert cfg.fill is InputLossFill.SLATE  # spec.inputLoss's default
     assert cfg.input_url == "rtsp://m:8554/live/Cam.1/in"
     assert cfg.output_url == "rtsp://m:8554/live/Cam.1/out"
     # The port the worker serves is the one its probe and port declaration use.
@@ -64,7 +66,8 @@ def test_a_pool_worker_reads_back_its_pod_and_then_its_assignment() -> None:
     # The assignment carries the stream part of the same contract, as JSON.
     wire = WorkerAssignment.of(pods.worker_env(CAM, SETTINGS)).model_dump_json(by_alias=True)
     back = WorkerAssignment.model_validate_json(wire)
-    assert (back.stream_id, back.mode) == ("Cam.1", WorkerMode.TONE)
+    assert (back.stream_id, back.mode, back.fill) == ("Cam.1", WorkerMode.TONE, InputLossFill.SLATE)
+    assert assigned(worker_args(["--pool"], env), back).fill is InputLossFill.SLATE
     assert back.output_url == "rtsp://m:8554/live/Cam.1/out"
 
 
@@ -91,8 +94,20 @@ def test_round_trip() -> None:
 
 @pytest.mark.parametrize(
     ("var", "value", "says"),
-    [("LSO_METRICS_PORT", "9x", "integer"), ("LSO_MODE", "loud", "one of bypass, tone")],
+    [
+        ("LSO_METRICS_PORT", "9x", "integer"),
+        ("LSO_MODE", "loud", "one of bypass, tone"),
+        ("LSO_FILL", "black", "one of Slate, None"),
+    ],
 )
 def test_a_bad_variable_is_named(var: str, value: str, says: str) -> None:
     with pytest.raises(ContractError, match=f"{var} must be .*{says}"):
         WorkerEnv.from_env({var: value})
+
+
+def test_only_bypass_with_a_slate_fill_normalises_its_audio() -> None:
+    # Tone and process mode make their audio in out's declared format already.
+    base = ["--input", "rtsp://h/live/s/in", "--output", "rtsp://h/live/s/out"]
+    assert worker_args([*base, "--fill", "Slate"], {}).normalise_audio
+    assert not worker_args([*base, "--fill", "None"], {}).normalise_audio
+    assert not worker_args([*base, "--fill", "Slate", "--mode", "tone"], {}).normalise_audio

@@ -115,6 +115,7 @@ def test_new_livestream_uses_defaults() -> None:
         {
             "default_grace_seconds": 7,
             "default_worker_mode": "tone",
+            "default_input_loss_fill": "None",
             "default_destinations": [{"name": "yt", "urlSecretRef": {"name": "s", "key": "k"}}],
         }
     )
@@ -134,6 +135,7 @@ def test_new_livestream_uses_defaults() -> None:
         },
         "worker": {"mode": "tone", "output": "rtsp"},
         "forwarder": {"destinations": [{"name": "yt", "urlSecretRef": {"name": "s", "key": "k"}}]},
+        "inputLoss": {"fill": "None"},
     }
 
 

@@ -68,6 +68,14 @@ def test_path_info_reads_1_20_and_older_fields() -> None:
     assert old.available
 
 
+def test_an_always_available_path_on_its_slate_is_not_available() -> None:
+    # out with spec.inputLoss.fill Slate: available all the time, online with a worker.
+    slate = {"name": "live/a/out", "available": True, "online": False, "source": None}
+    worker = {**slate, "online": True, "source": {"type": "rtspSession", "id": "w"}}
+    assert not PathInfo.from_api(slate).available
+    assert PathInfo.from_api(worker) == PathInfo("live/a/out", True, "rtspSession", "w")
+
+
 @pytest.mark.parametrize(
     ("verb", "status", "outcome"),
     [

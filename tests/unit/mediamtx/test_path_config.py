@@ -9,16 +9,23 @@ from typing import Any
 import pytest
 
 from livestream_operator.api.v1alpha1 import (
+    InputLossFill,
+    InputLossSpec,
     LiveStream,
     LiveStreamSpec,
+    LiveStreamStatus,
     ObjectMeta,
+    Phase,
     RecordedPath,
     RecordingSpec,
+    WorkerSpec,
     duration_seconds,
 )
 from livestream_operator.mediamtx.path_config import (
     RECORD_FIELDS,
     Change,
+    Fill,
+    PathEntry,
     Recording,
     Verb,
     entry,
@@ -70,7 +77,11 @@ CONFS: dict[str, dict[str, Any]] = {
 
 
 def livestream(
-    stream_id: str = "cam", recording: RecordingSpec | None = None, *, deleting: bool = False
+    stream_id: str = "cam",
+    recording: RecordingSpec | None = None,
+    *,
+    deleting: bool = False,
+    fill: InputLossFill = InputLossFill.NONE,
 ) -> LiveStream:
     return LiveStream(
         metadata=ObjectMeta(
@@ -79,7 +90,9 @@ def livestream(
             uid=f"uid-{stream_id}",
             deletion_timestamp="2026-12-01T16:00:00Z" if deleting else None,
         ),
-        spec=LiveStreamSpec(stream_id=stream_id, recording=recording),
+        spec=LiveStreamSpec(
+            stream_id=stream_id, recording=recording, input_loss=InputLossSpec(fill=fill)
+        ),
     )
 
 
@@ -90,11 +103,11 @@ def recording(
 
 
 CAP = "8784h"
-ON = Recording(record=True, format="fmp4", segment_duration="10m", retention="24h")
-OFF = Recording(record=False, format="fmp4", segment_duration="10m", retention="24h")
+ON = PathEntry(Recording(record=True, format="fmp4", segment_duration="10m", retention="24h"))
+OFF = PathEntry(Recording(record=False, format="fmp4", segment_duration="10m", retention="24h"))
 
 
-def stored(name: str, rec: Recording, template: dict[str, Any] = TEMPLATE) -> dict[str, Any]:
+def stored(name: str, rec: PathEntry, template: dict[str, Any] = TEMPLATE) -> dict[str, Any]:
     """The entry MediaMTX lists after it was added with `rec`: durations normalised."""
     body = {"name": name, **entry(template, rec)}
     normal = {"10m": "10m0s", "1h": "1h0m0s", "24h": "1d", "72h": "3d"}
@@ -124,7 +137,9 @@ def test_both_paths_and_the_spec_fields_are_carried() -> None:
         segmentDuration="90s",
         retention="72h",
     )
-    want = Recording(record=True, format="mpegts", segment_duration="90s", retention="72h")
+    want = PathEntry(
+        Recording(record=True, format="mpegts", segment_duration="90s", retention="72h")
+    )
     assert wanted([livestream(recording=spec)], CAP) == {"live/cam/in": want, "live/cam/out": want}
 
 
@@ -154,13 +169,14 @@ def test_several_livestreams() -> None:
 
 
 def test_recording_fields_are_the_control_api_names() -> None:
-    assert ON.fields() == {
+    assert ON.recording is not None
+    assert ON.recording.fields() == {
         "record": True,
         "recordFormat": "fmp4",
         "recordSegmentDuration": "10m",
         "recordDeleteAfter": "24h",
     }
-    assert tuple(ON.fields()) == RECORD_FIELDS
+    assert tuple(ON.recording.fields()) == RECORD_FIELDS
 
 
 # ------------------------------------------------------------------------- owned
@@ -313,16 +329,19 @@ def test_the_same_durations_unnormalised_need_nothing_either() -> None:
     [
         (ON, OFF),  # recording turned off
         (OFF, ON),  # and on
-        (ON, Recording(True, "mpegts", "10m", "24h")),
-        (ON, Recording(True, "fmp4", "20m", "24h")),
-        (ON, Recording(True, "fmp4", "10m", "72h")),
+        (ON, PathEntry(Recording(True, "mpegts", "10m", "24h"))),
+        (ON, PathEntry(Recording(True, "fmp4", "20m", "24h"))),
+        (ON, PathEntry(Recording(True, "fmp4", "10m", "72h"))),
     ],
 )
 def test_a_record_field_change_is_a_patch_of_those_fields_only(
-    now: Recording, want: Recording
+    now: PathEntry, want: PathEntry
 ) -> None:
     confs = {**CONFS, "live/cam/in": stored("live/cam/in", now)}
-    assert plan({"live/cam/in": want}, confs) == [Change(Verb.PATCH, "live/cam/in", want.fields())]
+    assert want.recording is not None
+    assert plan({"live/cam/in": want}, confs) == [
+        Change(Verb.PATCH, "live/cam/in", want.recording.fields())
+    ]
 
 
 def test_an_entry_that_is_no_longer_a_copy_is_left_alone_and_reported() -> None:
@@ -342,11 +361,12 @@ def test_a_path_without_a_template_is_unmanaged() -> None:
 
 def test_retention_is_capped_by_the_operator() -> None:
     spec = recording(retention="720h", segmentDuration="1h")
-    assert wanted([livestream(recording=spec)], "168h")["live/cam/in"].retention == "168h"
-    assert (
-        wanted([livestream(recording=recording(retention="1h"))], "168h")["live/cam/in"].retention
-        == "1h"
-    )
+    capped = wanted([livestream(recording=spec)], "168h")["live/cam/in"].recording
+    assert capped is not None
+    assert capped.retention == "168h"
+    kept = wanted([livestream(recording=recording(retention="1h"))], "168h")["live/cam/in"]
+    assert kept.recording is not None
+    assert kept.recording.retention == "1h"
 
 
 def test_owned_entries_no_longer_wanted_are_deleted() -> None:
@@ -408,3 +428,104 @@ def test_an_entry_an_admin_wrote_is_never_deleted() -> None:
     assert plan({}, confs) == []
     ours = stored("live/cam/in", OFF)
     assert plan({}, {**confs, "live/cam/in": ours}) == [Change(Verb.DELETE, "live/cam/in")]
+
+
+# ------------------------------------------------------------------ input-loss fill
+
+SLATE = InputLossFill.SLATE
+FILL = Fill(sample_rate=44100, channels=2)
+
+
+def with_phase(ls: LiveStream, phase: Phase | None) -> LiveStream:
+    return ls.model_copy(update={"status": LiveStreamStatus(phase=phase)})
+
+
+def filled(stream_id: str = "cam", **kwargs: Any) -> LiveStream:
+    return livestream(stream_id, fill=SLATE, **kwargs)
+
+
+def test_a_slate_fill_wants_an_always_available_out_entry_with_the_workers_tracks() -> None:
+    assert wanted([filled()], CAP) == {"live/cam/out": PathEntry(fill=FILL)}
+    body = entry(OUT_TEMPLATE, PathEntry(fill=FILL))
+    assert body["alwaysAvailable"] is True
+    assert body["alwaysAvailableTracks"] == [
+        {"codec": "H264"},
+        {"codec": "MPEG4Audio", "sampleRate": 44100, "channelCount": 2},
+    ]
+    # out is available all the time now: the hooks report the worker's publish.
+    assert (body["runOnAvailable"], body["runOnUnavailable"]) == ("", "")
+    assert (body["runOnOnline"], body["runOnOffline"]) == ("mtx-hook ready", "mtx-hook not-ready")
+    assert body["runOnDemand"] == ""  # refused beside alwaysAvailable; out's template has none
+
+
+@pytest.mark.parametrize(
+    ("mode", "tracks"), [("bypass", (44100, 2)), ("tone", (44100, 2)), ("process", (48000, 2))]
+)
+def test_the_declared_audio_is_what_the_mode_publishes(mode: str, tracks: tuple[int, int]) -> None:
+    ls = filled()
+    processing = {"backend": {"url": "ws://b:1/v1/audio"}} if mode == "process" else None
+    spec = ls.spec.model_copy(
+        update={"worker": WorkerSpec.model_validate({"mode": mode, "processing": processing})}
+    )
+    ls = ls.model_copy(update={"spec": spec})
+    assert wanted([ls], CAP)["live/cam/out"].fill == Fill(*tracks)
+
+
+def test_the_fill_merges_with_out_recording() -> None:
+    spec = recording(paths=(RecordedPath.OUT,))
+    want = wanted([filled(recording=spec)], CAP)
+    assert want["live/cam/out"] == PathEntry(ON.recording, FILL)
+    assert want["live/cam/in"] == OFF
+    body = entry(OUT_TEMPLATE, want["live/cam/out"])
+    assert body["record"] is True
+    assert body["alwaysAvailable"] is True
+
+
+@pytest.mark.parametrize(("phase", "deleting"), [(Phase.IDLE, False), (Phase.LIVE, True)])
+def test_the_fill_ends_with_the_stream(phase: Phase, deleting: bool) -> None:
+    # Idle: the grace deadline passed (a Persistent stream); deleting: an Ephemeral one.
+    ls = with_phase(filled(deleting=deleting), phase)
+    assert wanted([ls], CAP) == {}
+
+
+@pytest.mark.parametrize("phase", [None, Phase.CONNECTING, Phase.LIVE, Phase.RECONNECTING])
+def test_the_fill_lasts_from_the_first_publish_to_the_grace_deadline(phase: Phase | None) -> None:
+    ls = with_phase(filled(), phase)
+    assert "live/cam/out" in wanted([ls], CAP)
+
+
+def listed_fill(template: dict[str, Any], want: PathEntry) -> dict[str, Any]:
+    """The entry as MediaMTX lists it: every track field, zero where unused."""
+    body = {"name": "live/cam/out", **entry(template, want)}
+    body["alwaysAvailableTracks"] = [
+        {"codec": t["codec"], "sampleRate": 0, "channelCount": 0, "muLaw": False, **t}
+        for t in body["alwaysAvailableTracks"]
+    ]
+    return body
+
+
+def test_an_applied_fill_needs_nothing() -> None:
+    confs = {**CONFS, "live/cam/out": listed_fill(OUT_TEMPLATE, PathEntry(fill=FILL))}
+    assert plan({"live/cam/out": PathEntry(fill=FILL)}, confs) == []
+
+
+def test_gaining_or_changing_the_fill_replaces_the_entry() -> None:
+    # Not hot-reloadable: MediaMTX closes the path, once.
+    confs = {**CONFS, "live/cam/out": stored("live/cam/out", OFF, OUT_TEMPLATE)}
+    want = PathEntry(OFF.recording, FILL)
+    assert plan({"live/cam/out": want}, confs) == [
+        Change(Verb.REPLACE, "live/cam/out", entry(OUT_TEMPLATE, want))
+    ]
+    other = PathEntry(fill=Fill(48000, 2))
+    confs = {**CONFS, "live/cam/out": listed_fill(OUT_TEMPLATE, PathEntry(fill=FILL))}
+    assert plan({"live/cam/out": other}, confs) == [
+        Change(Verb.REPLACE, "live/cam/out", entry(OUT_TEMPLATE, other))
+    ]
+
+
+def test_losing_the_fill_replaces_or_deletes_the_entry() -> None:
+    confs = {**CONFS, "live/cam/out": listed_fill(OUT_TEMPLATE, PathEntry(OFF.recording, FILL))}
+    assert plan({"live/cam/out": OFF}, confs) == [
+        Change(Verb.REPLACE, "live/cam/out", entry(OUT_TEMPLATE, OFF))
+    ]
+    assert plan({}, confs) == [Change(Verb.DELETE, "live/cam/out")]

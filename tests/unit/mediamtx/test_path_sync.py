@@ -9,7 +9,13 @@ from typing import Any, cast
 import pytest
 
 from livestream_operator.api.ownership import FieldManager
-from livestream_operator.api.v1alpha1 import LiveStream, RecordedPath
+from livestream_operator.api.v1alpha1 import (
+    InputLossFill,
+    LiveStream,
+    LiveStreamStatus,
+    Phase,
+    RecordedPath,
+)
 from livestream_operator.ingest.conditional_writer import ConditionalWriter
 from livestream_operator.mediamtx.control_api import (
     CircuitOpen,
@@ -249,3 +255,33 @@ async def test_mediamtxs_answer_is_the_syncs_write_beside_the_segment_index() ->
     await h.sync.once()
     assert api.applied == [(FieldManager.RECORDING_SYNC, {"recording": {"applied": True}})]
     assert api.objects["cam"]["status"]["recording"]["paths"][0]["segments"] == 3
+
+
+async def test_a_fill_is_added_kept_and_removed_with_the_stream(h: Harness) -> None:
+    h.put(livestream("cam", fill=InputLossFill.SLATE))
+    assert await h.sync.once() == 1
+    assert h.api.confs["live/cam/out"]["alwaysAvailable"] is True
+    assert h.api.confs["live/cam/out"]["runOnOnline"] == "mtx-hook ready"
+    # Applied and rechecked: MediaMTX's own answer is taken as the same entry.
+    h.clock.now += RECHECK + 1
+    assert await h.sync.once() == 0
+    # The grace deadline passed: Idle, and out ends with it.
+    h.clock.now += 1
+    idle = livestream("cam", fill=InputLossFill.SLATE)
+    h.put(idle.model_copy(update={"status": LiveStreamStatus(phase=Phase.IDLE)}))
+    assert await h.sync.once() == 1
+    assert h.api.calls[-1] == ("delete", "live/cam/out", None)
+
+
+async def test_recording_turned_on_under_a_fill_is_a_patch(h: Harness) -> None:
+    h.put(livestream("cam", fill=InputLossFill.SLATE))
+    await h.sync.once()
+    h.clock.now += 1
+    spec = recording(paths=(RecordedPath.OUT,))
+    h.put(livestream("cam", spec, fill=InputLossFill.SLATE))
+    assert await h.sync.once() == 2  # in added, out's record* patched: out stays open
+    assert [(verb, name) for verb, name, _ in h.api.calls[-2:]] == [
+        ("add", "live/cam/in"),
+        ("patch", "live/cam/out"),
+    ]
+    assert h.api.confs["live/cam/out"]["alwaysAvailable"] is True

@@ -127,3 +127,21 @@ def test_missing_tracks_name_the_media_and_the_mode() -> None:
         False,
         "none",
     )
+
+
+def handing_over() -> BusErrors:
+    return BusErrors(WorkerMode.BYPASS, LOG, SRC, lambda: (SINK, None), lambda: None, handover=True)
+
+
+def test_with_a_slate_fill_the_inputs_read_warning_ends_the_attempt_at_once() -> None:
+    # rtspsrc warns the moment MediaMTX drops the input; its error comes much later.
+    outcome = handing_over().warning([SRC, PIPELINE], "Could not read", flowed=True)
+    assert outcome == Outcome(ErrorKind.INPUT, "input lost: Could not read", True, absent=True)
+
+
+def test_other_warnings_and_fill_none_only_log() -> None:
+    assert errors().warning([SRC, PIPELINE], "Could not read", flowed=True) is None
+    assert handing_over().warning([SINK, PIPELINE], "Could not write", flowed=True) is None
+    assert handing_over().warning([QUEUE, PIPELINE], "late", flowed=True) is None
+    # Before the output flowed there is nothing to hand over: the usual waits apply.
+    assert handing_over().warning([SRC, PIPELINE], "Could not read", flowed=False) is None

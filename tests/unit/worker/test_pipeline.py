@@ -224,6 +224,23 @@ def test_launch_line_for_rtsp_output() -> None:
     assert "out.sink_0" in tone
 
 
+def test_bypass_with_a_slate_fill_re_encodes_only_the_audio_to_outs_declared_format() -> None:
+    line = launch_line(WorkerMode.BYPASS, IN, RTSP_OUT, normalise_audio=True)
+    counted = "silent=true signal-handoffs=false"
+    assert (
+        f"rtpmp4gdepay ! aacparse ! identity name=audio_in {counted} ! avdec_aac "
+        "! audioconvert ! audioresample "
+        '! capsfilter caps="audio/x-raw,format=S16LE,layout=interleaved,rate=44100,channels=2" '
+        f"! voaacenc bitrate=128000 ! aacparse ! identity name=audio_out {counted} ! out.sink_0"
+    ) in line
+    # The video is untouched: no decoder, no encoder.
+    assert f"rtph264depay ! h264parse ! identity name=video_in {counted} ! identity" in line
+    assert "rtpmp4gdepay ! aacparse ! identity name=audio_in" in launch_line(
+        WorkerMode.BYPASS, IN, RTSP_OUT
+    )
+    assert "avdec_aac" not in launch_line(WorkerMode.BYPASS, IN, RTSP_OUT)
+
+
 def test_element_launch_quotes_values_with_separators() -> None:
     assert Element("x", (("a", "b c"), ("d", True), ("e", 3))).launch() == 'x a="b c" d=true e=3'
 

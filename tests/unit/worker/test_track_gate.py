@@ -7,7 +7,12 @@ import threading
 
 from livestream_operator.api.v1alpha1 import WorkerMode
 from livestream_operator.worker.pipeline import Action, classify
-from livestream_operator.worker.track_gate import Release, ToneAlignment, TrackGate
+from livestream_operator.worker.track_gate import (
+    KeyframeStart,
+    Release,
+    ToneAlignment,
+    TrackGate,
+)
 
 H264 = classify("video", "H264")
 AAC = classify("audio", "MPEG4-GENERIC")
@@ -146,3 +151,12 @@ def test_concurrent_callers_make_each_step_once() -> None:
             ["block frames", "release source", "offset 7", "release frames"],
             ["offset 7", "release source"],
         )
+
+
+def test_the_output_starts_with_a_keyframe_and_the_audio_with_it() -> None:
+    start = KeyframeStart()
+    assert not start.admit("audio", False)
+    assert not start.admit("video", True)  # a delta frame before the first keyframe
+    assert start.admit("video", False)
+    assert start.admit("audio", False)
+    assert start.admit("video", True)  # from then on, everything goes
