@@ -32,6 +32,7 @@ from ..kube_events import KubeEvent, event_manifest
 from ..settings import Settings
 from . import metrics
 from .cache import Key, LiveStreamCache
+from .input_loss import Measured, Measurement
 from .observed import ObservedPod
 from .plan import Plan, plan
 from .pods import COMPONENT_LABEL, STREAM_LABEL, WORKER
@@ -185,6 +186,7 @@ class Controller:
         await self._write_status(livestream, decided)
         for event in decided.events:
             await self._post_event(livestream, event)
+        _record(decided.measurements)
         self._count_phases()
         return requeue
 
@@ -278,6 +280,7 @@ class Controller:
         log.info("deleted LiveStream after its grace period")
         for event in decided.events:
             await self._post_event(livestream, event)
+        _record(decided.measurements)
 
     async def _write_status(self, livestream: LiveStream, decided: Plan) -> None:
         # A reconcile that changes nothing writes nothing (and so wakes nobody).
@@ -305,3 +308,13 @@ class Controller:
     def _count_phases(self) -> None:
         for phase, count in self.livestreams.by_phase().items():
             metrics.LIVESTREAMS.labels(phase.value if phase else "Unknown").set(count)
+
+
+def _record(measurements: list[Measurement]) -> None:
+    for m in measurements:
+        if m.kind is Measured.LOSS_STARTED:
+            metrics.INPUT_LOSSES.inc()
+        elif m.kind is Measured.LOSS_ENDED and m.outcome is not None:
+            metrics.INPUT_LOSS_DURATION.labels(m.outcome.value).observe(m.seconds)
+        elif m.kind is Measured.STARTUP:
+            metrics.STARTUP.observe(m.seconds)

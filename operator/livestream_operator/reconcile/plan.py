@@ -18,6 +18,7 @@ from typing import Any
 
 from ..api.pod_contract import PROCESSING_POLL_SECONDS, ProcessingReport
 from ..api.v1alpha1 import (
+    IngestStatus,
     Lifecycle,
     LiveStream,
     LiveStreamStatus,
@@ -38,6 +39,13 @@ from .destinations import (
     forwarder_status,
     missing_secrets,
     starting,
+)
+from .input_loss import (
+    Measurement,
+    input_loss_condition,
+    input_loss_transitions,
+    loss_since,
+    startup,
 )
 from .observed import ObservedPod
 from .phase import activity_of, phase, phase_conditions
@@ -69,6 +77,8 @@ class Plan:
     delete: list[PodDeletion] = field(default_factory=list)
     delete_livestream: bool = False
     events: list[KubeEvent] = field(default_factory=list)
+    # Figures for the metrics, recorded once the status is written.
+    measurements: list[Measurement] = field(default_factory=list)
     requeue_after: float | None = None
 
 
@@ -96,6 +106,7 @@ def plan(
                 f"ingest gone for {spec.grace_period_seconds}s",
             )
         )
+        result.measurements.extend(input_loss_transitions(livestream, None, now)[1])
         return result
 
     # Pods of an earlier LiveStream with the same name wait for the garbage
@@ -130,6 +141,10 @@ def plan(
 
     dests = destination_states(forwarder, spec, now) if spec.forwarder else []
     conditions = phase_conditions(phase_now, message, act.available, worker_summary, output)
+    input_loss = input_loss_condition(
+        livestream, act, loss_since(status.ingest or IngestStatus(), act)
+    )
+    conditions.append(input_loss)
     processing_status, processing_cond = process_mode(
         livestream, settings, worker, desired_worker is not None, processing, now
     )
@@ -158,6 +173,10 @@ def plan(
         result.events.append(KubeEvent(kind, f"Phase{phase_now.value}", message))
     result.events.extend(warn_once(status.conditions, conditions, WARN_ONCE))
     result.events.extend(processing_events(status.processing, processing_status))
+    loss_events, loss_measured = input_loss_transitions(livestream, input_loss, now)
+    result.events.extend(loss_events)
+    result.measurements.extend(loss_measured)
+    result.measurements.extend(startup(livestream, phase_now, output))
     result.requeue_after = act.wake_after(now)
     if result.requeue_after is None and forwarder and starting(dests):
         result.requeue_after = DESTINATION_STARTUP_SECONDS
