@@ -316,8 +316,11 @@ def publisher_args(
     audio: str = "aac",
     fmt: str = "flv",
     preset: str = "veryfast",
+    gop: int = 0,
 ) -> list[str]:
-    """ffmpeg test-pattern publisher: testsrc video and a sine of `sine_hz`."""
+    """ffmpeg test-pattern publisher: testsrc video and a sine of `sine_hz`; a
+    keyframe every `gop` frames (0: every second)."""
+    gop = gop or fps
     vcodec = {
         "h264": [
             "-c:v",
@@ -327,7 +330,7 @@ def publisher_args(
             "-tune",
             "zerolatency",
             "-g",
-            str(fps),
+            str(gop),
             "-pix_fmt",
             "yuv420p",
         ],
@@ -339,7 +342,7 @@ def publisher_args(
             "-tune",
             "zerolatency",
             "-g",
-            str(fps),
+            str(gop),
             "-pix_fmt",
             "yuv420p",
             "-x265-params",

@@ -62,6 +62,16 @@ BACKEND_TOKEN_VAR = "LSO_BACKEND_TOKEN"
 PROCESSING_POLL_SECONDS = 5.0
 
 
+# Every worker measures its input video's frame rate and keyframe interval (MediaMTX
+# does not report them) and answers an InputReport at INPUT_PATH on
+# WORKER_METRICS_PORT; the operator asks at most every INPUT_POLL_SECONDS, and
+# sooner for a new publish (status.input.frameRate, keyframeInterval).
+INPUT_PATH = "/v1/input"
+INPUT_POLL_SECONDS = 300.0
+# A first answer comes once the output flows and one GOP has passed.
+INPUT_FIRST_POLL_SECONDS = 10.0
+
+
 def refused_backend_secret(secret: str, internal_secret: str) -> str | None:
     """Why a Secret may not be a backend's credentials, or None.
 
@@ -138,6 +148,13 @@ class ProcessingReport(_Json):
     since: str  # RFC 3339
     fragments: int = Field(default=0, ge=0)
     fallback_fragments: int = Field(default=0, ge=0)
+
+
+class InputReport(_Json):
+    """A worker's answer at INPUT_PATH: its last sample of the input video."""
+
+    frame_rate: float | None = Field(default=None, ge=0, le=1000)
+    keyframe_interval: float | None = Field(default=None, ge=0, le=3600)  # seconds
 
 
 class ContractError(ValueError):
