@@ -535,6 +535,20 @@ def fps(stream: dict[str, Any]) -> float:
     return 0.0
 
 
+def keyframe_interval(url: str, timeout: float = 30.0) -> float:
+    """Seconds between the first two video keyframes ffprobe reads (packet flag K)."""
+    proc = subprocess.run(
+        [
+            "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-select_streams", "v:0",
+            "-read_intervals", "%+6", "-show_entries", "packet=pts_time,flags", "-of", "json", url,
+        ],
+        capture_output=True, text=True, timeout=timeout, check=True,
+    )  # fmt: skip
+    keys = [float(p["pts_time"]) for p in json.loads(proc.stdout)["packets"] if "K" in p["flags"]]
+    assert len(keys) >= 2, keys
+    return keys[1] - keys[0]
+
+
 def packet_times(url: str, packets: int = 200, timeout: float = 40.0) -> dict[str, list[float]]:
     """pts (s) per codec type ("video", "audio") of the first `packets` packets read.
 

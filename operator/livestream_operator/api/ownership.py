@@ -43,6 +43,8 @@ OWNED: Mapping[FieldManager, tuple[str, ...]] = {
         "processing",
         "playback",
         "conditions",
+        "input.frame_rate",  # from the worker's InputReport
+        "input.keyframe_interval",
     ),
     FieldManager.INGEST: (
         "ingest",

@@ -548,7 +548,8 @@ class InputStatus(WireModel):
     """What the publisher sends (status.input). Codecs and sizes change only with a
     new publish; the bitrate changes all the time, so status holds a rounded value
     rewritten at most every few minutes (the live figure is the metric
-    livestream_input_bitrate_bits_per_second)."""
+    livestream_input_bitrate_bits_per_second). MediaMTX's path list gives all but
+    the frame rate and keyframe interval, which the worker measures."""
 
     source_id: str | None = Field(
         default=None, description="The ingest source (status.ingest.sourceId) described."
@@ -563,6 +564,12 @@ class InputStatus(WireModel):
     )
     bitrate_time: Time | None = Field(
         default=None, description="RFC 3339 time bitrateKbps was measured."
+    )
+    frame_rate: float | None = Field(
+        default=None, ge=0, description="Video frames per second, as the worker measures them."
+    )
+    keyframe_interval: float | None = Field(
+        default=None, ge=0, description="Seconds between video keyframes, as the worker measures."
     )
 
 

@@ -30,6 +30,9 @@ from ..api.v1alpha1 import (
 )
 
 BITRATE_STATUS_SECONDS = 300.0
+# status.input's bitrate is the mean over at least this long: an encoder's first
+# seconds, or one pass between two keyframes, say little of its rate.
+BITRATE_WINDOW_SECONDS = 10.0
 BITRATE_CHANGE = 0.10  # relative change of the rounded bitrate that is worth a write
 
 # MediaMTX's codec names (gortsplib's format.Codec()) by kind; AAC is what users
@@ -134,6 +137,16 @@ def bitrate(before: Counted | None, after: Counted) -> float | None:
     if elapsed < 0.5 or grown < 0:
         return None
     return grown * 8 / elapsed
+
+
+def window(anchor: Counted | None, now: Counted) -> tuple[Counted, float | None]:
+    """The bitrate over a window of BITRATE_WINDOW_SECONDS or more, when one is
+    complete, and the next window's start."""
+    if anchor is None or anchor.source_id != now.source_id:
+        return now, None
+    if now.at - anchor.at < BITRATE_WINDOW_SECONDS:
+        return anchor, None
+    return now, bitrate(anchor, now)
 
 
 def decide(

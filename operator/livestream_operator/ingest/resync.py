@@ -101,8 +101,10 @@ class Resync:
         self.writer = writer
         self.livestreams = livestreams
         self.interval = interval
-        # Each ingest path's inboundBytes at the last pass: bitrate is its growth.
+        # Each ingest path's inboundBytes at the last pass (the metric is the growth
+        # since) and at the start of its status window (input_properties.window).
         self._counted: dict[str, input_properties.Counted] = {}
+        self._windows: dict[str, input_properties.Counted] = {}
 
     async def run(self) -> None:
         while True:
@@ -161,9 +163,12 @@ class Resync:
                 continue
             count = input_properties.Counted(p.source_id, p.inbound_bytes, at)
             counted[where.stream_id] = count
-            bps = input_properties.bitrate(self._counted.get(where.stream_id), count)
-            if bps is not None:
-                metrics.INPUT_BITRATE.labels(where.stream_id).set(bps)
+            live_bps = input_properties.bitrate(self._counted.get(where.stream_id), count)
+            if live_bps is not None:
+                metrics.INPUT_BITRATE.labels(where.stream_id).set(live_bps)
+            self._windows[where.stream_id], bps = input_properties.window(
+                self._windows.get(where.stream_id), count
+            )
             cached = by_id.get(where.stream_id)
             tracks = input_properties.parse_tracks(p.tracks)
             if (
@@ -188,3 +193,4 @@ class Resync:
             with contextlib.suppress(KeyError):  # never measured: no series
                 metrics.INPUT_BITRATE.remove(gone)
         self._counted = counted
+        self._windows = {k: v for k, v in self._windows.items() if k in counted}

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from pydantic import ValidationError
@@ -21,9 +22,13 @@ from pydantic import ValidationError
 from .. import logs
 from ..api.ownership import FieldManager, owned_part
 from ..api.pod_contract import (
+    INPUT_FIRST_POLL_SECONDS,
+    INPUT_PATH,
+    INPUT_POLL_SECONDS,
     PROCESSING_PATH,
     PROCESSING_POLL_SECONDS,
     WORKER_METRICS_PORT,
+    InputReport,
     ProcessingReport,
 )
 from ..api.v1alpha1 import LiveStream, WorkerMode, parse_time
@@ -32,6 +37,7 @@ from ..kube_events import KubeEvent, event_manifest
 from ..settings import Settings
 from . import metrics
 from .cache import Key, LiveStreamCache
+from .input_cadence import complete
 from .input_loss import Measured, Measurement
 from .observed import ObservedPod
 from .plan import Plan, plan
@@ -47,6 +53,16 @@ PROCESSING_TIMEOUT = 1.0
 # A worker is asked at most this often; reconciles in between (its own status
 # write wakes one) keep the stored status.processing instead.
 PROCESSING_MIN_INTERVAL = PROCESSING_POLL_SECONDS * 0.8
+
+
+_Report = TypeVar("_Report", ProcessingReport, InputReport)
+
+
+@dataclass(frozen=True)
+class _Asked:
+    source: str | None  # the ingest source the worker was reading
+    at: float  # monotonic
+    complete: bool  # it had measured
 
 
 class Controller:
@@ -66,6 +82,7 @@ class Controller:
         self.livestreams = LiveStreamCache()
         self.pods: dict[Key, dict[str, ObservedPod]] = {}
         self._asked: dict[str, float] = {}  # worker Pod uid -> when it was last asked
+        self._input_asked: dict[str, _Asked] = {}  # worker Pod uid -> its last InputReport ask
 
     # ------------------------------------------------------------- watch events
 
@@ -100,6 +117,7 @@ class Controller:
         if event_type == "DELETED":
             children.pop(pod.name, None)
             self._asked.pop(pod.metadata.uid, None)
+            self._input_asked.pop(pod.metadata.uid, None)
             if not children:
                 del self.pods[key]
         else:
@@ -152,12 +170,14 @@ class Controller:
             return None
         namespace = key[0]
         report = await self._processing_report(livestream)
+        input_report, ask_again = await self._input_report(livestream)
         decided = plan(
             livestream,
             dict(self.pods.get(key, {})),
             self.settings,
             datetime.now(UTC),
             processing=report,
+            input_report=input_report,
         )
 
         if decided.delete_livestream:
@@ -176,6 +196,8 @@ class Controller:
                 continue
             await self._create_pod(livestream, pod)
         requeue = decided.requeue_after
+        if ask_again is not None:
+            requeue = ask_again if requeue is None else min(requeue, ask_again)
         if self.pool is not None:
             for child in list(self.pods.get(key, {}).values()):
                 if child.owned_by(livestream.metadata.uid):
@@ -190,12 +212,8 @@ class Controller:
         self._count_phases()
         return requeue
 
-    async def _processing_report(self, livestream: LiveStream) -> ProcessingReport | None:
-        """A process-mode worker's ProcessingReport; None when it is not due, not
-        running or not answering (the plan then keeps what the status says)."""
-        if livestream.spec.worker.mode is not WorkerMode.PROCESS or self.session is None:
-            return None
-        worker = next(
+    def _running_worker(self, livestream: LiveStream) -> ObservedPod | None:
+        return next(
             (
                 p
                 for p in self.pods.get(livestream.key, {}).values()
@@ -207,6 +225,13 @@ class Controller:
             ),
             None,
         )
+
+    async def _processing_report(self, livestream: LiveStream) -> ProcessingReport | None:
+        """A process-mode worker's ProcessingReport; None when it is not due, not
+        running or not answering (the plan then keeps what the status says)."""
+        if livestream.spec.worker.mode is not WorkerMode.PROCESS or self.session is None:
+            return None
+        worker = self._running_worker(livestream)
         if worker is None:
             return None
         uid, now = worker.metadata.uid, time.monotonic()
@@ -214,22 +239,54 @@ class Controller:
         if last is not None and now - last < PROCESSING_MIN_INTERVAL:
             return None
         self._asked[uid] = now
-        url = f"http://{worker.status.pod_ip}:{WORKER_METRICS_PORT}{PROCESSING_PATH}"
+        return await self._ask(worker, PROCESSING_PATH, ProcessingReport)
+
+    async def _input_report(
+        self, livestream: LiveStream
+    ) -> tuple[InputReport | None, float | None]:
+        """The worker's InputReport when due, and when to ask next (None: no worker).
+
+        Due at once for a new worker or a new publish, then every
+        INPUT_FIRST_POLL_SECONDS until it has measured, then every INPUT_POLL_SECONDS."""
+        worker = self._running_worker(livestream)
+        if worker is None or self.session is None:
+            return None, None
+        ingest = livestream.status.ingest
+        source = ingest.source_id if ingest else None
+        uid, now = worker.metadata.uid, time.monotonic()
+        asked = self._input_asked.get(uid)
+        if asked is not None and asked.source == source:
+            wait = INPUT_POLL_SECONDS if asked.complete else INPUT_FIRST_POLL_SECONDS
+            if now - asked.at < wait:
+                return None, wait - (now - asked.at)
+        report = await self._ask(worker, INPUT_PATH, InputReport)
+        done = complete(report)
+        self._input_asked[uid] = _Asked(source, now, done)
+        return report, INPUT_POLL_SECONDS if done else INPUT_FIRST_POLL_SECONDS
+
+    async def _ask(self, worker: ObservedPod, path: str, model: type[_Report]) -> _Report | None:
+        """GET a worker's report; None when it does not answer as it should."""
+        assert self.session is not None
+        url = f"http://{worker.status.pod_ip}:{WORKER_METRICS_PORT}{path}"
         try:
             async with self.session.get(
                 url, timeout=aiohttp.ClientTimeout(total=PROCESSING_TIMEOUT)
             ) as resp:
                 if resp.status != 200:
                     log.debug(
-                        "worker's processing report unavailable",
-                        extra={"pod": worker.name, "status": resp.status},
+                        "worker's report unavailable",
+                        extra={"pod": worker.name, "path": path, "status": resp.status},
                     )
                     return None
-                return ProcessingReport.model_validate_json(await resp.read())
+                return model.model_validate_json(await resp.read())
         except Exception as exc:  # whatever the worker does, the reconcile goes on
             log.debug(
-                "worker's processing report unavailable",
-                extra={"pod": worker.name, "reason": f"{type(exc).__name__}: {exc}"[:300]},
+                "worker's report unavailable",
+                extra={
+                    "pod": worker.name,
+                    "path": path,
+                    "reason": f"{type(exc).__name__}: {exc}"[:300],
+                },
             )
             return None
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..api.pod_contract import PROCESSING_POLL_SECONDS, ProcessingReport
+from ..api.pod_contract import PROCESSING_POLL_SECONDS, InputReport, ProcessingReport
 from ..api.v1alpha1 import (
     IngestStatus,
     Lifecycle,
@@ -40,6 +40,7 @@ from .destinations import (
     missing_secrets,
     starting,
 )
+from .input_cadence import cadence_status
 from .input_loss import (
     Measurement,
     input_loss_condition,
@@ -89,9 +90,11 @@ def plan(
     now: datetime,
     *,
     processing: ProcessingReport | None = None,
+    input_report: InputReport | None = None,
 ) -> Plan:
     """`processing`: what a process-mode worker last reported (None when it was not
-    asked or not reachable this time: the stored status.processing stands)."""
+    asked or not reachable this time: the stored status.processing stands);
+    `input_report`: the same for the worker's measure of its input video."""
     spec, meta, status = livestream.spec, livestream.metadata, livestream.status
     output = status.output or OutputStatus()
     result = Plan(status=status)
@@ -166,6 +169,7 @@ def plan(
         forwarder=forwarder_status(forwarder, spec, dests),
         processing=processing_status,
         playback=playback_status(spec.stream_id, settings),
+        input=cadence_status(status.input, input_report),
         conditions=merge_conditions(status.conditions, conditions, now, meta.generation),
     )
     if status.phase is not phase_now:

@@ -128,7 +128,7 @@ async def test_input_properties_come_from_the_path_list_and_steady_state_writes_
         found = ls["status"].get("input") or {}
         return found if "bitrateKbps" in found else None
 
-    found = await wait_for_async(measured, 15, what="status.input with a bitrate")
+    found = await wait_for_async(measured, 30, what="status.input with a bitrate")
     assert found["sourceId"] == "s1"
     assert found["video"] == {
         "codec": "H264",

@@ -4,14 +4,20 @@ keyframe interval against ffprobe's view of the same publish."""
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.request
 from typing import Any
 
 import pytest
 
 from tests.media.conftest import Processes
-from tests.media.media_support import MediaMTX, ProjectProc, ffprobe_streams, fps, stream_of
+from tests.media.media_support import (
+    MediaMTX,
+    ProjectProc,
+    ffprobe_streams,
+    fps,
+    keyframe_interval,
+    stream_of,
+)
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.media, pytest.mark.usefixtures("gstreamer")]
@@ -22,21 +28,6 @@ def _report(worker: ProjectProc) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=2) as resp:
         found: dict[str, Any] = json.loads(resp.read())
     return found
-
-
-def _keyframe_interval(url: str) -> float:
-    """Seconds between the first two keyframes ffprobe reads (packet flags K)."""
-    proc = subprocess.run(
-        [
-            "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-select_streams", "v:0",
-            "-read_intervals", "%+6", "-show_entries", "packet=pts_time,flags", "-of", "json", url,
-        ],
-        capture_output=True, text=True, timeout=30, check=True,
-    )  # fmt: skip
-    packets = json.loads(proc.stdout)["packets"]
-    keys = [float(p["pts_time"]) for p in packets if "K" in p.get("flags", "")]
-    assert len(keys) >= 2, packets[:5]
-    return keys[1] - keys[0]
 
 
 @pytest.mark.parametrize(("rate", "gop"), [(30, 60), (25, 25)])
@@ -54,7 +45,7 @@ def test_frame_rate_and_keyframe_interval_match_ffprobe(
     src = mediamtx.rtsp(f"live/{sid}/in")
     want_fps = fps(stream_of(ffprobe_streams(src), "video"))
     assert got["frameRate"] == pytest.approx(want_fps, abs=0.05)
-    assert got["keyframeInterval"] == pytest.approx(_keyframe_interval(src), abs=0.01)
+    assert got["keyframeInterval"] == pytest.approx(keyframe_interval(src), abs=0.01)
     assert got["keyframeInterval"] == pytest.approx(gop / rate, abs=0.01)
     metrics = worker.metrics()
     assert metrics["worker_input_frame_rate"] == got["frameRate"]

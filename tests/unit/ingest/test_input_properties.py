@@ -25,6 +25,7 @@ from livestream_operator.ingest.input_properties import (
     decide,
     parse_tracks,
     round_kbps,
+    window,
 )
 from livestream_operator.mediamtx.control_api import PathInfo
 from tests.support.fake_mediamtx import RECORDING
@@ -114,6 +115,17 @@ def test_bitrate_is_the_growth_of_one_sources_bytes() -> None:
     assert bitrate(first, Counted("s2", 2_000_000, 15.0)) is None  # another publish
     assert bitrate(first, Counted("s1", 10, 15.0)) is None  # counter reset
     assert bitrate(first, Counted("s1", 1_100_000, 10.1)) is None  # too close
+
+
+def test_the_status_bitrate_is_a_mean_over_ten_seconds_or_more() -> None:
+    start = Counted("s1", 0, 100.0)
+    anchor, bps = window(None, start)
+    assert (anchor, bps) == (start, None)
+    assert window(anchor, Counted("s1", 100_000, 105.0)) == (start, None)  # too short yet
+    later = Counted("s1", 2_500_000, 110.0)
+    assert window(anchor, later) == (later, 2_000_000)
+    other = Counted("s2", 10, 111.0)
+    assert window(later, other) == (other, None)  # a new publish starts over
 
 
 TRACKS = parse_tracks(PathInfo.from_api(RECORDED).tracks)
