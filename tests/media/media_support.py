@@ -330,8 +330,11 @@ def publisher_args(
     audio: str = "aac",
     fmt: str = "flv",
     preset: str = "veryfast",
+    gop: int = 0,
 ) -> list[str]:
-    """ffmpeg test-pattern publisher: testsrc video and a sine of `sine_hz`."""
+    """ffmpeg test-pattern publisher: testsrc video and a sine of `sine_hz`; a
+    keyframe every `gop` frames (0: every second)."""
+    gop = gop or fps
     vcodec = {
         "h264": [
             "-c:v",
@@ -341,7 +344,7 @@ def publisher_args(
             "-tune",
             "zerolatency",
             "-g",
-            str(fps),
+            str(gop),
             "-pix_fmt",
             "yuv420p",
         ],
@@ -353,7 +356,7 @@ def publisher_args(
             "-tune",
             "zerolatency",
             "-g",
-            str(fps),
+            str(gop),
             "-pix_fmt",
             "yuv420p",
             "-x265-params",
@@ -551,6 +554,20 @@ def fps(stream: dict[str, Any]) -> float:
             if value:
                 return value
     return 0.0
+
+
+def keyframe_interval(url: str, timeout: float = 30.0) -> float:
+    """Seconds between the first two video keyframes ffprobe reads (packet flag K)."""
+    proc = subprocess.run(
+        [
+            "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-select_streams", "v:0",
+            "-read_intervals", "%+6", "-show_entries", "packet=pts_time,flags", "-of", "json", url,
+        ],
+        capture_output=True, text=True, timeout=timeout, check=True,
+    )  # fmt: skip
+    keys = [float(p["pts_time"]) for p in json.loads(proc.stdout)["packets"] if "K" in p["flags"]]
+    assert len(keys) >= 2, keys
+    return keys[1] - keys[0]
 
 
 def packet_times(url: str, packets: int = 200, timeout: float = 40.0) -> dict[str, list[float]]:

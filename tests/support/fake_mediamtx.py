@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ class FakeMediaMTX:
         self.paths: dict[str, dict[str, Any]] = {}
         self.failing = False
         self.requests = 0
+        self._rates: dict[str, tuple[float, float, int]] = {}
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -39,12 +41,23 @@ class FakeMediaMTX:
         self.server.shutdown()
         self.server.server_close()
 
-    def publish(self, name: str, source_id: str, source_type: str = "rtmpConn") -> None:
+    def publish(
+        self, name: str, source_id: str, source_type: str = "rtmpConn", bitrate: float = 0
+    ) -> None:
+        """`bitrate` (bits/s): inboundBytes grows at that rate from now on."""
         item = copy.deepcopy(self.template)
         item.update(name=name, confName="~^live/", available=True, ready=True)
         item["source"] = {"type": source_type, "id": source_id}
         with self._lock:
             self.paths[name] = item
+            self._rates[name] = (bitrate, time.monotonic(), int(item.get("inboundBytes") or 0))
+
+    def _listed(self, item: dict[str, Any]) -> dict[str, Any]:
+        rate, since, base = self._rates.get(item["name"], (0.0, 0.0, 0))
+        if not rate:
+            return item
+        grown = base + int(rate / 8 * (time.monotonic() - since))
+        return {**item, "inboundBytes": grown, "bytesReceived": grown}
 
     def unpublish(self, name: str) -> None:
         with self._lock:
@@ -70,7 +83,10 @@ class FakeMediaMTX:
                 page = int(query.get("page", ["0"])[0])
                 per_page = int(query.get("itemsPerPage", ["100"])[0])
                 with fake._lock:
-                    items = sorted(fake.paths.values(), key=lambda i: i["name"])
+                    items = [
+                        fake._listed(i)
+                        for i in sorted(fake.paths.values(), key=lambda i: i["name"])
+                    ]
                 page_count = max(1, -(-len(items) // per_page))
                 body = json.dumps(
                     {

@@ -122,6 +122,13 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "jsonPath": ".status.graceDeadline",
         "priority": 1,
     },
+    {
+        "name": "Resolution",
+        "type": "string",
+        "jsonPath": ".status.input.video.resolution",
+        "priority": 1,
+    },
+    {"name": "Kbps", "type": "integer", "jsonPath": ".status.input.bitrateKbps", "priority": 1},
     {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
 ]
 

@@ -96,6 +96,14 @@ OUTPUT_AUDIO: dict[WorkerMode, tuple[int, int]] = {
     WorkerMode.TONE: (44100, 2),
     WorkerMode.PROCESS: (backend_protocol.SAMPLE_RATE, backend_protocol.CHANNELS),
 }
+# Every worker measures its input video's frame rate and keyframe interval (MediaMTX
+# does not report them) and answers an InputReport at INPUT_PATH on
+# WORKER_METRICS_PORT; the operator asks at most every INPUT_POLL_SECONDS, and
+# sooner for a new publish (status.input.frameRate, keyframeInterval).
+INPUT_PATH = "/v1/input"
+INPUT_POLL_SECONDS = 300.0
+# A first answer comes once the output flows and one GOP has passed.
+INPUT_FIRST_POLL_SECONDS = 10.0
 
 
 def refused_backend_secret(secret: str, internal_secret: str) -> str | None:
@@ -187,6 +195,13 @@ class DestinationReport(_Json):
     last_retry_time: str | None = None  # RFC 3339
     next_retry_time: str | None = None  # RFC 3339
     since: str  # RFC 3339: when the state began
+
+
+class InputReport(_Json):
+    """A worker's answer at INPUT_PATH: its last sample of the input video."""
+
+    frame_rate: float | None = Field(default=None, ge=0, le=1000)
+    keyframe_interval: float | None = Field(default=None, ge=0, le=3600)  # seconds
 
 
 class ContractError(ValueError):

@@ -589,6 +589,7 @@ class ConditionType(StrEnum):
     DESTINATIONS_HEALTHY = "DestinationsHealthy"
     PROCESSING = "Processing"  # process mode: the backend answers in time
     RECORDING = "Recording"  # spec.recording: recording, off, or out of storage
+    INPUT_LOSS = "InputLoss"  # the publisher is gone while the stream lives (its grace period)
 
 
 # RFC 3339 times as Kubernetes stores them; see format_time().
@@ -635,6 +636,56 @@ class OutputStatus(WireModel):
     available: bool = Field(default=False, description="Whether processed output is flowing.")
     source_id: str | None = Field(default=None, description="Id of the worker's publish.")
     available_since: Time | None = Field(default=None, description="RFC 3339 time.")
+
+
+class VideoProperties(WireModel):
+    """The publisher's video track, as MediaMTX parsed it (its Control API's tracks2)."""
+
+    codec: str | None = Field(default=None, description="e.g. H264, H265, AV1, VP9.")
+    profile: str | None = Field(default=None, description="e.g. High, Main.")
+    level: str | None = Field(default=None, description="e.g. 3.1.")
+    width: int | None = Field(default=None, ge=0, description="Pixels.")
+    height: int | None = Field(default=None, ge=0, description="Pixels.")
+    resolution: str | None = Field(
+        default=None, description="<width>x<height>, e.g. 1280x720 (for -o wide)."
+    )
+
+
+class AudioProperties(WireModel):
+    """The publisher's audio track, as MediaMTX parsed it."""
+
+    codec: str | None = Field(default=None, description="e.g. AAC, Opus, AC-3.")
+    sample_rate: int | None = Field(default=None, ge=0, description="Hz, e.g. 48000.")
+    channels: int | None = Field(default=None, ge=0, description="e.g. 2.")
+
+
+class InputStatus(WireModel):
+    """What the publisher sends (status.input). Codecs and sizes change only with a
+    new publish; the bitrate changes all the time, so status holds a rounded value
+    rewritten at most every few minutes (the live figure is the metric
+    livestream_input_bitrate_bits_per_second). MediaMTX's path list gives all but
+    the frame rate and keyframe interval, which the worker measures."""
+
+    source_id: str | None = Field(
+        default=None, description="The ingest source (status.ingest.sourceId) described."
+    )
+    since: Time | None = Field(default=None, description="RFC 3339 time these were first seen.")
+    video: VideoProperties | None = Field(default=None, description="The video track.")
+    audio: AudioProperties | None = Field(default=None, description="The audio track.")
+    bitrate_kbps: int | None = Field(
+        default=None,
+        ge=0,
+        description="Bitrate of the whole publish in kbit/s, two significant digits.",
+    )
+    bitrate_time: Time | None = Field(
+        default=None, description="RFC 3339 time bitrateKbps was measured."
+    )
+    frame_rate: float | None = Field(
+        default=None, ge=0, description="Video frames per second, as the worker measures them."
+    )
+    keyframe_interval: float | None = Field(
+        default=None, ge=0, description="Seconds between video keyframes, as the worker measures."
+    )
 
 
 class PodStatusSummary(WireModel):
@@ -779,7 +830,7 @@ class ForwarderStatus(PodStatusSummary):
 class Condition(WireModel):
     type: ConditionType = Field(
         description="Ready, IngestAvailable, WorkerReady, OutputAvailable, "
-        "DestinationsHealthy, Processing or Recording."
+        "DestinationsHealthy, Processing, Recording or InputLoss."
     )
     status: Literal["True", "False", "Unknown"]
     reason: str = Field(description="CamelCase reason.")
@@ -805,6 +856,7 @@ class LiveStreamStatus(WireModel):
     )
     failover: FailoverStatus | None = None
     output: OutputStatus | None = None
+    input: InputStatus | None = None
     worker: PodStatusSummary | None = None
     forwarder: ForwarderStatus | None = None
     processing: ProcessingStatus | None = None

@@ -1,8 +1,9 @@
-"""Prometheus metrics of the ingest side: hook events, resync, recording segments."""
+"""Prometheus metrics of the ingest side: hook events, resync, recording segments,
+the publishers' bitrates."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -31,4 +32,10 @@ RECORDING_SEGMENTS = Counter(
 HOOK_UNAUTHENTICATED = Counter(
     "livestream_hook_unauthenticated_total",
     "Hook calls refused for a missing or wrong hook token.",
+)
+INPUT_BITRATE = Gauge(
+    "livestream_input_bitrate_bits_per_second",
+    "What each publisher sends to live/<id>/in, from MediaMTX's inboundBytes between two "
+    "resync passes (status.input.bitrateKbps is this, rounded and rewritten rarely).",
+    ["stream"],
 )

@@ -8,17 +8,21 @@ the differences it finds, through the same rules as the hook receiver.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from ..api import naming
-from ..api.v1alpha1 import IngestStatus, LiveStream, OutputStatus, parse_time
+from ..api.naming import PathRole
+from ..api.ownership import FieldManager
+from ..api.v1alpha1 import IngestStatus, LiveStream, LiveStreamStatus, OutputStatus, parse_time
 from ..kube import KubeError
 from ..mediamtx.control_api import CircuitOpen, MediaMTXClient, MediaMTXError, PathInfo
-from . import metrics
+from . import input_properties, metrics
 from .conditional_writer import ConditionalWriter
 from .hook_event import HookEvent, HookKind
 from .rules import Result
@@ -98,6 +102,10 @@ class Resync:
         self.writer = writer
         self.livestreams = livestreams
         self.interval = interval
+        # Each ingest path's inboundBytes at the last pass (the metric is the growth
+        # since) and at the start of its status window (input_properties.window).
+        self._counted: dict[str, input_properties.Counted] = {}
+        self._windows: dict[str, input_properties.Counted] = {}
 
     async def run(self) -> None:
         while True:
@@ -137,5 +145,53 @@ class Resync:
                         "result": outcome.decision.result.value,
                     },
                 )
+        await self._input_properties(paths)
         metrics.RESYNC_RUNS.labels("ok").inc()
         return applied
+
+    async def _input_properties(self, paths: Iterable[PathInfo]) -> None:
+        """status.input of every publishing stream, and its bitrate metric. The
+        cached object decides first, so a stream with nothing new costs no request."""
+        now, at = datetime.now(UTC), time.monotonic()
+        by_id = {ls.spec.stream_id: ls for ls in self.livestreams.values()}
+        counted: dict[str, input_properties.Counted] = {}
+        for p in paths:
+            try:
+                where = naming.parse_path(p.name)
+            except naming.PathError:
+                continue
+            if where.role is not PathRole.INGEST or not p.available:
+                continue
+            count = input_properties.Counted(p.source_id, p.inbound_bytes, at)
+            counted[where.stream_id] = count
+            live_bps = input_properties.bitrate(self._counted.get(where.stream_id), count)
+            if live_bps is not None:
+                metrics.INPUT_BITRATE.labels(where.stream_id).set(live_bps)
+            self._windows[where.stream_id], bps = input_properties.window(
+                self._windows.get(where.stream_id), count
+            )
+            cached = by_id.get(where.stream_id)
+            tracks = input_properties.parse_tracks(p.tracks)
+            if (
+                cached is None
+                or input_properties.decide(cached.status, p.source_id, tracks, bps, now) is None
+            ):
+                continue
+
+            def decide(
+                ls: LiveStream,
+                source: str = p.source_id,
+                tracks: input_properties.Tracks = tracks,
+                bps: float | None = bps,
+            ) -> LiveStreamStatus | None:
+                return input_properties.decide(ls.status, source, tracks, bps, now)
+
+            try:
+                await self.writer.update(where.stream_id, decide, FieldManager.INGEST)
+            except (KubeError, OSError, TimeoutError) as exc:
+                log.warning("resync: input properties not written", extra={"reason": str(exc)})
+        for gone in self._counted.keys() - counted.keys():
+            with contextlib.suppress(KeyError):  # never measured: no series
+                metrics.INPUT_BITRATE.remove(gone)
+        self._counted = counted
+        self._windows = {k: v for k, v in self._windows.items() if k in counted}

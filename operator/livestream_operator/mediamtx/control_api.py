@@ -102,22 +102,33 @@ class CircuitBreaker:
 @dataclass(frozen=True)
 class PathInfo:
     name: str
+    # A publisher (or the worker, for out) is there. MediaMTX's own `available`
+    # also holds while an alwaysAvailable path plays its offline fill; only
+    # `online` says the source is there, so that is what this is.
     available: bool
     source_type: str
     source_id: str
+    # tracks2 as MediaMTX sent it ({codec, codecProps} each), and the bytes it got.
+    tracks: tuple[dict[str, Any], ...] = ()
+    inbound_bytes: int = 0
 
     @classmethod
     def from_api(cls, item: dict[str, Any]) -> PathInfo:
         source = item.get("source") or {}
-        # 1.19+ says available; older releases said ready. An always-available
-        # path (out with spec.inputLoss.fill Slate) is available on its slate too:
-        # `online` says whether a source publishes, and that is what counts here.
-        available = item.get("available", item.get("ready", False)) and item.get("online", True)
+        # 1.19+ says available; older releases said ready; 1.20 adds online.
+        available = item.get("available", item.get("ready", False))
+        online = item.get("online", True)
+        tracks = item.get("tracks2")
+        inbound = item.get("inboundBytes")
         return cls(
             name=str(item.get("name", "")),
-            available=bool(available),
+            available=bool(available) and bool(online),
             source_type=str(source.get("type", "")),
             source_id=str(source.get("id", "")),
+            tracks=tuple(t for t in tracks if isinstance(t, dict))
+            if isinstance(tracks, list)
+            else (),
+            inbound_bytes=inbound if isinstance(inbound, int) and inbound >= 0 else 0,
         )
 
 

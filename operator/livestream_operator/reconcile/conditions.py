@@ -23,6 +23,9 @@ class WantedCondition:
     ok: bool
     reason: str
     message: str = ""
+    # When the status turned, where the concern knows it better than the reconcile
+    # that sees it (InputLoss: the publisher's not-ready, not the reconcile after).
+    since: datetime | None = None
 
 
 def merge_conditions(
@@ -41,7 +44,7 @@ def merge_conditions(
                 status=status,
                 reason=cond.reason,
                 message=cond.message,
-                last_transition_time=format_time(now)
+                last_transition_time=format_time(cond.since or now)
                 if changed or prev is None
                 else prev.last_transition_time,
                 observed_generation=generation,

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from pydantic import ValidationError
@@ -23,11 +24,15 @@ from ..api.ownership import FieldManager, owned_part
 from ..api.pod_contract import (
     DESTINATION_PATH,
     DESTINATION_POLL_SECONDS,
+    INPUT_FIRST_POLL_SECONDS,
+    INPUT_PATH,
+    INPUT_POLL_SECONDS,
     PROCESSING_PATH,
     PROCESSING_POLL_SECONDS,
     RETRY_PATH,
     WORKER_METRICS_PORT,
     DestinationReport,
+    InputReport,
     ProcessingReport,
     forwarder_port,
 )
@@ -39,6 +44,8 @@ from . import metrics
 from .cache import Key, LiveStreamCache
 from .destinations import RETRY_ANNOTATION, retry_request, to_ask
 from .failover import reading
+from .input_cadence import complete
+from .input_loss import Measured, Measurement
 from .observed import ObservedPod
 from .plan import Plan, plan
 from .pods import COMPONENT_LABEL, FORWARDER, STREAM_LABEL, WORKER, destination_container
@@ -55,6 +62,16 @@ POD_TIMEOUT = 1.0
 # write wakes one) keep the stored status.processing instead.
 PROCESSING_MIN_INTERVAL = PROCESSING_POLL_SECONDS * 0.8
 DESTINATION_MIN_INTERVAL = DESTINATION_POLL_SECONDS * 0.8
+
+
+_Report = TypeVar("_Report", ProcessingReport, InputReport)
+
+
+@dataclass(frozen=True)
+class _Asked:
+    source: str | None  # the ingest source the worker was reading
+    at: float  # monotonic
+    complete: bool  # it had measured
 
 
 class Controller:
@@ -75,6 +92,7 @@ class Controller:
         self.pods: dict[Key, dict[str, ObservedPod]] = {}
         self._asked: dict[str, float] = {}  # worker Pod uid -> when it was last asked
         self._asked_forwarder: dict[str, float] = {}  # forwarder Pod uid -> the same
+        self._input_asked: dict[str, _Asked] = {}  # worker Pod uid -> its last InputReport ask
 
     # ------------------------------------------------------------- watch events
 
@@ -124,6 +142,7 @@ class Controller:
             children.pop(pod.name, None)
             self._asked.pop(pod.metadata.uid, None)
             self._asked_forwarder.pop(pod.metadata.uid, None)
+            self._input_asked.pop(pod.metadata.uid, None)
             if not children:
                 del self.pods[key]
         else:
@@ -179,6 +198,7 @@ class Controller:
         livestream = self.livestreams.get(key, livestream)
         report = await self._processing_report(livestream)
         reports = await self._destination_reports(livestream, force=retried)
+        input_report, ask_again = await self._input_report(livestream)
         decided = plan(
             livestream,
             dict(self.pods.get(key, {})),
@@ -186,6 +206,7 @@ class Controller:
             datetime.now(UTC),
             processing=report,
             destinations=reports,
+            input_report=input_report,
         )
 
         if decided.delete_livestream:
@@ -206,6 +227,8 @@ class Controller:
                 continue
             await self._create_pod(livestream, pod)
         requeue = decided.requeue_after
+        if ask_again is not None:
+            requeue = ask_again if requeue is None else min(requeue, ask_again)
         if self.pool is not None:
             for child in list(self.pods.get(key, {}).values()):
                 if child.owned_by(livestream.metadata.uid):
@@ -216,15 +239,12 @@ class Controller:
         await self._write_status(livestream, decided)
         for event in decided.events:
             await self._post_event(livestream, event)
+        _record(decided.measurements)
         self._count_phases()
         return requeue
 
-    async def _processing_report(self, livestream: LiveStream) -> ProcessingReport | None:
-        """A process-mode worker's ProcessingReport; None when it is not due, not
-        running or not answering (the plan then keeps what the status says)."""
-        if livestream.spec.worker.mode is not WorkerMode.PROCESS or self.session is None:
-            return None
-        worker = next(
+    def _running_worker(self, livestream: LiveStream) -> ObservedPod | None:
+        return next(
             (
                 p
                 for p in self.pods.get(livestream.key, {}).values()
@@ -236,6 +256,13 @@ class Controller:
             ),
             None,
         )
+
+    async def _processing_report(self, livestream: LiveStream) -> ProcessingReport | None:
+        """A process-mode worker's ProcessingReport; None when it is not due, not
+        running or not answering (the plan then keeps what the status says)."""
+        if livestream.spec.worker.mode is not WorkerMode.PROCESS or self.session is None:
+            return None
+        worker = self._running_worker(livestream)
         if worker is None:
             return None
         uid, now = worker.metadata.uid, time.monotonic()
@@ -243,22 +270,54 @@ class Controller:
         if last is not None and now - last < PROCESSING_MIN_INTERVAL:
             return None
         self._asked[uid] = now
-        url = f"http://{worker.status.pod_ip}:{WORKER_METRICS_PORT}{PROCESSING_PATH}"
+        return await self._ask(worker, PROCESSING_PATH, ProcessingReport)
+
+    async def _input_report(
+        self, livestream: LiveStream
+    ) -> tuple[InputReport | None, float | None]:
+        """The worker's InputReport when due, and when to ask next (None: no worker).
+
+        Due at once for a new worker or a new publish, then every
+        INPUT_FIRST_POLL_SECONDS until it has measured, then every INPUT_POLL_SECONDS."""
+        worker = self._running_worker(livestream)
+        if worker is None or self.session is None:
+            return None, None
+        ingest = livestream.status.ingest
+        source = ingest.source_id if ingest else None
+        uid, now = worker.metadata.uid, time.monotonic()
+        asked = self._input_asked.get(uid)
+        if asked is not None and asked.source == source:
+            wait = INPUT_POLL_SECONDS if asked.complete else INPUT_FIRST_POLL_SECONDS
+            if now - asked.at < wait:
+                return None, wait - (now - asked.at)
+        report = await self._ask(worker, INPUT_PATH, InputReport)
+        done = complete(report)
+        self._input_asked[uid] = _Asked(source, now, done)
+        return report, INPUT_POLL_SECONDS if done else INPUT_FIRST_POLL_SECONDS
+
+    async def _ask(self, worker: ObservedPod, path: str, model: type[_Report]) -> _Report | None:
+        """GET a worker's report; None when it does not answer as it should."""
+        assert self.session is not None
+        url = f"http://{worker.status.pod_ip}:{WORKER_METRICS_PORT}{path}"
         try:
             async with self.session.get(
                 url, timeout=aiohttp.ClientTimeout(total=POD_TIMEOUT)
             ) as resp:
                 if resp.status != 200:
                     log.debug(
-                        "worker's processing report unavailable",
-                        extra={"pod": worker.name, "status": resp.status},
+                        "worker's report unavailable",
+                        extra={"pod": worker.name, "path": path, "status": resp.status},
                     )
                     return None
-                return ProcessingReport.model_validate_json(await resp.read())
+                return model.model_validate_json(await resp.read())
         except Exception as exc:  # whatever the worker does, the reconcile goes on
             log.debug(
-                "worker's processing report unavailable",
-                extra={"pod": worker.name, "reason": f"{type(exc).__name__}: {exc}"[:300]},
+                "worker's report unavailable",
+                extra={
+                    "pod": worker.name,
+                    "path": path,
+                    "reason": f"{type(exc).__name__}: {exc}"[:300],
+                },
             )
             return None
 
@@ -423,6 +482,7 @@ class Controller:
         log.info("deleted LiveStream after its grace period")
         for event in decided.events:
             await self._post_event(livestream, event)
+        _record(decided.measurements)
 
     async def _write_status(self, livestream: LiveStream, decided: Plan) -> None:
         # A reconcile that changes nothing writes nothing (and so wakes nobody).
@@ -450,3 +510,13 @@ class Controller:
     def _count_phases(self) -> None:
         for phase, count in self.livestreams.by_phase().items():
             metrics.LIVESTREAMS.labels(phase.value if phase else "Unknown").set(count)
+
+
+def _record(measurements: list[Measurement]) -> None:
+    for m in measurements:
+        if m.kind is Measured.LOSS_STARTED:
+            metrics.INPUT_LOSSES.inc()
+        elif m.kind is Measured.LOSS_ENDED and m.outcome is not None:
+            metrics.INPUT_LOSS_DURATION.labels(m.outcome.value).observe(m.seconds)
+        elif m.kind is Measured.STARTUP:
+            metrics.STARTUP.observe(m.seconds)

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the reconcile side: the loop, its queue, the LiveStreams."""
+"""Prometheus metrics of the reconcile side: the loop, its queue, the LiveStreams,
+their start-ups and input losses."""
 
 from __future__ import annotations
 
@@ -24,4 +25,21 @@ POOL_CLAIMS = Counter(
     "livestream_worker_pool_claims_total",
     "Attempts to give a new stream a warm worker, by outcome (claimed, empty, conflict).",
     ["outcome"],
+)
+STARTUP = Histogram(
+    "livestream_startup_seconds",
+    "Time from live/<id>/in available (MediaMTX has the publish; for RTMP after its 2 s "
+    "analysis) to live/<id>/out available (the worker publishes), per start.",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60),
+)
+INPUT_LOSSES = Counter(
+    "livestream_input_losses_total",
+    "Times a live stream's publisher went away (the InputLoss condition turned True).",
+)
+INPUT_LOSS_DURATION = Histogram(
+    "livestream_input_loss_seconds",
+    "How long a publisher stayed away, by outcome (recovered within the grace period, or "
+    "expired); its sum is the time the output spent on its input-loss fill.",
+    ["outcome"],
+    buckets=(1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600),
 )

@@ -112,6 +112,9 @@ def activity_of(livestream: LiveStream, settings: Settings, now: datetime) -> Ac
 def phase(
     spec: LiveStreamSpec, act: Activity, worker: PodStatusSummary, output: OutputStatus
 ) -> tuple[Phase, str]:
+    """The ingest decides first: without a publisher the stream is Reconnecting
+    (or over) whatever `out` does, since `out` may play a fill meanwhile; `out`
+    only tells Starting from Live while the publisher is there."""
     if act.active:
         if worker.state is PodState.FAILED:
             return Phase.FAILED, f"worker failed: {worker.message or 'unknown'}"
@@ -154,6 +157,14 @@ def phase_conditions(
         WantedCondition(
             ConditionType.OUTPUT_AVAILABLE,
             output.available,
-            "Flowing" if output.available else "NoOutput",
+            _output_reason(available, output),
         ),
     ]
+
+
+def _output_reason(available: bool, output: OutputStatus) -> str:
+    """`out` can outlive its input (an input-loss fill plays on it): then it says
+    so, and the phase, the Ready and IngestAvailable conditions follow the ingest."""
+    if not output.available:
+        return "NoOutput"
+    return "Flowing" if available else "Filling"

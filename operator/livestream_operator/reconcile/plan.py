@@ -21,9 +21,11 @@ from ..api.pod_contract import (
     DESTINATION_POLL_SECONDS,
     PROCESSING_POLL_SECONDS,
     DestinationReport,
+    InputReport,
     ProcessingReport,
 )
 from ..api.v1alpha1 import (
+    IngestStatus,
     InputChoice,
     Lifecycle,
     LiveStream,
@@ -47,6 +49,14 @@ from .destinations import (
     to_ask,
 )
 from .failover import Selection, reading, select_input
+from .input_cadence import cadence_status
+from .input_loss import (
+    Measurement,
+    input_loss_condition,
+    input_loss_transitions,
+    loss_since,
+    startup,
+)
 from .observed import ObservedPod
 from .phase import activity_of, phase, phase_conditions
 from .playback import playback_status
@@ -77,6 +87,8 @@ class Plan:
     delete: list[PodDeletion] = field(default_factory=list)
     delete_livestream: bool = False
     events: list[KubeEvent] = field(default_factory=list)
+    # Figures for the metrics, recorded once the status is written.
+    measurements: list[Measurement] = field(default_factory=list)
     requeue_after: float | None = None
 
 
@@ -88,11 +100,13 @@ def plan(
     *,
     processing: ProcessingReport | None = None,
     destinations: Mapping[str, DestinationReport] | None = None,
+    input_report: InputReport | None = None,
 ) -> Plan:
     """`processing`: what a process-mode worker last reported (None when it was not
     asked or not reachable this time: the stored status.processing stands);
     `destinations`: what the forwarder's containers reported, by destination
-    (those not asked or not answering keep their stored state)."""
+    (those not asked or not answering keep their stored state); `input_report`:
+    the same for the worker's measure of its input video."""
     spec, meta, status = livestream.spec, livestream.metadata, livestream.status
     output = status.output or OutputStatus()
     result = Plan(status=status)
@@ -107,6 +121,7 @@ def plan(
                 f"ingest gone for {spec.grace_period_seconds}s",
             )
         )
+        result.measurements.extend(input_loss_transitions(livestream, None, now)[1])
         return result
 
     # Pods of an earlier LiveStream with the same name wait for the garbage
@@ -149,6 +164,10 @@ def plan(
         else []
     )
     conditions = phase_conditions(phase_now, message, act.available, worker_summary, output)
+    input_loss = input_loss_condition(
+        livestream, act, loss_since(status.ingest or IngestStatus(), act)
+    )
+    conditions.append(input_loss)
     processing_status, processing_cond = process_mode(
         livestream, settings, worker, desired_worker is not None, processing, now
     )
@@ -171,6 +190,7 @@ def plan(
         processing=processing_status,
         playback=playback_status(spec.stream_id, settings),
         failover=selection.failover if selection else None,
+        input=cadence_status(status.input, input_report),
         conditions=merge_conditions(status.conditions, conditions, now, meta.generation),
     )
     if selection and status.failover != selection.failover and selection.failover.reason:
@@ -188,6 +208,10 @@ def plan(
     result.events.extend(warn_once(status.conditions, conditions, WARN_ONCE))
     result.events.extend(processing_events(status.processing, processing_status))
     result.events.extend(destination_events(stored_dests, dests))
+    loss_events, loss_measured = input_loss_transitions(livestream, input_loss, now)
+    result.events.extend(loss_events)
+    result.measurements.extend(loss_measured)
+    result.measurements.extend(startup(livestream, phase_now, output))
     result.requeue_after = act.wake_after(now)
     if to_ask(dests, forwarder):
         # Some destination is trying: look again so the status follows its reports.

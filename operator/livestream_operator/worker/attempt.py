@@ -33,11 +33,13 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import GLib, Gst  # noqa: E402
 
+from ..api.pod_contract import InputReport  # noqa: E402
 from ..api.v1alpha1 import InputLossFill, WorkerMode  # noqa: E402
+from .cadence import FIRST_SAMPLE_AFTER, SAMPLE_EVERY, CadenceSample  # noqa: E402
 from .config import WorkerConfig  # noqa: E402
 from .errors import BusErrors, Outcome, missing_tracks, unsupported  # noqa: E402
 from .fragments import Pcm  # noqa: E402
-from .graph import Graph, ancestry, identity_stats, running_time  # noqa: E402
+from .graph import Graph, ancestry, declared_rate, identity_stats, running_time  # noqa: E402
 from .meters import Meters  # noqa: E402
 from .metrics import ErrorKind, State, WorkerMetrics  # noqa: E402
 from .output import Output  # noqa: E402
@@ -102,6 +104,10 @@ class Attempt:
         self._lock = threading.Lock()  # the timers: PAD_WAIT's start in streaming threads
         self._timers: list[int] = []
         self._bus_watch = 0
+        # The input video's pad, sampled for its cadence from time to time (cadence.py).
+        self._video_pad: Any = None
+        self._next_cadence = 0.0
+        metrics.cadence = InputReport()  # a new attempt may read a new publish
 
         self.graph = Graph(cfg, self.protocol)
         self.meters = Meters(metrics, self.protocol, identity_stats, GLib.idle_add)
@@ -196,6 +202,8 @@ class Attempt:
             self.meters.count(track.counter_out, self.meters.frames_out(media))
         if self.keyframe is not None:
             self.graph.probe(track.held_pad, functools.partial(self._until_keyframe, media))
+        if media == "video":
+            self._video_pad = track.held_pad
         if media == "video" and self.tone is not None:
             self.graph.probe(track.held_pad, self._on_first_video)
         self.graph.start_track(track, pad)
@@ -323,6 +331,7 @@ class Attempt:
 
     def _on_flowing(self) -> bool:
         self.flowed = True
+        self._next_cadence = time.monotonic() + FIRST_SAMPLE_AFTER
         if not self.done:
             self.metrics.set_state(State.RUNNING)
             self.log.info(
@@ -335,11 +344,32 @@ class Attempt:
             )
         return False
 
+    def _sample_cadence(self, now: float) -> None:
+        """Probe the input video for one GOP (streaming thread), then leave."""
+        if self._video_pad is None or now < self._next_cadence:
+            return
+        self._next_cadence = now + SAMPLE_EVERY
+        sample = CadenceSample(declared_rate(self._video_pad.get_current_caps()))
+
+        def probe(pad: Any, info: Any) -> Any:
+            buf = info.get_buffer()
+            pts = buf.pts if buf.pts != Gst.CLOCK_TIME_NONE else None
+            key = not buf.has_flags(Gst.BufferFlags.DELTA_UNIT)
+            measured = sample.add(pts, key)
+            if measured is None:
+                return Gst.PadProbeReturn.OK
+            GLib.idle_add(self.metrics.measured, measured)
+            return self.graph.forget(pad, info)
+
+        self.graph.probe(self._video_pad, probe)
+
     def _tick(self) -> bool:
         self.meters.poll()
+        now = time.monotonic()
         if self.flowed and not self.meters.sampling:
             self.output.sample_av_offset(self.meters.begin_sample)
-        now = time.monotonic()
+        if self.flowed:
+            self._sample_cadence(now)
         if not self.flowed and now - self.started > CONNECT_TIMEOUT:
             self.finish(
                 Outcome(ErrorKind.STALL, f"no output within {CONNECT_TIMEOUT:.0f} s", False)

@@ -271,3 +271,12 @@ class Graph:
             obj.disconnect(handler)
         for pad, probe in probes:
             pad.remove_probe(probe)
+
+
+def declared_rate(caps: Any) -> float | None:
+    """The frame rate in a parsed video track's caps (h264parse takes it from the
+    SPS's VUI timing); None when the stream declares none (0/1) or no caps yet."""
+    if caps is None or caps.get_size() == 0:
+        return None
+    ok, num, den = caps.get_structure(0).get_fraction("framerate")
+    return num / den if ok and num > 0 and den > 0 else None

@@ -10,7 +10,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, Info
 
 from .. import health_endpoint
-from ..api.pod_contract import FallbackReason
+from ..api.pod_contract import INPUT_PATH, FallbackReason, InputReport
+from .cadence import Measured
 
 
 class State(enum.StrEnum):
@@ -126,6 +127,18 @@ class WorkerMetrics:
             "1 while the worker has a session with its processing backend",
             registry=r,
         )
+        self.frame_rate = Gauge(
+            "worker_input_frame_rate",
+            "Frames per second of the input video, from its timestamps over one GOP "
+            "(sampled every minute)",
+            registry=r,
+        )
+        self.keyframe_interval = Gauge(
+            "worker_input_keyframe_interval_seconds",
+            "Seconds between two keyframes of the input video (sampled every minute)",
+            registry=r,
+        )
+        self.cadence = InputReport()
         self.state = Enum(
             "lso_worker_state", "Worker state", states=[s.value for s in State], registry=r
         )
@@ -142,6 +155,21 @@ class WorkerMetrics:
         """Label the worker (a pool worker learns its stream when assigned)."""
         self.info.info({"stream_id": stream_id, "mode": mode})
 
+    def measured(self, sample: Measured) -> bool:
+        """A cadence sample's result (main loop): the gauges and the InputReport."""
+        self.cadence = InputReport(
+            frame_rate=sample.frame_rate, keyframe_interval=sample.keyframe_interval
+        )
+        if sample.frame_rate is not None:
+            self.frame_rate.set(sample.frame_rate)
+        if sample.keyframe_interval is not None:
+            self.keyframe_interval.set(sample.keyframe_interval)
+        return False
+
+    def input_page(self) -> health_endpoint.Response:
+        body = self.cadence.model_dump_json(by_alias=True, exclude_none=True).encode()
+        return health_endpoint.Response(200, body, "application/json")
+
     def set_state(self, state: State) -> None:
         self.current = state
         self.state.state(state.value)
@@ -155,8 +183,9 @@ class WorkerMetrics:
         """Expose /metrics, /healthz (200 while running) and the `get` pages on
         `port` (0 disables)."""
         if port:
+            pages = {INPUT_PATH: self.input_page, **(get or {})}
             self._server = health_endpoint.serve(
-                port, self.registry, lambda: self.current is State.RUNNING, addr, get=get
+                port, self.registry, lambda: self.current is State.RUNNING, addr, get=pages
             )
 
     def close(self) -> None:

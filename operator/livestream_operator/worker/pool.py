@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .. import health_endpoint
-from ..api.pod_contract import ASSIGNMENT_PATH, WorkerAssignment
+from ..api.pod_contract import ASSIGNMENT_PATH, INPUT_PATH, WorkerAssignment
 from ..health_endpoint import Response, authorized
 from ..problems import PROBLEM_JSON, document
 from .config import WorkerConfig, assigned, assignment_errors
@@ -191,7 +191,7 @@ def healthy(pool: Pool, metrics: WorkerMetrics) -> bool:
 def serve(
     port: int, metrics: WorkerMetrics, pool: Pool, addr: str = "0.0.0.0"
 ) -> ThreadingHTTPServer:
-    """/healthz, /metrics and POST ASSIGNMENT_PATH on `port`."""
+    """/healthz, /metrics, GET INPUT_PATH and POST ASSIGNMENT_PATH on `port`."""
 
     def assign(headers: Message, read: Callable[[int], bytes]) -> Response:
         reply = pool.post(
@@ -205,5 +205,10 @@ def serve(
         )
 
     return health_endpoint.serve(
-        port, metrics.registry, lambda: healthy(pool, metrics), addr, {ASSIGNMENT_PATH: assign}
+        port,
+        metrics.registry,
+        lambda: healthy(pool, metrics),
+        addr,
+        {ASSIGNMENT_PATH: assign},
+        {INPUT_PATH: metrics.input_page},
     )

@@ -150,6 +150,7 @@ async def test_phases_follow_pods_and_output(kube: Kube, namespace: str, hooks_u
         "IngestAvailable": "True",
         "WorkerReady": "True",
         "OutputAvailable": "True",
+        "InputLoss": "False",
     }
     assert ls["status"]["worker"]["state"] == "Ready"
     assert ls["status"]["observedGeneration"] == ls["metadata"]["generation"]
