@@ -243,19 +243,23 @@ class Controller:
         self._count_phases()
         return requeue
 
-    def _running_worker(self, livestream: LiveStream) -> ObservedPod | None:
+    def _running_child(self, livestream: LiveStream, component: str) -> ObservedPod | None:
+        """The stream's running worker (or forwarder) Pod with an address, if any."""
         return next(
             (
                 p
                 for p in self.pods.get(livestream.key, {}).values()
                 if p.owned_by(livestream.metadata.uid)
-                and p.metadata.labels.get(COMPONENT_LABEL) == WORKER
+                and p.metadata.labels.get(COMPONENT_LABEL) == component
                 and p.status.phase == "Running"
                 and p.status.pod_ip
                 and not p.terminating
             ),
             None,
         )
+
+    def _running_worker(self, livestream: LiveStream) -> ObservedPod | None:
+        return self._running_child(livestream, WORKER)
 
     async def _processing_report(self, livestream: LiveStream) -> ProcessingReport | None:
         """A process-mode worker's ProcessingReport; None when it is not due, not
@@ -322,19 +326,7 @@ class Controller:
             return None
 
     def _forwarder(self, livestream: LiveStream) -> ObservedPod | None:
-        """The stream's running forwarder Pod with an address, if any."""
-        return next(
-            (
-                p
-                for p in self.pods.get(livestream.key, {}).values()
-                if p.owned_by(livestream.metadata.uid)
-                and p.metadata.labels.get(COMPONENT_LABEL) == FORWARDER
-                and p.status.phase == "Running"
-                and p.status.pod_ip
-                and not p.terminating
-            ),
-            None,
-        )
+        return self._running_child(livestream, FORWARDER)
 
     async def _destination_reports(
         self, livestream: LiveStream, *, force: bool = False
