@@ -403,6 +403,13 @@ class InputLossFill(StrEnum):
     NONE = "None"  # out ends with the input, as in earlier releases
 
 
+# spec.inputLoss.holdLastFrameSeconds: how long the worker may hold the last picture
+# (each second of it costs a decode and an H.264 encode); MediaLive's default is 1 s.
+MAX_HOLD_LAST_FRAME_SECONDS = 60
+DEFAULT_HOLD_LAST_FRAME_SECONDS = 1
+HoldLastFrameSeconds = Annotated[int, Field(ge=0, le=MAX_HOLD_LAST_FRAME_SECONDS)]
+
+
 class InputLossSpec(WireModel):
     fill: InputLossFill = Field(
         default=InputLossFill.SLATE,
@@ -410,6 +417,13 @@ class InputLossSpec(WireModel):
         "live/<id>/out plays a slate (black, STREAM IS OFFLINE) with silence until the "
         "grace deadline, so destinations and viewers keep their session; the worker "
         "normalises its audio to a fixed format for that. None: out ends with the input.",
+    )
+    hold_last_frame_seconds: HoldLastFrameSeconds = Field(
+        default=DEFAULT_HOLD_LAST_FRAME_SECONDS,
+        description="With fill Slate: for this long after the publisher is gone, out "
+        "carries the input's last keyframe as a still picture, with silence, before the "
+        f"slate (0 to {MAX_HOLD_LAST_FRAME_SECONDS}; 0: the slate at once). A publisher "
+        "back within it is taken at once. Ignored with fill None.",
     )
 
 

@@ -135,7 +135,7 @@ def test_new_livestream_uses_defaults() -> None:
         },
         "worker": {"mode": "tone", "output": "rtsp"},
         "forwarder": {"destinations": [{"name": "yt", "urlSecretRef": {"name": "s", "key": "k"}}]},
-        "inputLoss": {"fill": "None"},
+        "inputLoss": {"fill": "None", "holdLastFrameSeconds": 1},
     }
 
 
