@@ -37,22 +37,15 @@ from .metrics import WorkerMetrics  # noqa: E402
 from .output import Output  # noqa: E402
 from .pipeline import (  # noqa: E402
     AAC_ENCODERS,
-    HOLD_FPS,
     HOLD_SOURCE,
     hold_audio_chain,
+    hold_fps,
     hold_video_chain,
     output_protocol,
 )
 
 # The lost attempt's output stays until the hold is taken, or this long at most.
 TAKEOVER_TIMEOUT = 3.0
-
-
-def hold_fps(rate: float | None) -> int:
-    """The still's frame rate: the input's declared one, rounded, or HOLD_FPS."""
-    if rate is None or not 1 <= rate <= 120:
-        return HOLD_FPS
-    return round(rate)
 
 
 class Hold:

@@ -301,6 +301,13 @@ HOLD_ENCODER = "openh264enc"
 HOLD_BITRATE = 4_000_000
 
 
+def hold_fps(rate: float | None) -> int:
+    """The still's frame rate: the input's declared one, rounded, or HOLD_FPS."""
+    if rate is None or not 1 <= rate <= 120:
+        return HOLD_FPS
+    return round(rate)
+
+
 def hold_video_chain(fps: int) -> list[Element]:
     """The held keyframe, decoded once and repeated at `fps` as H.264.
 
