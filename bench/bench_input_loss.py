@@ -12,6 +12,9 @@ destination, which records what it receives (one file per publish session).
 A viewer of the destination (ffmpeg decoding 32x18 grey thumbnails, restarted
 at once whenever its input ends) stamps every frame with its arrival time.
 
+With the fill, also spec.inputLoss.holdLastFrameSeconds: HOLD_S (the worker
+holds the input's last keyframe on out before the slate; LSO_HOLD_LAST_FRAME_SECONDS).
+
 Faults: the publisher killed and back after 10 s; the worker killed
 (SIGKILL: a crash, or its Pod deleted) and a new one started 3 s later, as a
 replacement Pod would be.
@@ -26,7 +29,9 @@ Figures, per fill and fault:
   * largest gap between frames at the viewer (arrival, one clock), through the
     fault: the freeze a viewer sees, reconnects included;
   * largest gap between video timestamps in the destination's recording of its
-    longest session (what the destination's own timeline shows).
+    longest session (what the destination's own timeline shows);
+  * with the hold: the worker's CPU while it holds the still (a decode, then
+    the still encoded), against none while it waits on the slate.
 And the CPU of one worker per 720p30 stream, with the fill (its audio
 re-encoded) and without, side by side on the same input over the same window.
 """
@@ -76,6 +81,10 @@ CACHE = Path.home() / ".cache" / "livestream-operator"
 DEST = "live/dest/in"
 SLATE_LUMA = 40
 CPU_WINDOW = 20.0
+HOLD_S = 3
+# (fill, holdLastFrameSeconds), the columns
+CONFIGS = ((InputLossFill.NONE, 0), (InputLossFill.SLATE, 0), (InputLossFill.SLATE, HOLD_S))
+Config = tuple[InputLossFill, int]
 
 
 class Viewer:
@@ -130,15 +139,15 @@ def online(mtx: MediaMTX) -> bool:
     return path_online(mtx, "live/bench/out")
 
 
-def run_fault(
-    binary: Path, media: Path, fill: InputLossFill, fault: str, work: Path
-) -> dict[str, Any]:
+def run_fault(binary: Path, media: Path, config: Config, fault: str, work: Path) -> dict[str, Any]:
+    fill, hold = config
     work.mkdir(parents=True)
     mtx = MediaMTX(binary, work / "mtx").start()
     dest = MediaMTX(binary, work / "dest").start()
     procs: list[Proc] = []
     viewer: Viewer | None = None
-    env = {"LSO_FILL": fill.value}
+    env = {"LSO_FILL": fill.value, "LSO_HOLD_LAST_FRAME_SECONDS": str(hold)}
+    hold_cpu: float | None = None
 
     def start(proc: Proc) -> Proc:
         procs.append(proc)
@@ -167,8 +176,11 @@ def run_fault(
             time.sleep(5)
             at = time.monotonic()
             if fault == "publisher":
+                cpu_at = proc_cpu_seconds(wrk.pid)
                 pub.stop(sig=signal.SIGKILL)
-                time.sleep(10)
+                time.sleep(HOLD_S)
+                hold_cpu = (proc_cpu_seconds(wrk.pid) - cpu_at) / (time.monotonic() - at)
+                time.sleep(10 - HOLD_S)
                 publisher()
             else:
                 wrk.stop(sig=signal.SIGKILL)
@@ -189,6 +201,7 @@ def run_fault(
             "to_slate": None if slate is None else slate - at,
             "viewer_gap": viewer.largest_gap(at - 2),
             "recording_gap": largest_gap(packet_dts(files[-1])["video"][30:]) if files else None,
+            "hold_cpu": hold_cpu,
         }
     finally:
         if viewer is not None:
@@ -242,18 +255,22 @@ def main() -> int:
     binary = build_mediamtx()
     media = encode_test_file(CACHE / "media" / "720p30-testsrc-h264-aac1k-60s.flv")
     work = Path(tempfile.mkdtemp(prefix="lso-bench-input-loss-"))
-    fills = (InputLossFill.NONE, InputLossFill.SLATE)
     counter = itertools.count()
-    results: dict[tuple[str, InputLossFill], dict[str, Any]] = {}
+    results: dict[tuple[str, Config], dict[str, Any]] = {}
     for fault in ("publisher", "worker"):
-        for fill in fills:
-            results[fault, fill] = run_fault(binary, media, fill, fault, work / str(next(counter)))
+        # A crashed worker holds nothing: the hold is the publisher's column only.
+        for config in CONFIGS if fault == "publisher" else CONFIGS[:2]:
+            results[fault, config] = run_fault(
+                binary, media, config, fault, work / str(next(counter))
+            )
     cpu = cpu_side_by_side(binary, media, work / "cpu")
 
     def row(name: str, pick: Callable[[dict[str, Any]], str], fault: str) -> None:
-        line(name, " | ".join(f"{pick(results[fault, f]):>12}" for f in fills))
+        cells = [pick(results[fault, c]) if (fault, c) in results else "-" for c in CONFIGS]
+        line(name, " | ".join(f"{cell:>12}" for cell in cells))
 
-    print(f"\n  {'':<44} {'None (before)':>12} | {'Slate':>12}")
+    hold = f"Slate, {HOLD_S} s hold"
+    print(f"\n  {'':<44} {'None (before)':>12} | {'Slate':>12} | {hold:>12}")
     for fault, title in (
         ("publisher", "publisher gone 10 s"),
         ("worker", "worker killed, new one 3 s later"),
@@ -268,6 +285,12 @@ def main() -> int:
             lambda r: fmt(r["recording_gap"]),
             fault,
         )
+        if fault == "publisher":
+            row(
+                f"worker CPU, first {HOLD_S} s of the loss",
+                lambda r: fmt(r["hold_cpu"], "%", 100),
+                fault,
+            )
     print("\nCPU of the worker per 720p30 stream (share of one core, same input, same window)")
     line(
         "worker",
