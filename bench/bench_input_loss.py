@@ -25,7 +25,7 @@ Figures, per fill and fault:
     new VOD);
   * publisher loss -> slate: from the kill to the first slate frame at the
     viewer (the slate is black with a line of text; the publisher's picture is
-    bright);
+    bright), and how many slate frames the viewer got in the first second;
   * largest gap between frames at the viewer (arrival, one clock), through the
     fault: the freeze a viewer sees, reconnects included;
   * largest gap between video timestamps in the destination's recording of its
@@ -194,11 +194,15 @@ def run_fault(binary: Path, media: Path, config: Config, fault: str, work: Path)
             )
             time.sleep(3)
         viewer.stop()
-        slate = viewer.first_slate(at)
+        # With the hold, the switch to the still passes through a frame or two of
+        # slate (MediaMTX's between two publishers): the slate proper is later.
+        slate = viewer.first_slate(at + 1.0 if hold else at)
+        flash = [t for t, luma in viewer.frames if at <= t < at + 1.0 and luma < SLATE_LUMA]
         files = sorted((dest.recordings / DEST).glob("*.ts"), key=lambda f: f.stat().st_size)
         return {
             "sessions": len([s for s in watch.sessions() if s is not None]),
             "to_slate": None if slate is None else slate - at,
+            "flash": len(flash),
             "viewer_gap": viewer.largest_gap(at - 2),
             "recording_gap": largest_gap(packet_dts(files[-1])["video"][30:]) if files else None,
             "hold_cpu": hold_cpu,
@@ -279,6 +283,7 @@ def main() -> int:
         row("destination publish sessions", lambda r: str(r["sessions"]), fault)
         if fault == "publisher":
             row("publisher loss -> slate at the viewer", lambda r: fmt(r["to_slate"]), fault)
+            row("slate frames in the first second of the loss", lambda r: str(r["flash"]), fault)
         row("largest frame gap at the viewer (arrival)", lambda r: fmt(r["viewer_gap"]), fault)
         row(
             "largest video dts gap, longest session",

@@ -2,8 +2,9 @@
 live/<id>/out to a second MediaMTX, which records it. A publisher of a moving
 picture (testsrc2) is killed; the recording shows the moving picture, then one
 still picture equal to one of its last frames for about N s, then the slate,
-then the moving picture again once the publisher is back; one publish session,
-monotonic timestamps, no freeze at the switches.
+then the moving picture again once the publisher is back (or, back within the
+hold, the moving picture right after the still); one publish session, monotonic
+timestamps, no freeze at the switches.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -102,20 +104,40 @@ def start_of(labels: list[str], kind: str, after: int = 0) -> int:
     return next(i for i in range(after, len(labels)) if labels[i : i + SHORT] == [kind] * SHORT)
 
 
-def test_the_last_picture_is_held_then_the_slate_then_the_publisher_again(
-    mediamtx: MediaMTX, destination: MediaMTX, procs: Processes, moving: Path
-) -> None:
-    mtx = mediamtx
+@dataclass
+class Seen:
+    """What the destination recorded, as a user would look at it."""
+
+    thumbs: list[bytes]
+    labels: list[str]
+    found: list[tuple[str, int]]
+    video: list[float]  # dts
+    audio: list[float]
+
+    def gap_near(self, at: int) -> float:
+        """The largest video gap within 0.5 s of thumbnail `at`."""
+        return round(gap_near(self.video, [self.video[0] + at / RATE], within=0.5), 3)
+
+    def steady_gap(self, before: int) -> float:
+        """The largest video gap before thumbnail `before` (the machine's load)."""
+        return largest_gap([t for t in self.video[30:] if t < self.video[0] + before / RATE - 1])
+
+
+def lose_the_publisher(
+    mtx: MediaMTX, destination: MediaMTX, procs: Processes, media: Path, hold_s: int, gone_s: float
+) -> Seen:
+    """Publisher -> worker (fill Slate, hold `hold_s`) -> out -> forwarder ->
+    destination; the publisher killed, and back `gone_s` later."""
     assert apply_path_entries(mtx, livestream("cam", InputLossFill.SLATE)) == 1
     record_destination(destination)
-    publish = copy_publisher_args(moving, mtx.rtmp("live/cam/in"))
+    publish = copy_publisher_args(media, mtx.rtmp("live/cam/in"))
     publisher = Proc(publish, procs.log_dir / "pub.log")
     procs.started.append(publisher.start())
     worker = procs.worker(
         mtx.rtsp("live/cam/in"),
         mtx.rtsp("live/cam/out"),
         LSO_FILL="Slate",
-        LSO_HOLD_LAST_FRAME_SECONDS=str(HOLD_S),
+        LSO_HOLD_LAST_FRAME_SECONDS=str(hold_s),
     )
     mtx.wait_available("live/cam/in", 20)
     wait_for(lambda: bool((mtx.path("live/cam/out") or {}).get("online")), 20, "the worker")
@@ -125,7 +147,7 @@ def test_the_last_picture_is_held_then_the_slate_then_the_publisher_again(
     with SessionWatch(destination, DEST) as watch:
         time.sleep(4)
         publisher.stop(sig=signal.SIGKILL)
-        time.sleep(HOLD_S + 4)  # the hold, then the slate for a while
+        time.sleep(gone_s)
         again = Proc(publish, procs.log_dir / "pub2.log")
         procs.started.append(again.start())
         wait_for(lambda: mtx.available("live/cam/in"), 20, "the publisher back")
@@ -135,36 +157,51 @@ def test_the_last_picture_is_held_then_the_slate_then_the_publisher_again(
     files = sorted((destination.recordings / DEST).glob("*.ts"))
     assert len(files) == 1, files
     thumbs = thumbnails(files[0])
-    found = pictures(thumbs)
-    print("pictures:", found)
-    assert [kind for kind, _ in found] == ["moving", "still", "slate", "moving"], (
-        found,
-        dump_logs(worker),
-    )
-    # The still is one of the pictures of the last second before the loss (the
-    # last keyframe is at most one GOP, 1 s, old).
     labels = [label(p, t) for p, t in zip([None, *thumbs], thumbs, strict=False)]
-    held_at = start_of(labels, "still")
-    slate_at = start_of(labels, "slate", held_at)
-    back_at = start_of(labels, "moving", slate_at)
-    still = thumbs[held_at + 1]
-    last_second = thumbs[max(0, held_at - int(RATE) - 3) : held_at]
-    assert min(diff(still, t) for t in last_second) < 2 * STILL, "not one of the last pictures"
-    assert abs((slate_at - held_at) / RATE - HOLD_S) <= 0.6, found
-
     dts = packet_dts(files[0])
     assert backwards(dts["video"]) == []
     assert backwards(dts["audio"]) == []
-    video = dts["video"]
-    steady = largest_gap([t for t in video[30:] if t < video[0] + held_at / RATE - 1])
-    marks = {
-        "live->hold": held_at,
-        "hold->slate": slate_at,
-        "slate->live": back_at,
-    }
+    seen = Seen(thumbs, labels, pictures(thumbs), dts["video"], dts["audio"])
+    print("pictures:", seen.found)
+    return seen
+
+
+def test_the_last_picture_is_held_then_the_slate_then_the_publisher_again(
+    mediamtx: MediaMTX, destination: MediaMTX, procs: Processes, moving: Path
+) -> None:
+    seen = lose_the_publisher(mediamtx, destination, procs, moving, HOLD_S, HOLD_S + 4)
+    assert [kind for kind, _ in seen.found] == ["moving", "still", "slate", "moving"], seen.found
+    # The still is one of the pictures of the last second before the loss (the
+    # last keyframe is at most one GOP, 1 s, old).
+    held_at = start_of(seen.labels, "still")
+    slate_at = start_of(seen.labels, "slate", held_at)
+    back_at = start_of(seen.labels, "moving", slate_at)
+    still = seen.thumbs[held_at + 1]
+    last_second = seen.thumbs[max(0, held_at - int(RATE) - 3) : held_at]
+    assert min(diff(still, t) for t in last_second) < 2 * STILL, "not one of the last pictures"
+    assert abs((slate_at - held_at) / RATE - HOLD_S) <= 0.6, seen.found
+
+    marks = {"live->hold": held_at, "hold->slate": slate_at, "slate->live": back_at}
+    gaps = {name: seen.gap_near(at) for name, at in marks.items()}
+    steady = seen.steady_gap(held_at)
+    print("largest video gap near each switch:", gaps, "steady:", round(steady, 3))
+    assert max(gaps.values()) <= max(FREEZE, steady) + 0.005, gaps
+
+
+def test_a_publisher_back_during_the_hold_follows_the_still_without_the_slate(
+    mediamtx: MediaMTX, destination: MediaMTX, procs: Processes, moving: Path
+) -> None:
+    # Back after 1 s: the worker has its picture again about 2.5 s later (MediaMTX's
+    # analysis of an RTMP publish, the next keyframe), within the 10 s hold.
+    seen = lose_the_publisher(mediamtx, destination, procs, moving, 10, 1)
+    assert [kind for kind, _ in seen.found] == ["moving", "still", "moving"], seen.found
+    held_at = start_of(seen.labels, "still")
+    back_at = start_of(seen.labels, "moving", held_at)
+    assert (back_at - held_at) / RATE < 8, seen.found
     gaps = {
-        name: round(gap_near(video, [video[0] + at / RATE], within=0.5), 3)
-        for name, at in marks.items()
+        name: seen.gap_near(at)
+        for name, at in {"live->hold": held_at, "hold->live": back_at}.items()
     }
+    steady = seen.steady_gap(held_at)
     print("largest video gap near each switch:", gaps, "steady:", round(steady, 3))
     assert max(gaps.values()) <= max(FREEZE, steady) + 0.005, gaps
