@@ -20,6 +20,7 @@ the last frame. CPU is spent only while holding (a decode, a still encoded).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -40,6 +41,7 @@ from .pipeline import (  # noqa: E402
     HOLD_SOURCE,
     hold_audio_chain,
     hold_fps,
+    hold_url,
     hold_video_chain,
     output_protocol,
 )
@@ -64,6 +66,8 @@ class Hold:
         on_taken: Callable[[], None],
         on_end: Callable[[Hold], None],
     ) -> None:
+        # Always RTSP, on the input's MediaMTX (pipeline.hold_url says why).
+        cfg = dataclasses.replace(cfg, output_url=hold_url(cfg.input_url, cfg.output_url))
         self.cfg, self.log = cfg, log
         self.seconds = cfg.hold_seconds
         self._keyframe = keyframe  # a Gst.Sample: the buffer and the caps it came with
@@ -154,7 +158,7 @@ class Hold:
             # After the still was taken, the usual end: the next attempt's output
             # replaced it (MediaMTX closes the older publisher).
             self._bus_watch = 0
-            self.stop(f"{msg.src.get_name()}: {err.message}")
+            self.stop(f"out closed it (replaced by the next output, or dropped): {err.message}")
             return False
         if msg.type == Gst.MessageType.EOS:
             self._bus_watch = 0

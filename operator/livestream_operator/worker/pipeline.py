@@ -32,7 +32,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ..api import backend_protocol
 from ..api.pod_contract import OUTPUT_AUDIO
@@ -299,6 +299,21 @@ HOLD_FPS = 30  # without a declared rate in the input's caps
 # that keeps the picture sharp.
 HOLD_ENCODER = "openh264enc"
 HOLD_BITRATE = 4_000_000
+
+
+# What a hold needs beyond an attempt's elements; without them the slate plays at once.
+HOLD_FACTORIES = ("appsrc", "avdec_h264", "imagefreeze", "videoconvert", HOLD_ENCODER, "clocksync")
+
+
+def hold_url(input_url: str, output_url: str) -> str:
+    """Where a hold publishes: out over RTSP, on the MediaMTX the input comes from.
+
+    Whatever the worker's output (spec.worker.output): MediaMTX analyses an RTMP
+    publish for 2 s before it takes it, which the slate would fill between the
+    live picture and the still; an RTSP publish is taken at RECORD.
+    """
+    source, out = urlsplit(input_url), urlsplit(output_url)
+    return urlunsplit((source.scheme, source.netloc, out.path, out.query, ""))
 
 
 def hold_fps(rate: float | None) -> int:

@@ -31,6 +31,7 @@ from .pipeline import (  # noqa: E402
     AAC_ENCODERS,
     ABSENT_RETRY,
     ABSENT_WARN,
+    HOLD_FACTORIES,
     RTMP_SINKS,
     backoff,
     launch_line,
@@ -259,6 +260,13 @@ def _init_gstreamer(
 
 def announce(cfg: WorkerConfig, log: StreamLog) -> None:
     """The "worker starting" line, with the equivalent gst-launch-1.0 pipeline."""
+    missing = [f for f in HOLD_FACTORIES if not Gst.ElementFactory.find(f)]
+    if cfg.hold_seconds and missing:
+        log.warning(
+            "GStreamer elements missing to hold the last frame: %s; the slate plays at once",
+            ", ".join(missing),
+            extra={"missing": missing},
+        )
     log.info(
         "worker starting",
         extra={

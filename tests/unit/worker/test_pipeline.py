@@ -26,6 +26,7 @@ from livestream_operator.worker.pipeline import (
     flv_tag,
     hold_audio_chain,
     hold_fps,
+    hold_url,
     hold_video_chain,
     input_absent,
     keyframe_tap,
@@ -510,3 +511,14 @@ def test_the_hold_sends_a_paced_still_and_silence_in_outs_declared_format() -> N
 )
 def test_the_still_keeps_the_inputs_declared_frame_rate(declared: float | None, fps: int) -> None:
     assert hold_fps(declared) == fps
+
+
+def test_a_hold_publishes_out_over_rtsp_on_the_inputs_mediamtx_whatever_the_output() -> None:
+    # An RTMP publish is taken only after MediaMTX's 2 s analysis: slate meanwhile.
+    rtsp_in = "rtsp://mediamtx:8554/live/cam/backup"
+    assert hold_url(rtsp_in, "rtmp://mediamtx:1935/live/cam/out") == (
+        "rtsp://mediamtx:8554/live/cam/out"
+    )
+    assert hold_url(rtsp_in, "rtsp://mediamtx:8554/live/cam/out") == (
+        "rtsp://mediamtx:8554/live/cam/out"
+    )
