@@ -566,6 +566,11 @@ class LiveStreamSpec(WireModel):
         description="What destinations and viewers of out receive while the input is lost.",
     )
 
+    def wants_path_entries(self) -> bool:
+        """Whether MediaMTX may need path entries of this stream's own (its recording
+        fields, or out's input-loss fill; mediamtx/path_config.py builds them)."""
+        return self.recording is not None or self.input_loss.fill is InputLossFill.SLATE
+
 
 # ------------------------------------------------------------------------- status
 

@@ -59,6 +59,7 @@ class PathConfigSync:
         update: StatusUpdate | None = None,
         poll: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
+        version: Callable[[], int] | None = None,
     ) -> None:
         self.client = client
         self.livestreams = livestreams
@@ -70,6 +71,11 @@ class PathConfigSync:
         self.update = update
         self._applied: dict[str, PathEntry] | None = None
         self._checked = 0.0
+        # `livestreams`' version (if it has one): unchanged since the last pass
+        # that was answered, and the recheck not due, means nothing to do, without
+        # building the wanted entries (O(streams)).
+        self.version = version
+        self._seen_version: int | None = None
 
     async def run(self) -> None:
         while True:
@@ -78,10 +84,15 @@ class PathConfigSync:
 
     async def once(self) -> int:
         """One pass; returns the number of changes MediaMTX accepted."""
+        now = self.clock()
+        version = self.version() if self.version is not None else None
+        due = now - self._checked >= self.recheck
+        if version is not None and version == self._seen_version and not due:
+            return 0
         streams = list(self.livestreams.values())  # the pass's own view, reported on
         want = wanted(streams, self.max_retention)
-        now = self.clock()
-        if want == self._applied and now - self._checked < self.recheck:
+        if want == self._applied and not due:
+            self._seen_version = version
             return 0
         try:
             confs = await self.client.list_path_confs()
@@ -123,7 +134,7 @@ class PathConfigSync:
         await self._report(streams, refused)
         # A refusal is an answer: asked again at the next recheck or spec change,
         # not at every poll.
-        self._applied, self._checked = want, now
+        self._applied, self._checked, self._seen_version = want, now, version
         return applied
 
     async def _confirmed(self, changes: list[Change]) -> list[Change]:

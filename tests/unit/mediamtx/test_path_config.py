@@ -529,3 +529,13 @@ def test_losing_the_fill_replaces_or_deletes_the_entry() -> None:
         Change(Verb.REPLACE, "live/cam/out", entry(OUT_TEMPLATE, OFF))
     ]
     assert plan({}, confs) == [Change(Verb.DELETE, "live/cam/out")]
+
+
+@pytest.mark.parametrize("fill", list(InputLossFill))
+@pytest.mark.parametrize("spec", [None, recording(), recording(enabled=False)])
+def test_only_streams_the_cache_indexes_get_entries(
+    fill: InputLossFill, spec: RecordingSpec | None
+) -> None:
+    """The path sync reads only the LiveStreams whose spec wants_path_entries()."""
+    stream = livestream("cam", spec, fill=fill)
+    assert bool(wanted([stream], CAP)) == stream.spec.wants_path_entries()
