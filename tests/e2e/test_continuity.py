@@ -140,9 +140,9 @@ def test_a_publisher_gone_for_10_s_keeps_the_destination_session(
                     wait_for(lambda: _output_flows(kube, r.name), 60, "the worker's output again")
                     time.sleep(3)
                     assert again.running(), again.output()
+                    assert _condition(kube, r.name, "InputLoss").get("status") == "False"
                     watch.mark("publisher stopping")
         assert watch.sessions() == [first], watch.timeline()
-        assert _condition(kube, r.name, "InputLoss").get("status") == "False"
 
 
 def test_a_worker_pod_deleted_keeps_the_destination_session(

@@ -110,7 +110,8 @@ def test_one_failing_destination_does_not_disturb_the_other(
             # Its forwarder reports its retries (maxRetries 0 by default: forever).
             assert d["nowhere"]["state"] == "Retrying"
             assert d["nowhere"]["retries"] >= 1
-            assert d["nowhere"]["nextRetryTime"]
+            # Waiting for its next retry, or making it (then the next is not set yet).
+            assert d["nowhere"].get("nextRetryTime") or d["nowhere"].get("lastRetryTime")
             assert d["nowhere"].get("lastError")  # redacted by the forwarder
             after = sink_mtx.inbound_bytes(f"restream/{sid}")
             assert after > before, "no bytes reached the sink meanwhile"
