@@ -177,8 +177,16 @@ def test_auth_is_on_by_default_and_internal_credentials_come_from_a_secret() -> 
     mediamtx = next(
         d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-mediamtx")
     )
-    env = {e["name"]: e for e in mediamtx["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["MTX_AUTHHTTPADDRESS"]["value"].endswith("/v1/mediamtx/auth")
+    entries = mediamtx["spec"]["template"]["spec"]["containers"][0]["env"]
+    env = {e["name"]: e for e in entries}
+    # The auth URL names the instance; Kubernetes expands $(VAR) only from
+    # entries listed before it.
+    assert env["MTX_AUTHHTTPADDRESS"]["value"].endswith(
+        "/v1/mediamtx/auth?instance=$(LSO_MEDIAMTX_INSTANCE)"
+    )
+    names = [e["name"] for e in entries]
+    assert names.index("LSO_MEDIAMTX_INSTANCE") < names.index("MTX_AUTHHTTPADDRESS")
+    assert env["LSO_MEDIAMTX_INSTANCE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert env["LSO_HOOK_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "hook-token"
     config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]["mediamtx.yml"]
     assert "authMethod: http" in config
@@ -951,7 +959,7 @@ def test_hls_enabled_serves_hls_from_mediamtx_through_its_service() -> None:
     }
     # Reads over HLS go to the receiver like every other request.
     assert env["MTX_AUTHHTTPADDRESS"] == (
-        f"http://{FULLNAME}-hooks.media.svc:8080/v1/mediamtx/auth"
+        f"http://{FULLNAME}-hooks.media.svc:8080/v1/mediamtx/auth?instance=$(LSO_MEDIAMTX_INSTANCE)"
     )
     (container,) = _mediamtx_pod(named)["containers"]
     assert {"name": "hls", "containerPort": 8888} in container["ports"]

@@ -37,6 +37,10 @@ MAX_DESTINATIONS = 8
 # Children are named "<name>-worker"/"<name>-forwarder" and must stay within the
 # 63 characters of a label value.
 MAX_NAME_LENGTH = 50
+# A MediaMTX instance is named by its Pod's name (a DNS label): the hooks and the
+# auth call say which instance makes them (LSO_MEDIAMTX_INSTANCE in its Pod).
+INSTANCE_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+InstanceName = Annotated[str, Field(pattern=INSTANCE_PATTERN, max_length=63)]
 DAY_SECONDS = 86400
 DEFAULT_GRACE_SECONDS = 30
 MAX_GRACE_SECONDS = DAY_SECONDS
@@ -622,6 +626,10 @@ class IngestStatus(WireModel):
         default=None, description="RFC 3339 time the grace period started; unset while live."
     )
     last_event_time: Time | None = Field(default=None, description="Last hook or resync event.")
+    instance: InstanceName | None = Field(
+        default=None,
+        description="The MediaMTX instance (its Pod) the publisher is on, as its hooks say.",
+    )
 
 
 class FailoverStatus(WireModel):
@@ -641,6 +649,9 @@ class OutputStatus(WireModel):
     available: bool = Field(default=False, description="Whether processed output is flowing.")
     source_id: str | None = Field(default=None, description="Id of the worker's publish.")
     available_since: Time | None = Field(default=None, description="RFC 3339 time.")
+    instance: InstanceName | None = Field(
+        default=None, description="The MediaMTX instance (its Pod) the worker publishes to."
+    )
 
 
 class VideoProperties(WireModel):
