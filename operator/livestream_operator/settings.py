@@ -101,7 +101,8 @@ class Settings(WireModel):
     default_worker_mode: WorkerMode = WorkerMode.BYPASS
     default_worker_output: OutputProtocol = OutputProtocol.RTSP
     default_input_loss_fill: InputLossFill = InputLossFill.SLATE
-    # spec.inputLoss.slate of those LiveStreams: a name in `slates`, "" for MediaMTX's own.
+    # spec.inputLoss.slate of those LiveStreams: a name in `slates` ("" for MediaMTX's own;
+    # the chart refuses another, and a stream naming one gets the Slate condition).
     default_input_loss_slate: str = Field(default="", pattern=SLATE_NAME_PATTERN, max_length=63)
     # The chart's slates (values.yaml `slates`), the same JSON the renderer read: the
     # operator names their files from it (api/slates.py).
@@ -200,16 +201,6 @@ class Settings(WireModel):
         if refused:
             raise ValueError(
                 f"{_DEFAULT_PROCESSING}: backend.credentialsSecretRef must not name {refused}"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _default_slate_declared(self) -> Settings:
-        slate = self.default_input_loss_slate
-        if slate and slate not in self.slates:
-            known = ", ".join(sorted(self.slates)) or "none"
-            raise ValueError(
-                f"LSO_DEFAULT_INPUT_LOSS_SLATE: {slate!r} is not in LSO_SLATES ({known})"
             )
         return self
 

@@ -245,6 +245,9 @@ def _differs(current: Mapping[str, Any], body: Mapping[str, Any], fields: Iterab
         if key == "alwaysAvailableTracks":
             if _tracks(a) != _tracks(b):
                 return True
+        elif key == "alwaysAvailableFile":
+            if (a or "") != (b or ""):  # "" and absent: MediaMTX's built-in slate
+                return True
         elif key in ("recordSegmentDuration", "recordDeleteAfter"):
             if not _same_duration(a, b):
                 return True
