@@ -25,7 +25,10 @@ def _pod(docs: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
 
 
 def _renderer(pod: dict[str, Any]) -> dict[str, Any]:
-    (init,) = [c for c in pod.get("initContainers", []) if c["name"] == "render-slates"]
+    found: list[dict[str, Any]] = [
+        c for c in pod.get("initContainers", []) if c["name"] == "render-slates"
+    ]
+    (init,) = found
     return init
 
 
