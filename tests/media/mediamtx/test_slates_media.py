@@ -168,3 +168,26 @@ def test_a_publisher_in_another_audio_format_is_refused(
     assert not (mediamtx.path(path) or {}).get("online")
     # MediaMTX says why: the file declares the worker's AAC, and only that.
     assert f"is type=2, sampleRate={other}" in mediamtx.log(), mediamtx.log()[-1500:]
+
+
+def pending(mtx: MediaMTX, want: dict[str, PathEntry]) -> list[str]:
+    async def run() -> list[str]:
+        async with aiohttp.ClientSession() as session:
+            client = MediaMTXClient(f"http://127.0.0.1:{mtx.api_port}", session)
+            return [c.verb.value for c in plan(want, await client.list_path_confs())]
+
+    return asyncio.run(run())
+
+
+def test_built_in_and_named_slates_replace_each_other_and_then_hold(
+    mediamtx: MediaMTX, rendered: Path
+) -> None:
+    path = "live/cam/out"
+    built_in = {path: PathEntry(fill=Fill(RATE, CHANNELS))}
+    named = {path: PathEntry(fill=Fill(RATE, CHANNELS, str(slate_file(rendered, "blue"))))}
+    for want, verb in ((built_in, "add"), (named, "replace"), (built_in, "replace")):
+        # What MediaMTX lists afterwards is what was asked: nothing to do next pass.
+        assert pending(mediamtx, want) == [verb]
+        apply(mediamtx, want)
+        assert pending(mediamtx, want) == []
+        mediamtx.wait_available(path, 10)
