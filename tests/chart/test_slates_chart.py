@@ -67,7 +67,8 @@ def test_image_configmaps_are_mounted_where_the_renderer_looks() -> None:
     images = init["args"][init["args"].index("--images") + 1]
     (mount,) = [m for m in init["volumeMounts"] if m["mountPath"] == f"{images}/my-art"]
     (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
-    assert volume["configMap"] == {"name": "my-art"}
+    # A missing ConfigMap renders black rather than keep MediaMTX from starting.
+    assert volume["configMap"] == {"name": "my-art", "optional": True}
 
 
 def test_a_change_of_slates_restarts_mediamtx_and_nothing_else_of_it() -> None:

@@ -63,6 +63,8 @@ FALLBACK = SlateSpec(colour="#000000")
 # MP4 boxes whose version-0 body starts with creation and modification times.
 _TIMED = {b"mvhd", b"tkhd", b"mdhd"}
 _CONTAINERS = {b"moov", b"trak", b"mdia"}
+# What a render may raise (GLib.Error, a parse_launch refusal, is a RuntimeError).
+RENDER_ERRORS = (RuntimeError, OSError, ValueError, ImportError)
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,7 @@ def _video_source(slate: SlateSpec, image: Path | None) -> str:
             f"! video/x-raw,width={WIDTH},height={HEIGHT},pixel-aspect-ratio=1/1 "
             f"! imagefreeze num-buffers={LOOP_FRAMES} ! videoconvert ! {raw}"
         )
-    r, g, b = rgb(slate.colour or FALLBACK.colour or "#000000")
+    r, g, b = rgb(slate.colour or "#000000")
     argb = 0xFF000000 | (r << 16) | (g << 8) | b
     return (
         f"videotestsrc pattern=solid-color foreground-color={argb} "
@@ -220,9 +222,14 @@ def image_path(images: Path, slate: SlateSpec) -> Path | None:
 
 
 def render_all(slates: Slates, images: Path, out: Path) -> list[str]:
-    """Every slate in every audio format; returns the files written. An image
-    that cannot be rendered is logged and its slate rendered black: a slate is
-    never worth keeping MediaMTX (every stream's ingest) from starting."""
+    """Every slate in every audio format; returns the files written.
+
+    Nothing here fails the init container: a slate is never worth keeping
+    MediaMTX (every stream's ingest) from starting. An image that cannot be
+    rendered (a missing key or ConfigMap, not a PNG or JPEG) is logged and its
+    slate rendered black; a slate that cannot be rendered at all (GStreamer
+    broken) is logged and left out, and MediaMTX refuses the entries that name
+    its file, so those streams' out goes without a fill."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, slate in sorted(slates.items()):
@@ -231,13 +238,20 @@ def render_all(slates: Slates, images: Path, out: Path) -> list[str]:
             started = time.monotonic()
             try:
                 render(slate, rate, channels, target, image_path(images, slate))
-            except (RuntimeError, OSError, ValueError) as exc:
+            except RENDER_ERRORS as exc:
                 log.error(
                     "slate: cannot render; rendering it black instead",
                     extra={"slate": name, "reason": str(exc)},
                 )
                 fallback = FALLBACK.model_copy(update={"audio": slate.audio})
-                render(fallback, rate, channels, target, None)
+                try:
+                    render(fallback, rate, channels, target, None)
+                except RENDER_ERRORS as again:
+                    log.error(
+                        "slate: cannot render it black either; left out",
+                        extra={"slate": name, "reason": str(again)},
+                    )
+                    continue
             log.info(
                 "slate: rendered",
                 extra={
