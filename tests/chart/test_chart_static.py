@@ -636,7 +636,8 @@ def test_recordings_are_on_a_pvc_by_default() -> None:
         "name": "recordings",
         "persistentVolumeClaim": {"claimName": CLAIM},
     }
-    assert "initContainers" not in pod, "no root container without hostPath"
+    # No root container without hostPath: only the slates' renderer (unprivileged).
+    assert [c["name"] for c in pod["initContainers"]] == ["render-slates"]
     # One writer of the ReadWriteOnce claim, replaced rather than overlapped.
     mtx = docs[("Deployment", f"{FULLNAME}-mediamtx")]
     assert (mtx["spec"]["replicas"], mtx["spec"]["strategy"]["type"]) == (1, "Recreate")
@@ -685,7 +686,7 @@ def test_recordings_on_a_host_path_get_a_bound_pv_and_a_chown_init_container() -
         "name": "recordings",
         "persistentVolumeClaim": {"claimName": CLAIM},
     }
-    (init,) = pod["initContainers"]
+    (init,) = [c for c in pod["initContainers"] if c["name"] == "recordings-owner"]
     (mediamtx,) = pod["containers"]
     assert init["image"] == mediamtx["image"]
     assert init["command"] == ["chown", "10001:10001", "/recordings"]
@@ -707,7 +708,7 @@ def test_recordings_without_persistence_are_on_an_empty_dir() -> None:
         assert not [k for k, _ in docs if k in ("PersistentVolumeClaim", "PersistentVolume")]
         pod = _mediamtx_pod(docs)
         assert _recordings_volume(pod) == {"name": "recordings", "emptyDir": {}}
-        assert "initContainers" not in pod
+        assert [c["name"] for c in pod["initContainers"]] == ["render-slates"]
 
 
 def test_recordings_on_an_existing_claim() -> None:

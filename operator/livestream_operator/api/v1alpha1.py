@@ -33,6 +33,8 @@ DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 # Secret names are DNS-1123 subdomains; keys are [-._a-zA-Z0-9]+.
 SECRET_NAME_PATTERN = DNS_SUBDOMAIN_PATTERN
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]{1,253}$"
+# A slate's name (a DNS label, as the chart's `slates` keys), or empty for none.
+SLATE_NAME_PATTERN = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$"
 MAX_DESTINATIONS = 8
 # Children are named "<name>-worker"/"<name>-forwarder" and must stay within the
 # 63 characters of a label value.
@@ -415,6 +417,15 @@ class InputLossSpec(WireModel):
         "grace deadline, so destinations and viewers keep their session; the worker "
         "normalises its audio to a fixed format for that. None: out ends with the input.",
     )
+    slate: str | None = Field(
+        default=None,
+        pattern=SLATE_NAME_PATTERN,
+        max_length=63,
+        description="With fill Slate: one of the chart's slates (values.yaml `slates`: "
+        "a colour or an image, silence or a tone) instead of MediaMTX's built-in one; "
+        "absent or empty: the built-in slate. A name the chart does not declare plays the "
+        "built-in slate, and the Slate condition says why.",
+    )
 
 
 class RecordedPath(StrEnum):
@@ -599,6 +610,7 @@ class ConditionType(StrEnum):
     PROCESSING = "Processing"  # process mode: the backend answers in time
     RECORDING = "Recording"  # spec.recording: recording, off, or out of storage
     INPUT_LOSS = "InputLoss"  # the publisher is gone while the stream lives (its grace period)
+    SLATE = "Slate"  # spec.inputLoss.slate: the chart declares it (else the built-in slate plays)
 
 
 # RFC 3339 times as Kubernetes stores them; see format_time().

@@ -60,7 +60,10 @@ def new_livestream(stream_id: str, namespace: str, settings: Settings) -> LiveSt
             # Settings require it in process mode; other modes do not take one.
             processing=settings.default_processing if mode is WorkerMode.PROCESS else None,
         ),
-        input_loss=InputLossSpec(fill=settings.default_input_loss_fill),
+        input_loss=InputLossSpec(
+            fill=settings.default_input_loss_fill,
+            slate=settings.default_input_loss_slate or None,
+        ),
         forwarder=(
             ForwarderSpec(destinations=settings.default_destinations)
             if settings.default_destinations

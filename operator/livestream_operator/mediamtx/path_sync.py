@@ -18,6 +18,7 @@ from typing import Any
 
 from ..api import naming
 from ..api.ownership import FieldManager
+from ..api.slates import Slates
 from ..api.v1alpha1 import LiveStream, LiveStreamStatus, RecordingStatus
 from ..kube import KubeError
 from . import metrics
@@ -55,6 +56,7 @@ class PathConfigSync:
         recheck: float,
         *,
         max_retention: str = "168h",
+        slates: Slates | None = None,
         confirm: ListLiveStreams | None = None,
         update: StatusUpdate | None = None,
         poll: float = 0.25,
@@ -65,6 +67,7 @@ class PathConfigSync:
         self.livestreams = livestreams
         self.recheck, self.poll, self.clock = recheck, poll, clock
         self.max_retention = max_retention
+        self.slates = slates or {}
         # An entry is deleted only if the API server, asked directly, has no
         # LiveStream wanting it: the cache may not have been filled yet.
         self.confirm = confirm
@@ -90,7 +93,7 @@ class PathConfigSync:
         if version is not None and version == self._seen_version and not due:
             return 0
         streams = list(self.livestreams.values())  # the pass's own view, reported on
-        want = wanted(streams, self.max_retention)
+        want = wanted(streams, self.max_retention, self.slates)
         if want == self._applied and not due:
             self._seen_version = version
             return 0
@@ -142,7 +145,7 @@ class PathConfigSync:
         if not deletes or self.confirm is None:
             return changes
         try:
-            truth = wanted(await self.confirm(), self.max_retention)
+            truth = wanted(await self.confirm(), self.max_retention, self.slates)
         except (KubeError, OSError, TimeoutError, ValueError) as exc:  # ValueError: a bad object
             log.warning("recording: cannot confirm deletions", extra={"reason": str(exc)})
             return [c for c in changes if c.verb is not Verb.DELETE]

@@ -309,3 +309,12 @@ def test_the_backup_publish_point_follows_the_ingest_rules_into_status_backup() 
     assert stale.result is Result.STALE
     early = decide(HookKind.CONNECTING, st(), where, _ev("live/cam/backup"), NOW)
     assert early.result is Result.IGNORED
+
+
+def test_new_livestream_gets_the_default_slate_and_none_without_one() -> None:
+    slates = {"bars": {"colour": "#3366cc"}}
+    with_slate = Settings.model_validate({"slates": slates, "default_input_loss_slate": "bars"})
+    spec = new_livestream("cam", "media", with_slate).spec.input_loss
+    assert (spec.fill.value, spec.slate) == ("Slate", "bars")
+    body = new_livestream("cam", "media", Settings()).manifest()
+    assert body["spec"]["inputLoss"] == {"fill": "Slate"}  # the built-in slate, as before
