@@ -21,7 +21,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from ..api import naming
-from ..api.v1alpha1 import INSTANCE_PATTERN
+from ..api.v1alpha1 import DNS_LABEL_PATTERN
 from ..http_edge import problem
 from ..kube_events import EventType, KubeEvent, event_manifest
 from . import metrics, policy
@@ -215,7 +215,7 @@ class InstanceError(ValueError):
     """The auth URL's ?instance= is not one MediaMTX instance's name."""
 
 
-_INSTANCE = re.compile(INSTANCE_PATTERN)
+_INSTANCE = re.compile(DNS_LABEL_PATTERN)  # a Pod's name
 
 
 def instance_of(values: list[str]) -> str:

@@ -41,8 +41,7 @@ MAX_DESTINATIONS = 8
 MAX_NAME_LENGTH = 50
 # A MediaMTX instance is named by its Pod's name (a DNS label): the hooks and the
 # auth call say which instance makes them (LSO_MEDIAMTX_INSTANCE in its Pod).
-INSTANCE_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-InstanceName = Annotated[str, Field(pattern=INSTANCE_PATTERN, max_length=63)]
+InstanceName = Annotated[str, Field(pattern=DNS_LABEL_PATTERN, max_length=63)]
 DAY_SECONDS = 86400
 DEFAULT_GRACE_SECONDS = 30
 MAX_GRACE_SECONDS = DAY_SECONDS
