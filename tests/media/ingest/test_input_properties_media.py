@@ -95,6 +95,9 @@ async def test_input_properties_match_ffprobes_view_of_the_publisher(
         mtx.rtsp("live/props/in"),
         mtx.rtsp("live/props/out"),
         LSO_METRICS_PORT=str(WORKER_METRICS_PORT),
+        # As the operator starts it for a stream with the default fill: out's
+        # always-available entry takes only the audio format it declares.
+        LSO_FILL="Slate",
     )
 
     async def measured() -> dict[str, Any] | None:
