@@ -84,6 +84,10 @@ class Settings(WireModel):
     mediamtx_api_url: str = Field(default="http://mediamtx:9997")
     mediamtx_rtsp_url: str = Field(default="rtsp://mediamtx:8554")
     mediamtx_rtmp_url: str = Field(default="rtmp://mediamtx:1935")
+    # Several MediaMTX instances (api/instances.py): their Pod names, and the
+    # domain their hosts are in (<name>.<domain>); none: the one behind the URLs above.
+    mediamtx_instances: list[str] = Field(default_factory=list)
+    mediamtx_domain: str = ""
     worker_image: str = Field(default="livestream-worker:0.1.0")
     forwarder_image: str = Field(default="livestream-forwarder:0.1.0")
     image_pull_policy: PullPolicy = PullPolicy.IF_NOT_PRESENT

@@ -24,6 +24,7 @@ from livestream_operator.mediamtx.control_api import (
     MediaMTXError,
     Refused,
 )
+from livestream_operator.mediamtx.instances import Clients
 from livestream_operator.mediamtx.path_sync import PathConfigSync
 from livestream_operator.reconcile.cache import LiveStreamCache
 from livestream_operator.settings import Settings
@@ -310,3 +311,67 @@ async def test_a_change_outside_the_index_costs_no_pass(h: Harness) -> None:
     h.put(livestream("plain"))  # fill None, no recording: nothing for MediaMTX
     assert await h.sync.once() == 0
     assert (h.api.lists, len(h.api.calls)) == (lists, calls)
+
+
+# ------------------------------------------------------------ several instances
+
+A, B = "lso-mediamtx-0", "lso-mediamtx-1"
+
+
+def on(ls: LiveStream, instance: str) -> LiveStream:
+    """The stream as its publisher's hooks on `instance` left it."""
+    status = LiveStreamStatus.model_validate({"ingest": {"available": True, "instance": instance}})
+    return ls.model_copy(update={"status": status})
+
+
+class TwoInstances:
+    def __init__(self) -> None:
+        self.a, self.b = FakeControlAPI(CONFS), FakeControlAPI(CONFS)
+        self.clock = Clock()
+        self.streams = LiveStreamCache()
+        clients = Clients({A: cast(MediaMTXClient, self.a), B: cast(MediaMTXClient, self.b)})
+        self.sync = PathConfigSync(
+            clients,
+            self.streams.with_path_entries,
+            recheck=RECHECK,
+            clock=self.clock,
+            version=self.streams.path_entries_version,
+        )
+
+    def put(self, ls: LiveStream) -> None:
+        self.streams[ls.key] = ls
+
+
+async def test_a_streams_entries_go_to_the_instance_it_lives_on() -> None:
+    t = TwoInstances()
+    t.put(on(livestream("cam", recording()), B))
+    t.put(livestream("idle", recording()))  # no publisher yet: the default instance
+    assert await t.sync.once() == 4
+    assert {name for _, name, _ in t.a.calls} == {"live/idle/in", "live/idle/out"}
+    assert {name for _, name, _ in t.b.calls} == {"live/cam/in", "live/cam/out"}
+    assert t.b.confs["live/cam/in"]["record"] is True
+
+
+async def test_an_unreachable_instance_does_not_block_the_others() -> None:
+    t = TwoInstances()
+    t.a.list_error = MediaMTXError("connection refused")
+    t.put(on(livestream("cam", recording()), A))
+    t.put(on(livestream("show", recording()), B))
+    assert await t.sync.once() == 2  # B's two entries
+    assert "live/show/in" in t.b.confs
+    t.clock.now += 0.25
+    assert await t.sync.once() == 0  # B is applied; A is asked again, alone
+    assert (t.a.lists, t.b.lists) == (2, 1)
+    t.a.list_error = None
+    assert await t.sync.once() == 2
+    assert t.a.confs["live/cam/in"]["record"] is True
+
+
+async def test_a_stream_that_moved_takes_its_entries_along() -> None:
+    t = TwoInstances()
+    t.put(on(livestream("cam", recording()), A))
+    assert await t.sync.once() == 2
+    t.put(on(livestream("cam", recording()), B))
+    assert await t.sync.once() == 4
+    assert "live/cam/in" not in t.a.confs
+    assert t.b.confs["live/cam/in"]["record"] is True
