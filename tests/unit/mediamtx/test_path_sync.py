@@ -83,14 +83,14 @@ class Clock:
 
 
 class Harness:
-    def __init__(self) -> None:
+    def __init__(self, clients: Clients | None = None) -> None:
         self.api = FakeControlAPI(CONFS)
         self.clock = Clock()
         # The operator's own wiring: the cache's index of the streams that may
         # want entries, and its version.
         self.streams = LiveStreamCache()
         self.sync = PathConfigSync(
-            cast(MediaMTXClient, self.api),
+            clients or cast(MediaMTXClient, self.api),
             self.streams.with_path_entries,
             recheck=RECHECK,
             clock=self.clock,
@@ -324,22 +324,12 @@ def on(ls: LiveStream, instance: str) -> LiveStream:
     return ls.model_copy(update={"status": status})
 
 
-class TwoInstances:
+class TwoInstances(Harness):
     def __init__(self) -> None:
         self.a, self.b = FakeControlAPI(CONFS), FakeControlAPI(CONFS)
-        self.clock = Clock()
-        self.streams = LiveStreamCache()
-        clients = Clients({A: cast(MediaMTXClient, self.a), B: cast(MediaMTXClient, self.b)})
-        self.sync = PathConfigSync(
-            clients,
-            self.streams.with_path_entries,
-            recheck=RECHECK,
-            clock=self.clock,
-            version=self.streams.path_entries_version,
+        super().__init__(
+            Clients({A: cast(MediaMTXClient, self.a), B: cast(MediaMTXClient, self.b)})
         )
-
-    def put(self, ls: LiveStream) -> None:
-        self.streams[ls.key] = ls
 
 
 async def test_a_streams_entries_go_to_the_instance_it_lives_on() -> None:
