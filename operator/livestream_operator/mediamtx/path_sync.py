@@ -43,9 +43,6 @@ ListLiveStreams = Callable[[], Awaitable[Iterable[LiveStream]]]
 StatusUpdate = Callable[
     [str, Callable[[LiveStream], LiveStreamStatus | None], FieldManager], Awaitable[bool | None]
 ]
-# The API server's LiveStreams by instance, asked once per pass by the first
-# instance with a deletion to confirm (None: it could not say).
-_Truth = dict[str, "asyncio.Future[dict[str, list[LiveStream]] | None]"]
 
 
 def reported(livestream: LiveStream, refused: str | None) -> LiveStreamStatus | None:
@@ -64,6 +61,20 @@ def by_instance(streams: Iterable[LiveStream], names: Sequence[str]) -> dict[str
     for ls in streams:
         grouped[home(ls, names)].append(ls)
     return grouped
+
+
+class _Truth:
+    """The API server's LiveStreams by instance, asked once per pass at most, by
+    the first instance with a deletion to confirm (None: it could not say)."""
+
+    def __init__(self, ask: Callable[[], Awaitable[dict[str, list[LiveStream]] | None]]) -> None:
+        self._ask = ask
+        self._answer: asyncio.Future[dict[str, list[LiveStream]] | None] | None = None
+
+    async def get(self) -> dict[str, list[LiveStream]] | None:
+        if self._answer is None:
+            self._answer = asyncio.ensure_future(self._ask())
+        return await self._answer
 
 
 @dataclass
@@ -121,7 +132,7 @@ class PathConfigSync:
             return 0
         streams = list(self.livestreams.values())  # the pass's own view, reported on
         grouped = by_instance(streams, self.clients.names)
-        truth: _Truth = {}  # the API server's word, asked once per pass at most
+        truth = _Truth(self._ask)
         applied = await asyncio.gather(
             *(
                 self._sync(name, grouped[name], due[name], now, version, truth)
@@ -198,9 +209,7 @@ class PathConfigSync:
         deletes = [c for c in changes if c.verb is Verb.DELETE]
         if not deletes or self.confirm is None:
             return changes
-        if "confirmed" not in truth:
-            truth["confirmed"] = asyncio.ensure_future(self._ask())
-        grouped = await truth["confirmed"]
+        grouped = await truth.get()
         if grouped is None:
             return [c for c in changes if c.verb is not Verb.DELETE]
         want = wanted(grouped.get(instance, []), self.max_retention, self.slates)
@@ -208,7 +217,8 @@ class PathConfigSync:
 
     async def _ask(self) -> dict[str, list[LiveStream]] | None:
         """The LiveStreams by instance, from the API server; None when it does not say."""
-        assert self.confirm is not None
+        if self.confirm is None:
+            return None
         try:
             return by_instance(await self.confirm(), self.clients.names)
         except (KubeError, OSError, TimeoutError, ValueError) as exc:  # ValueError: a bad object

@@ -365,3 +365,23 @@ async def test_a_stream_that_moved_takes_its_entries_along() -> None:
     assert await t.sync.once() == 4
     assert "live/cam/in" not in t.a.confs
     assert t.b.confs["live/cam/in"]["record"] is True
+
+
+async def test_a_deletion_is_confirmed_on_the_instance_the_api_server_says() -> None:
+    t = TwoInstances()
+    cam = on(livestream("cam", recording()), A)
+    truth = [cam]
+
+    async def confirm() -> list[LiveStream]:
+        return truth
+
+    t.sync.confirm = confirm
+    t.put(cam)
+    assert await t.sync.once() == 2
+    del t.streams[cam.key]  # a cache that does not have it (yet)
+    assert await t.sync.once() == 0
+    assert "live/cam/in" in t.a.confs  # the API server says it lives on A
+    truth[:] = [on(cam, B)]
+    t.clock.now += RECHECK + 1
+    assert await t.sync.once() == 2  # it lives on B now: A's entries go
+    assert "live/cam/in" not in t.a.confs
