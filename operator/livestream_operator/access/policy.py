@@ -139,6 +139,8 @@ class LiveState:
     ip: str = ""
     # True once status.ingest shows it; False for an admission not yet available.
     confirmed: bool = True
+    # The MediaMTX instance it is on ("" when its hooks did not say).
+    instance: str = ""
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,8 @@ class Decision:
     detail: str
     stream_id: str | None = None
     action: str = ""
+    # The publisher an allowed takeover replaces (spec.ingest.allowTakeover).
+    replaces: LiveState | None = None
 
 
 def fingerprint(key: str) -> str:
@@ -229,6 +233,10 @@ def _unauthorized(req: AuthRequest, detail: str, sid: str, action: str) -> Decis
 
 def _allow(reason: Reason, detail: str, stream_id: str | None, action: str) -> Decision:
     return Decision(True, reason, detail, stream_id, action)
+
+
+def _takeover(detail: str, reason: Reason, stream_id: str, current: LiveState) -> Decision:
+    return Decision(True, reason, detail, stream_id, Action.PUBLISH.value, replaces=current)
 
 
 def _deny(reason: Reason, detail: str, stream_id: str | None, action: str) -> Decision:
@@ -313,7 +321,7 @@ def _admit_backup(req: AuthRequest, policy: Policy, state: Snapshot, sid: str) -
             sid,
             action,
         )
-    return _allow(reason, "takes over from the current backup publisher", sid, action)
+    return _takeover("takes over from the current backup publisher", reason, sid, current)
 
 
 def _playback(req: AuthRequest, policy: Policy, state: Snapshot) -> Decision:
@@ -363,7 +371,7 @@ def _admit(req: AuthRequest, policy: Policy, state: Snapshot, sid: str) -> Decis
                 sid,
                 action,
             )
-        return _allow(reason, "takes over from the current publisher", sid, action)
+        return _takeover("takes over from the current publisher", reason, sid, current)
     if policy.max_streams and len(state.live) >= policy.max_streams:
         return _deny(
             Reason.STREAM_LIMIT,
