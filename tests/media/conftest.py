@@ -17,12 +17,13 @@ import aiohttp
 import pytest
 
 from livestream_operator.api import stream_keys
-from livestream_operator.api.v1alpha1 import LiveStream
+from livestream_operator.api.v1alpha1 import InputLossFill, LiveStream
 from livestream_operator.kube import Kube, core_path
 from livestream_operator.mediamtx.control_api import MediaMTXClient
 from livestream_operator.mediamtx.path_sync import PathConfigSync
 from tests.conftest import require
 from tests.support.kube_fixtures import create_ls, get_ls
+from tests.support.media_files import backup_file, primary_file
 from tests.support.ports import free_port
 from tests.support.processes import INTERNAL
 from tests.support.waiting import wait_for_async
@@ -32,8 +33,10 @@ from .media_support import (
     MediaMTX,
     Proc,
     ProjectProc,
+    apply_path_entries,
     build_mediamtx,
     forwarder_proc,
+    livestream,
     publisher_args,
     worker_proc,
 )
@@ -74,6 +77,19 @@ def gstreamer(media_tools: None) -> None:
         f"GStreamer elements missing: {missing} "
         "(apt install gstreamer1.0-plugins-{good,bad} gstreamer1.0-libav)",
     )
+
+
+@pytest.fixture(scope="session")
+def media(media_tools: None) -> Path:
+    """720p30 H.264 + 1 kHz AAC, pre-encoded: publishers send it with -c copy, so
+    that no encoder competes with the chain for the CPU (and adds its own gaps)."""
+    return primary_file()
+
+
+@pytest.fixture(scope="session")
+def backup_media(media_tools: None) -> Path:
+    """The same with SMPTE bars: a backup publisher a viewer tells apart."""
+    return backup_file()
 
 
 @pytest.fixture(scope="session")
@@ -120,6 +136,13 @@ def destination(mediamtx_factory: Callable[[], MediaMTX]) -> MediaMTX:
     Twitch): forwarders push to `destination.rtmp(...)`, and `session()` tells
     whether the incoming publish session stayed the same."""
     return mediamtx_factory()
+
+
+@pytest.fixture
+def filled(mediamtx: MediaMTX) -> MediaMTX:
+    """MediaMTX with live/cam/out's always-available entry, as the operator applies it."""
+    assert apply_path_entries(mediamtx, livestream("cam", InputLossFill.SLATE)) == 1
+    return mediamtx
 
 
 class Processes:
