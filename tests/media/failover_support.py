@@ -5,9 +5,10 @@ spec). The media test and the benchmark have no kubelet to run Pods, so this
 plays both: it watches live/<id>/in and live/<id>/backup on MediaMTX as their
 hooks would report them, asks the operator's own decision
 (reconcile/failover.select_input) and, at a switch, stops the worker and starts
-one reading the chosen publish point, as a Pod deleted and its replacement
-would. What it leaves out is the hook -> receiver -> API server -> reconcile
-path, which tests/media/ingest/test_backup_ingest_media.py covers.
+one reading the chosen publish point, as the operator deletes the Pod and,
+once it is gone, creates its replacement (or claims a warm worker). What it
+leaves out is the hook -> receiver -> API server -> reconcile path, which
+tests/media/ingest/test_backup_ingest_media.py covers.
 """
 
 from __future__ import annotations
@@ -85,9 +86,8 @@ class Failover:
         self.backup = observed(self.backup, self.mtx.available(self.path(InputRole.BACKUP)), now)
         chosen = select_input(self.spec, self.primary, self.backup, self.status, now).failover
         if chosen.active is not self.status.active:
-            old = self.worker
-            # The old Pod's SIGTERM and the new Pod's start overlap, as in a cluster.
-            threading.Thread(target=old.stop, daemon=True).start()
-            self.worker = self.start_worker(self.path(chosen.active))
             self.switches.append((time.monotonic(), chosen))
+            # The operator creates the new Pod once the old one is gone.
+            self.worker.stop()
+            self.worker = self.start_worker(self.path(chosen.active))
         self.status = chosen

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from ..api import naming
@@ -59,10 +60,11 @@ class PathConfigSync:
         update: StatusUpdate | None = None,
         poll: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.client = client
         self.livestreams = livestreams
-        self.recheck, self.poll, self.clock = recheck, poll, clock
+        self.recheck, self.poll, self.clock, self.wall = recheck, poll, clock, wall
         self.max_retention = max_retention
         # An entry is deleted only if the API server, asked directly, has no
         # LiveStream wanting it: the cache may not have been filled yet.
@@ -79,7 +81,7 @@ class PathConfigSync:
     async def once(self) -> int:
         """One pass; returns the number of changes MediaMTX accepted."""
         streams = list(self.livestreams.values())  # the pass's own view, reported on
-        want = wanted(streams, self.max_retention)
+        want = wanted(streams, self.max_retention, self.wall())
         now = self.clock()
         if want == self._applied and now - self._checked < self.recheck:
             return 0
@@ -131,7 +133,7 @@ class PathConfigSync:
         if not deletes or self.confirm is None:
             return changes
         try:
-            truth = wanted(await self.confirm(), self.max_retention)
+            truth = wanted(await self.confirm(), self.max_retention, self.wall())
         except (KubeError, OSError, TimeoutError, ValueError) as exc:  # ValueError: a bad object
             log.warning("recording: cannot confirm deletions", extra={"reason": str(exc)})
             return [c for c in changes if c.verb is not Verb.DELETE]

@@ -157,3 +157,31 @@ async def test_input_properties_come_from_the_path_list_and_steady_state_writes_
     }
     assert "f:input" in owners["livestream-ingest"]
     assert "f:input" not in owners["livestream-operator"]
+
+
+async def test_fill_seconds_ends_the_slate_at_its_deadline_without_another_event(
+    kube: Kube,
+    namespace: str,
+    start_receiver: Callable[..., str],
+    start_operator: Callable[..., Process],
+) -> None:
+    start_operator(namespace)
+    url = start_receiver(namespace)
+    await _live(kube, namespace, url)
+    await kube.request(
+        "PATCH",
+        livestreams_path(namespace, "cam"),
+        {"spec": {"inputLoss": {"fillSeconds": 2}}},
+        content_type="application/merge-patch+json",
+    )
+    await post(url, "not-ready", ev("cam", "s1"))
+
+    async def says(words: str) -> dict[str, Any] | None:
+        loss = await _condition(kube, namespace, "InputLoss")
+        return loss if words in loss["message"] else None
+
+    await wait_for_async(lambda: says("the slate plays until"), 10, what="the slate's end")
+    # Nothing else happens: the operator wakes at the fill's deadline on its own.
+    loss = await wait_for_async(lambda: says("the slate ended at"), 6, what="the slate ended")
+    assert (loss["status"], loss["reason"]) == ("True", "PublisherGone")
+    assert (await get_ls(kube, namespace, "cam"))["status"]["phase"] == "Reconnecting"
