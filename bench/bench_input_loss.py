@@ -19,7 +19,8 @@ backup publisher (SMPTE bars, told apart from the primary's testsrc at the
 viewer) sends to live/bench/backup, and back 3 s after the backup shows: the
 operator's failover decision over MediaMTX's paths replaces the worker
 (tests/media/failover_support.py), printed beside the publisher loss without a
-backup.
+backup; once with a new worker started at each switch (cold) and once with a
+warm pool worker claimed (warm).
 
 Figures, per fill and fault:
   * destination sessions: how many publish sessions the destination saw (1: it
@@ -51,7 +52,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "operator")]
@@ -60,14 +61,17 @@ from tests.media.failover_support import Failover  # noqa: E402
 from tests.media.media_support import (  # noqa: E402
     MediaMTX,
     Proc,
+    ProjectProc,
     SessionWatch,
     apply_path_entries,
+    assign,
     build_mediamtx,
     copy_publisher_args,
     forwarder_proc,
     largest_gap,
     livestream,
     packet_dts,
+    pool_worker_proc,
     proc_cpu_seconds,
     record_destination,
     worker_proc,
@@ -77,15 +81,20 @@ from tests.support.media_files import backup_file, primary_file  # noqa: E402
 from tests.support.waiting import wait_for  # noqa: E402
 
 from bench.report import line  # noqa: E402
+from livestream_operator.api.pod_contract import WorkerAssignment  # noqa: E402
 from livestream_operator.api.v1alpha1 import (  # noqa: E402
     IngestSpec,
     InputLossFill,
+    WorkerMode,
 )
 
 DEST = "live/dest/in"
 CPU_WINDOW = 20.0
 # Short settings, so that the run stays short (the defaults are 3 and 30).
 FAILOVER = IngestSpec(failover_after_seconds=3, failback_hold_seconds=5)
+P = TypeVar("P", bound=Proc)
+POOL_TOKEN = "pool-token-for-the-input-loss-bench-0123"
+POOL_AUTH = {"Content-Type": "application/json", "Authorization": f"Bearer {POOL_TOKEN}"}
 
 
 def path_online(mtx: MediaMTX, path: str) -> bool:
@@ -94,6 +103,11 @@ def path_online(mtx: MediaMTX, path: str) -> bool:
 
 def online(mtx: MediaMTX) -> bool:
     return path_online(mtx, "live/bench/out")
+
+
+def ready(worker: ProjectProc) -> bool:
+    """Whether the Pod's readiness probe passes: for a pool worker, idle and claimable."""
+    return worker.healthz() == 200
 
 
 def run_fault(
@@ -106,7 +120,7 @@ def run_fault(
     viewer: Viewer | None = None
     env = {"LSO_FILL": fill.value}
 
-    def start(proc: Proc) -> Proc:
+    def start(proc: P) -> P:
         procs.append(proc)
         return proc.start()
 
@@ -117,17 +131,44 @@ def run_fault(
     def worker(path: str = "live/bench/in") -> Proc:
         return start(worker_proc(work, mtx.rtsp(path), mtx.rtsp("live/bench/out"), extra_env=env))
 
+    # "failover-warm": each switch claims a warm pool worker (started, idle and
+    # Ready beforehand, as the chart's pool keeps them), as the operator does.
+    # The stream's first worker is started cold, in both.
+    warm = [
+        start(pool_worker_proc(work, POOL_TOKEN)) for _ in range(2 * (fault == "failover-warm"))
+    ]
+    claims: list[str] = []
+
+    def claim(path: str) -> Proc:
+        claims.append(path)
+        if len(claims) == 1 or not warm:
+            return worker(path)
+        proc = warm.pop(0)
+        wait_for(partial(ready, proc), 30, "a warm worker")
+        body = WorkerAssignment(
+            stream_id="bench",
+            input_url=mtx.rtsp(path),
+            output_url=mtx.rtsp("live/bench/out"),
+            mode=WorkerMode.BYPASS,
+            fill=fill,
+        )
+        status, _, answer = assign(proc, body.model_dump_json(by_alias=True).encode(), POOL_AUTH)
+        assert status == 200, answer
+        return proc
+
     try:
         if fill is InputLossFill.SLATE:
             apply_path_entries(mtx, livestream("bench", fill))
         record_destination(dest)
         pub = publisher()
         with contextlib.ExitStack() as stack:
-            if fault == "failover":
+            if fault.startswith("failover"):
                 publisher(backup_file(), "live/bench/backup")
                 mtx.wait_available("live/bench/in", 30)
                 mtx.wait_available("live/bench/backup", 30)
-                failover = stack.enter_context(Failover(mtx, "bench", FAILOVER, worker))
+                for idle in warm:
+                    wait_for(partial(ready, idle), 30, "the warm workers")
+                failover = stack.enter_context(Failover(mtx, "bench", FAILOVER, claim))
                 wrk = failover.worker
             else:
                 wrk = worker()
@@ -144,7 +185,7 @@ def run_fault(
                     time.sleep(10)
                     back = time.monotonic()
                     publisher()
-                elif fault == "failover":
+                elif fault.startswith("failover"):
                     pub.stop(sig=signal.SIGKILL)
                     wait_for(partial(viewer.showing, SMPTEBARS, at), 40, "the backup's picture")
                     time.sleep(3)
@@ -249,8 +290,9 @@ def main() -> int:
             lambda r: fmt(r["recording_gap"]),
             fault,
         )
-    failover = run_fault(binary, media, InputLossFill.SLATE, "failover", work / "failover")
-    sides = {"no backup": results["publisher", InputLossFill.SLATE], "live backup": failover}
+    sides = {"no backup": results["publisher", InputLossFill.SLATE]}
+    for fault in ("failover", "failover-warm"):
+        sides[fault] = run_fault(binary, media, InputLossFill.SLATE, fault, work / fault)
 
     def side(name: str, pick: Callable[[dict[str, Any]], str]) -> None:
         line(name, " | ".join(f"{pick(r):>12}" for r in sides.values()))
@@ -260,7 +302,7 @@ def main() -> int:
         f" failbackHoldSeconds {FAILOVER.failback_hold_seconds}; goal: the backup at the"
         f" viewer within {FAILOVER.failover_after_seconds + 1} s of the kill"
     )
-    print(f"  {'':<44} {'no backup':>12} | {'live backup':>12}")
+    print(f"  {'':<44} {'no backup':>12} | {'backup, cold':>12} | {'backup, warm':>12}")
     side("destination publish sessions", lambda r: str(r["sessions"]))
     side("kill -> slate at the viewer", lambda r: fmt(r["to_slate"]))
     side("kill -> backup's picture at the viewer", lambda r: fmt(r["to_backup"]))
