@@ -203,7 +203,10 @@ def run_fault(
         slate, backup = viewer.first(SLATE, at), viewer.first(SMPTEBARS, at)
         again = viewer.first(TESTSRC, back) if back is not None else None
         files = sorted((dest.recordings / DEST).glob("*.ts"), key=lambda f: f.stat().st_size)
+        switch = failover.switches[0] if fault.startswith("failover") else None
         return {
+            "decided": None if switch is None else switch.decided - at,
+            "old_gone": None if switch is None else switch.old_gone - switch.decided,
             "sessions": len([s for s in watch.sessions() if s is not None]),
             "to_slate": None if slate is None else slate - at,
             "to_backup": None if backup is None else backup - at,
@@ -306,6 +309,8 @@ def main() -> int:
     side("destination publish sessions", lambda r: str(r["sessions"]))
     side("kill -> slate at the viewer", lambda r: fmt(r["to_slate"]))
     side("kill -> backup's picture at the viewer", lambda r: fmt(r["to_backup"]))
+    side("  of which: kill -> the switch decided", lambda r: fmt(r["decided"]))
+    side("  the old worker's exit (SIGTERM)", lambda r: fmt(r["old_gone"]))
     side("primary back -> its picture at the viewer", lambda r: fmt(r["back"]))
     side("largest frame gap at the viewer (arrival)", lambda r: fmt(r["viewer_gap"]))
     side("largest video dts gap, longest session", lambda r: fmt(r["recording_gap"]))

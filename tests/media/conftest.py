@@ -111,11 +111,13 @@ def hooks() -> Iterator[HookReceiver]:
 @pytest.fixture
 def mediamtx_factory(
     mediamtx_bin: Path, tmp_path: Path, hooks: HookReceiver, media_tools: None
-) -> Iterator[Callable[[], MediaMTX]]:
+) -> Iterator[Callable[..., MediaMTX]]:
     started: list[MediaMTX] = []
 
-    def start() -> MediaMTX:
-        mtx = MediaMTX(mediamtx_bin, tmp_path / f"mediamtx{len(started)}", hook_url=hooks.url)
+    def start(hook_url: str | None = None) -> MediaMTX:
+        mtx = MediaMTX(
+            mediamtx_bin, tmp_path / f"mediamtx{len(started)}", hook_url=hook_url or hooks.url
+        )
         started.append(mtx)
         return mtx.start()
 
@@ -125,13 +127,19 @@ def mediamtx_factory(
 
 
 @pytest.fixture
-def mediamtx(mediamtx_factory: Callable[[], MediaMTX]) -> MediaMTX:
+def mediamtx(mediamtx_factory: Callable[..., MediaMTX]) -> MediaMTX:
     """MediaMTX with charts/livestream-operator/files/mediamtx.yml on free ports."""
     return mediamtx_factory()
 
 
 @pytest.fixture
-def destination(mediamtx_factory: Callable[[], MediaMTX]) -> MediaMTX:
+def mtx_with(mediamtx_factory: Callable[..., MediaMTX]) -> Callable[[str], MediaMTX]:
+    """Factory: MediaMTX whose hooks go to `hook_url`, a receiver the test started."""
+    return mediamtx_factory
+
+
+@pytest.fixture
+def destination(mediamtx_factory: Callable[..., MediaMTX]) -> MediaMTX:
     """A second MediaMTX standing in for a third-party RTMP destination (YouTube,
     Twitch): forwarders push to `destination.rtmp(...)`, and `session()` tells
     whether the incoming publish session stayed the same."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from livestream_operator.api import naming
@@ -44,9 +45,16 @@ def observed(current: IngestStatus, available: bool, now: datetime) -> IngestSta
     return IngestStatus(available=False, unavailable_since=stamp)
 
 
+@dataclass(frozen=True)
+class Switch:
+    failover: FailoverStatus  # status.failover after it
+    decided: float  # monotonic: when select_input chose the other input
+    old_gone: float  # when the worker that read the other one had exited
+
+
 class Failover:
     """Decides every `every` s; `start_worker(path)` starts a worker reading
-    `path` and returns it. `switches`: (monotonic time, status.failover) of each."""
+    `path` and returns it."""
 
     def __init__(
         self,
@@ -60,7 +68,7 @@ class Failover:
         self.start_worker, self.every = start_worker, every
         self.primary, self.backup = IngestStatus(), IngestStatus()
         self.status = FailoverStatus(active=InputRole.PRIMARY)
-        self.switches: list[tuple[float, FailoverStatus]] = []
+        self.switches: list[Switch] = []
         self.worker = start_worker(self.path(InputRole.PRIMARY))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -86,8 +94,9 @@ class Failover:
         self.backup = observed(self.backup, self.mtx.available(self.path(InputRole.BACKUP)), now)
         chosen = select_input(self.spec, self.primary, self.backup, self.status, now).failover
         if chosen.active is not self.status.active:
-            self.switches.append((time.monotonic(), chosen))
+            decided = time.monotonic()
             # The operator creates the new Pod once the old one is gone.
             self.worker.stop()
+            self.switches.append(Switch(chosen, decided, time.monotonic()))
             self.worker = self.start_worker(self.path(chosen.active))
         self.status = chosen

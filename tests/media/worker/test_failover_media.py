@@ -85,7 +85,7 @@ def test_a_primary_killed_with_a_live_backup_switches_and_comes_back_in_one_sess
     seen = viewer.pictures()
     assert [p for p in seen if p != SLATE] == [TESTSRC, SMPTEBARS, TESTSRC], seen
     assert seen[:3] == [TESTSRC, SLATE, SMPTEBARS], seen
-    reasons = [(s.active, s.reason) for _, s in failover.switches]
+    reasons = [(s.failover.active, s.failover.reason) for s in failover.switches]
     assert reasons == [
         (InputRole.BACKUP, SwitchReason.PRIMARY_OFFLINE),
         (InputRole.PRIMARY, SwitchReason.PRIMARY_RECOVERED),
