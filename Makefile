@@ -74,6 +74,7 @@ bench: venv ## benchmarks of the operator core and the media plane (prints figur
 	$(PY) bench/bench_hooks.py
 	$(PY) bench/bench_auth.py
 	$(PY) bench/bench_recording.py
+	$(PY) bench/bench_slates.py
 	$(PY) bench/bench_destinations.py
 	$(PY) bench/bench_input_loss.py
 

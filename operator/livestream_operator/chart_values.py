@@ -42,6 +42,7 @@ from pydantic import BaseModel, SecretStr, TypeAdapter
 
 from .api import v1alpha1 as models
 from .api.json_schema import inline
+from .api.slates import SlateSpec
 from .settings import Settings
 
 SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
@@ -56,6 +57,7 @@ MODEL_RULES: dict[str, dict[str, Any]] = {
     models.BackendSpec.__name__: {
         "oneOf": [{"required": [name]} for name in models.BACKEND_TARGETS],
     },
+    SlateSpec.__name__: {"oneOf": [{"required": ["colour"]}, {"required": ["image"]}]},
 }
 
 _PORT = TypeAdapter(models.Port).json_schema()
@@ -252,8 +254,10 @@ def _chart_form(schema: dict[str, Any]) -> dict[str, Any]:
             continue
         if key == "patternProperties":
             ((pattern, sub),) = value.items()
-            out["propertyNames"] = {"pattern": pattern}
+            out["propertyNames"] = {**out.get("propertyNames", {}), "pattern": pattern}
             out["additionalProperties"] = _chart_form(sub)
+        elif key == "propertyNames":
+            out[key] = {**value, **out.get(key, {})}
         elif key == "properties":
             out[key] = {name: _chart_form(sub) for name, sub in value.items()}
         elif key in ("items", "additionalProperties") and isinstance(value, dict):

@@ -51,6 +51,12 @@ def _worker(argv: list[str]) -> int:
     return main(argv)
 
 
+def _render_slates(argv: list[str]) -> int:
+    from .worker.slates import main
+
+    return main(argv)
+
+
 def _forward(argv: list[str]) -> int:
     from .forwarder import main
 
@@ -86,6 +92,10 @@ COMMANDS: dict[str, tuple[Runner, str]] = {
     "generate": (_generate, "write the generated files (CRD, values.schema.json); --verify"),
     "mtx-hook": (_mtx_hook, "the wrapper MediaMTX runs: mtx-hook ready|not-ready"),
     "worker": (_worker, "run a stream worker: RTSP live/<id>/in -> RTSP (or RTMP) live/<id>/out"),
+    "render-slates": (
+        _render_slates,
+        "render the chart's slates to the MP4 files MediaMTX plays while no worker publishes",
+    ),
     "forward": (_forward, "push live/<id>/out to one third-party RTMP destination"),
     "keys": (_keys, "create, rotate, revoke or list stream keys: keys create <streamId>"),
     "backend": (

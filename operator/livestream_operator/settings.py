@@ -20,11 +20,13 @@ from pydantic import (
 
 from .api.json_schema import model_schema
 from .api.pod_contract import refused_backend_secret
+from .api.slates import Slates
 from .api.v1alpha1 import (
     DEFAULT_GRACE_SECONDS,
     MAX_RETENTION_SECONDS,
     MIN_RETENTION_SECONDS,
     RETENTION_RANGE,
+    SLATE_NAME_PATTERN,
     BackoffSeconds,
     Destinations,
     Duration,
@@ -99,6 +101,12 @@ class Settings(WireModel):
     default_worker_mode: WorkerMode = WorkerMode.BYPASS
     default_worker_output: OutputProtocol = OutputProtocol.RTSP
     default_input_loss_fill: InputLossFill = InputLossFill.SLATE
+    # spec.inputLoss.slate of those LiveStreams: a name in `slates` ("" for MediaMTX's own;
+    # the chart refuses another, and a stream naming one gets the Slate condition).
+    default_input_loss_slate: str = Field(default="", pattern=SLATE_NAME_PATTERN, max_length=63)
+    # The chart's slates (values.yaml `slates`), the same JSON the renderer read: the
+    # operator names their files from it (api/slates.py).
+    slates: Slates = Field(default_factory=dict)
     default_grace_seconds: GraceSeconds = DEFAULT_GRACE_SECONDS
     default_destinations: Destinations = Field(default_factory=list)
     # spec.worker.processing of those LiveStreams; required when the default mode is process.

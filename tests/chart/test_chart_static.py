@@ -177,8 +177,16 @@ def test_auth_is_on_by_default_and_internal_credentials_come_from_a_secret() -> 
     mediamtx = next(
         d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-mediamtx")
     )
-    env = {e["name"]: e for e in mediamtx["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["MTX_AUTHHTTPADDRESS"]["value"].endswith("/v1/mediamtx/auth")
+    entries = mediamtx["spec"]["template"]["spec"]["containers"][0]["env"]
+    env = {e["name"]: e for e in entries}
+    # The auth URL names the instance; Kubernetes expands $(VAR) only from
+    # entries listed before it.
+    assert env["MTX_AUTHHTTPADDRESS"]["value"].endswith(
+        "/v1/mediamtx/auth?instance=$(LSO_MEDIAMTX_INSTANCE)"
+    )
+    names = [e["name"] for e in entries]
+    assert names.index("LSO_MEDIAMTX_INSTANCE") < names.index("MTX_AUTHHTTPADDRESS")
+    assert env["LSO_MEDIAMTX_INSTANCE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert env["LSO_HOOK_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "hook-token"
     config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]["mediamtx.yml"]
     assert "authMethod: http" in config
@@ -628,7 +636,8 @@ def test_recordings_are_on_a_pvc_by_default() -> None:
         "name": "recordings",
         "persistentVolumeClaim": {"claimName": CLAIM},
     }
-    assert "initContainers" not in pod, "no root container without hostPath"
+    # No root container without hostPath: only the slates' renderer (unprivileged).
+    assert [c["name"] for c in pod["initContainers"]] == ["render-slates"]
     # One writer of the ReadWriteOnce claim, replaced rather than overlapped.
     mtx = docs[("Deployment", f"{FULLNAME}-mediamtx")]
     assert (mtx["spec"]["replicas"], mtx["spec"]["strategy"]["type"]) == (1, "Recreate")
@@ -677,7 +686,7 @@ def test_recordings_on_a_host_path_get_a_bound_pv_and_a_chown_init_container() -
         "name": "recordings",
         "persistentVolumeClaim": {"claimName": CLAIM},
     }
-    (init,) = pod["initContainers"]
+    (init,) = [c for c in pod["initContainers"] if c["name"] == "recordings-owner"]
     (mediamtx,) = pod["containers"]
     assert init["image"] == mediamtx["image"]
     assert init["command"] == ["chown", "10001:10001", "/recordings"]
@@ -699,7 +708,7 @@ def test_recordings_without_persistence_are_on_an_empty_dir() -> None:
         assert not [k for k, _ in docs if k in ("PersistentVolumeClaim", "PersistentVolume")]
         pod = _mediamtx_pod(docs)
         assert _recordings_volume(pod) == {"name": "recordings", "emptyDir": {}}
-        assert "initContainers" not in pod
+        assert [c["name"] for c in pod["initContainers"]] == ["render-slates"]
 
 
 def test_recordings_on_an_existing_claim() -> None:
@@ -951,7 +960,7 @@ def test_hls_enabled_serves_hls_from_mediamtx_through_its_service() -> None:
     }
     # Reads over HLS go to the receiver like every other request.
     assert env["MTX_AUTHHTTPADDRESS"] == (
-        f"http://{FULLNAME}-hooks.media.svc:8080/v1/mediamtx/auth"
+        f"http://{FULLNAME}-hooks.media.svc:8080/v1/mediamtx/auth?instance=$(LSO_MEDIAMTX_INSTANCE)"
     )
     (container,) = _mediamtx_pod(named)["containers"]
     assert {"name": "hls", "containerPort": 8888} in container["ports"]

@@ -45,6 +45,8 @@ SAMPLES: dict[str, Any] = {
     "recording_max_retention": "72h",
     "public_urls": {"rtmp": "rtmp://media.example.com:1935", "rtsp": "", "hls": "", "webrtc": ""},
     "playback_public_url": "https://dl.example.com/recordings",
+    "slates": {"bars": {"image": {"configMap": "art", "key": "bars.png"}, "audio": "tone"}},
+    "default_input_loss_slate": "bars",
 }
 
 

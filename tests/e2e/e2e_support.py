@@ -252,10 +252,12 @@ class Kube:
         time.sleep(1.0)
         return key
 
-    def publish_url(self, stream_id: str) -> str:
-        """Where a publisher of the stream pushes, its key in the query (OBS's form)."""
-        key = self.stream_key(stream_id)
-        return f"{self.cfg.rtmp_url}/live/{stream_id}/in?key={key}"
+    def publish_url(self, stream_id: str, role: str = "in", key: str | None = None) -> str:
+        """Where a publisher of the stream pushes (`in`, or `backup` for the backup
+        publish point, keyed alike), its key in the query (OBS's form); a new key
+        Secret unless `key` is given."""
+        key = key or self.stream_key(stream_id)
+        return f"{self.cfg.rtmp_url}/live/{stream_id}/{role}?key={key}"
 
     def livestream(self, name: str) -> dict[str, Any] | None:
         return self.get_or_none("livestreams", name)
@@ -459,6 +461,157 @@ class MediaMTXApi:
     def close(self) -> None:
         if self.pf:
             self.pf.stop()
+
+
+SINK_CONFIG = """\
+logLevel: info
+rtmp: true
+rtmpAddress: :1935
+rtsp: false
+hls: false
+webrtc: false
+srt: false
+api: true
+apiAddress: :9997
+authInternalUsers:
+  - user: any
+    pass:
+    ips: []
+    permissions:
+      - action: publish
+      - action: read
+      - action: api
+paths:
+  all_others: {}
+"""
+
+
+def _sink_manifests(kube: Kube, name: str) -> list[dict[str, Any]]:
+    image = kube.get_json("deployment", kube.cfg.component("mediamtx"))["spec"]["template"]["spec"][
+        "containers"
+    ][0]["image"]
+    labels = {"app.kubernetes.io/name": name}
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name},
+            "data": {"mediamtx.yml": SINK_CONFIG},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "mediamtx",
+                        "image": image,
+                        "imagePullPolicy": "IfNotPresent",
+                        "args": ["/etc/sink/mediamtx.yml"],
+                        "ports": [{"containerPort": 1935}, {"containerPort": 9997}],
+                        "readinessProbe": {"tcpSocket": {"port": 1935}, "periodSeconds": 2},
+                        "volumeMounts": [{"name": "config", "mountPath": "/etc/sink"}],
+                    }
+                ],
+                "volumes": [{"name": "config", "configMap": {"name": name}}],
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name},
+            "spec": {
+                "selector": labels,
+                "ports": [{"name": "rtmp", "port": 1935}, {"name": "api", "port": 9997}],
+            },
+        },
+    ]
+
+
+class Sink:
+    """A MediaMTX Pod standing in for a third-party RTMP destination (YouTube,
+    Twitch): forwarders push to `url(path)`, and `session(path)` tells whether the
+    incoming publish session stayed the same (a new one is a new broadcast)."""
+
+    def __init__(self, kube: Kube, name: str) -> None:
+        self.kube, self.name = kube, name
+        self.api = MediaMTXApi(kube, f"pod/{name}", 9997)
+
+    def url(self, path: str) -> str:
+        return f"rtmp://{self.name}.{self.kube.ns}.svc:1935/{path}"
+
+    def start(self) -> Sink:
+        self.kube.apply(_sink_manifests(self.kube, self.name))
+        wait_for(lambda: pod_running(self.kube.pod(self.name)), 120, f"{self.name} ready")
+        return self
+
+    def session(self, path: str) -> str | None:
+        """The id of the publish session on `path`, None while nothing publishes."""
+        info = self.api.get(path)
+        source = (info or {}).get("source")
+        if not (info and info.get("ready") and isinstance(source, dict)):
+            return None
+        return str(source["id"])
+
+    def inbound_bytes(self, path: str) -> int:
+        return int((self.api.get(path) or {}).get("inboundBytes", 0))
+
+    def delete(self) -> None:
+        self.api.close()
+        for kind in ("pod", "service", "configmap"):
+            self.kube.delete(kind, self.name)
+
+
+class SessionWatch:
+    """Samples a sink's publish session on a path twice a second, in a thread, so a
+    test can say afterwards whether the destination ever saw it end or change."""
+
+    def __init__(self, sink: Sink, path: str, every: float = 0.5) -> None:
+        self.sink, self.path, self.every = sink, path, every
+        self.samples: list[tuple[float, str | None]] = []
+        self.marks: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> SessionWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.samples.append((time.monotonic(), self.sink.session(self.path)))
+            except (OSError, urllib.error.URLError):
+                continue  # the port-forward dropped: no sample, not a lost session
+
+    def sessions(self) -> list[str | None]:
+        """The distinct sessions in the order seen (None: nothing published)."""
+        seen: list[str | None] = []
+        for _, session in self.samples:
+            if not seen or seen[-1] != session:
+                seen.append(session)
+        return seen
+
+    def mark(self, what: str) -> None:
+        """Notes what the test did, for timeline()."""
+        self.marks.append((time.monotonic(), what))
+
+    def timeline(self) -> str:
+        """When each session was first seen, and the marks, for a failure message."""
+        changes: list[tuple[float, str]] = []
+        last: object = object()
+        for at, session in self.samples:
+            if session != last:
+                changes.append((at, f"session {session}"))
+                last = session
+        events = sorted(changes + self.marks)
+        start = events[0][0] if events else 0.0
+        return "; ".join(f"{at - start:.1f}s {what}" for at, what in events)
 
 
 # ------------------------------------------------------------------ publishers

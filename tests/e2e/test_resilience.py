@@ -14,6 +14,7 @@ from .e2e_support import (
     POOL_LABEL,
     Config,
     Kube,
+    Publisher,
     owner_livestream,
     pod_ready,
     pod_running,
@@ -125,6 +126,20 @@ def test_without_receivers_nobody_publishes(kube: Kube, cfg: Config, ffmpeg: str
     finally:
         kube.kubectl("scale", deployment, f"--replicas={replicas}")
         wait_for(lambda: kube.deployment_ready(cfg.component("hooks")), 180, "receivers back")
-    with publishing(url) as pub:
+
+    def admitted() -> Publisher | None:
+        # Ready receivers reach MediaMTX once the Service's endpoints list them
+        # (kube-proxy follows within a second or so); until then it fails closed.
+        pub = Publisher(url)
+        time.sleep(3)
+        if pub.running():
+            return pub
+        pub.stop()
+        return None
+
+    pub = wait_for(admitted, 60, "a publish admitted once the receivers answer")
+    try:
         kube.wait_phase(resource_name(sid), "Live", 120, pub)
+    finally:
+        pub.stop()
     kube.delete("livestream", resource_name(sid))

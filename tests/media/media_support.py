@@ -136,6 +136,9 @@ class MediaMTX:
     api_port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
     playback_port: int = field(default_factory=free_port)
+    # Its name, as the chart gives each instance its Pod's: the hooks and the auth
+    # call say it.
+    instance: str = "mediamtx-0"
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -160,6 +163,7 @@ class MediaMTX:
             "LSO_HOOK_URL": self.hook_url,
             "LSO_HOOK_TOKEN": HOOK_TOKEN,
             "LSO_HOOK_ATTEMPTS": "2",
+            "LSO_MEDIAMTX_INSTANCE": self.instance,
             "MTX_RTMPADDRESS": f"127.0.0.1:{self.rtmp_port}",
             "MTX_RTSPADDRESS": f"127.0.0.1:{self.rtsp_port}",
             "MTX_SRTADDRESS": f"127.0.0.1:{self.srt_port}",
@@ -173,7 +177,7 @@ class MediaMTX:
         """The project's config, with auth pointed at `auth_url` (or opened)."""
         conf = yaml.safe_load(MEDIAMTX_CONFIG.read_text())
         if self.auth_url:
-            conf["authHTTPAddress"] = self.auth_url
+            conf["authHTTPAddress"] = f"{self.auth_url}?instance={self.instance}"
         else:
             conf["authMethod"] = "internal"
             actions = ["publish", "read", "api", "metrics", "playback"]

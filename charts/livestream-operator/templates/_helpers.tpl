@@ -129,6 +129,10 @@ seccompProfile:
 {{- fail (printf "streams.defaultProcessing.backend.credentialsSecretRef names the internal Secret %s, whose credentials must never go to a backend: use %s (the reference backends' token) or a Secret of your own" $ref (include "lso.backendTokenSecret" .)) }}
 {{- end }}
 {{- end }}
+{{- $slate := .Values.streams.inputLossSlate }}
+{{- if and $slate (not (hasKey .Values.slates $slate)) }}
+{{- fail (printf "streams.inputLossSlate names %q, which is not one of slates (%s): declare it under slates or leave streams.inputLossSlate empty for MediaMTX's built-in slate" $slate (keys .Values.slates | sortAlpha | join ", ")) }}
+{{- end }}
 {{- end -}}
 
 {{/* Settings shared by the operator and the hook receiver (LSO_* variables). */}}
@@ -160,6 +164,10 @@ seccompProfile:
   value: {{ .Values.streams.workerOutput | quote }}
 - name: LSO_DEFAULT_INPUT_LOSS_FILL
   value: {{ .Values.streams.inputLossFill | quote }}
+- name: LSO_DEFAULT_INPUT_LOSS_SLATE
+  value: {{ .Values.streams.inputLossSlate | quote }}
+- name: LSO_SLATES
+  value: {{ .Values.slates | toJson | quote }}
 - name: LSO_EARLY_SIGNAL
   value: {{ .Values.streams.earlySignal | quote }}
 - name: LSO_CONNECT_TIMEOUT_SECONDS

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from ..api import naming
+from ..api.v1alpha1 import DNS_LABEL_PATTERN
 from ..http_edge import problem
 from ..kube_events import EventType, KubeEvent, event_manifest
 from . import metrics, policy
@@ -81,7 +83,10 @@ class AuthService:
             )
         raw = await request.read()
         try:
-            req = AuthRequest.model_validate(json.loads(raw))
+            instance = instance_of(request.query.getall("instance", []))
+            req = AuthRequest.model_validate(json.loads(raw)).model_copy(
+                update={"instance": instance}
+            )
         except (ValueError, RecursionError, ValidationError) as exc:
             detail = _first_error(exc)
             return problem(400, "invalid-auth-request", "Invalid auth request", detail)
@@ -206,7 +211,26 @@ def _fields(req: AuthRequest, decision: Decision) -> dict[str, str]:
     }
 
 
+class InstanceError(ValueError):
+    """The auth URL's ?instance= is not one MediaMTX instance's name."""
+
+
+_INSTANCE = re.compile(DNS_LABEL_PATTERN)  # a Pod's name
+
+
+def instance_of(values: list[str]) -> str:
+    """The instance an auth call comes from: its URL's ?instance= (the chart puts the
+    MediaMTX Pod's name there), empty when it has none."""
+    if len(values) > 1:
+        raise InstanceError("instance: given more than once")
+    if values and not _INSTANCE.fullmatch(values[0]):
+        raise InstanceError("instance: must be a MediaMTX Pod's name (a DNS label)")
+    return values[0] if values else ""
+
+
 def _first_error(exc: Exception) -> str:
+    if isinstance(exc, InstanceError):
+        return str(exc)
     if isinstance(exc, ValidationError):
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "body"

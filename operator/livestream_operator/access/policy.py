@@ -58,6 +58,9 @@ class AuthRequest(BaseModel):
     id: StrictStr | None = None
     query: StrictStr = ""
     user_agent: StrictStr = ""
+    # Not MediaMTX's: the instance that asks, from the auth URL's ?instance=
+    # (auth_endpoint.py), so that its early signal can say where the stream is.
+    instance: StrictStr = ""
 
 
 class Reason(StrEnum):

@@ -114,6 +114,7 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     },
     {"name": "Playback", "type": "string", "jsonPath": ".status.playback.out.rtmp", "priority": 1},
     {"name": "Source", "type": "string", "jsonPath": ".status.ingest.sourceType", "priority": 1},
+    {"name": "Instance", "type": "string", "jsonPath": ".status.ingest.instance", "priority": 1},
     {"name": "Output", "type": "boolean", "jsonPath": ".status.output.available", "priority": 1},
     # A "date" column prints <invalid> for times in the future; the deadline always is.
     {

@@ -1,7 +1,8 @@
 """When a stream's input-loss fill ends (pure): one fact read by two sides, the
 path entries (mediamtx/path_config.py drops out's always-available entry then,
-so the destinations' sessions end) and the reconcile (which wakes up then, to
-say so in the InputLoss condition).
+so the destinations' sessions end) and the reconcile, which wakes up then to
+say so in the InputLoss condition. That status write is also what makes the
+PathConfigSync look again (it skips passes while its cache is unchanged).
 
 spec.inputLoss.fillSeconds counts from the loss: the InputLoss condition's
 transition to True, which the operator writes when the publisher went (and

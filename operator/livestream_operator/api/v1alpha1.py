@@ -33,10 +33,15 @@ DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 # Secret names are DNS-1123 subdomains; keys are [-._a-zA-Z0-9]+.
 SECRET_NAME_PATTERN = DNS_SUBDOMAIN_PATTERN
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]{1,253}$"
+# A slate's name (a DNS label, as the chart's `slates` keys), or empty for none.
+SLATE_NAME_PATTERN = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$"
 MAX_DESTINATIONS = 8
 # Children are named "<name>-worker"/"<name>-forwarder" and must stay within the
 # 63 characters of a label value.
 MAX_NAME_LENGTH = 50
+# A MediaMTX instance is named by its Pod's name (a DNS label): the hooks and the
+# auth call say which instance makes them (LSO_MEDIAMTX_INSTANCE in its Pod).
+InstanceName = Annotated[str, Field(pattern=DNS_LABEL_PATTERN, max_length=63)]
 DAY_SECONDS = 86400
 DEFAULT_GRACE_SECONDS = 30
 MAX_GRACE_SECONDS = DAY_SECONDS
@@ -421,6 +426,15 @@ class InputLossSpec(WireModel):
         "gone, out ends and so do the destinations' sessions. Unset: until the grace "
         "deadline.",
     )
+    slate: str | None = Field(
+        default=None,
+        pattern=SLATE_NAME_PATTERN,
+        max_length=63,
+        description="With fill Slate: one of the chart's slates (values.yaml `slates`: "
+        "a colour or an image, silence or a tone) instead of MediaMTX's built-in one; "
+        "absent or empty: the built-in slate. A name the chart does not declare plays the "
+        "built-in slate, and the Slate condition says why.",
+    )
 
 
 class RecordedPath(StrEnum):
@@ -576,6 +590,11 @@ class LiveStreamSpec(WireModel):
         description="What destinations and viewers of out receive while the input is lost.",
     )
 
+    def wants_path_entries(self) -> bool:
+        """Whether MediaMTX may need path entries of this stream's own (its recording
+        fields, or out's input-loss fill; mediamtx/path_config.py builds them)."""
+        return self.recording is not None or self.input_loss.fill is InputLossFill.SLATE
+
 
 # ------------------------------------------------------------------------- status
 
@@ -600,6 +619,7 @@ class ConditionType(StrEnum):
     PROCESSING = "Processing"  # process mode: the backend answers in time
     RECORDING = "Recording"  # spec.recording: recording, off, or out of storage
     INPUT_LOSS = "InputLoss"  # the publisher is gone while the stream lives (its grace period)
+    SLATE = "Slate"  # spec.inputLoss.slate: the chart declares it (else the built-in slate plays)
 
 
 # RFC 3339 times as Kubernetes stores them; see format_time().
@@ -627,6 +647,10 @@ class IngestStatus(WireModel):
         default=None, description="RFC 3339 time the grace period started; unset while live."
     )
     last_event_time: Time | None = Field(default=None, description="Last hook or resync event.")
+    instance: InstanceName | None = Field(
+        default=None,
+        description="The MediaMTX instance (its Pod) the publisher is on, as its hooks say.",
+    )
 
 
 class FailoverStatus(WireModel):
@@ -646,6 +670,9 @@ class OutputStatus(WireModel):
     available: bool = Field(default=False, description="Whether processed output is flowing.")
     source_id: str | None = Field(default=None, description="Id of the worker's publish.")
     available_since: Time | None = Field(default=None, description="RFC 3339 time.")
+    instance: InstanceName | None = Field(
+        default=None, description="The MediaMTX instance (its Pod) the worker publishes to."
+    )
 
 
 class VideoProperties(WireModel):

@@ -79,11 +79,13 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         resync = Resync(mtx, writer, controller.livestreams, settings.resync_seconds)
         recording = PathConfigSync(
             mtx,
-            controller.livestreams.recorded,  # it reads only these, several times a second
+            controller.livestreams.with_path_entries,  # read several times a second
             settings.resync_seconds,
             max_retention=settings.recording_max_retention,
+            slates=settings.slates,
             confirm=lambda: kube.list_livestreams(settings.namespace),
             update=writer.update,
+            version=controller.livestreams.path_entries_version,
         )
         ready = asyncio.Event()
         liveness = (

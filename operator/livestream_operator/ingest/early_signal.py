@@ -52,6 +52,7 @@ def connecting_event(req: AuthRequest) -> HookEvent | None:
             query=req.query,
             source_type=SOURCE_TYPES.get(req.protocol, ""),
             source_id=req.id or "",
+            instance=req.instance,
         )
     except ValidationError:
         return None  # out of the hook contract's bounds: the ready hook will tell

@@ -7,11 +7,11 @@ import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..api.v1alpha1 import camel
+from ..api.v1alpha1 import InstanceName, camel
 
 # A hook event is one flat object; anything nested deeper is refused before it
 # is parsed, so no body can exhaust the parser's stack.
@@ -32,7 +32,8 @@ class HookKind(StrEnum):
 
 
 class HookEvent(BaseModel):
-    """The body MediaMTX's hook wrapper POSTs: {path, query, sourceType, sourceId}.
+    """The body MediaMTX's hook wrapper POSTs: {path, query, sourceType, sourceId,
+    instance}.
 
     Unknown fields are ignored so that a newer wrapper can add some. The fields
     are strict strings: a number, null or list is refused, never coerced.
@@ -46,6 +47,9 @@ class HookEvent(BaseModel):
     query: str = Field(default="", max_length=8192)
     source_type: str = Field(default="", max_length=64)
     source_id: str = Field(default="", max_length=256)
+    # The MediaMTX instance that ran the hook (its LSO_MEDIAMTX_INSTANCE); empty
+    # from a wrapper or a resync that does not say.
+    instance: InstanceName | Literal[""] = ""
 
 
 class BodyError(Exception):

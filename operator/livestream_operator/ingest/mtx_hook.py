@@ -13,6 +13,7 @@ up, where it is in the source tree and where the image puts it.
 Environment:
   MTX_PATH, MTX_QUERY, MTX_SOURCE_TYPE, MTX_SOURCE_ID   set by MediaMTX
   MTX_SEGMENT_PATH, MTX_SEGMENT_DURATION                set for recording hooks
+  LSO_MEDIAMTX_INSTANCE  the MediaMTX instance (its Pod's name), sent as `instance`
   LSO_HOOK_URL       receiver base URL, e.g. http://livestream-hooks:8080 (required)
   LSO_HOOK_TOKEN     the receiver's hook token, sent as a Bearer token (required)
   LSO_HOOK_TIMEOUT   seconds per attempt (default 2)
@@ -67,6 +68,7 @@ def build_payload(env: Mapping[str, str]) -> bytes:
         "query": env.get("MTX_QUERY", ""),
         "sourceType": env.get("MTX_SOURCE_TYPE", ""),
         "sourceId": env.get("MTX_SOURCE_ID", ""),
+        "instance": env.get("LSO_MEDIAMTX_INSTANCE", ""),
     }
     # os.environ decodes undecodable bytes as lone surrogates; json escapes them
     # safely only after they are turned back into replacement characters.

@@ -60,7 +60,10 @@ def new_livestream(stream_id: str, namespace: str, settings: Settings) -> LiveSt
             # Settings require it in process mode; other modes do not take one.
             processing=settings.default_processing if mode is WorkerMode.PROCESS else None,
         ),
-        input_loss=InputLossSpec(fill=settings.default_input_loss_fill),
+        input_loss=InputLossSpec(
+            fill=settings.default_input_loss_fill,
+            slate=settings.default_input_loss_slate or None,
+        ),
         forwarder=(
             ForwarderSpec(destinations=settings.default_destinations)
             if settings.default_destinations
@@ -143,6 +146,7 @@ def _ingest_connecting(
         connecting_since=now,
         available_since=None,  # a new source: the ready hook sets it
         last_event_time=now,
+        instance=event.instance or None,
     )
     return Decision(Result.UPDATED, LiveStreamStatus(ingest=ingest))
 
@@ -162,8 +166,17 @@ def _ingest_ready(cur: IngestStatus, where: StreamPath, event: HookEvent, now: s
         connecting_since=None,
         unavailable_since=None,  # cleared: ends any grace period
         last_event_time=now,
+        instance=_instance(cur.instance, cur.source_id, event),
     )
     return Decision(Result.UPDATED, LiveStreamStatus(ingest=ingest))
+
+
+def _instance(current: str | None, current_source: str | None, event: HookEvent) -> str | None:
+    """The instance an event's source is on: the event's word, else (a resync, an
+    older wrapper) what an earlier event of the same source said."""
+    if event.instance:
+        return event.instance
+    return current if current_source == (event.source_id or None) else None
 
 
 def _ingest_not_ready(cur: IngestStatus, event: HookEvent, now: str) -> Decision:
@@ -188,6 +201,7 @@ def _output_ready(cur: OutputStatus, where: StreamPath, event: HookEvent, now: s
         available=True,
         source_id=source_id,
         available_since=now,
+        instance=_instance(cur.instance, cur.source_id, event),
     )
     return Decision(Result.UPDATED, LiveStreamStatus(output=output))
 

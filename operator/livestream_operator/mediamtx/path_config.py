@@ -19,7 +19,10 @@ A LiveStream with spec.inputLoss.fill Slate gets an entry for live/<id>/out too
 its worker publishes (H.264 and the AAC of OUTPUT_AUDIO), so that readers of out
 (forwarders, viewers, recordings) stay connected, on MediaMTX's offline slate,
 while no worker publishes: the publisher is gone or the worker Pod is replaced.
-MediaMTX refuses alwaysAvailable on a regexp entry, hence one per stream. Its
+With spec.inputLoss.slate naming one of the chart's slates, the entry plays
+its rendered file (alwaysAvailableFile, in the same tracks) instead; a change of
+slate replaces the entry like a change of fill. MediaMTX refuses
+alwaysAvailable on a regexp entry, hence one per stream. Its
 path is available all the time then, so the template's runOnAvailable and
 runOnUnavailable hooks move to runOnOnline and runOnOffline, which report the
 worker's publish as before. These fields are not hot-reloadable: an entry that
@@ -42,6 +45,7 @@ from typing import Any
 from ..api import naming
 from ..api.fill import fill_ended
 from ..api.pod_contract import OUTPUT_AUDIO
+from ..api.slates import Slates, file_path
 from ..api.v1alpha1 import InputLossFill, LiveStream, Phase, RecordedPath, duration_seconds
 
 # The fields MediaMTX reloads on a live path; every other one must match the template.
@@ -51,6 +55,7 @@ RECORD_FIELDS = ("record", "recordFormat", "recordSegmentDuration", "recordDelet
 FILL_FIELDS = (
     "alwaysAvailable",
     "alwaysAvailableTracks",
+    "alwaysAvailableFile",
     "runOnAvailable",
     "runOnUnavailable",
     "runOnOnline",
@@ -79,22 +84,25 @@ class Recording:
 
 @dataclass(frozen=True)
 class Fill:
-    """An always-available out entry: the AAC its worker publishes (OUTPUT_AUDIO)."""
+    """An always-available out entry: the AAC its worker publishes (OUTPUT_AUDIO),
+    and the rendered slate it plays (api/slates.py), or MediaMTX's own without one.
+
+    A file and declared tracks exclude each other (MediaMTX refuses both); the file
+    declares the same tracks, since it is rendered in the worker's audio format."""
 
     sample_rate: int
     channels: int
+    file: str = ""
 
     def fields(self, template: Mapping[str, Any]) -> dict[str, Any]:
+        tracks = [
+            {"codec": "H264"},
+            {"codec": "MPEG4Audio", "sampleRate": self.sample_rate, "channelCount": self.channels},
+        ]
         body: dict[str, Any] = {
             "alwaysAvailable": True,
-            "alwaysAvailableTracks": [
-                {"codec": "H264"},
-                {
-                    "codec": "MPEG4Audio",
-                    "sampleRate": self.sample_rate,
-                    "channelCount": self.channels,
-                },
-            ],
+            "alwaysAvailableTracks": [] if self.file else tracks,
+            "alwaysAvailableFile": self.file,
         }
         for available, online in _HOOK_MOVES:
             body[available] = ""
@@ -111,13 +119,17 @@ class PathEntry:
 
 
 def wanted(
-    livestreams: Iterable[LiveStream], max_retention: str, now: datetime
+    livestreams: Iterable[LiveStream],
+    max_retention: str,
+    now: datetime,
+    slates: Slates | None = None,
 ) -> dict[str, PathEntry]:
     """The path entries the LiveStreams ask for, by path name.
 
     Retention is capped by the chart's: mediamtx.yml's own recordDeleteAfter is
     the cap, and it is what MediaMTX applies to every file between a restart and
     the operator's next pass, so no stream may count on keeping files longer.
+    `slates` are the chart's (LSO_SLATES), for the fill's file.
     """
     out: dict[str, PathEntry] = {}
     for ls in livestreams:
@@ -135,14 +147,14 @@ def wanted(
                         retention=retention,
                     )
                 )
-        fill = fill_for(ls, now)
+        fill = fill_for(ls, now, slates)
         if fill is not None:
             name = naming.output_path(ls.spec.stream_id)
             out[name] = PathEntry(out.get(name, PathEntry()).recording, fill)
     return out
 
 
-def fill_for(livestream: LiveStream, now: datetime) -> Fill | None:
+def fill_for(livestream: LiveStream, now: datetime, slates: Slates | None = None) -> Fill | None:
     """The out entry's fill while the stream lives: from its creation (before its
     worker publishes, so adding the entry closes nothing) until its grace deadline
     passed (Idle; an Ephemeral one is deleted then), or until fillSeconds into a
@@ -154,7 +166,15 @@ def fill_for(livestream: LiveStream, now: datetime) -> Fill | None:
     if fill_ended(livestream, now):
         return None
     rate, channels = OUTPUT_AUDIO[spec.worker.mode]
-    return Fill(rate, channels)
+    return Fill(rate, channels, slate_file(livestream, slates))
+
+
+def slate_file(livestream: LiveStream, slates: Slates | None) -> str:
+    """The rendered slate the stream names, "" for MediaMTX's own (none named, or
+    one the chart does not declare: the Slate condition says so)."""
+    rate, channels = OUTPUT_AUDIO[livestream.spec.worker.mode]
+    path = file_path(slates or {}, livestream.spec.input_loss.slate, rate, channels)
+    return path or ""
 
 
 def owned(name: str) -> bool:
@@ -234,6 +254,9 @@ def _differs(current: Mapping[str, Any], body: Mapping[str, Any], fields: Iterab
         a, b = current.get(key), body.get(key)
         if key == "alwaysAvailableTracks":
             if _tracks(a) != _tracks(b):
+                return True
+        elif key == "alwaysAvailableFile":
+            if (a or "") != (b or ""):  # "" and absent: MediaMTX's built-in slate
                 return True
         elif key in ("recordSegmentDuration", "recordDeleteAfter"):
             if not _same_duration(a, b):

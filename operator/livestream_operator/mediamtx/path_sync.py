@@ -19,6 +19,7 @@ from typing import Any
 
 from ..api import naming
 from ..api.ownership import FieldManager
+from ..api.slates import Slates
 from ..api.v1alpha1 import LiveStream, LiveStreamStatus, RecordingStatus
 from ..kube import KubeError
 from . import metrics
@@ -56,22 +57,30 @@ class PathConfigSync:
         recheck: float,
         *,
         max_retention: str = "168h",
+        slates: Slates | None = None,
         confirm: ListLiveStreams | None = None,
         update: StatusUpdate | None = None,
         poll: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        version: Callable[[], int] | None = None,
     ) -> None:
         self.client = client
         self.livestreams = livestreams
         self.recheck, self.poll, self.clock, self.wall = recheck, poll, clock, wall
         self.max_retention = max_retention
+        self.slates = slates or {}
         # An entry is deleted only if the API server, asked directly, has no
         # LiveStream wanting it: the cache may not have been filled yet.
         self.confirm = confirm
         self.update = update
         self._applied: dict[str, PathEntry] | None = None
         self._checked = 0.0
+        # `livestreams`' version (if it has one): unchanged since the last pass
+        # that was answered, and the recheck not due, means nothing to do, without
+        # building the wanted entries (O(streams)).
+        self.version = version
+        self._seen_version: int | None = None
 
     async def run(self) -> None:
         while True:
@@ -80,10 +89,15 @@ class PathConfigSync:
 
     async def once(self) -> int:
         """One pass; returns the number of changes MediaMTX accepted."""
-        streams = list(self.livestreams.values())  # the pass's own view, reported on
-        want = wanted(streams, self.max_retention, self.wall())
         now = self.clock()
-        if want == self._applied and now - self._checked < self.recheck:
+        version = self.version() if self.version is not None else None
+        due = now - self._checked >= self.recheck
+        if version is not None and version == self._seen_version and not due:
+            return 0
+        streams = list(self.livestreams.values())  # the pass's own view, reported on
+        want = wanted(streams, self.max_retention, self.wall(), slates=self.slates)
+        if want == self._applied and not due:
+            self._seen_version = version
             return 0
         try:
             confs = await self.client.list_path_confs()
@@ -125,7 +139,7 @@ class PathConfigSync:
         await self._report(streams, refused)
         # A refusal is an answer: asked again at the next recheck or spec change,
         # not at every poll.
-        self._applied, self._checked = want, now
+        self._applied, self._checked, self._seen_version = want, now, version
         return applied
 
     async def _confirmed(self, changes: list[Change]) -> list[Change]:
@@ -133,7 +147,9 @@ class PathConfigSync:
         if not deletes or self.confirm is None:
             return changes
         try:
-            truth = wanted(await self.confirm(), self.max_retention, self.wall())
+            truth = wanted(
+                await self.confirm(), self.max_retention, self.wall(), slates=self.slates
+            )
         except (KubeError, OSError, TimeoutError, ValueError) as exc:  # ValueError: a bad object
             log.warning("recording: cannot confirm deletions", extra={"reason": str(exc)})
             return [c for c in changes if c.verb is not Verb.DELETE]

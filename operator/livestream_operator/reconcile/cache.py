@@ -5,8 +5,10 @@ Every reconcile reports the LiveStreams by phase (a gauge). Counting them
 there walked the whole cache once per reconcile, so the cost of an event grew
 with the number of LiveStreams (5000 created at once took minutes). The counts
 are adjusted here on every write to the cache instead: O(1) per event. So is
-the index of the LiveStreams that ask for recording, which the recording sync
-reads several times a second.
+the index of the LiveStreams that may need MediaMTX path entries of their own
+(recording, the input-loss fill), with a version that moves when it changes:
+the path sync reads it several times a second and skips a pass that would see
+nothing new.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ class LiveStreamCache(MutableMapping[Key, LiveStream]):
     def __init__(self) -> None:
         self._items: dict[Key, LiveStream] = {}
         self._phases: Counter[Phase | None] = Counter()
-        self._recorded: dict[Key, LiveStream] = {}
+        self._with_entries: dict[Key, LiveStream] = {}
+        self._entries_version = 0
 
     def __getitem__(self, key: Key) -> LiveStream:
         return self._items[key]
@@ -38,15 +41,17 @@ class LiveStreamCache(MutableMapping[Key, LiveStream]):
             self._phases[old.status.phase] -= 1
         self._items[key] = livestream
         self._phases[livestream.status.phase] += 1
-        if livestream.spec.recording is not None:
-            self._recorded[key] = livestream
-        else:
-            self._recorded.pop(key, None)
+        if livestream.spec.wants_path_entries():
+            self._with_entries[key] = livestream
+            self._entries_version += 1
+        elif self._with_entries.pop(key, None) is not None:
+            self._entries_version += 1
 
     def __delitem__(self, key: Key) -> None:
         old = self._items.pop(key)
         self._phases[old.status.phase] -= 1
-        self._recorded.pop(key, None)
+        if self._with_entries.pop(key, None) is not None:
+            self._entries_version += 1
 
     def __iter__(self) -> Iterator[Key]:
         return iter(self._items)
@@ -62,9 +67,14 @@ class LiveStreamCache(MutableMapping[Key, LiveStream]):
         return self._items.items()
 
     @property
-    def recorded(self) -> Mapping[Key, LiveStream]:
-        """The LiveStreams with a spec.recording (enabled or not), kept current."""
-        return MappingProxyType(self._recorded)
+    def with_path_entries(self) -> Mapping[Key, LiveStream]:
+        """The LiveStreams whose spec may want path entries (a spec.recording, enabled
+        or not, or the input-loss fill), kept current."""
+        return MappingProxyType(self._with_entries)
+
+    def path_entries_version(self) -> int:
+        """Moves whenever with_path_entries changes."""
+        return self._entries_version
 
     def by_phase(self) -> dict[Phase | None, int]:
         """How many LiveStreams are in each phase (None: no phase yet), every phase named."""

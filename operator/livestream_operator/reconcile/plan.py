@@ -64,12 +64,20 @@ from .playback import playback_status
 from .pod_status import SECRET_KEY_NOT_FOUND, SECRET_NOT_FOUND, pod_state
 from .processing import CREDENTIALS_REFUSED, process_mode, processing_events, refused_message
 from .recording import RECORDING_REFUSED, STORAGE_FULL, recording_condition
+from .slate import SLATE_NOT_FOUND, slate_condition
 
 Manifest = dict[str, Any]
 
 # Reasons whose Warning Event is posted once, when a condition turns False for them.
 WARN_ONCE = frozenset(
-    {SECRET_NOT_FOUND, SECRET_KEY_NOT_FOUND, CREDENTIALS_REFUSED, STORAGE_FULL, RECORDING_REFUSED}
+    {
+        SECRET_NOT_FOUND,
+        SECRET_KEY_NOT_FOUND,
+        CREDENTIALS_REFUSED,
+        STORAGE_FULL,
+        RECORDING_REFUSED,
+        SLATE_NOT_FOUND,
+    }
 )
 
 
@@ -175,6 +183,7 @@ def plan(
         destinations_condition(dests, missing_secrets(forwarder, spec)),
         processing_cond,
         recording_condition(livestream, settings),
+        slate_condition(livestream, settings),
     ):
         if cond is not None:
             conditions.append(cond)

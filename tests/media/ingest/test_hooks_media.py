@@ -46,6 +46,7 @@ async def test_publish_and_stop_deliver_ready_and_not_ready(
     assert got["sourceId"] == path["source"]["id"]
     assert "lang=es" in got["query"]
     assert "s3cret" not in str(got)
+    assert got["instance"] == mtx.instance  # the MediaMTX that has the publisher
 
     pub.stop()
     gone = await wait_for_async(lambda: _unavailable(kube, namespace, "hk"), 15, what="not-ready")

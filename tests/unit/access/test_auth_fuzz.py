@@ -114,3 +114,34 @@ async def test_a_lone_surrogate_in_a_credential_is_refused(auth_client: Client, 
 async def test_deep_nesting_is_a_400(auth_client: Client) -> None:
     status, _ = await _post(auth_client, b"[" * 20000 + b"]" * 20000)
     assert status == 400
+
+
+@pytest.mark.parametrize(
+    ("query", "detail"),
+    [
+        ("?instance=Not_A_Pod", "instance: must be a MediaMTX Pod's name (a DNS label)"),
+        ("?instance=", "instance: must be a MediaMTX Pod's name (a DNS label)"),
+        ("?instance=a&instance=b", "instance: given more than once"),
+    ],
+)
+async def test_an_auth_call_naming_no_instance_is_refused_with_the_reason(
+    auth_client: Client, query: str, detail: str
+) -> None:
+    body = {"action": "publish", "path": "live/cam/in", "query": f"key={KEY}"}
+    resp = await auth_client.post(f"/v1/mediamtx/auth{query}", json=body)
+    assert resp.status == 400
+    assert resp.content_type == "application/problem+json"
+    assert (await resp.json())["detail"] == detail
+    ok = await auth_client.post("/v1/mediamtx/auth?instance=mediamtx-0", json=body)
+    assert ok.status == 200
+
+
+@FUZZ
+@given(instance=st.text(max_size=80))
+async def test_any_instance_in_the_auth_url_is_answered_without_a_5xx(
+    auth_client: Client, instance: str
+) -> None:
+    resp = await auth_client.post(
+        "/v1/mediamtx/auth", params={"instance": instance}, json={"action": "read"}
+    )
+    assert resp.status < 500, await resp.text()

@@ -77,6 +77,7 @@ def test_posts_the_event(server: tuple[str, Recorder]) -> None:
             "MTX_QUERY": 'a="b"&c=\\d\n',
             "MTX_SOURCE_TYPE": "rtmpConn",
             "MTX_SOURCE_ID": "42",
+            "LSO_MEDIAMTX_INSTANCE": "mediamtx-1",
         },
     )
     assert r.returncode == 0, r.stderr
@@ -87,6 +88,7 @@ def test_posts_the_event(server: tuple[str, Recorder]) -> None:
         "query": 'a="b"&c=\\d\n',
         "sourceType": "rtmpConn",
         "sourceId": "42",
+        "instance": "mediamtx-1",
     }
     assert req["request_id"]
 

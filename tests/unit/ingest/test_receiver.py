@@ -108,6 +108,13 @@ async def test_ready_creates_then_updates(client: Client) -> None:
         (b"[]", "application/json", 422, "invalid-event"),
         (b'{"path": "x/y"}', "application/json", 422, "invalid-path"),
         (b'{"path": ""}', "application/json", 422, "invalid-event"),
+        (
+            b'{"path": "live/a/in", "instance": "Not_A_Pod"}',
+            "application/json",
+            422,
+            "invalid-event",
+        ),
+        (b'{"path": "live/a/in", "instance": 1}', "application/json", 422, "invalid-event"),
         (b'{"path": "live/a/in"}', "text/plain", 415, "unsupported-media-type"),
     ],
 )

@@ -15,8 +15,12 @@ NOW = "2026-11-21T06:00:00.000000Z"
 LATER = "2026-11-21T06:00:05.000000Z"
 
 
-def _ev(path: str = "live/cam/in", source: str = "s1", query: str = "") -> HookEvent:
-    return HookEvent(path=path, query=query, source_type="rtmpConn", source_id=source)
+def _ev(
+    path: str = "live/cam/in", source: str = "s1", query: str = "", instance: str = "mtx-0"
+) -> HookEvent:
+    return HookEvent(
+        path=path, query=query, source_type="rtmpConn", source_id=source, instance=instance
+    )
 
 
 def st(wire: dict[str, Any] | None = None) -> LiveStreamStatus:
@@ -43,6 +47,7 @@ def test_first_ready_marks_ingest_available() -> None:
             "connectingSince": None,
             "unavailableSince": None,
             "lastEventTime": NOW,
+            "instance": "mtx-0",
         }
     }
 
@@ -99,6 +104,7 @@ def test_output_events() -> None:
             "available": True,
             "sourceId": "w",
             "availableSince": NOW,
+            "instance": "mtx-0",
         }
     }
     status = {"output": {"available": True, "sourceId": "w"}}
@@ -179,8 +185,29 @@ def test_admitted_publish_is_connecting_with_the_source_the_hook_will_name() -> 
             "connectingSince": NOW,
             "availableSince": None,
             "lastEventTime": NOW,
+            "instance": "mtx-0",
         }
     }
+
+
+def test_the_instance_is_the_events_or_what_the_same_source_said_before() -> None:
+    connecting = decide(HookKind.CONNECTING, st(), IN, _ev(instance="mtx-1"), NOW)
+    status = _apply(st(), connecting)
+    # A resync's ready (no instance) of the same source keeps the auth call's word.
+    ready = decide(HookKind.READY, status, IN, _ev(instance=""), LATER)
+    assert ready.change is not None
+    assert ready.change.ingest is not None
+    assert ready.change.ingest.instance == "mtx-1"
+    # Another source, unnamed: where it is is not known.
+    other = decide(HookKind.READY, status, IN, _ev(source="s2", instance=""), LATER)
+    assert other.change is not None
+    assert other.change.ingest is not None
+    assert other.change.ingest.instance is None
+    # The worker's output says where it publishes.
+    out = decide(HookKind.READY, st(), parse_path("live/cam/out"), _ev("live/cam/out"), NOW)
+    assert out.change is not None
+    assert out.change.output is not None
+    assert out.change.output.instance == "mtx-0"
 
 
 def _apply(status: LiveStreamStatus, d: Decision) -> LiveStreamStatus:
@@ -282,3 +309,12 @@ def test_the_backup_publish_point_follows_the_ingest_rules_into_status_backup() 
     assert stale.result is Result.STALE
     early = decide(HookKind.CONNECTING, st(), where, _ev("live/cam/backup"), NOW)
     assert early.result is Result.IGNORED
+
+
+def test_new_livestream_gets_the_default_slate_and_none_without_one() -> None:
+    slates = {"bars": {"colour": "#3366cc"}}
+    with_slate = Settings.model_validate({"slates": slates, "default_input_loss_slate": "bars"})
+    spec = new_livestream("cam", "media", with_slate).spec.input_loss
+    assert (spec.fill.value, spec.slate) == ("Slate", "bars")
+    body = new_livestream("cam", "media", Settings()).manifest()
+    assert body["spec"]["inputLoss"] == {"fill": "Slate"}  # the built-in slate, as before

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from livestream_operator.api.slates import SLATES as SLATES_ADAPTER
+from livestream_operator.api.slates import file_name
 from livestream_operator.api.v1alpha1 import (
     Condition,
     ConditionType,
@@ -579,3 +581,73 @@ def test_losing_the_fill_replaces_or_deletes_the_entry() -> None:
         Change(Verb.REPLACE, "live/cam/out", entry(OUT_TEMPLATE, OFF))
     ]
     assert plan({}, confs) == [Change(Verb.DELETE, "live/cam/out")]
+
+
+@pytest.mark.parametrize("fill", list(InputLossFill))
+@pytest.mark.parametrize("spec", [None, recording(), recording(enabled=False)])
+def test_only_streams_the_cache_indexes_get_entries(
+    fill: InputLossFill, spec: RecordingSpec | None
+) -> None:
+    """The path sync reads only the LiveStreams whose spec wants_path_entries()."""
+    stream = livestream("cam", spec, fill=fill)
+    assert bool(wanted([stream], CAP, NOW)) == stream.spec.wants_path_entries()
+
+
+# ------------------------------------------------------------------ named slates
+
+SLATES = SLATES_ADAPTER.validate_python(
+    {"black": {"colour": "#000000"}, "bars": {"colour": "#3366cc", "audio": "tone"}}
+)
+
+
+def slated(slate: str | None, stream_id: str = "cam") -> LiveStream:
+    ls = filled(stream_id)
+    spec = ls.spec.model_copy(update={"input_loss": InputLossSpec(fill=SLATE, slate=slate)})
+    return ls.model_copy(update={"spec": spec})
+
+
+def test_a_declared_slate_plays_its_rendered_file_in_the_workers_format() -> None:
+    fill = wanted([slated("bars")], CAP, NOW, slates=SLATES)["live/cam/out"].fill
+    name = file_name("bars", SLATES["bars"], 44100, 2)
+    assert fill == Fill(44100, 2, f"/slates/{name}")
+    body = entry(OUT_TEMPLATE, PathEntry(fill=fill))
+    # MediaMTX refuses a file beside declared tracks: the file declares them.
+    assert body["alwaysAvailableFile"] == f"/slates/{name}"
+    assert body["alwaysAvailableTracks"] == []
+    assert body["alwaysAvailable"] is True
+    assert (body["runOnOnline"], body["runOnOffline"]) == ("mtx-hook ready", "mtx-hook not-ready")
+
+
+@pytest.mark.parametrize("slate", [None, "", "nope"])
+def test_no_slate_or_an_undeclared_one_is_the_built_in_slate_as_before(slate: str | None) -> None:
+    assert wanted([slated(slate)], CAP, NOW, slates=SLATES)["live/cam/out"].fill == FILL
+    body = entry(OUT_TEMPLATE, PathEntry(fill=FILL))
+    assert body["alwaysAvailableFile"] == ""
+    assert len(body["alwaysAvailableTracks"]) == 2
+
+
+def test_without_the_charts_slates_a_named_one_is_the_built_in_slate() -> None:
+    assert wanted([slated("bars")], CAP, NOW)["live/cam/out"].fill == FILL
+
+
+def test_a_change_of_slate_replaces_the_entry() -> None:
+    bars = PathEntry(fill=Fill(44100, 2, "/slates/bars.mp4"))
+    black = PathEntry(fill=Fill(44100, 2, "/slates/black.mp4"))
+    for before, after in (
+        (PathEntry(fill=FILL), bars),
+        (bars, black),
+        (bars, PathEntry(fill=FILL)),
+    ):
+        confs = {**CONFS, "live/cam/out": listed_fill(OUT_TEMPLATE, before)}
+        assert plan({"live/cam/out": after}, confs) == [
+            Change(Verb.REPLACE, "live/cam/out", entry(OUT_TEMPLATE, after))
+        ]
+        confs = {**CONFS, "live/cam/out": listed_fill(OUT_TEMPLATE, after)}
+        assert plan({"live/cam/out": after}, confs) == []
+
+
+def test_an_entry_listed_without_the_file_field_is_the_built_in_slate() -> None:
+    # An answer without alwaysAvailableFile is not a difference to fix every pass.
+    listed = listed_fill(OUT_TEMPLATE, PathEntry(fill=FILL))
+    del listed["alwaysAvailableFile"]
+    assert plan({"live/cam/out": PathEntry(fill=FILL)}, {**CONFS, "live/cam/out": listed}) == []

@@ -11,6 +11,7 @@ import pytest
 from livestream_operator.api.ownership import FieldManager
 from livestream_operator.api.v1alpha1 import (
     InputLossFill,
+    InputLossSpec,
     LiveStream,
     LiveStreamStatus,
     Phase,
@@ -24,6 +25,7 @@ from livestream_operator.mediamtx.control_api import (
     Refused,
 )
 from livestream_operator.mediamtx.path_sync import PathConfigSync
+from livestream_operator.reconcile.cache import LiveStreamCache
 from livestream_operator.settings import Settings
 from tests.unit.ingest.test_receiver import MemoryAPI
 from tests.unit.mediamtx.test_path_config import CONFS, livestream, recording
@@ -83,9 +85,15 @@ class Harness:
     def __init__(self) -> None:
         self.api = FakeControlAPI(CONFS)
         self.clock = Clock()
-        self.streams: dict[tuple[str, str], LiveStream] = {}
+        # The operator's own wiring: the cache's index of the streams that may
+        # want entries, and its version.
+        self.streams = LiveStreamCache()
         self.sync = PathConfigSync(
-            cast(MediaMTXClient, self.api), self.streams, recheck=RECHECK, clock=self.clock
+            cast(MediaMTXClient, self.api),
+            self.streams.with_path_entries,
+            recheck=RECHECK,
+            clock=self.clock,
+            version=self.streams.path_entries_version,
         )
 
     def put(self, ls: LiveStream) -> None:
@@ -285,3 +293,20 @@ async def test_recording_turned_on_under_a_fill_is_a_patch(h: Harness) -> None:
         ("patch", "live/cam/out"),
     ]
     assert h.api.confs["live/cam/out"]["alwaysAvailable"] is True
+
+
+async def test_the_default_fill_alone_gets_out_its_entry(h: Harness) -> None:
+    """A stream with no recording and the default spec.inputLoss (a Slate fill)."""
+    h.put(livestream("cam", fill=InputLossSpec().fill))
+    assert await h.sync.once() == 1
+    assert h.api.confs["live/cam/out"]["alwaysAvailable"] is True
+
+
+async def test_a_change_outside_the_index_costs_no_pass(h: Harness) -> None:
+    h.put(livestream("cam", fill=InputLossFill.SLATE))
+    await h.sync.once()
+    h.clock.now += 1
+    lists, calls = h.api.lists, len(h.api.calls)
+    h.put(livestream("plain"))  # fill None, no recording: nothing for MediaMTX
+    assert await h.sync.once() == 0
+    assert (h.api.lists, len(h.api.calls)) == (lists, calls)

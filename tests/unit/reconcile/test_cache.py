@@ -1,9 +1,11 @@
-"""The controller's cache counts its LiveStreams by phase as they change, so the
-gauge never needs a walk over all of them."""
+"""The controller's cache counts its LiveStreams by phase, and indexes those that
+may want MediaMTX path entries, as they change: neither needs a walk over all of
+them."""
 
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from livestream_operator.api.v1alpha1 import LiveStream, LiveStreamStatus, Phase
 from livestream_operator.reconcile.cache import LiveStreamCache
@@ -11,8 +13,8 @@ from livestream_operator.reconcile.cache import LiveStreamCache
 from .test_plan import ls
 
 
-def named(name: str, phase: Phase | None) -> LiveStream:
-    body = ls()
+def named(name: str, phase: Phase | None, **spec: Any) -> LiveStream:
+    body = ls(**spec)
     meta = body.metadata.model_copy(update={"name": name})
     return body.model_copy(update={"metadata": meta, "status": LiveStreamStatus(phase=phase)})
 
@@ -49,16 +51,23 @@ def test_counts_follow_adds_replacements_and_deletions() -> None:
     assert cache.get(a.key) == a
 
 
-def test_the_recorded_index_holds_the_streams_with_a_spec_recording() -> None:
+def test_the_path_entry_index_holds_the_streams_that_may_want_entries() -> None:
     cache = LiveStreamCache()
-    plain = named("plain", None)
-    recorded = ls(recording={"enabled": False})  # named "cam"; off is still a spec.recording
-    cache[plain.key] = plain
-    cache[recorded.key] = recorded
-    assert dict(cache.recorded) == {recorded.key: recorded}
+    plain = named("plain", None, inputLoss={"fill": "None"})
+    filled = named("filled", None)  # the default fill, Slate: out gets an entry
+    recorded = ls(recording={"enabled": False}, inputLoss={"fill": "None"})  # off is a spec
+    for item in (plain, filled, recorded):
+        cache[item.key] = item
+    assert dict(cache.with_path_entries) == {filled.key: filled, recorded.key: recorded}
     # Its spec.recording removed: out of the index; the LiveStream deleted: likewise.
-    cache[recorded.key] = ls()
-    assert dict(cache.recorded) == {}
+    version = cache.path_entries_version()
+    cache[recorded.key] = ls(inputLoss={"fill": "None"})
+    assert recorded.key not in cache.with_path_entries
+    assert cache.path_entries_version() > version
     cache[recorded.key] = recorded
     del cache[recorded.key]
-    assert dict(cache.recorded) == {}
+    assert recorded.key not in cache.with_path_entries
+    # A stream outside the index changes nothing the path sync reads.
+    version = cache.path_entries_version()
+    cache[plain.key] = named("plain", Phase.LIVE, inputLoss={"fill": "None"})
+    assert cache.path_entries_version() == version

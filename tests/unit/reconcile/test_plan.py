@@ -218,3 +218,20 @@ def test_the_plan_holds_the_operators_fields_only_and_a_second_pass_writes_nothi
     second = plan(again, {}, SETTINGS, T0 + timedelta(seconds=1))
     operator = FieldManager.OPERATOR
     assert owned_part(second.status, operator) == owned_part(again.status, operator)
+
+
+# --------------------------------------------------------------------- slates
+
+
+def test_a_stream_naming_an_undeclared_slate_warns_once_and_says_so() -> None:
+    body = ls(ingest=LIVE_IN, inputLoss={"fill": "Slate", "slate": "bars"})
+    p = plan(body, {}, SETTINGS, T0)
+    (cond,) = [c for c in p.status.conditions or [] if c.type == "Slate"]
+    assert (cond.status, cond.reason) == ("False", "SlateNotFound")
+    assert "built-in" in cond.message
+    assert [e.reason for e in p.events if e.type is EventType.WARNING] == ["SlateNotFound"]
+    again = plan(written(body, p), {}, SETTINGS, T0)
+    assert "SlateNotFound" not in [e.reason for e in again.events]
+    declared = Settings.model_validate({"slates": {"bars": {"colour": "#3366cc"}}})
+    (cond,) = [c for c in plan(body, {}, declared, T0).status.conditions or [] if c.type == "Slate"]
+    assert (cond.status, cond.reason) == ("True", "SlateFound")
