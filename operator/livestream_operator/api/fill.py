@@ -22,7 +22,8 @@ def fill_deadline(spec: InputLossSpec, lost_since: datetime | None) -> datetime 
     (or no fill, or no loss)."""
     if spec.fill is not InputLossFill.SLATE or spec.fill_seconds is None or lost_since is None:
         return None
-    return lost_since + timedelta(seconds=spec.fill_seconds)
+    # To the second, as the condition stores it: both sides find the same moment.
+    return lost_since.replace(microsecond=0) + timedelta(seconds=spec.fill_seconds)
 
 
 def fill_ended(livestream: LiveStream, now: datetime) -> bool:

@@ -73,6 +73,10 @@ async def test_the_slate_ends_fill_seconds_after_the_publisher_went(
     await wait_for_async(lambda: out_entry(mtx) is None, 15, what="out's entry to go")
     # Not before fillSeconds (the condition's time is to the second).
     assert time.monotonic() - gone >= FILL_SECONDS - 1
-    loss = await condition_of(kube, namespace, "cam", "InputLoss")
-    assert loss is not None
-    assert "the slate ended at" in loss["message"]
+
+    async def says_so() -> bool:
+        loss = await condition_of(kube, namespace, "cam", "InputLoss")
+        return loss is not None and "the slate ended at" in loss["message"]
+
+    # The reconcile at the deadline writes it (the sync may have acted first).
+    await wait_for_async(says_so, 5, what="InputLoss saying the slate ended")

@@ -169,3 +169,13 @@ def test_without_fill_seconds_the_slate_has_no_deadline_of_its_own() -> None:
     p, body = reconcile(lose(live()), 12)
     assert p.requeue_after == pytest.approx(40 - 12 + 0.05)
     assert not fill_ended(body, at(39))
+
+
+def test_the_reconcile_and_the_path_entries_find_the_same_fill_deadline() -> None:
+    # The condition keeps the loss to the second; a sub-second not-ready changes nothing.
+    body = reconcile(ls(ingest=LIVE_IN, output=FILLED_OUT, inputLoss={"fillSeconds": 5}), 2)[1]
+    gone = {**GONE_IN, "unavailableSince": "2026-11-21T06:00:10.700000Z"}
+    status = body.status.model_validate({**body.status.wire(), "ingest": gone})
+    p, body = reconcile(body.model_copy(update={"status": status}), 12)
+    assert p.requeue_after == pytest.approx(3.05)
+    assert fill_ended(body, at(15))
