@@ -18,6 +18,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ..api import naming
@@ -99,11 +100,12 @@ class PathConfigSync:
         update: StatusUpdate | None = None,
         poll: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         version: Callable[[], int] | None = None,
     ) -> None:
         self.clients = Clients.of(clients)
         self.livestreams = livestreams
-        self.recheck, self.poll, self.clock = recheck, poll, clock
+        self.recheck, self.poll, self.clock, self.wall = recheck, poll, clock, wall
         self.max_retention = max_retention
         self.slates = slates or {}
         # An entry is deleted only if the API server, asked directly, has no
@@ -133,9 +135,10 @@ class PathConfigSync:
         streams = list(self.livestreams.values())  # the pass's own view, reported on
         grouped = by_instance(streams, self.clients.names)
         truth = _Truth(self._ask)
+        wall = self.wall()  # when the fill of a lost input ends (spec.inputLoss.fillSeconds)
         applied = await asyncio.gather(
             *(
-                self._sync(name, grouped[name], due[name], now, version, truth)
+                self._sync(name, grouped[name], due[name], now, wall, version, truth)
                 for name in self.clients.names
             )
         )
@@ -147,11 +150,12 @@ class PathConfigSync:
         streams: list[LiveStream],
         due: bool,
         now: float,
+        wall: datetime,
         version: int | None,
         truth: _Truth,
     ) -> int:
         state, client = self._state[instance], self.clients[instance]
-        want = wanted(streams, self.max_retention, self.slates)
+        want = wanted(streams, self.max_retention, wall, slates=self.slates)
         if want == state.entries and not due:
             state.version = version
             return 0
@@ -163,7 +167,7 @@ class PathConfigSync:
         except MediaMTXError as exc:
             log.warning("recording: MediaMTX unreachable", extra={"reason": str(exc), **where})
             return 0
-        changes = await self._confirmed(instance, plan(want, confs), truth)
+        changes = await self._confirmed(instance, plan(want, confs), truth, wall)
         refused = {name: _UNMANAGED.format(path=name) for name in unmanaged(want, confs)}
         applied, unreachable = 0, False
         for change in changes:
@@ -205,14 +209,16 @@ class PathConfigSync:
         state.entries, state.checked, state.version = want, now, version
         return applied
 
-    async def _confirmed(self, instance: str, changes: list[Change], truth: _Truth) -> list[Change]:
+    async def _confirmed(
+        self, instance: str, changes: list[Change], truth: _Truth, wall: datetime
+    ) -> list[Change]:
         deletes = [c for c in changes if c.verb is Verb.DELETE]
         if not deletes or self.confirm is None:
             return changes
         grouped = await truth.get()
         if grouped is None:
             return [c for c in changes if c.verb is not Verb.DELETE]
-        want = wanted(grouped.get(instance, []), self.max_retention, self.slates)
+        want = wanted(grouped.get(instance, []), self.max_retention, wall, slates=self.slates)
         return [c for c in changes if c.verb is not Verb.DELETE or c.name not in want]
 
     async def _ask(self) -> dict[str, list[LiveStream]] | None:
