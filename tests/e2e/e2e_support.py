@@ -111,6 +111,11 @@ def _default_kubeconfig() -> str | None:
     return str(kind_cfg) if kind_cfg.exists() else None
 
 
+# The kind of each of the chart's workloads: MediaMTX is a StatefulSet, for its
+# instances' stable names (<fullname>-mediamtx-0, ...).
+WORKLOADS = {"operator": "deployment", "hooks": "deployment", "mediamtx": "statefulset"}
+
+
 @dataclass(frozen=True)
 class Config:
     namespace: str = os.environ.get(
@@ -333,8 +338,10 @@ class Kube:
             f"{kind} {self.ns}/{name} to be gone",
         )
 
-    def deployment_ready(self, name: str) -> bool:
-        d = self.get_or_none("deployment", name)
+    def rolled_out(self, kind: str, name: str) -> bool:
+        """Whether a Deployment or StatefulSet runs its spec: every replica updated and
+        ready (a StatefulSet's current revision is its update revision too)."""
+        d = self.get_or_none(kind, name)
         if not d:
             return False
         want = d["spec"].get("replicas", 1)
@@ -344,7 +351,11 @@ class Kube:
             and st.get("updatedReplicas", 0) == want
             and st.get("readyReplicas", 0) == want
             and st.get("replicas", 0) == want
+            and st.get("currentRevision") == st.get("updateRevision")
         )
+
+    def deployment_ready(self, name: str) -> bool:
+        return self.rolled_out("deployment", name)
 
 
 def pod_running(pod: dict[str, Any] | None) -> bool:
@@ -487,9 +498,8 @@ paths:
 
 
 def _sink_manifests(kube: Kube, name: str) -> list[dict[str, Any]]:
-    image = kube.get_json("deployment", kube.cfg.component("mediamtx"))["spec"]["template"]["spec"][
-        "containers"
-    ][0]["image"]
+    mediamtx = kube.get_json(WORKLOADS["mediamtx"], kube.cfg.component("mediamtx"))
+    image = mediamtx["spec"]["template"]["spec"]["containers"][0]["image"]
     labels = {"app.kubernetes.io/name": name}
     return [
         {

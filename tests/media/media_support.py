@@ -31,6 +31,7 @@ from typing import Any, Self
 import aiohttp
 import yaml
 
+from livestream_operator.api.pod_contract import ASSIGNMENT_PATH, POOL_TOKEN_VAR
 from livestream_operator.api.v1alpha1 import (
     InputLossFill,
     InputLossSpec,
@@ -479,6 +480,38 @@ def worker_proc(
         env,
         metrics_port=port,
     )
+
+
+def pool_worker_proc(log_dir: Path, token: str) -> ProjectProc:
+    """`livestream-operator worker --pool` with the pool Pod's environment."""
+    port = free_port()
+    env = {**os.environ, "LSO_METRICS_PORT": str(port), POOL_TOKEN_VAR: token}
+    env["PYTHONUNBUFFERED"] = "1"
+    for var in ("LSO_INPUT_URL", "LSO_OUTPUT_URL", "LSO_STREAM_ID", "LSO_MODE"):
+        env.pop(var, None)
+    return ProjectProc(
+        [*CLI, "worker", "--pool"],
+        Path(tempfile.mkstemp(prefix="pool-worker-", suffix=".log", dir=log_dir)[1]),
+        env,
+        metrics_port=port,
+    )
+
+
+def assign(
+    worker: ProjectProc, body: bytes, headers: dict[str, str]
+) -> tuple[int, str, dict[str, Any]]:
+    """(status, content type, JSON body) of POST ASSIGNMENT_PATH: the operator's claim."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{worker.metrics_port}{ASSIGNMENT_PATH}",
+        data=body,
+        headers=headers,
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            return int(resp.status), resp.headers["Content-Type"], json.load(resp)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.headers["Content-Type"], json.load(exc)
 
 
 class BackendProc(ProjectProc):
