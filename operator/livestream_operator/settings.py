@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from .api.instances import Instances
 from .api.json_schema import model_schema
 from .api.pod_contract import refused_backend_secret
 from .api.slates import Slates
@@ -235,6 +237,27 @@ class Settings(WireModel):
                 f"{_DEFAULT_PROCESSING}: backend.credentialsSecretRef must not name {refused}"
             )
         return self
+
+    def instances(self) -> Instances:
+        """The MediaMTX instances (api/instances.py); none named: the one behind the
+        mediamtx_* URLs. Built once per distinct configuration."""
+        return _instances(
+            tuple(self.mediamtx_instances),
+            self.mediamtx_domain,
+            self.mediamtx_api_url,
+            self.mediamtx_rtsp_url,
+            self.mediamtx_rtmp_url,
+            self.mediamtx_playback_url,
+        )
+
+
+@functools.lru_cache(maxsize=16)
+def _instances(
+    names: tuple[str, ...], domain: str, api: str, rtsp: str, rtmp: str, playback: str
+) -> Instances:
+    return Instances(
+        names, domain, api_url=api, rtsp_url=rtsp, rtmp_url=rtmp, playback_url=playback
+    )
 
 
 _DEFAULT_PROCESSING = "LSO_DEFAULT_PROCESSING"

@@ -21,7 +21,7 @@ from ..api.instances import InstancesError
 from ..ingest.conditional_writer import ConditionalWriter
 from ..ingest.receiver import make_app
 from ..kube import open_kube
-from ..mediamtx.instances import Clients, instances_of
+from ..mediamtx.instances import Clients
 from ..settings import Settings, SettingsError, from_env
 from ..userapi import app as userapi
 from ..userapi.recordings import Recordings
@@ -37,7 +37,7 @@ async def _serve(settings: Settings, host: str, api_port: int) -> web.Applicatio
     kube = await open_kube()
     session = aiohttp.ClientSession()
     mediamtx = Clients.connect(
-        instances_of(settings),
+        settings.instances(),
         session,
         timeout=settings.mediamtx_timeout_seconds,
         auth=aiohttp.BasicAuth(
@@ -113,7 +113,7 @@ def main(argv: list[str]) -> int:
         print(f"livestream-operator hooks: {', '.join(missing)} must be set (internal credentials)")
         return 2
     try:
-        instances_of(settings)
+        settings.instances()
     except InstancesError as exc:
         print(f"livestream-operator hooks: {exc}")
         return 2

@@ -32,7 +32,7 @@ from ..ingest.conditional_writer import ConditionalWriter
 from ..ingest.resync import Resync
 from ..kube import Kube, open_kube
 from ..leader_election import LeaderElector, LeadershipLost
-from ..mediamtx.instances import Clients, instances_of
+from ..mediamtx.instances import Clients
 from ..mediamtx.path_sync import PathConfigSync
 from ..reconcile.controller import Controller
 from ..reconcile.warm_pool import WarmPool
@@ -72,7 +72,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         registry = build_registry(controller)
         password = settings.operator_password.get_secret_value()
         mtx = Clients.connect(
-            instances_of(settings),
+            settings.instances(),
             session,
             timeout=settings.mediamtx_timeout_seconds,
             auth=aiohttp.BasicAuth(settings.operator_user, password) if password else None,
@@ -154,7 +154,7 @@ def main(argv: list[str]) -> int:
     parser.parse_args(argv)
     try:
         settings = from_env()
-        instances_of(settings)
+        settings.instances()
     except (SettingsError, InstancesError) as exc:
         print(f"livestream-operator operator: {exc}")
         return 2

@@ -12,20 +12,7 @@ from collections.abc import Iterator, Mapping
 import aiohttp
 
 from ..api.instances import DEFAULT, Instances, resolve
-from ..settings import Settings
 from .control_api import CircuitBreaker, MediaMTXClient
-
-
-def instances_of(settings: Settings) -> Instances:
-    """The instances the settings name (none: the one behind the base URLs)."""
-    return Instances(
-        settings.mediamtx_instances,
-        settings.mediamtx_domain,
-        api_url=settings.mediamtx_api_url,
-        rtsp_url=settings.mediamtx_rtsp_url,
-        rtmp_url=settings.mediamtx_rtmp_url,
-        playback_url=settings.mediamtx_playback_url,
-    )
 
 
 class Clients(Mapping[str, MediaMTXClient]):

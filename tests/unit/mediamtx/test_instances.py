@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestServer
 from prometheus_client import REGISTRY
 
 from livestream_operator.mediamtx.control_api import MediaMTXClient
-from livestream_operator.mediamtx.instances import Clients, instances_of
+from livestream_operator.mediamtx.instances import Clients
 from livestream_operator.settings import Settings
 
 CIRCUIT = "livestream_mediamtx_circuit_open"
@@ -51,7 +51,7 @@ async def test_each_instance_has_its_own_client_and_circuit() -> None:
         mediamtx_domain="lso-mediamtx-pods.media.svc",
     )
     async with aiohttp.ClientSession() as session:
-        clients = Clients.connect(instances_of(settings), session, timeout=2, auth=None)
+        clients = Clients.connect(settings.instances(), session, timeout=2, auth=None)
     a, b = clients["lso-mediamtx-0"], clients["lso-mediamtx-1"]
     assert b.base_url == "http://lso-mediamtx-1.lso-mediamtx-pods.media.svc:9997"
     for _ in range(5):
@@ -64,7 +64,7 @@ async def test_each_instance_has_its_own_client_and_circuit() -> None:
 
 async def test_no_instances_is_todays_one_client() -> None:
     async with aiohttp.ClientSession() as session:
-        clients = Clients.connect(instances_of(Settings()), session, timeout=2, auth=None)
+        clients = Clients.connect(Settings().instances(), session, timeout=2, auth=None)
     assert list(clients) == [""]
     assert clients.on("lso-mediamtx-7d9f").base_url == "http://mediamtx:9997"
     assert REGISTRY.get_sample_value(CIRCUIT, {"instance": ""}) == 0
