@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from livestream_operator.api import stream_keys
+from tests.support import sessions
 from tests.support.media_files import encode_test_file
 from tests.support.tools import CACHE_DIR, tool
 from tests.support.waiting import GiveUp, wait_for
@@ -573,55 +574,11 @@ class Sink:
             self.kube.delete(kind, self.name)
 
 
-class SessionWatch:
-    """Samples a sink's publish session on a path twice a second, in a thread, so a
-    test can say afterwards whether the destination ever saw it end or change."""
+class SessionWatch(sessions.SessionWatch):
+    """A sink's publish session on `path`, twice a second."""
 
     def __init__(self, sink: Sink, path: str, every: float = 0.5) -> None:
-        self.sink, self.path, self.every = sink, path, every
-        self.samples: list[tuple[float, str | None]] = []
-        self.marks: list[tuple[float, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> SessionWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            try:
-                self.samples.append((time.monotonic(), self.sink.session(self.path)))
-            except (OSError, urllib.error.URLError):
-                continue  # the port-forward dropped: no sample, not a lost session
-
-    def sessions(self) -> list[str | None]:
-        """The distinct sessions in the order seen (None: nothing published)."""
-        seen: list[str | None] = []
-        for _, session in self.samples:
-            if not seen or seen[-1] != session:
-                seen.append(session)
-        return seen
-
-    def mark(self, what: str) -> None:
-        """Notes what the test did, for timeline()."""
-        self.marks.append((time.monotonic(), what))
-
-    def timeline(self) -> str:
-        """When each session was first seen, and the marks, for a failure message."""
-        changes: list[tuple[float, str]] = []
-        last: object = object()
-        for at, session in self.samples:
-            if session != last:
-                changes.append((at, f"session {session}"))
-                last = session
-        events = sorted(changes + self.marks)
-        start = events[0][0] if events else 0.0
-        return "; ".join(f"{at - start:.1f}s {what}" for at, what in events)
+        super().__init__(lambda: sink.session(path), every, (OSError, urllib.error.URLError))
 
 
 # ------------------------------------------------------------------ publishers

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -42,6 +41,7 @@ from livestream_operator.api.v1alpha1 import (
 )
 from livestream_operator.mediamtx.control_api import MediaMTXClient
 from livestream_operator.mediamtx.path_sync import PathConfigSync
+from tests.support import sessions
 from tests.support.media_files import copy_input_args
 from tests.support.ports import free_port
 from tests.support.processes import HOOK_TOKEN, INTERNAL
@@ -714,35 +714,11 @@ def cleanup() -> Iterator[list[Callable[[], Any]]]:
 # --- what a destination received ---------------------------------------------------
 
 
-class SessionWatch:
-    """Samples the publish session a destination sees on `path` every `every` s
-    in a thread: (monotonic time, session id or None) pairs."""
+class SessionWatch(sessions.SessionWatch):
+    """The publish session a destination sees on `path`, every `every` s."""
 
     def __init__(self, destination: MediaMTX, path: str, every: float = 0.1) -> None:
-        self.destination, self.path, self.every = destination, path, every
-        self.samples: list[tuple[float, str | None]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> SessionWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            self.samples.append((time.monotonic(), self.destination.session(self.path)))
-
-    def sessions(self) -> list[str | None]:
-        """The distinct sessions in the order seen (None: nothing published)."""
-        seen: list[str | None] = []
-        for _, session in self.samples:
-            if not seen or seen[-1] != session:
-                seen.append(session)
-        return seen
+        super().__init__(lambda: destination.session(path), every)
 
 
 def packet_dts(file: Path) -> dict[str, list[float]]:
