@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e.e2e_support import (
     MANAGED_BY,
+    WORKLOADS,
     Config,
     Kube,
     MediaMTXApi,
@@ -268,8 +269,9 @@ def print_table(results: list[tuple[Scenario, Figures]]) -> None:
     )
 
 
-def cgroup_usage(kube: Kube, deployment: str) -> tuple[float, float]:
-    """(CPU seconds used so far, memory bytes) of a Deployment's first container."""
+def cgroup_usage(kube: Kube, component: str) -> tuple[float, float]:
+    """(CPU seconds used so far, memory bytes) of a component's first container (its
+    workload's first Pod: MediaMTX's one instance)."""
     script = (
         "cat /sys/fs/cgroup/cpu.stat 2>/dev/null | head -1 || true; "
         "cat /sys/fs/cgroup/cpuacct/cpuacct.usage /sys/fs/cgroup/cpu,cpuacct/cpuacct.usage "
@@ -277,7 +279,8 @@ def cgroup_usage(kube: Kube, deployment: str) -> tuple[float, float]:
         "cat /sys/fs/cgroup/memory.current /sys/fs/cgroup/memory/memory.usage_in_bytes "
         "2>/dev/null | head -1 || true"
     )
-    text = kube.kubectl("exec", f"deploy/{deployment}", "--", "sh", "-c", script).stdout
+    workload = f"{WORKLOADS[component]}/{kube.cfg.component(component)}"
+    text = kube.kubectl("exec", workload, "--", "sh", "-c", script).stdout
     cpu_part, mem_part = text.split("---")
     cpu = 0.0
     for tok in cpu_part.split():
@@ -324,11 +327,11 @@ def capacity(
             before = {
                 s: (mtx.get(f"live/{s}/in") or {}, mtx.get(f"live/{s}/out") or {}) for s in ids
             }
-            usage0 = {d: cgroup_usage(kube, cfg.component(d)) for d in ("operator", "mediamtx")}
+            usage0 = {d: cgroup_usage(kube, d) for d in ("operator", "mediamtx")}
             t0 = time.monotonic()
             time.sleep(window)
             elapsed = time.monotonic() - t0
-            usage1 = {d: cgroup_usage(kube, cfg.component(d)) for d in ("operator", "mediamtx")}
+            usage1 = {d: cgroup_usage(kube, d) for d in ("operator", "mediamtx")}
             ok = True
             worst, worst_id = 1.0, ""
             for s in ids:

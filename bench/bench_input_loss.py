@@ -12,123 +12,108 @@ destination, which records what it receives (one file per publish session).
 A viewer of the destination (ffmpeg decoding 32x18 grey thumbnails, restarted
 at once whenever its input ends) stamps every frame with its arrival time.
 
-With the fill, also spec.inputLoss.holdLastFrameSeconds: HOLD_S (the worker
-holds the input's last keyframe on out before the slate; LSO_HOLD_LAST_FRAME_SECONDS).
+For the publisher loss, a third column: Slate with spec.inputLoss.holdLastFrameSeconds
+HOLD_S (LSO_HOLD_LAST_FRAME_SECONDS: the worker holds the input's last keyframe
+on out before the slate); the other columns and faults hold nothing (0).
 
 Faults: the publisher killed and back after 10 s; the worker killed
 (SIGKILL: a crash, or its Pod deleted) and a new one started 3 s later, as a
-replacement Pod would be.
+replacement Pod would be; and, with Slate only, the primary killed while a
+backup publisher (SMPTE bars, told apart from the primary's testsrc at the
+viewer) sends to live/bench/backup, and back 3 s after the backup shows: the
+operator's failover decision over MediaMTX's paths replaces the worker
+(tests/media/failover_support.py), printed beside the publisher loss without a
+backup; once with a new worker started at each switch (cold) and once with a
+warm pool worker claimed (warm).
 
 Figures, per fill and fault:
   * destination sessions: how many publish sessions the destination saw (1: it
     never noticed; more: YouTube would have ended the broadcast and started a
     new VOD);
   * publisher loss -> slate: from the kill to the first slate frame at the
-    viewer (the slate is black with a line of text; the publisher's picture is
-    bright), and how many slate frames the viewer got in the first second;
+    viewer (tests/media/viewer.py tells the slate, testsrc and the bars apart;
+    with the hold, the first slate frame 1 s or more into the loss), and how
+    many slate frames the viewer got in the first second (with the hold: those
+    MediaMTX plays between the lost output and the still);
+  * kill -> backup's picture: from the primary's kill to the first frame of the
+    backup at the viewer (goal: failoverAfterSeconds + 1 s);
+  * publisher back -> its picture: from the restart of the (primary) publisher to
+    its first frame at the viewer (MediaMTX's 2 s analysis of an RTMP publish,
+    the failback hold, a worker start);
   * largest gap between frames at the viewer (arrival, one clock), through the
     fault: the freeze a viewer sees, reconnects included;
   * largest gap between video timestamps in the destination's recording of its
     longest session (what the destination's own timeline shows);
-  * with the hold: the worker's CPU while it holds the still (a decode, then
-    the still encoded), against none while it waits on the slate.
+  * the worker's CPU over the first HOLD_S s of a publisher loss: the still
+    decoded and encoded with the hold, against waiting on the slate without.
 And the CPU of one worker per 720p30 stream, with the fill (its audio
 re-encoded) and without, side by side on the same input over the same window.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "operator")]
 
+from tests.media.failover_support import Failover  # noqa: E402
 from tests.media.media_support import (  # noqa: E402
-    LUMA_SIZE,
     MediaMTX,
     Proc,
+    ProjectProc,
     SessionWatch,
     apply_path_entries,
+    assign,
     build_mediamtx,
     copy_publisher_args,
     forwarder_proc,
     largest_gap,
     livestream,
     packet_dts,
+    pool_worker_proc,
     proc_cpu_seconds,
     record_destination,
     worker_proc,
 )
-from tests.support.media_files import encode_test_file  # noqa: E402
+from tests.media.viewer import SLATE, SMPTEBARS, TESTSRC, Viewer  # noqa: E402
+from tests.support.media_files import backup_file, primary_file  # noqa: E402
 from tests.support.waiting import wait_for  # noqa: E402
 
 from bench.report import line  # noqa: E402
+from livestream_operator.api.pod_contract import WorkerAssignment  # noqa: E402
 from livestream_operator.api.v1alpha1 import (  # noqa: E402
+    IngestSpec,
     InputLossFill,
+    WorkerMode,
 )
 
-CACHE = Path.home() / ".cache" / "livestream-operator"
 DEST = "live/dest/in"
-SLATE_LUMA = 40
 CPU_WINDOW = 20.0
+# Short settings, so that the run stays short (the defaults are 3 and 30).
+FAILOVER = IngestSpec(failover_after_seconds=3, failback_hold_seconds=5)
+P = TypeVar("P", bound=Proc)
+POOL_TOKEN = "pool-token-for-the-input-loss-bench-0123"
+POOL_AUTH = {"Content-Type": "application/json", "Authorization": f"Bearer {POOL_TOKEN}"}
 HOLD_S = 3
-# (fill, holdLastFrameSeconds), the columns
-CONFIGS = ((InputLossFill.NONE, 0), (InputLossFill.SLATE, 0), (InputLossFill.SLATE, HOLD_S))
-Config = tuple[InputLossFill, int]
-
-
-class Viewer:
-    """A viewer of the destination: (arrival time, mean luma) of every frame,
-    restarted at once whenever its input ends."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.frames: list[tuple[float, float]] = []
-        self._stop = threading.Event()
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> Viewer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._proc is not None:
-            self._proc.kill()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        w, h = LUMA_SIZE
-        size = w * h
-        while not self._stop.is_set():
-            self._proc = subprocess.Popen(
-                ["ffmpeg", "-v", "quiet", "-rtsp_transport", "tcp", "-i", self.url, "-an",
-                 "-vf", f"scale={w}:{h},format=gray", "-f", "rawvideo", "-"],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
-            assert self._proc.stdout is not None
-            while frame := self._proc.stdout.read(size):
-                if len(frame) == size:
-                    self.frames.append((time.monotonic(), sum(frame) / size))
-            self._proc.wait()
-            self._stop.wait(0.05)
-
-    def largest_gap(self, since: float) -> float:
-        return largest_gap([t for t, _ in self.frames if t >= since])
-
-    def first_slate(self, since: float) -> float | None:
-        return next((t for t, luma in self.frames if t >= since and luma < SLATE_LUMA), None)
+Config = tuple[InputLossFill, int]  # (fill, holdLastFrameSeconds)
+# The columns of the publisher and worker faults; a crashed worker holds
+# nothing, so the hold is the publisher loss's column only.
+CONFIGS: tuple[Config, ...] = (
+    (InputLossFill.NONE, 0),
+    (InputLossFill.SLATE, 0),
+    (InputLossFill.SLATE, HOLD_S),
+)
+SLATE_ONLY = CONFIGS[1]
 
 
 def path_online(mtx: MediaMTX, path: str) -> bool:
@@ -137,6 +122,11 @@ def path_online(mtx: MediaMTX, path: str) -> bool:
 
 def online(mtx: MediaMTX) -> bool:
     return path_online(mtx, "live/bench/out")
+
+
+def ready(worker: ProjectProc) -> bool:
+    """Whether the Pod's readiness probe passes: for a pool worker, idle and claimable."""
+    return worker.healthz() == 200
 
 
 def run_fault(binary: Path, media: Path, config: Config, fault: str, work: Path) -> dict[str, Any]:
@@ -149,60 +139,105 @@ def run_fault(binary: Path, media: Path, config: Config, fault: str, work: Path)
     env = {"LSO_FILL": fill.value, "LSO_HOLD_LAST_FRAME_SECONDS": str(hold)}
     hold_cpu: float | None = None
 
-    def start(proc: Proc) -> Proc:
+    def start(proc: P) -> P:
         procs.append(proc)
         return proc.start()
 
-    def publisher() -> Proc:
-        args = copy_publisher_args(media, mtx.rtmp("live/bench/in"))
+    def publisher(file: Path = media, path: str = "live/bench/in") -> Proc:
+        args = copy_publisher_args(file, mtx.rtmp(path))
         return start(Proc(args, work / f"publisher-{len(procs)}.log"))
 
-    def worker() -> Proc:
-        return start(
-            worker_proc(work, mtx.rtsp("live/bench/in"), mtx.rtsp("live/bench/out"), extra_env=env)
+    def worker(path: str = "live/bench/in") -> Proc:
+        return start(worker_proc(work, mtx.rtsp(path), mtx.rtsp("live/bench/out"), extra_env=env))
+
+    # "failover-warm": each switch claims a warm pool worker (started, idle and
+    # Ready beforehand, as the chart's pool keeps them), as the operator does.
+    # The stream's first worker is started cold, in both.
+    warm = [
+        start(pool_worker_proc(work, POOL_TOKEN)) for _ in range(2 * (fault == "failover-warm"))
+    ]
+    claims: list[str] = []
+
+    def claim(path: str) -> Proc:
+        claims.append(path)
+        if len(claims) == 1 or not warm:
+            return worker(path)
+        proc = warm.pop(0)
+        wait_for(partial(ready, proc), 30, "a warm worker")
+        body = WorkerAssignment(
+            stream_id="bench",
+            input_url=mtx.rtsp(path),
+            output_url=mtx.rtsp("live/bench/out"),
+            mode=WorkerMode.BYPASS,
+            fill=fill,
+            hold_last_frame_seconds=hold,
         )
+        status, _, answer = assign(proc, body.model_dump_json(by_alias=True).encode(), POOL_AUTH)
+        assert status == 200, answer
+        return proc
 
     try:
         if fill is InputLossFill.SLATE:
             apply_path_entries(mtx, livestream("bench", fill))
         record_destination(dest)
         pub = publisher()
-        wrk = worker()
-        wait_for(lambda: online(mtx), 30, "the worker to publish out")
-        start(forwarder_proc(work, mtx.rtsp("live/bench/out"), dest.rtmp(DEST), "dest"))
-        dest.wait_available(DEST, 30)
-        viewer = Viewer(dest.rtsp(DEST)).start()
-        with SessionWatch(dest, DEST) as watch:
-            time.sleep(5)
-            at = time.monotonic()
-            if fault == "publisher":
-                cpu_at = proc_cpu_seconds(wrk.pid)
-                pub.stop(sig=signal.SIGKILL)
-                time.sleep(HOLD_S)
-                hold_cpu = (proc_cpu_seconds(wrk.pid) - cpu_at) / (time.monotonic() - at)
-                time.sleep(10 - HOLD_S)
-                publisher()
+        with contextlib.ExitStack() as stack:
+            if fault.startswith("failover"):
+                publisher(backup_file(), "live/bench/backup")
+                mtx.wait_available("live/bench/in", 30)
+                mtx.wait_available("live/bench/backup", 30)
+                for idle in warm:
+                    wait_for(partial(ready, idle), 30, "the warm workers")
+                failover = stack.enter_context(Failover(mtx, "bench", FAILOVER, claim))
+                wrk = failover.worker
             else:
-                wrk.stop(sig=signal.SIGKILL)
+                wrk = worker()
+            wait_for(lambda: online(mtx), 30, "the worker to publish out")
+            start(forwarder_proc(work, mtx.rtsp("live/bench/out"), dest.rtmp(DEST), "dest"))
+            dest.wait_available(DEST, 30)
+            viewer = Viewer(dest.rtsp(DEST)).start()
+            with SessionWatch(dest, DEST) as watch:
+                time.sleep(5)
+                at = time.monotonic()
+                back: float | None = None
+                if fault == "publisher":
+                    cpu_at = proc_cpu_seconds(wrk.pid)
+                    pub.stop(sig=signal.SIGKILL)
+                    time.sleep(HOLD_S)
+                    hold_cpu = (proc_cpu_seconds(wrk.pid) - cpu_at) / (time.monotonic() - at)
+                    time.sleep(10 - HOLD_S)
+                    back = time.monotonic()
+                    publisher()
+                elif fault.startswith("failover"):
+                    pub.stop(sig=signal.SIGKILL)
+                    wait_for(partial(viewer.showing, SMPTEBARS, at), 40, "the backup's picture")
+                    time.sleep(3)
+                    back = time.monotonic()
+                    publisher()
+                else:
+                    wrk.stop(sig=signal.SIGKILL)
+                    time.sleep(3)
+                    worker()
+                # Until the destination shows the primary's picture again.
+                since = back or at + 1
+                wait_for(partial(viewer.showing, TESTSRC, since), 40, "the picture back")
                 time.sleep(3)
-                worker()
-            # Until the destination shows the picture again (or 30 s).
-            wait_for(
-                lambda: any(t > at + 1 and luma >= SLATE_LUMA for t, luma in viewer.frames[-5:]),
-                40,
-                "the picture back at the destination",
-            )
-            time.sleep(3)
         viewer.stop()
         # With the hold, the switch to the still passes through a frame or two of
         # slate (MediaMTX's between two publishers): the slate proper is later.
-        slate = viewer.first_slate(at + 1.0 if hold else at)
-        flash = [t for t, luma in viewer.frames if at <= t < at + 1.0 and luma < SLATE_LUMA]
+        slate = viewer.first(SLATE, at + 1.0 if hold else at)
+        backup = viewer.first(SMPTEBARS, at)
+        again = viewer.first(TESTSRC, back) if back is not None else None
         files = sorted((dest.recordings / DEST).glob("*.ts"), key=lambda f: f.stat().st_size)
+        switch = failover.switches[0] if fault.startswith("failover") else None
         return {
+            "decided": None if switch is None else switch.decided - at,
+            "old_gone": None if switch is None else switch.old_gone - switch.decided,
             "sessions": len([s for s in watch.sessions() if s is not None]),
             "to_slate": None if slate is None else slate - at,
-            "flash": len(flash),
+            "flash": viewer.count(SLATE, at, at + 1.0),
+            "to_backup": None if backup is None else backup - at,
+            "back": None if again is None or back is None else again - back,
             "viewer_gap": viewer.largest_gap(at - 2),
             "recording_gap": largest_gap(packet_dts(files[-1])["video"][30:]) if files else None,
             "hold_cpu": hold_cpu,
@@ -257,12 +292,11 @@ def fmt(value: float | None, unit: str = "s", scale: float = 1.0) -> str:
 def main() -> int:
     print("input-loss benchmark (720p30 H.264 + AAC, bypass, RTSP output)")
     binary = build_mediamtx()
-    media = encode_test_file(CACHE / "media" / "720p30-testsrc-h264-aac1k-60s.flv")
+    media = primary_file()
     work = Path(tempfile.mkdtemp(prefix="lso-bench-input-loss-"))
     counter = itertools.count()
     results: dict[tuple[str, Config], dict[str, Any]] = {}
     for fault in ("publisher", "worker"):
-        # A crashed worker holds nothing: the hold is the publisher's column only.
         for config in CONFIGS if fault == "publisher" else CONFIGS[:2]:
             results[fault, config] = run_fault(
                 binary, media, config, fault, work / str(next(counter))
@@ -284,6 +318,7 @@ def main() -> int:
         if fault == "publisher":
             row("publisher loss -> slate at the viewer", lambda r: fmt(r["to_slate"]), fault)
             row("slate frames in the first second of the loss", lambda r: str(r["flash"]), fault)
+            row("publisher back -> its picture at the viewer", lambda r: fmt(r["back"]), fault)
         row("largest frame gap at the viewer (arrival)", lambda r: fmt(r["viewer_gap"]), fault)
         row(
             "largest video dts gap, longest session",
@@ -296,6 +331,27 @@ def main() -> int:
                 lambda r: fmt(r["hold_cpu"], "%", 100),
                 fault,
             )
+    sides = {"no backup": results["publisher", SLATE_ONLY]}
+    for fault in ("failover", "failover-warm"):
+        sides[fault] = run_fault(binary, media, SLATE_ONLY, fault, work / fault)
+
+    def side(name: str, pick: Callable[[dict[str, Any]], str]) -> None:
+        line(name, " | ".join(f"{pick(r):>12}" for r in sides.values()))
+
+    print(
+        f"\nprimary killed (fill Slate), failoverAfterSeconds {FAILOVER.failover_after_seconds},"
+        f" failbackHoldSeconds {FAILOVER.failback_hold_seconds}; goal: the backup at the"
+        f" viewer within {FAILOVER.failover_after_seconds + 1} s of the kill"
+    )
+    print(f"  {'':<44} {'no backup':>12} | {'backup, cold':>12} | {'backup, warm':>12}")
+    side("destination publish sessions", lambda r: str(r["sessions"]))
+    side("kill -> slate at the viewer", lambda r: fmt(r["to_slate"]))
+    side("kill -> backup's picture at the viewer", lambda r: fmt(r["to_backup"]))
+    side("  of which: kill -> the switch decided", lambda r: fmt(r["decided"]))
+    side("  the old worker's exit (SIGTERM)", lambda r: fmt(r["old_gone"]))
+    side("primary back -> its picture at the viewer", lambda r: fmt(r["back"]))
+    side("largest frame gap at the viewer (arrival)", lambda r: fmt(r["viewer_gap"]))
+    side("largest video dts gap, longest session", lambda r: fmt(r["recording_gap"]))
     print("\nCPU of the worker per 720p30 stream (share of one core, same input, same window)")
     line(
         "worker",

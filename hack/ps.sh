@@ -8,8 +8,10 @@ kubectl -n "$ns" get livestreams -o wide
 echo
 kubectl -n "$ns" get pods -o wide
 echo
-svc="$(kubectl -n "$ns" get svc -l app.kubernetes.io/component=mediamtx \
-  -o jsonpath='{range .items[?(@.spec.type=="ClusterIP")]}{.metadata.name}{end}')"
+# The in-cluster Service has the name of MediaMTX's StatefulSet (<fullname>-mediamtx;
+# the headless one is a ClusterIP Service too, so the type does not tell them apart).
+sts="$(kubectl -n "$ns" get statefulsets -l app.kubernetes.io/component=mediamtx -o name | head -n 1)"
+svc="${sts#*/}"
 # MediaMTX grants its Control API to the operator's credentials only: read them
 # from the chart's internal Secret and ask through a port-forward.
 secret="${svc%-mediamtx}-internal"

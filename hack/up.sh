@@ -135,8 +135,8 @@ hls_at="$(reach "$HLS_NODE_PORT" tcp "$HLS_HOST_PORT")"
 
 step "project images"
 mapfile -t images < <(bash "$HACK_DIR/build-images.sh" --load)
-# A hash of the image ids: a rebuilt image rolls the Deployments out again
-# even though the tag is the same.
+# A hash of the image ids: a rebuilt image rolls the Deployments and MediaMTX's
+# StatefulSet out again even though the tag is the same.
 images_hash="$(for i in "${images[@]}"; do docker image inspect -f '{{.Id}}' "$i"; done | sha256sum | cut -c1-16)"
 
 step "chart (with the CRD)"
@@ -183,8 +183,9 @@ helm upgrade --install "$RELEASE" "$REPO_ROOT/charts/livestream-operator" \
   --set-string "mediamtx.podAnnotations.livestream-operator\.dev/images=$images_hash" \
   --set-string "backends.podAnnotations.livestream-operator\.dev/images=$images_hash" \
   ${LSO_HELM_ARGS:-}
-# Every Deployment of the release: operator, hooks, MediaMTX and the enabled backends.
-for d in $(kubectl -n "$NAMESPACE" get deployments -l "app.kubernetes.io/instance=$RELEASE" -o name); do
+# Every workload of the release: the Deployments (operator, hooks, the enabled
+# backends) and MediaMTX's StatefulSet.
+for d in $(kubectl -n "$NAMESPACE" get deployments,statefulsets -l "app.kubernetes.io/instance=$RELEASE" -o name); do
   kubectl -n "$NAMESPACE" rollout status "$d" --timeout=300s
 done
 

@@ -43,7 +43,7 @@ from pydantic import BaseModel, SecretStr, TypeAdapter
 from .api import v1alpha1 as models
 from .api.json_schema import inline
 from .api.slates import SlateSpec
-from .settings import Settings
+from .settings import COMMA_SEPARATED_FIELDS, Settings
 
 SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
 HEADER = (
@@ -487,6 +487,8 @@ def settings_table(values: Value) -> str:
             own = f" (chart: {_shown(value.default)})" if "chart-default" in value.tags else ""
             chart = f"`{value.name}`{own}"
         takes = _takes(field_schema(Settings, name))
+        if name in COMMA_SEPARATED_FIELDS:  # as its variable says it, not JSON
+            default, takes = ",".join(default), "comma-separated list"
         rows.append(f"| `LSO_{name.upper()}` | {_shown(default)} | {takes} | {chart} |")
     return "\n".join(rows) + "\n"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Mapping
@@ -18,11 +19,13 @@ from pydantic import (
     model_validator,
 )
 
+from .api.instances import Instances
 from .api.json_schema import model_schema
 from .api.pod_contract import refused_backend_secret
 from .api.slates import Slates
 from .api.v1alpha1 import (
     DEFAULT_GRACE_SECONDS,
+    DNS_SUBDOMAIN_PATTERN,
     MAX_RETENTION_SECONDS,
     MIN_RETENTION_SECONDS,
     RETENTION_RANGE,
@@ -32,6 +35,7 @@ from .api.v1alpha1 import (
     Duration,
     GraceSeconds,
     InputLossFill,
+    InstanceName,
     MaxRetries,
     OutputProtocol,
     PlaybackURLs,
@@ -74,6 +78,21 @@ AnyCaseLogLevel = Annotated[
 PortOrOff = Annotated[int, Field(ge=0, le=65535)]
 
 
+def _split_commas(value: object) -> object:
+    # An empty item stays (and fails the item's pattern): "a,,b" is a typo, not two names.
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",")] if value.strip() else []
+    return value
+
+
+# A list given as "a,b,c" in its variable, not as JSON (see from_env).
+COMMA_SEPARATED = BeforeValidator(_split_commas)
+
+# The most MediaMTX instances the chart runs (mediamtx.replicas): one until the
+# operator follows its streams from one instance to another (issue #18).
+MAX_MEDIAMTX_INSTANCES = 1
+
+
 class SettingsError(ValueError):
     """A setting that cannot be used, with the variable's name in the message."""
 
@@ -84,6 +103,13 @@ class Settings(WireModel):
     mediamtx_api_url: str = Field(default="http://mediamtx:9997")
     mediamtx_rtsp_url: str = Field(default="rtsp://mediamtx:8554")
     mediamtx_rtmp_url: str = Field(default="rtmp://mediamtx:1935")
+    # The MediaMTX instances by name (the chart's StatefulSet Pods, "a,b" in
+    # LSO_MEDIAMTX_INSTANCES) and the DNS domain their names resolve in (its headless
+    # Service: <instance>.<domain>). Empty: the one instance behind the URLs above.
+    mediamtx_instances: Annotated[list[InstanceName], COMMA_SEPARATED] = Field(default_factory=list)
+    mediamtx_domain: str = Field(
+        default="", pattern=f"^({DNS_SUBDOMAIN_PATTERN[1:-1]})?$", max_length=253
+    )
     worker_image: str = Field(default="livestream-worker:0.1.0")
     forwarder_image: str = Field(default="livestream-forwarder:0.1.0")
     image_pull_policy: PullPolicy = PullPolicy.IF_NOT_PRESENT
@@ -179,6 +205,14 @@ class Settings(WireModel):
             raise ValueError(f"must be {RETENTION_RANGE}")
         return value
 
+    @field_validator("mediamtx_instances")
+    @classmethod
+    def _instances_once(cls, value: list[str]) -> list[str]:
+        twice = sorted({name for name in value if value.count(name) > 1})
+        if twice:
+            raise ValueError(f"lists {', '.join(twice)} more than once")
+        return value
+
     @field_validator("renew_seconds")
     @classmethod
     def _renew_well_within_the_lease(cls, value: float, info: ValidationInfo) -> float:
@@ -204,17 +238,41 @@ class Settings(WireModel):
             )
         return self
 
+    def instances(self) -> Instances:
+        """The MediaMTX instances (api/instances.py); none named: the one behind the
+        mediamtx_* URLs. Built once per distinct configuration."""
+        return _instances(
+            tuple(self.mediamtx_instances),
+            self.mediamtx_domain,
+            self.mediamtx_api_url,
+            self.mediamtx_rtsp_url,
+            self.mediamtx_rtmp_url,
+            self.mediamtx_playback_url,
+        )
+
+
+@functools.lru_cache(maxsize=16)
+def _instances(
+    names: tuple[str, ...], domain: str, api: str, rtsp: str, rtmp: str, playback: str
+) -> Instances:
+    return Instances(
+        names, domain, api_url=api, rtsp_url=rtsp, rtmp_url=rtmp, playback_url=playback
+    )
+
 
 _DEFAULT_PROCESSING = "LSO_DEFAULT_PROCESSING"
 _DEFAULT_MODE = "LSO_DEFAULT_WORKER_MODE"
 _ENV = {name: "LSO_" + name.upper() for name in Settings.model_fields}
-# Structured settings are JSON in their variable.
+# Structured settings are JSON in their variable, but for comma-separated lists.
 _SCHEMA = model_schema(Settings)["properties"]
+COMMA_SEPARATED_FIELDS = frozenset(
+    name for name, field in Settings.model_fields.items() if COMMA_SEPARATED in field.metadata
+)
 _JSON_FIELDS = {
     name
     for name, field in Settings.model_fields.items()
     if _SCHEMA[field.alias or name].get("type") in ("object", "array")
-}
+} - COMMA_SEPARATED_FIELDS
 
 
 def from_env(env: Mapping[str, str] | None = None) -> Settings:

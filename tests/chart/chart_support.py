@@ -12,6 +12,9 @@ from tests.support.tools import tool
 
 CHART = REPO / "charts" / "livestream-operator"
 NAMESPACE = "media"
+# The objects of release "lso": <fullname>-<component>.
+FULLNAME = "lso-livestream-operator"
+MEDIAMTX = ("StatefulSet", f"{FULLNAME}-mediamtx")
 
 
 def helm() -> str:
@@ -49,6 +52,6 @@ def by_name(docs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]
 
 
 def container_env(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The env entries of a one-container Deployment, by name."""
+    """The env entries of a one-container Deployment (or StatefulSet), by name."""
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     return {e["name"]: e for e in container["env"]}

@@ -18,7 +18,16 @@ from livestream_operator.reconcile.pods import labels as pod_labels
 from livestream_operator.settings import from_env
 from tests.conftest import REPO
 
-from .chart_support import CHART, by_name, container_env, helm, render, render_fails
+from .chart_support import (
+    CHART,
+    FULLNAME,
+    MEDIAMTX,
+    by_name,
+    container_env,
+    helm,
+    render,
+    render_fails,
+)
 
 CRD_NAME = "livestreams.media.livestream-operator.dev"
 KEEP = "helm.sh/resource-policy"
@@ -151,7 +160,7 @@ def test_mediamtx_config_and_nodeport() -> None:
     rtmp = docs[("Service", "lso-livestream-operator-mediamtx-rtmp")]
     assert rtmp["spec"]["type"] == "NodePort"
     assert rtmp["spec"]["ports"][0]["nodePort"] == 30111
-    mtx = docs[("Deployment", "lso-livestream-operator-mediamtx")]
+    mtx = docs[MEDIAMTX]
     container = mtx["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["LSO_HOOK_URL"] == "http://lso-livestream-operator-hooks.media.svc:8080"
@@ -164,7 +173,8 @@ def test_values_schema_rejects_bad_values() -> None:
 @pytest.mark.parametrize("component", ["operator", "hooks", "mediamtx"])
 def test_containers_run_as_non_root(component: str) -> None:
     docs = by_name(render())
-    dep = docs[("Deployment", f"lso-livestream-operator-{component}")]
+    kind = MEDIAMTX[0] if component == "mediamtx" else "Deployment"
+    dep = docs[(kind, f"lso-livestream-operator-{component}")]
     for c in dep["spec"]["template"]["spec"]["containers"]:
         sc = c["securityContext"]
         assert sc["runAsNonRoot"] is True
@@ -174,9 +184,7 @@ def test_containers_run_as_non_root(component: str) -> None:
 
 def test_auth_is_on_by_default_and_internal_credentials_come_from_a_secret() -> None:
     docs = render()
-    mediamtx = next(
-        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-mediamtx")
-    )
+    mediamtx = by_name(docs)[MEDIAMTX]
     entries = mediamtx["spec"]["template"]["spec"]["containers"][0]["env"]
     env = {e["name"]: e for e in entries}
     # The auth URL names the instance; Kubernetes expands $(VAR) only from
@@ -252,7 +260,7 @@ def test_rtsp_and_srt_publishers_have_nodeports_like_rtmp() -> None:
             "nodePort": node_port,
         }
         assert svc["spec"]["selector"]["app.kubernetes.io/component"] == "mediamtx"
-    mtx = named[("Deployment", "lso-livestream-operator-mediamtx")]
+    mtx = named[MEDIAMTX]
     ports = {p["name"]: p for p in mtx["spec"]["template"]["spec"]["containers"][0]["ports"]}
     assert ports["srt"] == {"name": "srt", "containerPort": 8890, "protocol": "UDP"}
     config = yaml.safe_load(
@@ -310,6 +318,16 @@ def test_disabled_rtsp_and_srt_services_keep_rtsp_in_cluster_and_srt_closed() ->
                         }
                     }
                 },
+                # The other MediaMTX instances: a stream one of them does not have.
+                {
+                    "podSelector": {
+                        "matchLabels": {
+                            "app.kubernetes.io/name": "livestream-operator",
+                            "app.kubernetes.io/instance": "lso",
+                            "app.kubernetes.io/component": "mediamtx",
+                        }
+                    }
+                },
             ],
             "ports": [{"port": 8554}],
         }
@@ -343,7 +361,6 @@ def test_worker_and_forwarder_pods_take_only_their_ports_from_the_namespace() ->
 
 # ------------------------------------------------------------------ the reference backends
 
-FULLNAME = "lso-livestream-operator"
 TOKEN_SECRET = f"{FULLNAME}-backend-token"
 DEFAULT_BACKENDS = ("tone", "loudness")
 RESTRICTED = {
@@ -608,7 +625,7 @@ HOOKS_SELECTOR = {
 
 
 def _mediamtx_pod(docs: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
-    pod: dict[str, Any] = docs[("Deployment", f"{FULLNAME}-mediamtx")]["spec"]["template"]["spec"]
+    pod: dict[str, Any] = docs[MEDIAMTX]["spec"]["template"]["spec"]
     return pod
 
 
@@ -638,9 +655,11 @@ def test_recordings_are_on_a_pvc_by_default() -> None:
     }
     # No root container without hostPath: only the slates' renderer (unprivileged).
     assert [c["name"] for c in pod["initContainers"]] == ["render-slates"]
-    # One writer of the ReadWriteOnce claim, replaced rather than overlapped.
-    mtx = docs[("Deployment", f"{FULLNAME}-mediamtx")]
-    assert (mtx["spec"]["replicas"], mtx["spec"]["strategy"]["type"]) == (1, "Recreate")
+    # One writer of the ReadWriteOnce claim, replaced rather than overlapped: a
+    # StatefulSet's rolling update deletes its Pod before it makes the new one.
+    mtx = docs[MEDIAMTX]
+    assert mtx["kind"] == "StatefulSet"
+    assert (mtx["spec"]["replicas"], mtx["spec"]["updateStrategy"]["type"]) == (1, "RollingUpdate")
     assert pod["securityContext"]["fsGroup"] == 10001
 
 

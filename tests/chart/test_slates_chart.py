@@ -11,10 +11,8 @@ import pytest
 from livestream_operator.api.slates import SLATE_DIR, SLATES
 from livestream_operator.settings import from_env
 
-from .chart_support import by_name, container_env, render, render_fails
+from .chart_support import FULLNAME, MEDIAMTX, by_name, container_env, render, render_fails
 
-FULLNAME = "lso-livestream-operator"
-MEDIAMTX = ("Deployment", f"{FULLNAME}-mediamtx")
 CONFIG = ("ConfigMap", f"{FULLNAME}-slates")
 BARS = '{"bars": {"image": {"configMap": "my-art", "key": "bars.png"}, "audio": "tone"}}'
 

@@ -18,7 +18,7 @@ from tests.conftest import require
 from tests.support.tools import tool
 from tests.support.waiting import wait_for
 
-from .e2e_support import Config, Kube, MediaMTXApi
+from .e2e_support import WORKLOADS, Config, Kube, MediaMTXApi
 
 
 @pytest.fixture(scope="session")
@@ -36,11 +36,11 @@ def kube(cfg: Config) -> Kube:
         f"no reachable cluster (KUBECONFIG={cfg.kubeconfig or '~/.kube/config'}): "
         f"{proc.stderr.strip()[:300]} - run `make up`",
     )
-    for comp in ("operator", "hooks", "mediamtx"):
+    for comp, kind in WORKLOADS.items():
         name = cfg.component(comp)
         require(
-            k.get_or_none("deployment", name) is not None,
-            f"deployment {cfg.namespace}/{name} not found: install the chart (make up)",
+            k.get_or_none(kind, name) is not None,
+            f"{kind} {cfg.namespace}/{name} not found: install the chart (make up)",
         )
     # After an install or upgrade the NodePort may lag MediaMTX's readiness by a
     # moment, and a publisher started then is refused. A TCP connect proves

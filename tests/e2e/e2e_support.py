@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from livestream_operator.api import stream_keys
+from tests.support import sessions
 from tests.support.media_files import encode_test_file
 from tests.support.tools import CACHE_DIR, tool
 from tests.support.waiting import GiveUp, wait_for
@@ -109,6 +110,11 @@ def _default_kubeconfig() -> str | None:
     cluster = os.environ.get("CLUSTER_NAME", "livestream")
     kind_cfg = CACHE_DIR / f"kind-{cluster}.kubeconfig"
     return str(kind_cfg) if kind_cfg.exists() else None
+
+
+# The kind of each of the chart's workloads: MediaMTX is a StatefulSet, for its
+# instances' stable names (<fullname>-mediamtx-0, ...).
+WORKLOADS = {"operator": "deployment", "hooks": "deployment", "mediamtx": "statefulset"}
 
 
 @dataclass(frozen=True)
@@ -333,8 +339,10 @@ class Kube:
             f"{kind} {self.ns}/{name} to be gone",
         )
 
-    def deployment_ready(self, name: str) -> bool:
-        d = self.get_or_none("deployment", name)
+    def rolled_out(self, kind: str, name: str) -> bool:
+        """Whether a Deployment or StatefulSet runs its spec: every replica updated and
+        ready (a StatefulSet's current revision is its update revision too)."""
+        d = self.get_or_none(kind, name)
         if not d:
             return False
         want = d["spec"].get("replicas", 1)
@@ -344,7 +352,11 @@ class Kube:
             and st.get("updatedReplicas", 0) == want
             and st.get("readyReplicas", 0) == want
             and st.get("replicas", 0) == want
+            and st.get("currentRevision") == st.get("updateRevision")
         )
+
+    def deployment_ready(self, name: str) -> bool:
+        return self.rolled_out("deployment", name)
 
 
 def pod_running(pod: dict[str, Any] | None) -> bool:
@@ -487,9 +499,8 @@ paths:
 
 
 def _sink_manifests(kube: Kube, name: str) -> list[dict[str, Any]]:
-    image = kube.get_json("deployment", kube.cfg.component("mediamtx"))["spec"]["template"]["spec"][
-        "containers"
-    ][0]["image"]
+    mediamtx = kube.get_json(WORKLOADS["mediamtx"], kube.cfg.component("mediamtx"))
+    image = mediamtx["spec"]["template"]["spec"]["containers"][0]["image"]
     labels = {"app.kubernetes.io/name": name}
     return [
         {
@@ -563,55 +574,11 @@ class Sink:
             self.kube.delete(kind, self.name)
 
 
-class SessionWatch:
-    """Samples a sink's publish session on a path twice a second, in a thread, so a
-    test can say afterwards whether the destination ever saw it end or change."""
+class SessionWatch(sessions.SessionWatch):
+    """A sink's publish session on `path`, twice a second."""
 
     def __init__(self, sink: Sink, path: str, every: float = 0.5) -> None:
-        self.sink, self.path, self.every = sink, path, every
-        self.samples: list[tuple[float, str | None]] = []
-        self.marks: list[tuple[float, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> SessionWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            try:
-                self.samples.append((time.monotonic(), self.sink.session(self.path)))
-            except (OSError, urllib.error.URLError):
-                continue  # the port-forward dropped: no sample, not a lost session
-
-    def sessions(self) -> list[str | None]:
-        """The distinct sessions in the order seen (None: nothing published)."""
-        seen: list[str | None] = []
-        for _, session in self.samples:
-            if not seen or seen[-1] != session:
-                seen.append(session)
-        return seen
-
-    def mark(self, what: str) -> None:
-        """Notes what the test did, for timeline()."""
-        self.marks.append((time.monotonic(), what))
-
-    def timeline(self) -> str:
-        """When each session was first seen, and the marks, for a failure message."""
-        changes: list[tuple[float, str]] = []
-        last: object = object()
-        for at, session in self.samples:
-            if session != last:
-                changes.append((at, f"session {session}"))
-                last = session
-        events = sorted(changes + self.marks)
-        start = events[0][0] if events else 0.0
-        return "; ".join(f"{at - start:.1f}s {what}" for at, what in events)
+        super().__init__(lambda: sink.session(path), every, (OSError, urllib.error.URLError))
 
 
 # ------------------------------------------------------------------ publishers

@@ -11,6 +11,7 @@ from livestream_operator.api.naming import resource_name
 from tests.support.waiting import wait_for
 
 from .e2e_support import (
+    WORKLOADS,
     Config,
     Kube,
     MediaMTXApi,
@@ -24,9 +25,9 @@ pytestmark = pytest.mark.e2e
 
 
 def test_chart_is_installed(kube: Kube, cfg: Config) -> None:
-    for comp in ("operator", "hooks", "mediamtx"):
+    for comp, kind in WORKLOADS.items():
         name = cfg.component(comp)
-        wait_for(partial(kube.deployment_ready, name), 120, f"deployment {name} ready")
+        wait_for(partial(kube.rolled_out, kind, name), 120, f"{kind} {name} ready")
     hooks = kube.get_json("deployment", cfg.component("hooks"))
     assert hooks["spec"]["replicas"] == 2
     operator = kube.get_json("deployment", cfg.component("operator"))
@@ -34,6 +35,23 @@ def test_chart_is_installed(kube: Kube, cfg: Config) -> None:
     assert operator["spec"]["strategy"]["type"] == "Recreate"
     rtmp = kube.get_json("service", cfg.component("mediamtx-rtmp"))
     assert rtmp["spec"]["type"] == "NodePort"
+
+
+def test_mediamtx_is_one_named_instance_behind_a_headless_service(kube: Kube, cfg: Config) -> None:
+    name = cfg.component("mediamtx")
+    # An upgrade from the chart's Deployment leaves none behind.
+    assert kube.get_or_none("deployment", name) is None
+    mtx = kube.get_json("statefulset", name)
+    assert mtx["spec"]["replicas"] == 1
+    headless = cfg.component("mediamtx-headless")
+    assert mtx["spec"]["serviceName"] == headless
+    assert kube.get_json("service", headless)["spec"]["clusterIP"] == "None"
+    # The instance's stable name: its hooks and auth calls give it.
+    assert pod_running(kube.get_json("pod", f"{name}-0"))
+    # ... and its address by that name: <name>-0.<headless>.<namespace>.svc.
+    slices = kube.get_json("endpointslices", "-l", f"kubernetes.io/service-name={headless}")
+    hostnames = {e.get("hostname") for s in slices["items"] for e in s.get("endpoints") or []}
+    assert hostnames == {f"{name}-0"}
 
 
 def test_get_livestreams_prints_the_columns(kube: Kube, streams: list[str]) -> None:

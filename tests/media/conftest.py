@@ -17,12 +17,13 @@ import aiohttp
 import pytest
 
 from livestream_operator.api import stream_keys
-from livestream_operator.api.v1alpha1 import LiveStream
+from livestream_operator.api.v1alpha1 import InputLossFill, LiveStream
 from livestream_operator.kube import Kube, core_path
 from livestream_operator.mediamtx.control_api import MediaMTXClient
 from livestream_operator.mediamtx.path_sync import PathConfigSync
 from tests.conftest import require
 from tests.support.kube_fixtures import create_ls, get_ls
+from tests.support.media_files import backup_file, primary_file
 from tests.support.ports import free_port
 from tests.support.processes import INTERNAL
 from tests.support.waiting import wait_for_async
@@ -32,8 +33,10 @@ from .media_support import (
     MediaMTX,
     Proc,
     ProjectProc,
+    apply_path_entries,
     build_mediamtx,
     forwarder_proc,
+    livestream,
     publisher_args,
     worker_proc,
 )
@@ -77,6 +80,19 @@ def gstreamer(media_tools: None) -> None:
 
 
 @pytest.fixture(scope="session")
+def media(media_tools: None) -> Path:
+    """720p30 H.264 + 1 kHz AAC, pre-encoded: publishers send it with -c copy, so
+    that no encoder competes with the chain for the CPU (and adds its own gaps)."""
+    return primary_file()
+
+
+@pytest.fixture(scope="session")
+def backup_media(media_tools: None) -> Path:
+    """The same with SMPTE bars: a backup publisher a viewer tells apart."""
+    return backup_file()
+
+
+@pytest.fixture(scope="session")
 def mediamtx_bin() -> Path:
     try:
         return build_mediamtx()
@@ -95,11 +111,13 @@ def hooks() -> Iterator[HookReceiver]:
 @pytest.fixture
 def mediamtx_factory(
     mediamtx_bin: Path, tmp_path: Path, hooks: HookReceiver, media_tools: None
-) -> Iterator[Callable[[], MediaMTX]]:
+) -> Iterator[Callable[..., MediaMTX]]:
     started: list[MediaMTX] = []
 
-    def start() -> MediaMTX:
-        mtx = MediaMTX(mediamtx_bin, tmp_path / f"mediamtx{len(started)}", hook_url=hooks.url)
+    def start(hook_url: str | None = None) -> MediaMTX:
+        mtx = MediaMTX(
+            mediamtx_bin, tmp_path / f"mediamtx{len(started)}", hook_url=hook_url or hooks.url
+        )
         started.append(mtx)
         return mtx.start()
 
@@ -109,17 +127,30 @@ def mediamtx_factory(
 
 
 @pytest.fixture
-def mediamtx(mediamtx_factory: Callable[[], MediaMTX]) -> MediaMTX:
+def mediamtx(mediamtx_factory: Callable[..., MediaMTX]) -> MediaMTX:
     """MediaMTX with charts/livestream-operator/files/mediamtx.yml on free ports."""
     return mediamtx_factory()
 
 
 @pytest.fixture
-def destination(mediamtx_factory: Callable[[], MediaMTX]) -> MediaMTX:
+def mtx_with(mediamtx_factory: Callable[..., MediaMTX]) -> Callable[[str], MediaMTX]:
+    """Factory: MediaMTX whose hooks go to `hook_url`, a receiver the test started."""
+    return mediamtx_factory
+
+
+@pytest.fixture
+def destination(mediamtx_factory: Callable[..., MediaMTX]) -> MediaMTX:
     """A second MediaMTX standing in for a third-party RTMP destination (YouTube,
     Twitch): forwarders push to `destination.rtmp(...)`, and `session()` tells
     whether the incoming publish session stayed the same."""
     return mediamtx_factory()
+
+
+@pytest.fixture
+def filled(mediamtx: MediaMTX) -> MediaMTX:
+    """MediaMTX with live/cam/out's always-available entry, as the operator applies it."""
+    assert apply_path_entries(mediamtx, livestream("cam", InputLossFill.SLATE)) == 1
+    return mediamtx
 
 
 class Processes:

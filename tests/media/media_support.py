@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,6 +30,7 @@ from typing import Any, Self
 import aiohttp
 import yaml
 
+from livestream_operator.api.pod_contract import ASSIGNMENT_PATH, POOL_TOKEN_VAR
 from livestream_operator.api.v1alpha1 import (
     InputLossFill,
     InputLossSpec,
@@ -41,6 +41,7 @@ from livestream_operator.api.v1alpha1 import (
 )
 from livestream_operator.mediamtx.control_api import MediaMTXClient
 from livestream_operator.mediamtx.path_sync import PathConfigSync
+from tests.support import sessions
 from tests.support.media_files import copy_input_args
 from tests.support.ports import free_port
 from tests.support.processes import HOOK_TOKEN, INTERNAL
@@ -481,6 +482,38 @@ def worker_proc(
     )
 
 
+def pool_worker_proc(log_dir: Path, token: str) -> ProjectProc:
+    """`livestream-operator worker --pool` with the pool Pod's environment."""
+    port = free_port()
+    env = {**os.environ, "LSO_METRICS_PORT": str(port), POOL_TOKEN_VAR: token}
+    env["PYTHONUNBUFFERED"] = "1"
+    for var in ("LSO_INPUT_URL", "LSO_OUTPUT_URL", "LSO_STREAM_ID", "LSO_MODE"):
+        env.pop(var, None)
+    return ProjectProc(
+        [*CLI, "worker", "--pool"],
+        Path(tempfile.mkstemp(prefix="pool-worker-", suffix=".log", dir=log_dir)[1]),
+        env,
+        metrics_port=port,
+    )
+
+
+def assign(
+    worker: ProjectProc, body: bytes, headers: dict[str, str]
+) -> tuple[int, str, dict[str, Any]]:
+    """(status, content type, JSON body) of POST ASSIGNMENT_PATH: the operator's claim."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{worker.metrics_port}{ASSIGNMENT_PATH}",
+        data=body,
+        headers=headers,
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            return int(resp.status), resp.headers["Content-Type"], json.load(resp)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.headers["Content-Type"], json.load(exc)
+
+
 class BackendProc(ProjectProc):
     """A reference processing backend; its WebSocket, /healthz and /metrics share a port."""
 
@@ -681,35 +714,11 @@ def cleanup() -> Iterator[list[Callable[[], Any]]]:
 # --- what a destination received ---------------------------------------------------
 
 
-class SessionWatch:
-    """Samples the publish session a destination sees on `path` every `every` s
-    in a thread: (monotonic time, session id or None) pairs."""
+class SessionWatch(sessions.SessionWatch):
+    """The publish session a destination sees on `path`, every `every` s."""
 
     def __init__(self, destination: MediaMTX, path: str, every: float = 0.1) -> None:
-        self.destination, self.path, self.every = destination, path, every
-        self.samples: list[tuple[float, str | None]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> SessionWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            self.samples.append((time.monotonic(), self.destination.session(self.path)))
-
-    def sessions(self) -> list[str | None]:
-        """The distinct sessions in the order seen (None: nothing published)."""
-        seen: list[str | None] = []
-        for _, session in self.samples:
-            if not seen or seen[-1] != session:
-                seen.append(session)
-        return seen
+        super().__init__(lambda: destination.session(path), every)
 
 
 def packet_dts(file: Path) -> dict[str, list[float]]:

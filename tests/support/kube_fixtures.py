@@ -17,7 +17,7 @@ import yaml
 
 from livestream_operator.api.ownership import FieldManager
 from livestream_operator.api.v1alpha1 import LiveStreamStatus
-from livestream_operator.kube import Kube, KubeError, livestreams_path, open_kube
+from livestream_operator.kube import Kube, KubeError, core_path, livestreams_path, open_kube
 from tests.conftest import REPO, require
 from tests.support import envtest, processes
 from tests.support.fake_mediamtx import FakeMediaMTX
@@ -159,6 +159,19 @@ async def get_ls(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
 
 async def create_ls(kube: Kube, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
     return await kube.request("POST", livestreams_path(namespace), body)
+
+
+async def condition_of(kube: Kube, namespace: str, name: str, kind: str) -> dict[str, Any] | None:
+    """The LiveStream's status.conditions entry of type `kind`, as stored."""
+    ls = await get_ls(kube, namespace, name)
+    conds = {c["type"]: c for c in (ls.get("status") or {}).get("conditions") or []}
+    return conds.get(kind)
+
+
+async def events_of(kube: Kube, namespace: str, reason: str) -> list[dict[str, Any]]:
+    """The namespace's Events with `reason`, as `kubectl get events` lists them."""
+    listed = await kube.request("GET", core_path(namespace, "events"))
+    return [e for e in listed.get("items", []) if e.get("reason") == reason]
 
 
 async def list_ls(kube: Kube, namespace: str) -> list[dict[str, Any]]:

@@ -64,6 +64,22 @@ def encode_test_file(
     return path
 
 
+MEDIA_CACHE = Path.home() / ".cache" / "livestream-operator" / "media"
+
+
+def primary_file() -> Path:
+    """720p30 testsrc + 1 kHz AAC: a publisher's picture (or a primary's)."""
+    return encode_test_file(MEDIA_CACHE / "720p30-testsrc-h264-aac1k-60s.flv")
+
+
+def backup_file() -> Path:
+    """720p30 SMPTE bars + 1 kHz AAC: a backup publisher's picture, told apart
+    from the primary's at a viewer (tests/media/viewer.py)."""
+    return encode_test_file(
+        MEDIA_CACHE / "720p30-smptebars-h264-aac1k-60s.flv", pattern="smptebars"
+    )
+
+
 def copy_input_args(file: Path) -> list[str]:
     """ffmpeg input arguments that send `file` in a loop, in real time, unchanged."""
     return ["-re", "-stream_loop", "-1", "-i", str(file), "-c", "copy"]

@@ -110,3 +110,33 @@ def test_settings_refuse_what_the_pods_and_streams_they_make_would(
 def test_the_log_level_in_either_case() -> None:
     assert from_env({"LSO_LOG_LEVEL": "debug"}).log_level == "DEBUG"
     assert from_env({}).log_level == "INFO"
+
+
+def test_mediamtx_instances_are_a_comma_separated_list_of_dns_labels() -> None:
+    s = from_env(
+        {
+            "LSO_MEDIAMTX_INSTANCES": "lso-mediamtx-0, lso-mediamtx-1",
+            "LSO_MEDIAMTX_DOMAIN": "lso-mediamtx-headless.media.svc",
+        }
+    )
+    assert s.mediamtx_instances == ["lso-mediamtx-0", "lso-mediamtx-1"]
+    assert s.mediamtx_domain == "lso-mediamtx-headless.media.svc"
+    # Unset or empty: the one instance behind the mediamtx_* URLs.
+    for env in ({}, {"LSO_MEDIAMTX_INSTANCES": "", "LSO_MEDIAMTX_DOMAIN": ""}):
+        assert (from_env(env).mediamtx_instances, from_env(env).mediamtx_domain) == ([], "")
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"LSO_MEDIAMTX_INSTANCES": '["a"]'}, "LSO_MEDIAMTX_INSTANCES (0): String should match"),
+        ({"LSO_MEDIAMTX_INSTANCES": "a,,b"}, "LSO_MEDIAMTX_INSTANCES (1): String should match"),
+        ({"LSO_MEDIAMTX_INSTANCES": "Mtx_0"}, "LSO_MEDIAMTX_INSTANCES (0): String should match"),
+        ({"LSO_MEDIAMTX_INSTANCES": "a,b,a"}, "LSO_MEDIAMTX_INSTANCES: Value error, lists a more"),
+        ({"LSO_MEDIAMTX_DOMAIN": "headless.media.svc."}, "LSO_MEDIAMTX_DOMAIN: String should"),
+        ({"LSO_MEDIAMTX_DOMAIN": "http://x"}, "LSO_MEDIAMTX_DOMAIN: String should match"),
+    ],
+)
+def test_bad_mediamtx_instances_name_the_variable(env: dict[str, str], words: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape(words)):
+        from_env(env)

@@ -52,6 +52,30 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "lso.mediamtxHost" -}}
 {{- printf "%s.%s.svc" (include "lso.component" (dict "root" . "component" "mediamtx")) .Release.Namespace -}}
 {{- end -}}
+{{/* The MediaMTX instances: the StatefulSet's Pods, each <name>.<domain> through the
+headless Service (the operator and the receivers get both as settings). */}}
+{{- define "lso.mediamtxStatefulSet" -}}
+{{- $name := include "lso.component" (dict "root" . "component" "mediamtx") -}}
+{{- /* The controller labels each Pod controller-revision-hash=<name>-<10-character hash>. */ -}}
+{{- if gt (len $name) 52 -}}
+{{- fail (printf "the MediaMTX StatefulSet's name %s is %d characters, over the 52 a StatefulSet's Pods can carry in their controller-revision-hash label: set fullnameOverride (or a shorter release name)" $name (len $name)) -}}
+{{- end -}}
+{{- $name -}}
+{{- end -}}
+{{- define "lso.mediamtxHeadless" -}}
+{{- include "lso.component" (dict "root" . "component" "mediamtx-headless") -}}
+{{- end -}}
+{{- define "lso.mediamtxDomain" -}}
+{{- printf "%s.%s.svc" (include "lso.mediamtxHeadless" .) .Release.Namespace -}}
+{{- end -}}
+{{- define "lso.mediamtxInstances" -}}
+{{- $sts := include "lso.mediamtxStatefulSet" . -}}
+{{- $names := list -}}
+{{- range $i := until (int .Values.mediamtx.replicas) -}}
+{{- $names = append $names (printf "%s-%d" $sts $i) -}}
+{{- end -}}
+{{- join "," $names -}}
+{{- end -}}
 {{- define "lso.mediamtxPlaybackUrl" -}}
 {{- printf "http://%s:%v" (include "lso.mediamtxHost" .) .Values.mediamtx.ports.playback -}}
 {{- end -}}
@@ -148,6 +172,10 @@ seccompProfile:
   value: {{ printf "rtsp://%s:%v" (include "lso.mediamtxHost" .) .Values.mediamtx.ports.rtsp | quote }}
 - name: LSO_MEDIAMTX_RTMP_URL
   value: {{ printf "rtmp://%s:%v" (include "lso.mediamtxHost" .) .Values.mediamtx.ports.rtmp | quote }}
+- name: LSO_MEDIAMTX_INSTANCES
+  value: {{ include "lso.mediamtxInstances" . | quote }}
+- name: LSO_MEDIAMTX_DOMAIN
+  value: {{ include "lso.mediamtxDomain" . | quote }}
 - name: LSO_WORKER_IMAGE
   value: {{ include "lso.image" (dict "root" . "image" .Values.images.worker) | quote }}
 - name: LSO_FORWARDER_IMAGE

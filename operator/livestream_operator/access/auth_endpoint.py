@@ -1,6 +1,8 @@
 """POST /v1/mediamtx/auth: MediaMTX's authHTTPAddress (the aiohttp shell around
 policy.decide), and what follows a decision: Events on the LiveStream, the kick of a
-publisher whose key was revoked.
+publisher whose key was revoked, or that a takeover on another MediaMTX instance
+replaces (MediaMTX replaces a publisher itself only on its own instance). A kick
+goes to the instance the publisher is on.
 
 2xx allows, anything else refuses; MediaMTX logs the refusal with our status. The
 handler never awaits the API server: Events and kicks run in the background.
@@ -25,7 +27,7 @@ from ..api.v1alpha1 import DNS_LABEL_PATTERN
 from ..http_edge import problem
 from ..kube_events import EventType, KubeEvent, event_manifest
 from . import metrics, policy
-from .cluster_view import KeyRing, Publishing, snapshot
+from .cluster_view import KeyRing, Publisher, Publishing, snapshot
 from .policy import Action, AttemptGuard, AuthRequest, Decision, Policy, Reason
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,9 @@ class EventSink(Protocol):
 
 
 class Kicker(Protocol):
-    async def kick(self, source_type: str, source_id: str) -> bool: ...
+    """mediamtx/instances.Clients: `instance` "" or unknown is the default one."""
+
+    async def kick(self, instance: str, source_type: str, source_id: str) -> bool: ...
 
 
 class AuthService:
@@ -100,6 +104,7 @@ class AuthService:
                 log.info("publish allowed", extra=_fields(req, decision))
                 if self.announce is not None:
                     self._spawn(self.announce(req))
+                self._takeover(req, decision)
             return web.json_response({"allowed": True, "reason": decision.reason.value})
         # An RTSP client's first, credential-less request is routine, not news.
         level = logging.DEBUG if decision.reason is Reason.CREDENTIALS_REQUIRED else logging.WARNING
@@ -127,7 +132,7 @@ class AuthService:
             elif decision.allowed and decision.reason is Reason.STREAM_KEY:
                 self.guard.succeeded(req.ip)
         if publish and decision.allowed and decision.stream_id and req.path.endswith("/in"):
-            self.publishing.admitted(decision.stream_id, req.id, req.ip)
+            self.publishing.admitted(decision.stream_id, req.id, req.ip, req.instance)
         return decision
 
     # ---------------------------------------------------------- in the background
@@ -136,16 +141,11 @@ class AuthService:
         """A key Secret was deleted or rotated: the publisher using it goes."""
         if self.kicker is None:
             return
-        for source_type, source_id in self.publishing.publishers(stream_id):
-            self._spawn(self._kick(stream_id, source_type, source_id))
+        for publisher in self.publishing.publishers(stream_id):
+            self._spawn(self._revoke(stream_id, publisher))
 
-    async def _kick(self, stream_id: str, source_type: str, source_id: str) -> None:
-        try:
-            kicked = await self.kicker.kick(source_type, source_id) if self.kicker else False
-        except Exception as exc:
-            log.warning("could not disconnect", extra={"streamId": stream_id, "reason": str(exc)})
-            return
-        if kicked:
+    async def _revoke(self, stream_id: str, publisher: Publisher) -> None:
+        if await self._kick(stream_id, publisher):
             log.info("disconnected the publisher of a revoked key", extra={"streamId": stream_id})
             await self._post(
                 stream_id,
@@ -155,6 +155,37 @@ class AuthService:
                     "the stream key was revoked; the publisher was disconnected",
                 ),
             )
+
+    def _takeover(self, req: AuthRequest, decision: Decision) -> None:
+        """A takeover on another instance than the current publisher's: that one
+        goes, or both would publish the stream, each on its own instance."""
+        old = decision.replaces
+        if self.kicker is None or old is None or decision.stream_id is None:
+            return
+        if not old.confirmed or not (old.instance and req.instance):
+            return  # not live yet, or an instance that does not say: cannot tell
+        if old.instance == req.instance:
+            return  # MediaMTX replaces it itself
+        for publisher in self.publishing.publishers(decision.stream_id):
+            if publisher.source_id == old.source_id and publisher.instance == old.instance:
+                self._spawn(self._replaced(decision.stream_id, publisher))
+
+    async def _replaced(self, stream_id: str, publisher: Publisher) -> None:
+        if await self._kick(stream_id, publisher):
+            log.info(
+                "disconnected the publisher a takeover replaced",
+                extra={"streamId": stream_id, "instance": publisher.instance},
+            )
+
+    async def _kick(self, stream_id: str, publisher: Publisher) -> bool:
+        try:
+            return await self.kicker.kick(*publisher) if self.kicker else False
+        except Exception as exc:
+            log.warning(
+                "could not disconnect",
+                extra={"streamId": stream_id, "instance": publisher.instance, "reason": str(exc)},
+            )
+            return False
 
     def _event_for(self, decision: Decision) -> None:
         reason = _EVENT_REASONS.get(decision.reason)

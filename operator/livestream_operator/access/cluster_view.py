@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -93,6 +93,14 @@ class KeyRing:
             return None
 
 
+class Publisher(NamedTuple):
+    """A live publisher, as the Control API's kick names it."""
+
+    instance: str  # "" when its hooks did not say
+    source_type: str
+    source_id: str
+
+
 class Publishing:
     """Streams with a publisher: what status.ingest says, plus admissions this
     receiver made that the status does not show yet."""
@@ -147,10 +155,14 @@ class Publishing:
             pending = self._pending.get(sid)
             same = pending is not None and pending[0].source_id == ingest.source_id
             ip = pending[0].ip if pending is not None and same else ""
-            self.from_status[sid] = LiveState(ingest.source_id, ip, confirmed=True)
+            self.from_status[sid] = LiveState(
+                ingest.source_id, ip, confirmed=True, instance=ingest.instance or ""
+            )
         backup = ls.status.backup
         if backup is not None and backup.available:
-            self.backup_from_status[sid] = LiveState(backup.source_id, "", confirmed=True)
+            self.backup_from_status[sid] = LiveState(
+                backup.source_id, "", confirmed=True, instance=backup.instance or ""
+            )
 
     @staticmethod
     def _parse(body: Body) -> LiveStream | None:
@@ -162,21 +174,22 @@ class Publishing:
     def object_of(self, stream_id: str) -> LiveStream | None:
         return self._by_stream.get(stream_id)
 
-    def publishers(self, stream_id: str) -> list[tuple[str, str]]:
-        """(source type, source id) of each live publisher of the stream: its
-        primary and its backup."""
+    def publishers(self, stream_id: str) -> list[Publisher]:
+        """Each live publisher of the stream (its primary and its backup), with
+        the instance it is on."""
         ls = self._by_stream.get(stream_id)
         points = (ls.status.ingest, ls.status.backup) if ls else ()
         return [
-            (p.source_type or "", p.source_id)
+            Publisher(p.instance or "", p.source_type or "", p.source_id)
             for p in points
             if p is not None and p.available and p.source_id
         ]
 
-    def admitted(self, stream_id: str, source_id: str | None, ip: str) -> None:
+    def admitted(self, stream_id: str, source_id: str | None, ip: str, instance: str = "") -> None:
         # Re-inserted at the end: the dict stays ordered by admission time.
         self._pending.pop(stream_id, None)
-        self._pending[stream_id] = (LiveState(source_id, ip, confirmed=False), self._clock())
+        admission = LiveState(source_id, ip, confirmed=False, instance=instance)
+        self._pending[stream_id] = (admission, self._clock())
 
     def ended(self, stream_id: str, source_id: str | None) -> None:
         pending = self._pending.get(stream_id)

@@ -139,6 +139,8 @@ class LiveState:
     ip: str = ""
     # True once status.ingest shows it; False for an admission not yet available.
     confirmed: bool = True
+    # The MediaMTX instance it is on ("" when its hooks did not say).
+    instance: str = ""
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,8 @@ class Decision:
     detail: str
     stream_id: str | None = None
     action: str = ""
+    # The publisher an allowed takeover replaces (spec.ingest.allowTakeover).
+    replaces: LiveState | None = None
 
 
 def fingerprint(key: str) -> str:
@@ -231,6 +235,10 @@ def _allow(reason: Reason, detail: str, stream_id: str | None, action: str) -> D
     return Decision(True, reason, detail, stream_id, action)
 
 
+def _takeover(detail: str, reason: Reason, stream_id: str, current: LiveState) -> Decision:
+    return Decision(True, reason, detail, stream_id, Action.PUBLISH.value, replaces=current)
+
+
 def _deny(reason: Reason, detail: str, stream_id: str | None, action: str) -> Decision:
     return Decision(False, reason, detail, stream_id, action)
 
@@ -293,27 +301,7 @@ def decide(req: AuthRequest, policy: Policy, state: Snapshot) -> Decision:
             if expected is None:
                 detail = f"stream {sid} has no key"
             return _deny(Reason.INVALID_KEY, detail, sid, action)
-    if where.role is naming.PathRole.BACKUP:
-        return _admit_backup(req, policy, state, sid)
-    return _admit(req, policy, state, sid)
-
-
-def _admit_backup(req: AuthRequest, policy: Policy, state: Snapshot, sid: str) -> Decision:
-    """A backup publisher: the stream's second publish point, not another stream,
-    so the stream limits do not count it; one publisher at a time, as on `in`."""
-    action = Action.PUBLISH.value
-    current = state.live_backup.get(sid)
-    reason = Reason.STREAM_KEY if policy.mode is AuthMode.STREAM_KEY else Reason.OPEN_MODE
-    if current is None or current.source_id in (None, req.id):
-        return _allow(reason, "backup publisher", sid, action)
-    if policy.mode is AuthMode.STREAM_KEY and not state.allow_takeover.get(sid, False):
-        return _deny(
-            Reason.KEY_IN_USE,
-            "another backup publisher is live with this key (spec.ingest.allowTakeover is false)",
-            sid,
-            action,
-        )
-    return _allow(reason, "takes over from the current backup publisher", sid, action)
+    return _admit(req, policy, state, sid, where.role)
 
 
 def _playback(req: AuthRequest, policy: Policy, state: Snapshot) -> Decision:
@@ -346,24 +334,32 @@ def key_matches(offered: list[str], expected: StreamKey | None) -> bool:
     return any(same_key(k, expected.key) for k in offered)
 
 
-def _admit(req: AuthRequest, policy: Policy, state: Snapshot, sid: str) -> Decision:
-    """Limits for a publisher whose key (or open mode) let it in."""
+def _admit(
+    req: AuthRequest, policy: Policy, state: Snapshot, sid: str, role: naming.PathRole
+) -> Decision:
+    """A publisher whose key (or open mode) let it in, on `in` or `backup`: one
+    publisher at a time on each publish point (allowTakeover applies to both);
+    the stream limits for a new stream only, since a backup is the same stream."""
     action = Action.PUBLISH.value
-    current = state.live.get(sid)
+    backup = role is naming.PathRole.BACKUP
+    current = (state.live_backup if backup else state.live).get(sid)
     reason = Reason.STREAM_KEY if policy.mode is AuthMode.STREAM_KEY else Reason.OPEN_MODE
+    publisher = "backup publisher" if backup else "publisher"
     if current is not None:
         if current.source_id in (None, req.id):
-            return _allow(reason, "reconnect of the current publisher", sid, action)
+            return _allow(reason, f"reconnect of the current {publisher}", sid, action)
         if not current.confirmed and current.ip == req.ip:
-            return _allow(reason, "a new attempt of the admitted publisher", sid, action)
+            return _allow(reason, f"a new attempt of the admitted {publisher}", sid, action)
         if policy.mode is AuthMode.STREAM_KEY and not state.allow_takeover.get(sid, False):
             return _deny(
                 Reason.KEY_IN_USE,
-                "another publisher is live with this key (spec.ingest.allowTakeover is false)",
+                f"another {publisher} is live with this key (spec.ingest.allowTakeover is false)",
                 sid,
                 action,
             )
-        return _allow(reason, "takes over from the current publisher", sid, action)
+        return _takeover(f"takes over from the current {publisher}", reason, sid, current)
+    if backup:
+        return _allow(reason, "backup publisher", sid, action)
     if policy.max_streams and len(state.live) >= policy.max_streams:
         return _deny(
             Reason.STREAM_LIMIT,

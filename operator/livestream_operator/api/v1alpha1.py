@@ -414,6 +414,9 @@ MAX_HOLD_LAST_FRAME_SECONDS = 60
 DEFAULT_HOLD_LAST_FRAME_SECONDS = 1
 HoldLastFrameSeconds = Annotated[int, Field(ge=0, le=MAX_HOLD_LAST_FRAME_SECONDS)]
 
+# A fill never outlasts the grace period (the stream ends then), hence its bound.
+FillSeconds = Annotated[int, Field(ge=1, le=MAX_GRACE_SECONDS)]
+
 
 class InputLossSpec(WireModel):
     fill: InputLossFill = Field(
@@ -422,6 +425,12 @@ class InputLossSpec(WireModel):
         "live/<id>/out plays a slate (black, STREAM IS OFFLINE) with silence until the "
         "grace deadline, so destinations and viewers keep their session; the worker "
         "normalises its audio to a fixed format for that. None: out ends with the input.",
+    )
+    fill_seconds: FillSeconds | None = Field(
+        default=None,
+        description="Seconds the fill plays after the publisher went; then, if it is still "
+        "gone, out ends and so do the destinations' sessions. Unset: until the grace "
+        "deadline.",
     )
     slate: str | None = Field(
         default=None,

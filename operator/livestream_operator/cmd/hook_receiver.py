@@ -1,6 +1,7 @@
 """The hook receiver process (`livestream-operator hooks`): the ingest receiver's
 aiohttp application, the auth endpoint's in-memory views and the watches that
-keep them current, and a Control API client to disconnect revoked publishers."""
+keep them current, and a Control API client per MediaMTX instance to disconnect
+publishers (a revoked key, a takeover from another instance)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from ..access import cluster_view
 from ..access.auth_endpoint import AuthService
 from ..access.cluster_view import KeyRing, Publishing
 from ..access.policy import policy_from
+from ..api.instances import InstancesError
 from ..ingest.conditional_writer import ConditionalWriter
 from ..ingest.receiver import make_app
 from ..kube import open_kube
-from ..mediamtx.control_api import MediaMTXClient
+from ..mediamtx.instances import Clients
 from ..settings import Settings, SettingsError, from_env
 from ..userapi import app as userapi
 from ..userapi.recordings import Recordings
@@ -34,8 +36,8 @@ async def _serve(settings: Settings, host: str, api_port: int) -> web.Applicatio
     # The API client must be created inside the running loop.
     kube = await open_kube()
     session = aiohttp.ClientSession()
-    mediamtx = MediaMTXClient(
-        settings.mediamtx_api_url,
+    mediamtx = Clients.connect(
+        settings.instances(),
         session,
         timeout=settings.mediamtx_timeout_seconds,
         auth=aiohttp.BasicAuth(
@@ -109,6 +111,11 @@ def main(argv: list[str]) -> int:
     missing = [f"LSO_{n.upper()}" for n in REQUIRED_SECRETS if not getattr(settings, n)]
     if missing:
         print(f"livestream-operator hooks: {', '.join(missing)} must be set (internal credentials)")
+        return 2
+    try:
+        settings.instances()
+    except InstancesError as exc:
+        print(f"livestream-operator hooks: {exc}")
         return 2
     logs.setup("hooks", settings.log_level)
     http_edge.run_app(

@@ -1,6 +1,7 @@
 """The operator process (`livestream-operator operator`): kopf watches, the
 controller reconciles (reconcile/), the resync loop heals missed hooks (ingest/)
-and the path-configuration sync keeps MediaMTX's entries in line (mediamtx/).
+and the path-configuration sync keeps MediaMTX's entries in line (mediamtx/), on
+every MediaMTX instance (a Control API client each, mediamtx/instances.py).
 
 kopf is embedded with kopf.operator() so the controller, the resync loop and
 the metrics server share its event loop and stop with it. This is where the two
@@ -26,11 +27,12 @@ import kopf
 from prometheus_client import start_http_server
 
 from .. import logs
+from ..api.instances import InstancesError
 from ..ingest.conditional_writer import ConditionalWriter
 from ..ingest.resync import Resync
 from ..kube import Kube, open_kube
 from ..leader_election import LeaderElector, LeadershipLost
-from ..mediamtx.control_api import MediaMTXClient
+from ..mediamtx.instances import Clients
 from ..mediamtx.path_sync import PathConfigSync
 from ..reconcile.controller import Controller
 from ..reconcile.warm_pool import WarmPool
@@ -69,8 +71,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         controller = Controller(kube, settings, pool)
         registry = build_registry(controller)
         password = settings.operator_password.get_secret_value()
-        mtx = MediaMTXClient(
-            settings.mediamtx_api_url,
+        mtx = Clients.connect(
+            settings.instances(),
             session,
             timeout=settings.mediamtx_timeout_seconds,
             auth=aiohttp.BasicAuth(settings.operator_user, password) if password else None,
@@ -152,7 +154,8 @@ def main(argv: list[str]) -> int:
     parser.parse_args(argv)
     try:
         settings = from_env()
-    except SettingsError as exc:
+        settings.instances()
+    except (SettingsError, InstancesError) as exc:
         print(f"livestream-operator operator: {exc}")
         return 2
     logs.setup("operator", settings.log_level)

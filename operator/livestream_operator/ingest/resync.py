@@ -1,8 +1,9 @@
 """Heal what hooks missed by comparing MediaMTX's paths with the LiveStreams.
 
 Hooks are commands MediaMTX runs once; if the receiver was down, the event is
-lost. Every few seconds the operator lists the paths and replays, as events,
-the differences it finds, through the same rules as the hook receiver.
+lost. Every few seconds the operator lists the paths of every MediaMTX instance
+(at once) and replays, as events, the differences it finds, through the same
+rules as the hook receiver.
 """
 
 from __future__ import annotations
@@ -11,17 +12,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..api import naming
+from ..api import instances, naming
+from ..api.instances import DEFAULT, resolve
 from ..api.naming import PathRole
 from ..api.ownership import FieldManager
 from ..api.v1alpha1 import IngestStatus, LiveStream, LiveStreamStatus, OutputStatus, parse_time
 from ..kube import KubeError
 from ..mediamtx.control_api import CircuitOpen, MediaMTXClient, MediaMTXError, PathInfo
+from ..mediamtx.instances import Clients
 from . import input_properties, metrics
 from .conditional_writer import ConditionalWriter
 from .hook_event import HookEvent, HookKind
@@ -36,47 +39,116 @@ class Repair:
     event: HookEvent
 
 
+# Each instance's paths; None: that instance could not be listed.
+Listings = Mapping[str, Sequence[PathInfo] | None]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a LiveStream says of one of its paths, and the instance that counts for it."""
+
+    status: IngestStatus | OutputStatus
+    instance: str
+
+
+def recorded(livestreams: Iterable[LiveStream], names: Sequence[str]) -> dict[str, Recorded]:
+    """Each stream path's recorded state, by path name. `in` and `backup` are where
+    their publishers' hooks said; `out` counts only on the stream's own instance
+    (its `in`'s), where its worker publishes."""
+    seen: dict[str, Recorded] = {}
+    for ls in livestreams:
+        stream_id = ls.spec.stream_id
+        ingest = ls.status.ingest or IngestStatus()
+        backup = ls.status.backup or IngestStatus()
+        home = instances.home(ls, names)
+        seen[naming.ingest_path(stream_id)] = Recorded(ingest, home)
+        seen[naming.backup_path(stream_id)] = Recorded(
+            backup, resolve(backup.instance or DEFAULT, names)
+        )
+        seen[naming.output_path(stream_id)] = Recorded(ls.status.output or OutputStatus(), home)
+    return seen
+
+
+def located(listings: Listings, seen: Mapping[str, Recorded]) -> dict[str, tuple[str, PathInfo]]:
+    """Each stream path that is live, with the instance it counts on: its recorded
+    instance when it is live there, else the first instance that lists it live
+    (a publisher that moved, or a stream not recorded yet); `out` only on its own."""
+    live: dict[str, dict[str, PathInfo]] = {}
+    for instance, paths in listings.items():
+        for p in paths or ():
+            try:
+                naming.parse_path(p.name)
+            except naming.PathError:
+                continue
+            if p.available:
+                live.setdefault(p.name, {})[instance] = p
+    found: dict[str, tuple[str, PathInfo]] = {}
+    for name, on in live.items():
+        mine = seen.get(name)
+        if mine is not None and mine.instance in on:
+            found[name] = (mine.instance, on[mine.instance])
+        elif naming.parse_path(name).role is not PathRole.OUTPUT:
+            instance = next(iter(on))
+            found[name] = (instance, on[instance])
+    return found
+
+
 def diff(
     paths: Iterable[PathInfo],
     livestreams: Iterable[LiveStream],
     listed_at: datetime | None = None,
 ) -> list[Repair]:
-    """Events that would make the LiveStreams agree with MediaMTX (pure).
+    """Events that would make the LiveStreams agree with the one MediaMTX (pure)."""
+    return diff_instances({DEFAULT: list(paths)}, livestreams, listed_at)
 
-    A path recorded as available after `listed_at` (a ready hook that landed
-    while the list was on its way) is newer than the listing: it is not ended.
+
+def diff_instances(
+    listings: Listings,
+    livestreams: Iterable[LiveStream],
+    listed_at: datetime | None = None,
+) -> list[Repair]:
+    """Events that would make the LiveStreams agree with the MediaMTX instances (pure).
+
+    `listings` is in the instances' order, the default first. A stream is ended
+    only when the instance it is recorded on was listed: an instance that could
+    not be listed ends nothing of its own. A ready event carries the instance the
+    path is live on. A path recorded as available after `listed_at` (a ready hook
+    that landed while the list was on its way) is newer than the listing: it is
+    not ended.
     """
-    live: dict[str, PathInfo] = {}
-    for p in paths:
-        try:
-            naming.parse_path(p.name)
-        except naming.PathError:
-            continue
-        if p.available:
-            live[p.name] = p
-    seen: dict[str, IngestStatus | OutputStatus] = {}
-    for ls in livestreams:
-        stream_id = ls.spec.stream_id
-        seen[naming.ingest_path(stream_id)] = ls.status.ingest or IngestStatus()
-        seen[naming.backup_path(stream_id)] = ls.status.backup or IngestStatus()
-        seen[naming.output_path(stream_id)] = ls.status.output or OutputStatus()
+    seen = recorded(livestreams, tuple(listings))
+    return _repairs(located(listings, seen), seen, listings, listed_at)
 
+
+def _repairs(
+    live: Mapping[str, tuple[str, PathInfo]],
+    seen: Mapping[str, Recorded],
+    listings: Listings,
+    listed_at: datetime | None,
+) -> list[Repair]:
     repairs = []
-    for name, p in sorted(live.items()):
-        recorded = seen.get(name)
-        if recorded is None and naming.parse_path(name).role is not naming.PathRole.INGEST:
+    for name, (instance, p) in sorted(live.items()):
+        mine = seen.get(name)
+        if mine is None and naming.parse_path(name).role is not naming.PathRole.INGEST:
             continue  # only a primary publish creates its LiveStream
         if (
-            recorded is None
-            or not recorded.available
-            or (p.source_id and recorded.source_id != p.source_id)
+            mine is None
+            or not mine.status.available
+            or (p.source_id and mine.status.source_id != p.source_id)
         ):
-            event = HookEvent(path=name, source_type=p.source_type, source_id=p.source_id)
+            event = HookEvent(
+                path=name, source_type=p.source_type, source_id=p.source_id, instance=instance
+            )
             repairs.append(Repair(HookKind.READY, event))
-    for name, recorded in sorted(seen.items()):
-        if recorded.available and name not in live and not _newer(recorded, listed_at):
+    for name, mine in sorted(seen.items()):
+        if (
+            mine.status.available
+            and name not in live
+            and listings.get(mine.instance) is not None
+            and not _newer(mine.status, listed_at)
+        ):
             # Use the recorded source so the not-ready passes the stale-source check.
-            event = HookEvent(path=name, source_id=recorded.source_id or "")
+            event = HookEvent(path=name, source_id=mine.status.source_id or "")
             repairs.append(Repair(HookKind.NOT_READY, event))
     return repairs
 
@@ -93,12 +165,12 @@ def _newer(recorded: IngestStatus | OutputStatus, listed_at: datetime | None) ->
 class Resync:
     def __init__(
         self,
-        client: MediaMTXClient,
+        clients: MediaMTXClient | Clients,
         writer: ConditionalWriter,
         livestreams: Mapping[Any, LiveStream],
         interval: float,
     ) -> None:
-        self.client = client
+        self.clients = Clients.of(clients)
         self.writer = writer
         self.livestreams = livestreams
         self.interval = interval
@@ -115,18 +187,18 @@ class Resync:
     async def once(self) -> int:
         """One pass; returns the number of repairs applied."""
         listed_at = datetime.now(UTC)
-        try:
-            paths = await self.client.list_paths()
-        except CircuitOpen:
-            metrics.RESYNC_RUNS.labels("circuit-open").inc()
-            return 0  # nothing is ended on a guess while MediaMTX is unreachable
-        except MediaMTXError as exc:
-            metrics.RESYNC_RUNS.labels("error").inc()
-            log.warning("resync: MediaMTX unreachable", extra={"reason": str(exc)})
+        names = self.clients.names
+        answers = await asyncio.gather(*(self._list(n) for n in names))
+        listings = {n: paths for n, (paths, _) in zip(names, answers, strict=True)}
+        failures = [failure for _, failure in answers if failure]
+        if len(failures) == len(names):
+            # Nothing is ended on a guess while MediaMTX is unreachable.
+            metrics.RESYNC_RUNS.labels(failures[0]).inc()
             return 0
-        repairs = diff(paths, list(self.livestreams.values()), listed_at)
+        seen = recorded(self.livestreams.values(), names)
+        live = located(listings, seen)
         applied = 0
-        for repair in repairs:
+        for repair in _repairs(live, seen, listings, listed_at):
             where = naming.parse_path(repair.event.path)
             try:
                 outcome = await self.writer.apply(repair.kind, where, repair.event)
@@ -143,11 +215,24 @@ class Resync:
                         "path": repair.event.path,
                         "event": repair.kind.value,
                         "result": outcome.decision.result.value,
+                        "instance": repair.event.instance,
                     },
                 )
-        await self._input_properties(paths)
-        metrics.RESYNC_RUNS.labels("ok").inc()
+        await self._input_properties(p for _, p in live.values())
+        metrics.RESYNC_RUNS.labels("partial" if failures else "ok").inc()
         return applied
+
+    async def _list(self, instance: str) -> tuple[list[PathInfo] | None, str]:
+        """One instance's paths, or None and why not."""
+        try:
+            return await self.clients[instance].list_paths(), ""
+        except CircuitOpen:
+            return None, "circuit-open"
+        except MediaMTXError as exc:
+            log.warning(
+                "resync: MediaMTX unreachable", extra={"reason": str(exc), "instance": instance}
+            )
+            return None, "error"
 
     async def _input_properties(self, paths: Iterable[PathInfo]) -> None:
         """status.input of every publishing stream, and its bitrate metric. The

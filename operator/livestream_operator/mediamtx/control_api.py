@@ -43,6 +43,7 @@ class CircuitBreaker:
     """Open after `threshold` failures within `window` seconds; after `reset_timeout`
     let one trial call through (half-open): success closes, failure re-opens.
     Defaults follow the seed architecture: 5 failures in 10 s, half-open after 30 s.
+    Each MediaMTX instance has its own (`instance` labels its metric).
     """
 
     def __init__(
@@ -51,6 +52,7 @@ class CircuitBreaker:
         window: float = 10.0,
         reset_timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        instance: str = "",
     ) -> None:
         self.threshold = threshold
         self.window = window
@@ -60,6 +62,9 @@ class CircuitBreaker:
         self._failures: deque[float] = deque()
         self._opened_at = 0.0
         self._trial_in_flight = False
+        # Its series exists from the start, closed, as the unlabelled gauge's did.
+        self._gauge = metrics.CIRCUIT_STATE.labels(instance)
+        self._gauge.set(0)
 
     def allow(self) -> bool:
         if self.state is BreakerState.CLOSED:
@@ -78,7 +83,7 @@ class CircuitBreaker:
         self.state = BreakerState.CLOSED
         self._failures.clear()
         self._trial_in_flight = False
-        metrics.CIRCUIT_STATE.set(0)
+        self._gauge.set(0)
 
     def record_failure(self) -> None:
         now = self.clock()
@@ -96,7 +101,7 @@ class CircuitBreaker:
         self._opened_at = now
         self._failures.clear()
         self._trial_in_flight = False
-        metrics.CIRCUIT_STATE.set(1)
+        self._gauge.set(1)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,9 @@ runOnUnavailable hooks move to runOnOnline and runOnOffline, which report the
 worker's publish as before. These fields are not hot-reloadable: an entry that
 gains or loses them is replaced, which closes the path once; it is added when
 the LiveStream appears (before its worker publishes) and goes when the stream
-ends (Idle, or deleted after its grace period).
+ends (Idle, or deleted after its grace period), or earlier with
+spec.inputLoss.fillSeconds: that long into a loss (api/fill.py), so that the
+destinations' sessions end; a publisher back brings it back.
 """
 
 from __future__ import annotations
@@ -36,10 +38,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from ..api import naming
+from ..api.fill import fill_ended
 from ..api.pod_contract import OUTPUT_AUDIO
 from ..api.slates import Slates, file_path
 from ..api.v1alpha1 import InputLossFill, LiveStream, Phase, RecordedPath, duration_seconds
@@ -115,7 +119,10 @@ class PathEntry:
 
 
 def wanted(
-    livestreams: Iterable[LiveStream], max_retention: str, slates: Slates | None = None
+    livestreams: Iterable[LiveStream],
+    max_retention: str,
+    now: datetime,
+    slates: Slates | None = None,
 ) -> dict[str, PathEntry]:
     """The path entries the LiveStreams ask for, by path name.
 
@@ -140,20 +147,23 @@ def wanted(
                         retention=retention,
                     )
                 )
-        fill = fill_for(ls, slates)
+        fill = fill_for(ls, now, slates)
         if fill is not None:
             name = naming.output_path(ls.spec.stream_id)
             out[name] = PathEntry(out.get(name, PathEntry()).recording, fill)
     return out
 
 
-def fill_for(livestream: LiveStream, slates: Slates | None = None) -> Fill | None:
+def fill_for(livestream: LiveStream, now: datetime, slates: Slates | None = None) -> Fill | None:
     """The out entry's fill while the stream lives: from its creation (before its
     worker publishes, so adding the entry closes nothing) until its grace deadline
-    passed (Idle; an Ephemeral one is deleted then)."""
+    passed (Idle; an Ephemeral one is deleted then), or until fillSeconds into a
+    loss (api/fill.py); a publisher back brings it back."""
     spec = livestream.spec
     phase = livestream.status.phase
     if spec.input_loss.fill is not InputLossFill.SLATE or phase is Phase.IDLE:
+        return None
+    if fill_ended(livestream, now):
         return None
     rate, channels = OUTPUT_AUDIO[spec.worker.mode]
     return Fill(rate, channels, slate_file(livestream, slates))

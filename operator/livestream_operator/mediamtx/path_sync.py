@@ -1,28 +1,35 @@
 """Keeps MediaMTX's path configuration in line with the LiveStreams' recording
-and input-loss fill (the shell around path_config.plan).
+and input-loss fill (the shell around path_config.plan), on every instance: a
+stream's entries go to the instance it lives on (status.ingest.instance).
 
 It runs in the operator, beside the resync. A spec change is applied within a
 poll (it compares the wanted entries with what it applied last, in memory);
 every `recheck` seconds it compares with MediaMTX itself, which is the
 authority: a restarted MediaMTX has lost the entries, and gets them back. What
-MediaMTX answered goes into status.recording.applied/message.
+MediaMTX answered goes into status.recording.applied/message. Each instance has
+its own applied state and recheck, so one that is away holds up no other.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ..api import naming
+from ..api.instances import home
 from ..api.ownership import FieldManager
 from ..api.slates import Slates
 from ..api.v1alpha1 import LiveStream, LiveStreamStatus, RecordingStatus
 from ..kube import KubeError
 from . import metrics
 from .control_api import CircuitOpen, MediaMTXClient, MediaMTXError, Refused
+from .instances import Clients
 from .path_config import Change, PathEntry, Verb, plan, unmanaged, wanted
 
 log = logging.getLogger(__name__)
@@ -48,10 +55,42 @@ def reported(livestream: LiveStream, refused: str | None) -> LiveStreamStatus | 
     return LiveStreamStatus(recording=RecordingStatus(applied=applied, message=refused))
 
 
+def by_instance(streams: Iterable[LiveStream], names: Sequence[str]) -> dict[str, list[LiveStream]]:
+    """The streams whose entries each instance holds: those living there (every
+    instance named, so that one without streams loses the entries it had)."""
+    grouped: dict[str, list[LiveStream]] = {name: [] for name in names}
+    for ls in streams:
+        grouped[home(ls, names)].append(ls)
+    return grouped
+
+
+class _Truth:
+    """The API server's LiveStreams by instance, asked once per pass at most, by
+    the first instance with a deletion to confirm (None: it could not say)."""
+
+    def __init__(self, ask: Callable[[], Awaitable[dict[str, list[LiveStream]] | None]]) -> None:
+        self._ask = ask
+        self._answer: asyncio.Future[dict[str, list[LiveStream]] | None] | None = None
+
+    async def get(self) -> dict[str, list[LiveStream]] | None:
+        if self._answer is None:
+            self._answer = asyncio.ensure_future(self._ask())
+        return await self._answer
+
+
+@dataclass
+class _Applied:
+    """One instance's sync state: what it was last told, and when it was asked."""
+
+    entries: dict[str, PathEntry] | None = None
+    checked: float = -math.inf
+    version: int | None = None
+
+
 class PathConfigSync:
     def __init__(
         self,
-        client: MediaMTXClient,
+        clients: MediaMTXClient | Clients,
         livestreams: Mapping[Any, LiveStream],
         recheck: float,
         *,
@@ -61,24 +100,24 @@ class PathConfigSync:
         update: StatusUpdate | None = None,
         poll: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         version: Callable[[], int] | None = None,
     ) -> None:
-        self.client = client
+        self.clients = Clients.of(clients)
         self.livestreams = livestreams
-        self.recheck, self.poll, self.clock = recheck, poll, clock
+        self.recheck, self.poll, self.clock, self.wall = recheck, poll, clock, wall
         self.max_retention = max_retention
         self.slates = slates or {}
         # An entry is deleted only if the API server, asked directly, has no
         # LiveStream wanting it: the cache may not have been filled yet.
         self.confirm = confirm
         self.update = update
-        self._applied: dict[str, PathEntry] | None = None
-        self._checked = 0.0
+        # Per instance: one that is away is asked again alone, and blocks no other.
+        self._state = {name: _Applied() for name in self.clients.names}
         # `livestreams`' version (if it has one): unchanged since the last pass
-        # that was answered, and the recheck not due, means nothing to do, without
-        # building the wanted entries (O(streams)).
+        # that every instance answered, and no recheck due, means nothing to do,
+        # without building the wanted entries (O(streams)).
         self.version = version
-        self._seen_version: int | None = None
 
     async def run(self) -> None:
         while True:
@@ -86,30 +125,54 @@ class PathConfigSync:
             await asyncio.sleep(self.poll)
 
     async def once(self) -> int:
-        """One pass; returns the number of changes MediaMTX accepted."""
+        """One pass over every instance; returns the number of changes accepted."""
         now = self.clock()
         version = self.version() if self.version is not None else None
-        due = now - self._checked >= self.recheck
-        if version is not None and version == self._seen_version and not due:
+        due = {n: now - s.checked >= self.recheck for n, s in self._state.items()}
+        unchanged = all(s.version == version for s in self._state.values())
+        if version is not None and unchanged and not any(due.values()):
             return 0
         streams = list(self.livestreams.values())  # the pass's own view, reported on
-        want = wanted(streams, self.max_retention, self.slates)
-        if want == self._applied and not due:
-            self._seen_version = version
+        grouped = by_instance(streams, self.clients.names)
+        truth = _Truth(self._ask)
+        wall = self.wall()  # when the fill of a lost input ends (spec.inputLoss.fillSeconds)
+        applied = await asyncio.gather(
+            *(
+                self._sync(name, grouped[name], due[name], now, wall, version, truth)
+                for name in self.clients.names
+            )
+        )
+        return sum(applied)
+
+    async def _sync(
+        self,
+        instance: str,
+        streams: list[LiveStream],
+        due: bool,
+        now: float,
+        wall: datetime,
+        version: int | None,
+        truth: _Truth,
+    ) -> int:
+        state, client = self._state[instance], self.clients[instance]
+        want = wanted(streams, self.max_retention, wall, slates=self.slates)
+        if want == state.entries and not due:
+            state.version = version
             return 0
+        where = {"instance": instance} if instance else {}
         try:
-            confs = await self.client.list_path_confs()
+            confs = await client.list_path_confs()
         except CircuitOpen:
             return 0
         except MediaMTXError as exc:
-            log.warning("recording: MediaMTX unreachable", extra={"reason": str(exc)})
+            log.warning("recording: MediaMTX unreachable", extra={"reason": str(exc), **where})
             return 0
-        changes = await self._confirmed(plan(want, confs))
+        changes = await self._confirmed(instance, plan(want, confs), truth, wall)
         refused = {name: _UNMANAGED.format(path=name) for name in unmanaged(want, confs)}
         applied, unreachable = 0, False
         for change in changes:
             try:
-                await self.client.change_path_conf(change.verb.value, change.name, change.body)
+                await client.change_path_conf(change.verb.value, change.name, change.body)
             except MediaMTXError as exc:
                 metrics.RECORDING_CHANGES.labels(change.verb.value, "error").inc()
                 if isinstance(exc, Refused):
@@ -118,7 +181,12 @@ class PathConfigSync:
                     unreachable = True
                 log.warning(
                     "recording: MediaMTX refused a path change",
-                    extra={"path": change.name, "verb": change.verb.value, "reason": str(exc)},
+                    extra={
+                        "path": change.name,
+                        "verb": change.verb.value,
+                        "reason": str(exc),
+                        **where,
+                    },
                 )
                 continue
             applied += 1
@@ -130,6 +198,7 @@ class PathConfigSync:
                     "verb": change.verb.value,
                     "record": bool(change.body and change.body.get("record")),
                     "alwaysAvailable": bool(change.body and change.body.get("alwaysAvailable")),
+                    **where,
                 },
             )
         if unreachable:  # retried at the next poll; nothing new is known
@@ -137,19 +206,30 @@ class PathConfigSync:
         await self._report(streams, refused)
         # A refusal is an answer: asked again at the next recheck or spec change,
         # not at every poll.
-        self._applied, self._checked, self._seen_version = want, now, version
+        state.entries, state.checked, state.version = want, now, version
         return applied
 
-    async def _confirmed(self, changes: list[Change]) -> list[Change]:
+    async def _confirmed(
+        self, instance: str, changes: list[Change], truth: _Truth, wall: datetime
+    ) -> list[Change]:
         deletes = [c for c in changes if c.verb is Verb.DELETE]
         if not deletes or self.confirm is None:
             return changes
+        grouped = await truth.get()
+        if grouped is None:
+            return [c for c in changes if c.verb is not Verb.DELETE]
+        want = wanted(grouped.get(instance, []), self.max_retention, wall, slates=self.slates)
+        return [c for c in changes if c.verb is not Verb.DELETE or c.name not in want]
+
+    async def _ask(self) -> dict[str, list[LiveStream]] | None:
+        """The LiveStreams by instance, from the API server; None when it does not say."""
+        if self.confirm is None:
+            return None
         try:
-            truth = wanted(await self.confirm(), self.max_retention, self.slates)
+            return by_instance(await self.confirm(), self.clients.names)
         except (KubeError, OSError, TimeoutError, ValueError) as exc:  # ValueError: a bad object
             log.warning("recording: cannot confirm deletions", extra={"reason": str(exc)})
-            return [c for c in changes if c.verb is not Verb.DELETE]
-        return [c for c in changes if c.verb is not Verb.DELETE or c.name not in truth]
+            return None
 
     async def _report(self, streams: Iterable[LiveStream], refused: Mapping[str, str]) -> None:
         """MediaMTX's answer per stream into status.recording, on change only."""

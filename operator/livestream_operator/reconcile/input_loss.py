@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from ..api.fill import fill_deadline
 from ..api.v1alpha1 import (
     Condition,
     ConditionType,
@@ -27,7 +28,7 @@ from ..api.v1alpha1 import (
 )
 from ..kube_events import EventType, KubeEvent
 from .conditions import WantedCondition
-from .phase import Activity
+from .phase import DEADLINE_SLACK, Activity
 
 PUBLISHER_GONE = "PublisherGone"
 PUBLISHING = "Publishing"
@@ -73,7 +74,7 @@ def loss_since(ingest: IngestStatus, act: Activity) -> datetime | None:
 
 
 def input_loss_condition(
-    livestream: LiveStream, act: Activity, since: datetime | None
+    livestream: LiveStream, act: Activity, since: datetime | None, now: datetime
 ) -> WantedCondition:
     ingest = livestream.status.ingest or IngestStatus()
     if since is not None:
@@ -82,12 +83,27 @@ def input_loss_condition(
         back = "; a publisher is connecting" if act.connecting else ""
         message = (
             f"publisher gone since {format_time(since)}; the stream {ends} at {deadline} "
-            f"unless it returns{back}"
+            f"unless it returns{back}{_fill_note(livestream, since, now)}"
         )
         return WantedCondition(LOSS, True, PUBLISHER_GONE, message, since=since)
     if ingest.available:
         return WantedCondition(LOSS, False, PUBLISHING, "the publisher is sending")
     return WantedCondition(LOSS, False, NOT_LIVE, "no publisher is expected")
+
+
+def _fill_note(livestream: LiveStream, since: datetime, now: datetime) -> str:
+    ends = fill_deadline(livestream.spec.input_loss, since)
+    if ends is None:
+        return ""
+    if now < ends:
+        return f"; the slate plays until {format_time(ends)}"
+    return f"; the slate ended at {format_time(ends)} (fillSeconds), and out with it"
+
+
+def fill_wake_after(livestream: LiveStream, since: datetime | None, now: datetime) -> float | None:
+    """Seconds until a loss's fill ends (the condition says so then); None: nothing due."""
+    ends = fill_deadline(livestream.spec.input_loss, since)
+    return None if ends is None or now >= ends else (ends - now).total_seconds() + DEADLINE_SLACK
 
 
 def _stored(conditions: list[Condition] | None) -> Condition | None:

@@ -27,7 +27,7 @@ from .conditions import WantedCondition
 from .failover import publishing
 
 # A wake-up lands this long after its deadline, so the reconcile sees it passed.
-_DEADLINE_SLACK = 0.05
+DEADLINE_SLACK = 0.05
 
 
 def connect_deadline(ingest: IngestStatus, settings: Settings) -> datetime | None:
@@ -88,7 +88,7 @@ class Activity:
             (self.in_grace, self.grace_deadline),
         ):
             if waiting and deadline is not None:
-                return max((deadline - now).total_seconds(), 0.0) + _DEADLINE_SLACK
+                return max((deadline - now).total_seconds(), 0.0) + DEADLINE_SLACK
         return None
 
 

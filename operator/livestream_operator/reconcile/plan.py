@@ -52,6 +52,7 @@ from .failover import Selection, reading, select_input
 from .input_cadence import cadence_status
 from .input_loss import (
     Measurement,
+    fill_wake_after,
     input_loss_condition,
     input_loss_transitions,
     loss_since,
@@ -172,9 +173,8 @@ def plan(
         else []
     )
     conditions = phase_conditions(phase_now, message, act.available, worker_summary, output)
-    input_loss = input_loss_condition(
-        livestream, act, loss_since(status.ingest or IngestStatus(), act)
-    )
+    lost_since = loss_since(status.ingest or IngestStatus(), act)
+    input_loss = input_loss_condition(livestream, act, lost_since, now)
     conditions.append(input_loss)
     processing_status, processing_cond = process_mode(
         livestream, settings, worker, desired_worker is not None, processing, now
@@ -227,6 +227,9 @@ def plan(
         result.requeue_after = min(
             result.requeue_after or DESTINATION_POLL_SECONDS, DESTINATION_POLL_SECONDS
         )
+    fill_due = fill_wake_after(livestream, lost_since, now)
+    if fill_due is not None:
+        result.requeue_after = min(result.requeue_after or fill_due, fill_due)
     if selection and selection.wake_after is not None:
         result.requeue_after = min(
             result.requeue_after or selection.wake_after, selection.wake_after

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from ..api import naming
+from ..api.instances import DEFAULT, Instance, home
 from ..api.pod_contract import (
     BACKEND_TOKEN_VAR,
     FORWARDER_PASSWORD_KEY,
@@ -176,19 +177,42 @@ def _health_probe(port: int) -> Body:
     }
 
 
-def _output_base(protocol: OutputProtocol, settings: Settings) -> str:
+def _output_base(protocol: OutputProtocol, at: Instance) -> str:
     # RTSP: MediaMTX takes the tracks from the SDP and the path is available at
     # once; an RTMP publish is analysed for 2 s first.
     if protocol is OutputProtocol.RTMP:
-        return settings.mediamtx_rtmp_url
-    return settings.mediamtx_rtsp_url
+        return at.rtmp_url
+    return at.rtsp_url
+
+
+def placement(livestream: LiveStream, settings: Settings) -> tuple[Instance, Instance]:
+    """The MediaMTX instances the worker reads from and publishes to: the active
+    publish point's (a backup may be on another instance than `in`), and the
+    stream's home, where `out`, its path entries and its forwarders are."""
+    instances = settings.instances()
+    status = livestream.status
+    at = status.backup if read_from(livestream) is naming.PathRole.BACKUP else status.ingest
+    source = instances.get((at.instance if at else None) or DEFAULT)
+    return source, instances.get(home(livestream, instances.names))
+
+
+def _placed(livestream: LiveStream, settings: Settings) -> list[str]:
+    # Nothing on the default instance: the hash of every worker and forwarder of a
+    # single-instance release stays; a stream whose publisher moved to another
+    # instance gets new ones there.
+    default = settings.instances().names[0]
+    source, out = placement(livestream, settings)
+    return [
+        f"{role}@{at.name}" for role, at in (("in", source), ("out", out)) if at.name != default
+    ]
 
 
 def worker_env(livestream: LiveStream, settings: Settings) -> WorkerEnv:
     """What the worker of this LiveStream is told: by its environment, or, for a
     claimed pool worker, by the assignment (the stream part of the same contract)."""
     spec = livestream.spec
-    output = _output_base(spec.worker.output, settings)
+    source_at, out_at = placement(livestream, settings)
+    output = _output_base(spec.worker.output, out_at)
     processing = ""
     if spec.worker.mode is WorkerMode.PROCESS and spec.worker.processing is not None:
         # A backend Service is looked up in the LiveStream's namespace.
@@ -198,7 +222,7 @@ def worker_env(livestream: LiveStream, settings: Settings) -> WorkerEnv:
     source = naming.stream_path(spec.stream_id, read_from(livestream))
     return WorkerEnv(
         stream_id=spec.stream_id,
-        input_url=f"{settings.mediamtx_rtsp_url}/{source}",
+        input_url=f"{source_at.rtsp_url}/{source}",
         output_url=f"{output}/{naming.output_path(spec.stream_id)}",
         mode=spec.worker.mode,
         metrics_port=WORKER_METRICS_PORT,
@@ -282,7 +306,12 @@ def worker_pod(livestream: LiveStream, settings: Settings) -> Body:
         [container],
         # spec.worker includes processing: a changed backend or fragment size
         # replaces the worker. So does a switch of input (primary/backup).
-        [spec.stream_id, spec.worker.wire(), *_switched_input(livestream)],
+        [
+            spec.stream_id,
+            spec.worker.wire(),
+            *_switched_input(livestream),
+            *_placed(livestream, settings),
+        ],
     )
 
 
@@ -378,7 +407,8 @@ def forwarder_pod(livestream: LiveStream, settings: Settings) -> Body | None:
     destinations = spec.forwarder.destinations if spec.forwarder else []
     if not destinations:
         return None
-    source = f"{settings.mediamtx_rtsp_url}/{naming.output_path(spec.stream_id)}"
+    _, out_at = placement(livestream, settings)
+    source = f"{out_at.rtsp_url}/{naming.output_path(spec.stream_id)}"
     containers = []
     for index, dest in enumerate(destinations):
         retry = destination_retry(livestream, dest, settings)
@@ -420,6 +450,7 @@ def forwarder_pod(livestream: LiveStream, settings: Settings) -> Body | None:
     if spec.forwarder and spec.forwarder.retry is not None:
         # Appended only when set: forwarders made before retries keep their hash.
         hashed.append(spec.forwarder.retry.wire())
+    hashed += [p for p in _placed(livestream, settings) if p.startswith("out@")]
     return _pod(
         livestream,
         FORWARDER,

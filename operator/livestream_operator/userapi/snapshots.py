@@ -308,7 +308,9 @@ class Snapshots:
                 f"{naming.output_path(stream_id)} nor {naming.ingest_path(stream_id)} is live",
                 streamId=stream_id,
             )
-        entry = await self.picture(stream_id, path)
+        # The instance that has the path (several MediaMTX: the stream's own).
+        at = livestream.status.output if path is RecordedPath.OUT else livestream.status.ingest
+        entry = await self.picture(stream_id, path, (at.instance if at else None) or "")
         if isinstance(entry, Failure):
             return entry.response()
         private = self.auth.policy.mode is AuthMode.STREAM_KEY
@@ -323,9 +325,9 @@ class Snapshots:
             headers["Vary"] = "Authorization"
         return web.Response(body=entry.jpeg, content_type="image/jpeg", headers=headers)
 
-    async def picture(self, stream_id: str, path: RecordedPath) -> Entry:
-        """A fresh picture of the path: the cached one, the one being decoded, or a
-        new decode."""
+    async def picture(self, stream_id: str, path: RecordedPath, instance: str = "") -> Entry:
+        """A fresh picture of the path on its MediaMTX instance ("": the default): the
+        cached one, the one being decoded, or a new decode."""
         key = (stream_id, path)
         cached = self.cache.fresh(key)
         if cached is not None:
@@ -333,7 +335,7 @@ class Snapshots:
             return cached
         task = self._inflight.get(key)
         if task is None:
-            task = asyncio.get_running_loop().create_task(self._decode(key))
+            task = asyncio.get_running_loop().create_task(self._decode(key, instance))
             self._inflight[key] = task
             task.add_done_callback(self._landed(key))
         else:
@@ -348,7 +350,7 @@ class Snapshots:
 
         return forget
 
-    async def _decode(self, key: Key) -> Entry:
+    async def _decode(self, key: Key, instance: str) -> Entry:
         stream_id, path = key
         name = naming.stream_path(stream_id, path)
         started = time.perf_counter()
@@ -364,17 +366,16 @@ class Snapshots:
                 key, 503, "snapshots-busy", "Too many snapshots", "every decode slot is busy"
             )
         try:
-            entry = await self._run(key, name, max(deadline - loop.time(), 0.1))
+            base = self.settings.instances().get(instance).rtsp_url
+            entry = await self._run(key, base, name, max(deadline - loop.time(), 0.1))
         finally:
             self._slots.release()
         metrics.SNAPSHOT_DECODE_SECONDS.observe(time.perf_counter() - started)
         return entry
 
-    async def _run(self, key: Key, name: str, timeout: float) -> Entry:
+    async def _run(self, key: Key, base: str, name: str, timeout: float) -> Entry:
         stream_id, path = key
-        url = rtsp_url(
-            self.settings.mediamtx_rtsp_url, name, self.settings.worker_user, self._password
-        )
+        url = rtsp_url(base, name, self.settings.worker_user, self._password)
         try:
             # The grabber kills ffmpeg at `timeout`; this bounds one that does not.
             async with asyncio.timeout(timeout + GRACE):

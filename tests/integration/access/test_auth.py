@@ -12,7 +12,7 @@ import pytest
 
 from livestream_operator.api import stream_keys
 from livestream_operator.kube import Kube, KubeError, core_path
-from tests.support.kube_fixtures import get_ls
+from tests.support.kube_fixtures import events_of, get_ls
 from tests.support.processes import HOOK_AUTH, INTERNAL
 from tests.support.waiting import wait_for_async
 
@@ -125,8 +125,7 @@ async def test_refusals_leave_an_event_on_the_livestream(
 
     async def refused_with_event() -> bool:
         await auth(receiver, action="publish", path="live/ev/in", query="key=wrong")
-        events = await kube.request("GET", core_path(namespace, "events"))
-        return any(e.get("reason") == "InvalidStreamKey" for e in events["items"])
+        return bool(await events_of(kube, namespace, "InvalidStreamKey"))
 
     await wait_for_async(refused_with_event, 15, what="an InvalidStreamKey Event")
 

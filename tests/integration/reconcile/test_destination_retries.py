@@ -23,8 +23,8 @@ from livestream_operator.api.pod_contract import DESTINATION_PATH, RETRY_PATH, f
 from livestream_operator.kube import Kube, KubeError, core_path, livestreams_path
 from livestream_operator.reconcile.destinations import RETRY_ANNOTATION
 from tests.integration.reconcile.test_operator import pods, ts
-from tests.integration.reconcile.test_processing import events, publishing
-from tests.support.kube_fixtures import create_ls, get_ls
+from tests.integration.reconcile.test_processing import publishing
+from tests.support.kube_fixtures import create_ls, events_of, get_ls
 from tests.support.processes import Process
 from tests.support.waiting import wait_for_async
 
@@ -184,7 +184,7 @@ async def test_retry_state_condition_event_and_retry_now_once(
     assert (cond["status"], cond["reason"]) == ("False", "Exhausted")
     assert cond["message"].startswith("destination twitch: exhausted after 3 retries")
     (warning,) = await wait_for_async(
-        lambda: events(kube, namespace, "DestinationExhausted"), what="DestinationExhausted"
+        lambda: events_of(kube, namespace, "DestinationExhausted"), what="DestinationExhausted"
     )
     assert warning["type"] == "Warning"
     assert "destination twitch: gave up after 3 retries" in warning["message"]
@@ -196,7 +196,7 @@ async def test_retry_state_condition_event_and_retry_now_once(
     await asyncio.sleep(8)
     assert (await get_ls(kube, namespace, "show"))["metadata"]["resourceVersion"] == before
     assert {n: c.asked for n, c in containers.items()} == asked
-    assert len(await events(kube, namespace, "DestinationExhausted")) == 1
+    assert len(await events_of(kube, namespace, "DestinationExhausted")) == 1
 
     # Retry now: the annotation reaches twitch's container with the token, once.
     await kube.request(
@@ -212,7 +212,7 @@ async def test_retry_state_condition_event_and_retry_now_once(
 
     await wait_for_async(annotation_gone, FOLLOW, what="the annotation removed")
     (requested,) = await wait_for_async(
-        lambda: events(kube, namespace, "RetryRequested"), what="RetryRequested"
+        lambda: events_of(kube, namespace, "RetryRequested"), what="RetryRequested"
     )
     assert requested["message"] == "retry now: twitch (retrying)"
     assert containers["twitch"].retries_asked == [f"Bearer {TOKEN}"]
@@ -240,7 +240,7 @@ async def test_retry_state_condition_event_and_retry_now_once(
     await wait_for_async(annotation_gone, FOLLOW, what="the annotation removed again")
 
     async def two_requests() -> list[dict[str, Any]] | None:
-        got = await events(kube, namespace, "RetryRequested")
+        got = await events_of(kube, namespace, "RetryRequested")
         return got if len(got) == 2 else None
 
     got = await wait_for_async(two_requests, FOLLOW, what="a second RetryRequested")

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from livestream_operator.kube import Kube, core_path, livestreams_path
+from livestream_operator.kube import Kube, livestreams_path
 from tests.integration.ingest.test_receiver import ev, post
 from tests.integration.reconcile.test_operator import _phase_is, pods, set_running
 from tests.support.fake_mediamtx import FakeMediaMTX
-from tests.support.kube_fixtures import get_ls
+from tests.support.kube_fixtures import condition_of, events_of, get_ls
 from tests.support.ports import free_port
 from tests.support.processes import Process
 from tests.support.waiting import wait_for_async
@@ -25,13 +25,9 @@ pytestmark = pytest.mark.integration
 
 
 async def _condition(kube: Kube, namespace: str, kind: str) -> dict[str, Any]:
-    ls = await get_ls(kube, namespace, "cam")
-    return next(c for c in ls["status"].get("conditions") or [] if c["type"] == kind)
-
-
-async def _events(kube: Kube, namespace: str, reason: str) -> list[dict[str, Any]]:
-    events = await kube.request("GET", core_path(namespace, "events"))
-    return [e for e in events["items"] if e["reason"] == reason]
+    found = await condition_of(kube, namespace, "cam", kind)
+    assert found is not None, kind
+    return found
 
 
 async def _live(kube: Kube, namespace: str, url: str, source: str = "s1") -> None:
@@ -78,7 +74,7 @@ async def test_a_lost_publisher_is_a_condition_and_one_event_each_way_while_out_
     assert (await _condition(kube, namespace, "Ready"))["status"] == "False"
 
     await asyncio.sleep(2)  # reconciles come and go: still one Warning
-    lost = await _events(kube, namespace, "InputLost")
+    lost = await events_of(kube, namespace, "InputLost")
     assert [(e["type"], e.get("count", 1)) for e in lost] == [("Warning", 1)]
 
     await post(url, "ready", ev("cam", "s2"))
@@ -86,10 +82,10 @@ async def test_a_lost_publisher_is_a_condition_and_one_event_each_way_while_out_
     loss = await _condition(kube, namespace, "InputLoss")
     assert (loss["status"], loss["reason"]) == ("False", "Publishing")
     await asyncio.sleep(2)
-    recovered = await _events(kube, namespace, "InputRecovered")
+    recovered = await events_of(kube, namespace, "InputRecovered")
     assert [e["type"] for e in recovered] == ["Normal"]
     assert recovered[0]["message"].startswith("publisher back after ")
-    assert len(await _events(kube, namespace, "InputLost")) == 1
+    assert len(await events_of(kube, namespace, "InputLost")) == 1
 
     figures = _metrics(metrics_port)
     assert figures["livestream_input_losses_total"] == 1
@@ -157,3 +153,31 @@ async def test_input_properties_come_from_the_path_list_and_steady_state_writes_
     }
     assert "f:input" in owners["livestream-ingest"]
     assert "f:input" not in owners["livestream-operator"]
+
+
+async def test_fill_seconds_ends_the_slate_at_its_deadline_without_another_event(
+    kube: Kube,
+    namespace: str,
+    start_receiver: Callable[..., str],
+    start_operator: Callable[..., Process],
+) -> None:
+    start_operator(namespace)
+    url = start_receiver(namespace)
+    await _live(kube, namespace, url)
+    await kube.request(
+        "PATCH",
+        livestreams_path(namespace, "cam"),
+        {"spec": {"inputLoss": {"fillSeconds": 2}}},
+        content_type="application/merge-patch+json",
+    )
+    await post(url, "not-ready", ev("cam", "s1"))
+
+    async def says(words: str) -> dict[str, Any] | None:
+        loss = await _condition(kube, namespace, "InputLoss")
+        return loss if words in loss["message"] else None
+
+    await wait_for_async(lambda: says("the slate plays until"), 10, what="the slate's end")
+    # Nothing else happens: the operator wakes at the fill's deadline on its own.
+    loss = await wait_for_async(lambda: says("the slate ended at"), 6, what="the slate ended")
+    assert (loss["status"], loss["reason"]) == ("True", "PublisherGone")
+    assert (await get_ls(kube, namespace, "cam"))["status"]["phase"] == "Reconnecting"

@@ -17,7 +17,7 @@ from livestream_operator.api.ownership import FieldManager
 from livestream_operator.kube import Kube, KubeError, core_path
 from tests.integration.ingest.test_receiver import ev, post
 from tests.support.fake_mediamtx import FakeMediaMTX
-from tests.support.kube_fixtures import apply_status, create_ls, get_ls
+from tests.support.kube_fixtures import apply_status, create_ls, events_of, get_ls
 from tests.support.processes import Process
 from tests.support.waiting import wait_for_async
 
@@ -442,8 +442,7 @@ async def test_missing_destination_secret_is_a_condition_and_one_event(
         return cond if cond and cond["reason"] == "SecretNotFound" else None
 
     async def secret_events() -> list[dict[str, Any]]:
-        events = await kube.request("GET", core_path(namespace, "events"))
-        return [e for e in events["items"] if e["reason"] == "SecretNotFound"]
+        return await events_of(kube, namespace, "SecretNotFound")
 
     await kubelet_says('secret "keys" not found', 0)
     cond = await wait_for_async(condition, what="DestinationsHealthy=False SecretNotFound")

@@ -24,7 +24,7 @@ from livestream_operator.api.pod_contract import (
 from livestream_operator.kube import Kube, core_path
 from tests.integration.reconcile.test_operator import pods, ts
 from tests.integration.reconcile.test_warm_pool import warm_up
-from tests.support.kube_fixtures import apply_status, create_ls, get_ls
+from tests.support.kube_fixtures import apply_status, condition_of, create_ls, events_of, get_ls
 from tests.support.processes import Process
 from tests.support.waiting import wait_for_async
 
@@ -97,14 +97,7 @@ async def kubelet_reports(kube: Kube, namespace: str, pod: str, status: dict[str
 
 
 async def condition(kube: Kube, namespace: str, name: str) -> dict[str, Any] | None:
-    ls = await get_ls(kube, namespace, name)
-    conds = {c["type"]: c for c in (ls.get("status") or {}).get("conditions") or []}
-    return conds.get("Processing")
-
-
-async def events(kube: Kube, namespace: str, reason: str) -> list[dict[str, Any]]:
-    got = await kube.request("GET", core_path(namespace, "events"))
-    return [e for e in got["items"] if e["reason"] == reason]
+    return await condition_of(kube, namespace, name, "Processing")
 
 
 async def test_status_follows_the_workers_processing_reports(
@@ -164,7 +157,7 @@ async def test_status_follows_the_workers_processing_reports(
     await wait_for_async(
         lambda: _reason(kube, namespace, "BreakerOpen"), FOLLOW, what="the next report in status"
     )
-    (warning,) = await events(kube, namespace, "ProcessingFallback")
+    (warning,) = await events_of(kube, namespace, "ProcessingFallback")
     assert warning["type"] == "Warning"
     assert warning["message"] == "Deadline: no answer within 800 ms"
     assert warning["involvedObject"]["name"] == "show"
@@ -176,10 +169,10 @@ async def test_status_follows_the_workers_processing_reports(
     assert cond is not None
     assert (cond["status"], cond["reason"]) == ("True", "Processing")
     (resumed,) = await wait_for_async(
-        lambda: events(kube, namespace, "ProcessingResumed"), what="ProcessingResumed"
+        lambda: events_of(kube, namespace, "ProcessingResumed"), what="ProcessingResumed"
     )
     assert resumed["type"] == "Normal"
-    assert len(await events(kube, namespace, "ProcessingFallback")) == 1
+    assert len(await events_of(kube, namespace, "ProcessingFallback")) == 1
 
 
 async def _reason_is(kube: Kube, namespace: str, reason: str) -> dict[str, Any] | None:
@@ -212,7 +205,8 @@ async def test_the_internal_secret_is_refused_as_backend_credentials(
     assert cond["status"] == "False"
     assert FIELD in cond["message"]
     (warning,) = await wait_for_async(
-        lambda: events(kube, namespace, "CredentialsRefused"), what="the CredentialsRefused Event"
+        lambda: events_of(kube, namespace, "CredentialsRefused"),
+        what="the CredentialsRefused Event",
     )
     assert warning["type"] == "Warning"
     # Published to, it cannot run: Failed, with the reason.
@@ -223,7 +217,7 @@ async def test_the_internal_secret_is_refused_as_backend_credentials(
     await apply_status(kube, namespace, "show", FieldManager.INGEST, {"ingest": ingest})
     await asyncio.sleep(2)
     assert await pods(kube, namespace) == {}
-    assert len(await events(kube, namespace, "CredentialsRefused")) == 1
+    assert len(await events_of(kube, namespace, "CredentialsRefused")) == 1
 
 
 async def _failed(kube: Kube, namespace: str) -> dict[str, Any] | None:
@@ -272,7 +266,7 @@ async def test_a_missing_backend_secret_is_named_on_the_processing_condition(
     assert '"backend-token"' in cond["message"]
     assert FIELD in cond["message"]
     (warning,) = await wait_for_async(
-        lambda: events(kube, namespace, "SecretNotFound"), what="the SecretNotFound Event"
+        lambda: events_of(kube, namespace, "SecretNotFound"), what="the SecretNotFound Event"
     )
     assert warning["type"] == "Warning"
     assert warning["message"] == cond["message"]

@@ -13,7 +13,7 @@ import pytest
 from livestream_operator.kube import Kube, livestreams_path
 from tests.media.conftest import Processes
 from tests.media.media_support import MediaMTX
-from tests.support.kube_fixtures import get_ls
+from tests.support.kube_fixtures import events_of, get_ls
 from tests.support.processes import Process
 from tests.support.waiting import wait_for_async
 
@@ -22,11 +22,6 @@ pytestmark = pytest.mark.media
 
 async def _status(kube: Kube, namespace: str) -> dict[str, Any]:
     return dict((await get_ls(kube, namespace, "cam")).get("status") or {})
-
-
-async def _events(kube: Kube, namespace: str, reason: str) -> list[dict[str, Any]]:
-    listed = await kube.request("GET", f"/api/v1/namespaces/{namespace}/events")
-    return [e for e in listed.get("items", []) if e.get("reason") == reason]
 
 
 async def test_a_keyed_backup_publisher_takes_over_when_the_primary_goes_and_hands_back(
@@ -67,7 +62,7 @@ async def test_a_keyed_backup_publisher_takes_over_when_the_primary_goes_and_han
     assert status["failover"]["reason"] == "PrimaryOffline"
     assert status["ingest"]["available"] is False
     assert "graceDeadline" not in status
-    assert len(await _events(kube, namespace, "InputSwitched")) == 1
+    assert len(await events_of(kube, namespace, "InputSwitched")) == 1
 
     # The primary returns: back to it once it has been live failbackHoldSeconds.
     await kube.request(
@@ -84,7 +79,7 @@ async def test_a_keyed_backup_publisher_takes_over_when_the_primary_goes_and_han
 
     status = await wait_for_async(on_primary, 20, what="the failback")
     assert status["failover"]["reason"] == "PrimaryRecovered"
-    assert len(await _events(kube, namespace, "InputSwitched")) == 2
+    assert len(await events_of(kube, namespace, "InputSwitched")) == 2
     procs.stop_all()
 
     async def both_gone() -> dict[str, Any] | None:

@@ -5,8 +5,7 @@ operator's resync against the real Control API."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,22 +19,6 @@ from tests.support.processes import Process
 from tests.support.waiting import wait_for_async
 
 pytestmark = pytest.mark.media
-
-
-@pytest.fixture
-def mtx_with(
-    mediamtx_bin: Path, tmp_path: Path, media_tools: None
-) -> Iterator[Callable[[str], MediaMTX]]:
-    started: list[MediaMTX] = []
-
-    def start(hook_url: str) -> MediaMTX:
-        mtx = MediaMTX(mediamtx_bin, tmp_path / f"mtx{len(started)}", hook_url=hook_url)
-        started.append(mtx)
-        return mtx.start()
-
-    yield start
-    for mtx in started:
-        mtx.stop()
 
 
 async def ingest(kube: Kube, namespace: str, name: str) -> dict[str, Any]:

@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,22 +21,6 @@ from tests.support.processes import Process
 from tests.support.waiting import wait_for_async
 
 pytestmark = [pytest.mark.media, pytest.mark.usefixtures("gstreamer")]
-
-
-@pytest.fixture
-def mtx_with(
-    mediamtx_bin: Path, tmp_path: Path, media_tools: None
-) -> Iterator[Callable[[str], MediaMTX]]:
-    started: list[MediaMTX] = []
-
-    def start(hook_url: str) -> MediaMTX:
-        mtx = MediaMTX(mediamtx_bin, tmp_path / f"mtx{len(started)}", hook_url=hook_url)
-        started.append(mtx)
-        return mtx.start()
-
-    yield start
-    for mtx in started:
-        mtx.stop()
 
 
 def _level(ffprobe_level: int) -> str:
@@ -95,6 +78,9 @@ async def test_input_properties_match_ffprobes_view_of_the_publisher(
         mtx.rtsp("live/props/in"),
         mtx.rtsp("live/props/out"),
         LSO_METRICS_PORT=str(WORKER_METRICS_PORT),
+        # As the operator starts it for a stream with the default fill: out's
+        # always-available entry takes only the audio format it declares.
+        LSO_FILL="Slate",
     )
 
     async def measured() -> dict[str, Any] | None:

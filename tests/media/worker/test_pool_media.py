@@ -4,20 +4,13 @@ claimed by POST /v1/assignment, then a worker like any other."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from livestream_operator.api.pod_contract import ASSIGNMENT_PATH, POOL_TOKEN_VAR
 from tests.media.conftest import Processes, dump_logs
-from tests.media.media_support import CLI, MediaMTX, ProjectProc
-from tests.support.ports import free_port
+from tests.media.media_support import MediaMTX, ProjectProc, assign, pool_worker_proc
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.media, pytest.mark.usefixtures("gstreamer")]
@@ -26,41 +19,9 @@ TOKEN = "pool-token-for-the-media-test-0123456789"
 
 
 def _pool_worker(procs: Processes, log_dir: Path) -> ProjectProc:
-    """`livestream-operator worker --pool` with the pool Pod's environment."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "LSO_METRICS_PORT": str(port),
-        POOL_TOKEN_VAR: TOKEN,
-        "PYTHONUNBUFFERED": "1",
-    }
-    for var in ("LSO_INPUT_URL", "LSO_OUTPUT_URL", "LSO_STREAM_ID", "LSO_MODE"):
-        env.pop(var, None)
-    proc = ProjectProc(
-        [*CLI, "worker", "--pool"],
-        Path(tempfile.mkstemp(prefix="pool-worker-", suffix=".log", dir=log_dir)[1]),
-        env,
-        metrics_port=port,
-    )
+    proc = pool_worker_proc(log_dir, TOKEN)
     procs.started.append(proc)
     return proc.start()
-
-
-def _post(
-    worker: ProjectProc, body: bytes, headers: dict[str, str]
-) -> tuple[int, str, dict[str, Any]]:
-    """(status, content type, JSON body) of POST ASSIGNMENT_PATH."""
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{worker.metrics_port}{ASSIGNMENT_PATH}",
-        data=body,
-        headers=headers,
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5) as resp:
-            return int(resp.status), resp.headers["Content-Type"], json.load(resp)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), exc.headers["Content-Type"], json.load(exc)
 
 
 def _assignment(mtx: MediaMTX, sid: str, source: str | None = None) -> bytes:
@@ -92,17 +53,17 @@ def test_pool_worker_is_claimed_by_its_assignment(
 
     # Refused: no token, a wrong one, a body that is not an assignment.
     for headers in (JSON, {**JSON, "Authorization": "Bearer not-the-token"}):
-        status, ctype, problem = _post(worker, _assignment(mediamtx, sid), headers)
+        status, ctype, problem = assign(worker, _assignment(mediamtx, sid), headers)
         assert (status, ctype, problem["status"]) == (401, "application/problem+json", 401)
     bad = json.loads(_assignment(mediamtx, sid))
     del bad["outputUrl"]
-    status, ctype, problem = _post(worker, json.dumps(bad).encode(), AUTH)
+    status, ctype, problem = assign(worker, json.dumps(bad).encode(), AUTH)
     assert (status, ctype) == (422, "application/problem+json")
     assert [e["field"] for e in problem["errors"]] == ["outputUrl"]
     assert worker.healthz() == 200  # still idle and claimable
 
     claimed = time.monotonic()
-    status, _, body = _post(worker, _assignment(mediamtx, sid), AUTH)
+    status, _, body = assign(worker, _assignment(mediamtx, sid), AUTH)
     assert (status, body) == (200, {"streamId": sid, "assigned": True})
     try:
         mediamtx.wait_available(f"live/{sid}/out", 30)
@@ -115,8 +76,8 @@ def test_pool_worker_is_claimed_by_its_assignment(
     wait_for(lambda: worker.metrics().get(frames, 0.0) > start + 30, 20, "frames to advance")
 
     # The operator may retry the same assignment; another stream is refused.
-    assert _post(worker, _assignment(mediamtx, sid), AUTH)[:1] == (200,)
-    status, ctype, problem = _post(worker, _assignment(mediamtx, "other", source=sid), AUTH)
+    assert assign(worker, _assignment(mediamtx, sid), AUTH)[:1] == (200,)
+    status, ctype, problem = assign(worker, _assignment(mediamtx, "other", source=sid), AUTH)
     assert (status, ctype) == (409, "application/problem+json")
     assert problem["streamId"] == sid
     assert sid in problem["detail"]

@@ -294,14 +294,14 @@ def test_publishing_follows_the_livestreams_event_by_event() -> None:
     assert pub.allow_takeover == {"a": False, "b": True}
     pub.apply("MODIFIED", _ls("b", True, "c9", takeover=True))
     assert pub.live()["b"].source_id == "c9"
-    assert pub.publishers("b") == [("rtmpConn", "c9")]
+    assert pub.publishers("b") == [("", "rtmpConn", "c9")]
     pub.apply("MODIFIED", _ls("a", False))
     assert set(pub.live()) == {"b"}
     with_backup = _ls("b", True, "c9", takeover=True)
     with_backup["status"]["backup"] = {"available": True, "sourceId": "b1", "sourceType": "srtConn"}
     pub.apply("MODIFIED", with_backup)
     assert pub.backup_from_status["b"].source_id == "b1"
-    assert pub.publishers("b") == [("rtmpConn", "c9"), ("srtConn", "b1")]
+    assert pub.publishers("b") == [("", "rtmpConn", "c9"), ("", "srtConn", "b1")]
     pub.apply("DELETED", _ls("b", True))
     assert pub.live() == {}
     assert pub.object_of("b") is None

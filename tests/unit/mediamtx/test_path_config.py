@@ -4,6 +4,7 @@ the wanted entries, their templates, and the Control API calls that get there.""
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 from livestream_operator.api.slates import SLATES as SLATES_ADAPTER
 from livestream_operator.api.slates import file_name
 from livestream_operator.api.v1alpha1 import (
+    Condition,
+    ConditionType,
     InputLossFill,
     InputLossSpec,
     LiveStream,
@@ -22,6 +25,7 @@ from livestream_operator.api.v1alpha1 import (
     RecordingSpec,
     WorkerSpec,
     duration_seconds,
+    format_time,
 )
 from livestream_operator.mediamtx.path_config import (
     RECORD_FIELDS,
@@ -105,6 +109,7 @@ def recording(
 
 
 CAP = "8784h"
+NOW = datetime(2026, 12, 7, 12, 0, 0, tzinfo=UTC)
 ON = PathEntry(Recording(record=True, format="fmp4", segment_duration="10m", retention="24h"))
 OFF = PathEntry(Recording(record=False, format="fmp4", segment_duration="10m", retention="24h"))
 
@@ -122,11 +127,11 @@ def stored(name: str, rec: PathEntry, template: dict[str, Any] = TEMPLATE) -> di
 
 
 def test_a_livestream_without_spec_recording_wants_nothing() -> None:
-    assert wanted([livestream()], CAP) == {}
+    assert wanted([livestream()], CAP, NOW) == {}
 
 
 def test_enabled_records_the_listed_paths_and_keeps_an_entry_for_the_other() -> None:
-    assert wanted([livestream(recording=recording())], CAP) == {
+    assert wanted([livestream(recording=recording())], CAP, NOW) == {
         "live/cam/in": ON,
         "live/cam/out": OFF,
     }
@@ -142,17 +147,23 @@ def test_both_paths_and_the_spec_fields_are_carried() -> None:
     want = PathEntry(
         Recording(record=True, format="mpegts", segment_duration="90s", retention="72h")
     )
-    assert wanted([livestream(recording=spec)], CAP) == {"live/cam/in": want, "live/cam/out": want}
+    assert wanted([livestream(recording=spec)], CAP, NOW) == {
+        "live/cam/in": want,
+        "live/cam/out": want,
+    }
 
 
 def test_disabled_keeps_both_entries_with_record_false() -> None:
     # The entries stay so that their retention keeps applying to the files.
     spec = recording(enabled=False, paths=(RecordedPath.IN, RecordedPath.OUT))
-    assert wanted([livestream(recording=spec)], CAP) == {"live/cam/in": OFF, "live/cam/out": OFF}
+    assert wanted([livestream(recording=spec)], CAP, NOW) == {
+        "live/cam/in": OFF,
+        "live/cam/out": OFF,
+    }
 
 
 def test_a_deleting_livestream_wants_nothing() -> None:
-    assert wanted([livestream(recording=recording(), deleting=True)], CAP) == {}
+    assert wanted([livestream(recording=recording(), deleting=True)], CAP, NOW) == {}
 
 
 def test_several_livestreams() -> None:
@@ -162,7 +173,7 @@ def test_several_livestreams() -> None:
         livestream("c", recording(), deleting=True),
         livestream("d", recording(enabled=False)),
     ]
-    assert wanted(streams, CAP) == {
+    assert wanted(streams, CAP, NOW) == {
         "live/a/in": OFF,
         "live/a/out": ON,
         "live/d/in": OFF,
@@ -363,10 +374,10 @@ def test_a_path_without_a_template_is_unmanaged() -> None:
 
 def test_retention_is_capped_by_the_operator() -> None:
     spec = recording(retention="720h", segmentDuration="1h")
-    capped = wanted([livestream(recording=spec)], "168h")["live/cam/in"].recording
+    capped = wanted([livestream(recording=spec)], "168h", NOW)["live/cam/in"].recording
     assert capped is not None
     assert capped.retention == "168h"
-    kept = wanted([livestream(recording=recording(retention="1h"))], "168h")["live/cam/in"]
+    kept = wanted([livestream(recording=recording(retention="1h"))], "168h", NOW)["live/cam/in"]
     assert kept.recording is not None
     assert kept.recording.retention == "1h"
 
@@ -416,7 +427,7 @@ def test_changes_come_in_name_order_adds_before_deletes() -> None:
 
 def test_plan_from_livestreams_end_to_end() -> None:
     streams = [livestream("cam", recording()), livestream("plain")]
-    first = plan(wanted(streams, CAP), CONFS)
+    first = plan(wanted(streams, CAP, NOW), CONFS)
     assert [(c.verb, c.name, (c.body or {}).get("record")) for c in first] == [
         (Verb.ADD, "live/cam/in", True),
         (Verb.ADD, "live/cam/out", False),
@@ -447,7 +458,7 @@ def filled(stream_id: str = "cam", **kwargs: Any) -> LiveStream:
 
 
 def test_a_slate_fill_wants_an_always_available_out_entry_with_the_workers_tracks() -> None:
-    assert wanted([filled()], CAP) == {"live/cam/out": PathEntry(fill=FILL)}
+    assert wanted([filled()], CAP, NOW) == {"live/cam/out": PathEntry(fill=FILL)}
     body = entry(OUT_TEMPLATE, PathEntry(fill=FILL))
     assert body["alwaysAvailable"] is True
     assert body["alwaysAvailableTracks"] == [
@@ -470,12 +481,12 @@ def test_the_declared_audio_is_what_the_mode_publishes(mode: str, tracks: tuple[
         update={"worker": WorkerSpec.model_validate({"mode": mode, "processing": processing})}
     )
     ls = ls.model_copy(update={"spec": spec})
-    assert wanted([ls], CAP)["live/cam/out"].fill == Fill(*tracks)
+    assert wanted([ls], CAP, NOW)["live/cam/out"].fill == Fill(*tracks)
 
 
 def test_the_fill_merges_with_out_recording() -> None:
     spec = recording(paths=(RecordedPath.OUT,))
-    want = wanted([filled(recording=spec)], CAP)
+    want = wanted([filled(recording=spec)], CAP, NOW)
     assert want["live/cam/out"] == PathEntry(ON.recording, FILL)
     assert want["live/cam/in"] == OFF
     body = entry(OUT_TEMPLATE, want["live/cam/out"])
@@ -487,13 +498,52 @@ def test_the_fill_merges_with_out_recording() -> None:
 def test_the_fill_ends_with_the_stream(phase: Phase, deleting: bool) -> None:
     # Idle: the grace deadline passed (a Persistent stream); deleting: an Ephemeral one.
     ls = with_phase(filled(deleting=deleting), phase)
-    assert wanted([ls], CAP) == {}
+    assert wanted([ls], CAP, NOW) == {}
 
 
 @pytest.mark.parametrize("phase", [None, Phase.CONNECTING, Phase.LIVE, Phase.RECONNECTING])
 def test_the_fill_lasts_from_the_first_publish_to_the_grace_deadline(phase: Phase | None) -> None:
     ls = with_phase(filled(), phase)
-    assert "live/cam/out" in wanted([ls], CAP)
+    assert "live/cam/out" in wanted([ls], CAP, NOW)
+
+
+def lost(ls: LiveStream, since: datetime | None, fill_seconds: int | None) -> LiveStream:
+    """`ls` with spec.inputLoss.fillSeconds, and the publisher gone since `since`
+    as the operator's InputLoss condition says (None: no loss)."""
+    spec = ls.spec.model_copy(
+        update={"input_loss": InputLossSpec(fill=SLATE, fill_seconds=fill_seconds)}
+    )
+    loss = Condition(
+        type=ConditionType.INPUT_LOSS,
+        status="True" if since else "False",
+        reason="PublisherGone" if since else "Publishing",
+        last_transition_time=format_time(since or NOW - timedelta(hours=1)),
+    )
+    status = LiveStreamStatus(phase=Phase.RECONNECTING if since else Phase.LIVE, conditions=[loss])
+    return ls.model_copy(update={"spec": spec, "status": status})
+
+
+@pytest.mark.parametrize(
+    ("gone_for", "fill_seconds", "kept"),
+    [
+        (59, 60, True),  # within fillSeconds
+        (60, 60, False),  # at the deadline: out's entry goes, the sessions end
+        (3600, None, True),  # no limit: until the grace deadline (the phase says)
+        (None, 60, True),  # no loss (a worker replaced, the publisher there)
+    ],
+)
+def test_fill_seconds_ends_the_fill_that_long_into_a_loss(
+    gone_for: int | None, fill_seconds: int | None, kept: bool
+) -> None:
+    since = None if gone_for is None else NOW - timedelta(seconds=gone_for)
+    ls = lost(filled(), since, fill_seconds)
+    assert ("live/cam/out" in wanted([ls], CAP, NOW)) is kept
+
+
+def test_an_ended_fill_leaves_out_recording_alone() -> None:
+    spec = recording(paths=(RecordedPath.OUT,))
+    ls = lost(filled(recording=spec), NOW - timedelta(seconds=61), 60)
+    assert wanted([ls], CAP, NOW)["live/cam/out"] == PathEntry(ON.recording)
 
 
 def listed_fill(template: dict[str, Any], want: PathEntry) -> dict[str, Any]:
@@ -540,7 +590,7 @@ def test_only_streams_the_cache_indexes_get_entries(
 ) -> None:
     """The path sync reads only the LiveStreams whose spec wants_path_entries()."""
     stream = livestream("cam", spec, fill=fill)
-    assert bool(wanted([stream], CAP)) == stream.spec.wants_path_entries()
+    assert bool(wanted([stream], CAP, NOW)) == stream.spec.wants_path_entries()
 
 
 # ------------------------------------------------------------------ named slates
@@ -557,7 +607,7 @@ def slated(slate: str | None, stream_id: str = "cam") -> LiveStream:
 
 
 def test_a_declared_slate_plays_its_rendered_file_in_the_workers_format() -> None:
-    fill = wanted([slated("bars")], CAP, SLATES)["live/cam/out"].fill
+    fill = wanted([slated("bars")], CAP, NOW, slates=SLATES)["live/cam/out"].fill
     name = file_name("bars", SLATES["bars"], 44100, 2)
     assert fill == Fill(44100, 2, f"/slates/{name}")
     body = entry(OUT_TEMPLATE, PathEntry(fill=fill))
@@ -570,14 +620,14 @@ def test_a_declared_slate_plays_its_rendered_file_in_the_workers_format() -> Non
 
 @pytest.mark.parametrize("slate", [None, "", "nope"])
 def test_no_slate_or_an_undeclared_one_is_the_built_in_slate_as_before(slate: str | None) -> None:
-    assert wanted([slated(slate)], CAP, SLATES)["live/cam/out"].fill == FILL
+    assert wanted([slated(slate)], CAP, NOW, slates=SLATES)["live/cam/out"].fill == FILL
     body = entry(OUT_TEMPLATE, PathEntry(fill=FILL))
     assert body["alwaysAvailableFile"] == ""
     assert len(body["alwaysAvailableTracks"]) == 2
 
 
 def test_without_the_charts_slates_a_named_one_is_the_built_in_slate() -> None:
-    assert wanted([slated("bars")], CAP)["live/cam/out"].fill == FILL
+    assert wanted([slated("bars")], CAP, NOW)["live/cam/out"].fill == FILL
 
 
 def test_a_change_of_slate_replaces_the_entry() -> None:

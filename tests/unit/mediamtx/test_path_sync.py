@@ -24,6 +24,7 @@ from livestream_operator.mediamtx.control_api import (
     MediaMTXError,
     Refused,
 )
+from livestream_operator.mediamtx.instances import Clients
 from livestream_operator.mediamtx.path_sync import PathConfigSync
 from livestream_operator.reconcile.cache import LiveStreamCache
 from livestream_operator.settings import Settings
@@ -82,14 +83,14 @@ class Clock:
 
 
 class Harness:
-    def __init__(self) -> None:
+    def __init__(self, clients: Clients | None = None) -> None:
         self.api = FakeControlAPI(CONFS)
         self.clock = Clock()
         # The operator's own wiring: the cache's index of the streams that may
         # want entries, and its version.
         self.streams = LiveStreamCache()
         self.sync = PathConfigSync(
-            cast(MediaMTXClient, self.api),
+            clients or cast(MediaMTXClient, self.api),
             self.streams.with_path_entries,
             recheck=RECHECK,
             clock=self.clock,
@@ -310,3 +311,77 @@ async def test_a_change_outside_the_index_costs_no_pass(h: Harness) -> None:
     h.put(livestream("plain"))  # fill None, no recording: nothing for MediaMTX
     assert await h.sync.once() == 0
     assert (h.api.lists, len(h.api.calls)) == (lists, calls)
+
+
+# ------------------------------------------------------------ several instances
+
+A, B = "lso-mediamtx-0", "lso-mediamtx-1"
+
+
+def on(ls: LiveStream, instance: str) -> LiveStream:
+    """The stream as its publisher's hooks on `instance` left it."""
+    status = LiveStreamStatus.model_validate({"ingest": {"available": True, "instance": instance}})
+    return ls.model_copy(update={"status": status})
+
+
+class TwoInstances(Harness):
+    def __init__(self) -> None:
+        self.a, self.b = FakeControlAPI(CONFS), FakeControlAPI(CONFS)
+        super().__init__(
+            Clients({A: cast(MediaMTXClient, self.a), B: cast(MediaMTXClient, self.b)})
+        )
+
+
+async def test_a_streams_entries_go_to_the_instance_it_lives_on() -> None:
+    t = TwoInstances()
+    t.put(on(livestream("cam", recording()), B))
+    t.put(livestream("idle", recording()))  # no publisher yet: the default instance
+    assert await t.sync.once() == 4
+    assert {name for _, name, _ in t.a.calls} == {"live/idle/in", "live/idle/out"}
+    assert {name for _, name, _ in t.b.calls} == {"live/cam/in", "live/cam/out"}
+    assert t.b.confs["live/cam/in"]["record"] is True
+
+
+async def test_an_unreachable_instance_does_not_block_the_others() -> None:
+    t = TwoInstances()
+    t.a.list_error = MediaMTXError("connection refused")
+    t.put(on(livestream("cam", recording()), A))
+    t.put(on(livestream("show", recording()), B))
+    assert await t.sync.once() == 2  # B's two entries
+    assert "live/show/in" in t.b.confs
+    t.clock.now += 0.25
+    assert await t.sync.once() == 0  # B is applied; A is asked again, alone
+    assert (t.a.lists, t.b.lists) == (2, 1)
+    t.a.list_error = None
+    assert await t.sync.once() == 2
+    assert t.a.confs["live/cam/in"]["record"] is True
+
+
+async def test_a_stream_that_moved_takes_its_entries_along() -> None:
+    t = TwoInstances()
+    t.put(on(livestream("cam", recording()), A))
+    assert await t.sync.once() == 2
+    t.put(on(livestream("cam", recording()), B))
+    assert await t.sync.once() == 4
+    assert "live/cam/in" not in t.a.confs
+    assert t.b.confs["live/cam/in"]["record"] is True
+
+
+async def test_a_deletion_is_confirmed_on_the_instance_the_api_server_says() -> None:
+    t = TwoInstances()
+    cam = on(livestream("cam", recording()), A)
+    truth = [cam]
+
+    async def confirm() -> list[LiveStream]:
+        return truth
+
+    t.sync.confirm = confirm
+    t.put(cam)
+    assert await t.sync.once() == 2
+    del t.streams[cam.key]  # a cache that does not have it (yet)
+    assert await t.sync.once() == 0
+    assert "live/cam/in" in t.a.confs  # the API server says it lives on A
+    truth[:] = [on(cam, B)]
+    t.clock.now += RECHECK + 1
+    assert await t.sync.once() == 2  # it lives on B now: A's entries go
+    assert "live/cam/in" not in t.a.confs

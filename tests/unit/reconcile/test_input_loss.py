@@ -7,6 +7,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
+from livestream_operator.api.fill import fill_ended
 from livestream_operator.api.v1alpha1 import LiveStream
 from livestream_operator.kube_events import EventType, KubeEvent
 from livestream_operator.reconcile import pods as manifests
@@ -144,3 +147,35 @@ def test_an_output_that_outlived_a_loss_is_no_startup() -> None:
     _, body = reconcile(lose(live()), 12)
     p, _ = reconcile(back(body, t(20)), 21)  # out available since t(1), before the return
     assert Measured.STARTUP not in [m.kind for m in p.measurements]
+
+
+def test_fill_seconds_wakes_the_operator_when_the_slate_ends_and_says_so() -> None:
+    body = reconcile(ls(ingest=LIVE_IN, output=FILLED_OUT, inputLoss={"fillSeconds": 5}), 2)[1]
+    p, body = reconcile(lose(body), 12)
+    assert p.requeue_after == pytest.approx(3.05)  # t(15), not the grace deadline t(40)
+    assert conditions(p)["InputLoss"]["message"].endswith(f"; the slate plays until {t(15)}")
+    assert not fill_ended(body, at(14.9))
+    assert fill_ended(body, at(15))  # out's entry goes then (mediamtx/path_config.py)
+
+    p, body = reconcile(body, 15.05)
+    loss = conditions(p)["InputLoss"]
+    assert (loss["status"], loss["lastTransitionTime"]) == ("True", t(10))
+    assert loss["message"].endswith(f"; the slate ended at {t(15)} (fillSeconds), and out with it")
+    assert p.requeue_after == pytest.approx(40 - 15.05 + 0.05)  # the grace deadline again
+    assert p.status.wire()["phase"] == "Reconnecting"  # the stream itself lives on
+
+
+def test_without_fill_seconds_the_slate_has_no_deadline_of_its_own() -> None:
+    p, body = reconcile(lose(live()), 12)
+    assert p.requeue_after == pytest.approx(40 - 12 + 0.05)
+    assert not fill_ended(body, at(39))
+
+
+def test_the_reconcile_and_the_path_entries_find_the_same_fill_deadline() -> None:
+    # The condition keeps the loss to the second; a sub-second not-ready changes nothing.
+    body = reconcile(ls(ingest=LIVE_IN, output=FILLED_OUT, inputLoss={"fillSeconds": 5}), 2)[1]
+    gone = {**GONE_IN, "unavailableSince": "2026-11-21T06:00:10.700000Z"}
+    status = body.status.model_validate({**body.status.wire(), "ingest": gone})
+    p, body = reconcile(body.model_copy(update={"status": status}), 12)
+    assert p.requeue_after == pytest.approx(3.05)
+    assert fill_ended(body, at(15))

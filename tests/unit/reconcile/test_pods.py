@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 from livestream_operator.api.pod_contract import WorkerProcessing
+from livestream_operator.api.v1alpha1 import FailoverStatus, IngestStatus, InputRole
 from livestream_operator.reconcile import pods as manifests
 from livestream_operator.settings import Settings
 
@@ -130,3 +131,60 @@ def test_a_processing_change_changes_the_spec_hash() -> None:
     assert manifests.spec_hash(before) != manifests.spec_hash(after)
     again = manifests.worker_pod(ls(ingest=LIVE_IN, worker=PROCESS), SETTINGS)
     assert manifests.spec_hash(before) == manifests.spec_hash(again)
+
+
+# Two MediaMTX instances behind a headless Service, as the chart names them.
+TWO = SETTINGS.model_copy(
+    update={"mediamtx_instances": ["mtx-0", "mtx-1"], "mediamtx_domain": "mtx.ns.svc"}
+)
+
+
+def _hash(pod: dict[str, Any] | None) -> str:
+    assert pod is not None
+    return str(pod["metadata"]["annotations"][manifests.SPEC_HASH_ANNOTATION])
+
+
+def _urls(pod: dict[str, Any]) -> tuple[str, str]:
+    env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+    return env["LSO_INPUT_URL"], env["LSO_OUTPUT_URL"]
+
+
+def test_the_worker_and_forwarder_follow_the_streams_instance() -> None:
+    dest = {"destinations": [{"name": "yt", "urlSecretRef": {"name": "k", "key": "yt"}}]}
+    on_1 = ls(ingest={**LIVE_IN, "instance": "mtx-1"}, forwarder=dest)
+    assert _urls(manifests.worker_pod(on_1, TWO)) == (
+        "rtsp://mtx-1.mtx.ns.svc:8554/live/cam/in",
+        "rtsp://mtx-1.mtx.ns.svc:8554/live/cam/out",
+    )
+    forwarder = manifests.forwarder_pod(on_1, TWO)
+    assert forwarder is not None
+    env = {e["name"]: e.get("value") for e in forwarder["spec"]["containers"][0]["env"]}
+    assert env["LSO_INPUT_URL"] == "rtsp://mtx-1.mtx.ns.svc:8554/live/cam/out"
+    # The publisher moved to the other instance: new Pods there.
+    on_0 = ls(ingest={**LIVE_IN, "instance": "mtx-0"}, forwarder=dest)
+    assert _hash(manifests.worker_pod(on_0, TWO)) != _hash(manifests.worker_pod(on_1, TWO))
+    assert _hash(manifests.forwarder_pod(on_0, TWO)) != _hash(forwarder)
+
+
+def test_on_the_default_instance_the_pods_hash_as_with_one_mediamtx() -> None:
+    """A single-instance release that starts naming its instance replaces nothing."""
+    for ingest in ({**LIVE_IN, "instance": "mtx-0"}, LIVE_IN):
+        body = ls(ingest=ingest)
+        assert _hash(manifests.worker_pod(body, TWO)) == _hash(
+            manifests.worker_pod(ls(ingest=LIVE_IN), SETTINGS)
+        )
+
+
+def test_a_backup_on_another_instance_is_read_there_and_out_stays_home() -> None:
+    body = ls(ingest={**LIVE_IN, "available": False, "instance": "mtx-1"})
+    status = body.status.model_copy(
+        update={
+            "backup": IngestStatus(available=True, source_id="b1", instance="mtx-0"),
+            "failover": FailoverStatus(active=InputRole.BACKUP),
+        }
+    )
+    body = body.model_copy(update={"status": status})
+    assert _urls(manifests.worker_pod(body, TWO)) == (
+        "rtsp://mtx-0.mtx.ns.svc:8554/live/cam/backup",
+        "rtsp://mtx-1.mtx.ns.svc:8554/live/cam/out",
+    )
