@@ -12,6 +12,10 @@ destination, which records what it receives (one file per publish session).
 A viewer of the destination (ffmpeg decoding 32x18 grey thumbnails, restarted
 at once whenever its input ends) stamps every frame with its arrival time.
 
+For the publisher loss, a third column: Slate with spec.inputLoss.holdLastFrameSeconds
+HOLD_S (LSO_HOLD_LAST_FRAME_SECONDS: the worker holds the input's last keyframe
+on out before the slate); the other columns and faults hold nothing (0).
+
 Faults: the publisher killed and back after 10 s; the worker killed
 (SIGKILL: a crash, or its Pod deleted) and a new one started 3 s later, as a
 replacement Pod would be; and, with Slate only, the primary killed while a
@@ -27,7 +31,10 @@ Figures, per fill and fault:
     never noticed; more: YouTube would have ended the broadcast and started a
     new VOD);
   * publisher loss -> slate: from the kill to the first slate frame at the
-    viewer (tests/media/viewer.py tells the slate, testsrc and the bars apart);
+    viewer (tests/media/viewer.py tells the slate, testsrc and the bars apart;
+    with the hold, the first slate frame 1 s or more into the loss), and how
+    many slate frames the viewer got in the first second (with the hold: those
+    MediaMTX plays between the lost output and the still);
   * kill -> backup's picture: from the primary's kill to the first frame of the
     backup at the viewer (goal: failoverAfterSeconds + 1 s);
   * publisher back -> its picture: from the restart of the (primary) publisher to
@@ -36,7 +43,9 @@ Figures, per fill and fault:
   * largest gap between frames at the viewer (arrival, one clock), through the
     fault: the freeze a viewer sees, reconnects included;
   * largest gap between video timestamps in the destination's recording of its
-    longest session (what the destination's own timeline shows).
+    longest session (what the destination's own timeline shows);
+  * the worker's CPU over the first HOLD_S s of a publisher loss: the still
+    decoded and encoded with the hold, against waiting on the slate without.
 And the CPU of one worker per 720p30 stream, with the fill (its audio
 re-encoded) and without, side by side on the same input over the same window.
 """
@@ -95,6 +104,16 @@ FAILOVER = IngestSpec(failover_after_seconds=3, failback_hold_seconds=5)
 P = TypeVar("P", bound=Proc)
 POOL_TOKEN = "pool-token-for-the-input-loss-bench-0123"
 POOL_AUTH = {"Content-Type": "application/json", "Authorization": f"Bearer {POOL_TOKEN}"}
+HOLD_S = 3
+Config = tuple[InputLossFill, int]  # (fill, holdLastFrameSeconds)
+# The columns of the publisher and worker faults; a crashed worker holds
+# nothing, so the hold is the publisher loss's column only.
+CONFIGS: tuple[Config, ...] = (
+    (InputLossFill.NONE, 0),
+    (InputLossFill.SLATE, 0),
+    (InputLossFill.SLATE, HOLD_S),
+)
+SLATE_ONLY = CONFIGS[1]
 
 
 def path_online(mtx: MediaMTX, path: str) -> bool:
@@ -110,15 +129,15 @@ def ready(worker: ProjectProc) -> bool:
     return worker.healthz() == 200
 
 
-def run_fault(
-    binary: Path, media: Path, fill: InputLossFill, fault: str, work: Path
-) -> dict[str, Any]:
+def run_fault(binary: Path, media: Path, config: Config, fault: str, work: Path) -> dict[str, Any]:
+    fill, hold = config
     work.mkdir(parents=True)
     mtx = MediaMTX(binary, work / "mtx").start()
     dest = MediaMTX(binary, work / "dest").start()
     procs: list[Proc] = []
     viewer: Viewer | None = None
-    env = {"LSO_FILL": fill.value}
+    env = {"LSO_FILL": fill.value, "LSO_HOLD_LAST_FRAME_SECONDS": str(hold)}
+    hold_cpu: float | None = None
 
     def start(proc: P) -> P:
         procs.append(proc)
@@ -151,6 +170,7 @@ def run_fault(
             output_url=mtx.rtsp("live/bench/out"),
             mode=WorkerMode.BYPASS,
             fill=fill,
+            hold_last_frame_seconds=hold,
         )
         status, _, answer = assign(proc, body.model_dump_json(by_alias=True).encode(), POOL_AUTH)
         assert status == 200, answer
@@ -181,8 +201,11 @@ def run_fault(
                 at = time.monotonic()
                 back: float | None = None
                 if fault == "publisher":
+                    cpu_at = proc_cpu_seconds(wrk.pid)
                     pub.stop(sig=signal.SIGKILL)
-                    time.sleep(10)
+                    time.sleep(HOLD_S)
+                    hold_cpu = (proc_cpu_seconds(wrk.pid) - cpu_at) / (time.monotonic() - at)
+                    time.sleep(10 - HOLD_S)
                     back = time.monotonic()
                     publisher()
                 elif fault.startswith("failover"):
@@ -200,7 +223,10 @@ def run_fault(
                 wait_for(partial(viewer.showing, TESTSRC, since), 40, "the picture back")
                 time.sleep(3)
         viewer.stop()
-        slate, backup = viewer.first(SLATE, at), viewer.first(SMPTEBARS, at)
+        # With the hold, the switch to the still passes through a frame or two of
+        # slate (MediaMTX's between two publishers): the slate proper is later.
+        slate = viewer.first(SLATE, at + 1.0 if hold else at)
+        backup = viewer.first(SMPTEBARS, at)
         again = viewer.first(TESTSRC, back) if back is not None else None
         files = sorted((dest.recordings / DEST).glob("*.ts"), key=lambda f: f.stat().st_size)
         switch = failover.switches[0] if fault.startswith("failover") else None
@@ -209,10 +235,12 @@ def run_fault(
             "old_gone": None if switch is None else switch.old_gone - switch.decided,
             "sessions": len([s for s in watch.sessions() if s is not None]),
             "to_slate": None if slate is None else slate - at,
+            "flash": viewer.count(SLATE, at, at + 1.0),
             "to_backup": None if backup is None else backup - at,
             "back": None if again is None or back is None else again - back,
             "viewer_gap": viewer.largest_gap(at - 2),
             "recording_gap": largest_gap(packet_dts(files[-1])["video"][30:]) if files else None,
+            "hold_cpu": hold_cpu,
         }
     finally:
         if viewer is not None:
@@ -266,18 +294,21 @@ def main() -> int:
     binary = build_mediamtx()
     media = primary_file()
     work = Path(tempfile.mkdtemp(prefix="lso-bench-input-loss-"))
-    fills = (InputLossFill.NONE, InputLossFill.SLATE)
     counter = itertools.count()
-    results: dict[tuple[str, InputLossFill], dict[str, Any]] = {}
+    results: dict[tuple[str, Config], dict[str, Any]] = {}
     for fault in ("publisher", "worker"):
-        for fill in fills:
-            results[fault, fill] = run_fault(binary, media, fill, fault, work / str(next(counter)))
+        for config in CONFIGS if fault == "publisher" else CONFIGS[:2]:
+            results[fault, config] = run_fault(
+                binary, media, config, fault, work / str(next(counter))
+            )
     cpu = cpu_side_by_side(binary, media, work / "cpu")
 
     def row(name: str, pick: Callable[[dict[str, Any]], str], fault: str) -> None:
-        line(name, " | ".join(f"{pick(results[fault, f]):>12}" for f in fills))
+        cells = [pick(results[fault, c]) if (fault, c) in results else "-" for c in CONFIGS]
+        line(name, " | ".join(f"{cell:>12}" for cell in cells))
 
-    print(f"\n  {'':<44} {'None (before)':>12} | {'Slate':>12}")
+    hold = f"Slate, {HOLD_S} s hold"
+    print(f"\n  {'':<44} {'None (before)':>12} | {'Slate':>12} | {hold:>12}")
     for fault, title in (
         ("publisher", "publisher gone 10 s"),
         ("worker", "worker killed, new one 3 s later"),
@@ -286,6 +317,7 @@ def main() -> int:
         row("destination publish sessions", lambda r: str(r["sessions"]), fault)
         if fault == "publisher":
             row("publisher loss -> slate at the viewer", lambda r: fmt(r["to_slate"]), fault)
+            row("slate frames in the first second of the loss", lambda r: str(r["flash"]), fault)
             row("publisher back -> its picture at the viewer", lambda r: fmt(r["back"]), fault)
         row("largest frame gap at the viewer (arrival)", lambda r: fmt(r["viewer_gap"]), fault)
         row(
@@ -293,9 +325,15 @@ def main() -> int:
             lambda r: fmt(r["recording_gap"]),
             fault,
         )
-    sides = {"no backup": results["publisher", InputLossFill.SLATE]}
+        if fault == "publisher":
+            row(
+                f"worker CPU, first {HOLD_S} s of the loss",
+                lambda r: fmt(r["hold_cpu"], "%", 100),
+                fault,
+            )
+    sides = {"no backup": results["publisher", SLATE_ONLY]}
     for fault in ("failover", "failover-warm"):
-        sides[fault] = run_fault(binary, media, InputLossFill.SLATE, fault, work / fault)
+        sides[fault] = run_fault(binary, media, SLATE_ONLY, fault, work / fault)
 
     def side(name: str, pick: Callable[[dict[str, Any]], str]) -> None:
         line(name, " | ".join(f"{pick(r):>12}" for r in sides.values()))

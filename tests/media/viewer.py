@@ -76,6 +76,10 @@ class Viewer:
         """Arrival time of the first frame showing `picture` after `since`."""
         return next((t for t, p in self.frames if t >= since and p == picture), None)
 
+    def count(self, picture: str, since: float, until: float) -> int:
+        """How many frames showing `picture` arrived from `since` until `until`."""
+        return sum(1 for t, p in self.frames if since <= t < until and p == picture)
+
     def showing(self, picture: str, since: float, frames: int = 5) -> bool:
         """Whether the last `frames` frames, all after `since`, show `picture`."""
         last = self.frames[-frames:]

@@ -20,8 +20,10 @@ from .stream_keys import SECRET_PREFIX as KEY_SECRET_PREFIX
 from .v1alpha1 import (
     MAX_BACKOFF_SECONDS,
     MAX_DESTINATION_RETRIES,
+    MAX_HOLD_LAST_FRAME_SECONDS,
     STREAM_ID_PATTERN,
     DestinationState,
+    HoldLastFrameSeconds,
     InputLossFill,
     MixMode,
     ProcessingSpec,
@@ -268,6 +270,14 @@ class WorkerEnv(_EnvContract):
     # spec.inputLoss.fill: Slate makes out's format fixed (OUTPUT_AUDIO) and hands
     # out over to MediaMTX's slate as soon as the input is lost.
     fill: InputLossFill = InputLossFill.NONE
+    # spec.inputLoss.holdLastFrameSeconds (with fill Slate); 0 by hand: the slate at once.
+    hold_last_frame_seconds: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.hold_last_frame_seconds <= MAX_HOLD_LAST_FRAME_SECONDS:
+            raise ContractError(
+                f"LSO_HOLD_LAST_FRAME_SECONDS must be 0 to {MAX_HOLD_LAST_FRAME_SECONDS}"
+            )
 
 
 @dataclass(frozen=True)
@@ -315,6 +325,7 @@ class WorkerAssignment(BaseModel):
     output_url: str = Field(min_length=1, max_length=2048)
     mode: WorkerMode
     fill: InputLossFill = InputLossFill.NONE
+    hold_last_frame_seconds: HoldLastFrameSeconds = 0
 
     @classmethod
     def of(cls, env: WorkerEnv) -> WorkerAssignment:
@@ -324,4 +335,5 @@ class WorkerAssignment(BaseModel):
             output_url=env.output_url,
             mode=env.mode,
             fill=env.fill,
+            hold_last_frame_seconds=env.hold_last_frame_seconds,
         )

@@ -408,6 +408,12 @@ class InputLossFill(StrEnum):
     NONE = "None"  # out ends with the input, as in earlier releases
 
 
+# spec.inputLoss.holdLastFrameSeconds: how long the worker may hold the last picture
+# (each second of it costs a decode and an H.264 encode); MediaLive's default is 1 s.
+MAX_HOLD_LAST_FRAME_SECONDS = 60
+DEFAULT_HOLD_LAST_FRAME_SECONDS = 1
+HoldLastFrameSeconds = Annotated[int, Field(ge=0, le=MAX_HOLD_LAST_FRAME_SECONDS)]
+
 # A fill never outlasts the grace period (the stream ends then), hence its bound.
 FillSeconds = Annotated[int, Field(ge=1, le=MAX_GRACE_SECONDS)]
 
@@ -434,6 +440,13 @@ class InputLossSpec(WireModel):
         "a colour or an image, silence or a tone) instead of MediaMTX's built-in one; "
         "absent or empty: the built-in slate. A name the chart does not declare plays the "
         "built-in slate, and the Slate condition says why.",
+    )
+    hold_last_frame_seconds: HoldLastFrameSeconds = Field(
+        default=DEFAULT_HOLD_LAST_FRAME_SECONDS,
+        description="With fill Slate: for this long after the publisher is gone, out "
+        "carries the input's last keyframe as a still picture, with silence, before the "
+        f"slate (0 to {MAX_HOLD_LAST_FRAME_SECONDS}; 0: the slate at once). A publisher "
+        "back within it is taken at once. Ignored with fill None.",
     )
 
 

@@ -33,6 +33,7 @@ from ..api.pod_contract import (
 from ..api.v1alpha1 import (
     GROUP,
     Destination,
+    InputLossFill,
     InputRole,
     LiveStream,
     OutputProtocol,
@@ -228,6 +229,9 @@ def worker_env(livestream: LiveStream, settings: Settings) -> WorkerEnv:
         media_user=settings.worker_user if settings.internal_secret else "",
         processing=processing,
         fill=spec.input_loss.fill,
+        hold_last_frame_seconds=spec.input_loss.hold_last_frame_seconds
+        if spec.input_loss.fill is InputLossFill.SLATE
+        else 0,
     )
 
 

@@ -94,9 +94,14 @@ class Attempt:
         log: StreamLog,
         on_done: Callable[[Outcome], None],
         stage: ProcessingStage | None = None,
+        on_lost: Callable[[Attempt], None] | None = None,
     ) -> None:
+        """`on_lost`: the input is lost and its last keyframe kept; the caller
+        shows it on out (hold.py), then calls hand_over() to end the attempt."""
         self.cfg, self.metrics, self.log, self.on_done = cfg, metrics, log, on_done
         self.stage = stage
+        self.on_lost = on_lost if cfg.hold_seconds else None
+        self._lost: Outcome | None = None  # the input loss, while out is handed to a hold
         self.protocol = output_protocol(cfg.output_url)
         self.done = False
         self.flowed = False
@@ -166,6 +171,29 @@ class Attempt:
 
     def stop(self) -> None:
         self.finish(Outcome(None, "stopped", self.flowed))
+
+    def last_keyframe(self) -> Any:
+        """The input's newest keyframe (a Gst.Sample), or None."""
+        return self.graph.last_keyframe()
+
+    def tracks(self) -> frozenset[str]:
+        """The media of the output's tracks."""
+        return frozenset(self.graph.branches())
+
+    def hand_over(self) -> None:
+        """End the attempt whose input was lost (main loop): out is another's now."""
+        if self._lost is not None:
+            self.finish(self._lost)
+
+    def _input_lost(self, outcome: Outcome) -> bool:
+        """Hand out to a hold of the last keyframe rather than end now (bus watch):
+        the output stays until the hold is taken, so readers see no slate between."""
+        if self.on_lost is None or not outcome.absent or self.last_keyframe() is None:
+            return False
+        self._lost = outcome
+        self._bus_watch = 0  # the watch is removed as _on_bus returns False
+        self.on_lost(self)
+        return True
 
     def _finish_later(self, outcome: Outcome) -> None:
         """finish() from a streaming thread: state changes belong to the main loop."""
@@ -413,6 +441,7 @@ class Attempt:
             )
             ended = self.errors.warning(ancestry(msg.src), warn.message, flowed=self.flowed)
             if ended is not None:
-                self.finish(ended)
+                if not self._input_lost(ended):
+                    self.finish(ended)
                 return False
         return True

@@ -23,7 +23,7 @@ from ..api.pod_contract import (
     WorkerEnv,
     WorkerProcessing,
 )
-from ..api.v1alpha1 import InputLossFill, WorkerMode
+from ..api.v1alpha1 import MAX_HOLD_LAST_FRAME_SECONDS, InputLossFill, WorkerMode
 from .pipeline import DEFAULT_LATENCY_MS, OUTPUT_SCHEMES
 
 DEFAULT_METRICS_PORT = WORKER_METRICS_PORT
@@ -58,6 +58,13 @@ class WorkerConfig:
     backend_token: str = field(default="", repr=False)
     # spec.inputLoss.fill: Slate fixes the output's audio format (OUTPUT_AUDIO).
     fill: InputLossFill = InputLossFill.NONE
+    # spec.inputLoss.holdLastFrameSeconds: out holds the last keyframe this long (hold.py).
+    hold_last_frame_seconds: int = 0
+
+    @property
+    def hold_seconds(self) -> int:
+        """How long out holds the last picture at an input loss (Slate only)."""
+        return self.hold_last_frame_seconds if self.fill is InputLossFill.SLATE else 0
 
     @property
     def normalise_audio(self) -> bool:
@@ -105,6 +112,7 @@ def assigned(base: WorkerConfig, assignment: WorkerAssignment) -> WorkerConfig:
         mode=assignment.mode,
         stream_id=assignment.stream_id,
         fill=assignment.fill,
+        hold_last_frame_seconds=assignment.hold_last_frame_seconds,
     )
 
 
@@ -176,6 +184,14 @@ def parse_args(argv: list[str], env: Mapping[str, str]) -> WorkerConfig:
         help="spec.inputLoss.fill (env LSO_FILL): Slate normalises the output's audio "
         "and hands out over to MediaMTX's slate as soon as the input is lost",
     )
+    parser.add_argument(
+        "--hold-last-frame-seconds",
+        type=int,
+        default=contract.hold_last_frame_seconds,
+        help="spec.inputLoss.holdLastFrameSeconds (env LSO_HOLD_LAST_FRAME_SECONDS; "
+        f"0 to {MAX_HOLD_LAST_FRAME_SECONDS}, default 0): with --fill Slate, out holds "
+        "the input's last keyframe this long before the slate",
+    )
     parser.add_argument("--log-level", default=env.get("LSO_LOG_LEVEL", "INFO"))
     parser.add_argument(
         "--pool",
@@ -202,6 +218,8 @@ def parse_args(argv: list[str], env: Mapping[str, str]) -> WorkerConfig:
         _check_url(parser, "--output", args.output, OUTPUT_URL_SCHEMES)
     if not 0 <= args.latency_ms <= 10_000:
         parser.error("--latency-ms must be between 0 and 10000")
+    if not 0 <= args.hold_last_frame_seconds <= MAX_HOLD_LAST_FRAME_SECONDS:
+        parser.error(f"--hold-last-frame-seconds must be 0 to {MAX_HOLD_LAST_FRAME_SECONDS}")
     if not 20 <= args.tone_hz <= 20_000:
         parser.error("--tone-hz must be between 20 and 20000")
     processing = _processing(parser, args.processing, WorkerMode(args.mode))
@@ -221,6 +239,7 @@ def parse_args(argv: list[str], env: Mapping[str, str]) -> WorkerConfig:
         processing=processing,
         backend_token=env.get(BACKEND_TOKEN_VAR, ""),
         fill=InputLossFill(args.fill),
+        hold_last_frame_seconds=args.hold_last_frame_seconds,
     )
 
 

@@ -25,6 +25,7 @@ from ..api.v1alpha1 import OutputProtocol, WorkerMode  # noqa: E402
 from .config import WorkerConfig  # noqa: E402
 from .pipeline import (  # noqa: E402
     AAC_ENCODERS,
+    KEYFRAME_TEE,
     PCM_IN,
     PROCESS_CHANNELS,
     PROCESS_RATE,
@@ -33,6 +34,7 @@ from .pipeline import (  # noqa: E402
     Element,
     counter_name,
     delayed_video_chain,
+    keyframe_tap,
     normalised_audio_chain,
     pcm_capture_chain,
     pcm_output_chain,
@@ -43,6 +45,7 @@ from .pipeline import (  # noqa: E402
     source,
     tone_chain,
     track_chain,
+    with_keyframe_tap,
 )
 
 Release = Callable[[], None]
@@ -127,7 +130,10 @@ class Graph:
     which the output links to). Tracks are added from streaming threads (pad-added)
     and released from the main loop, hence the lock on what it records."""
 
-    def __init__(self, cfg: WorkerConfig, protocol: OutputProtocol) -> None:
+    def __init__(
+        self, cfg: WorkerConfig, protocol: OutputProtocol, *, with_input: bool = True
+    ) -> None:
+        """`with_input` False: no rtspsrc (hold.py's pipeline makes its own frames)."""
         self.cfg, self.protocol = cfg, protocol
         # Process mode holds both tracks this long behind their running time.
         self.delay_ns = (
@@ -139,7 +145,11 @@ class Graph:
         self._branches: dict[str, Any] = {}  # media -> last element, linked to the output later
         self._probes: list[tuple[Any, int]] = []
         self._handlers: list[tuple[Any, int]] = []
+        self._last_keyframe: Any = None  # the LAST_KEYFRAME fakesink, if any
         self.pipeline = Gst.Pipeline.new("worker")
+        self.src: Any = None
+        if not with_input:
+            return
         self.src = make(source(cfg.input_url, cfg.latency_ms))
         if cfg.media_user:  # set here, not in the description: it is printed
             self.src.set_property("user-id", cfg.media_user)
@@ -193,8 +203,17 @@ class Graph:
             specs = normalised_audio_chain(codec, installed(AAC_ENCODERS))
         else:
             specs = track_chain(codec)
+        if media == "video" and self.cfg.hold_seconds:
+            specs = with_keyframe_tap(specs)
         elements = self.add_chain(specs)
         named = {e.get_name(): e for e in elements}
+        if KEYFRAME_TEE in named:
+            tap = self.add_chain(keyframe_tap())
+            if not named[KEYFRAME_TEE].link(tap[0]):
+                raise RuntimeError("cannot link the keyframe tap")
+            elements += tap
+            with self._lock:
+                self._last_keyframe = tap[-1]
         counter_in = named[counter_name(media, "in")]
         return Track(
             media,
@@ -217,6 +236,13 @@ class Graph:
         self.pipeline.add(drain)
         drain.sync_state_with_parent()
         pad.link(drain.get_static_pad("sink"))
+
+    def last_keyframe(self) -> Any:
+        """The newest keyframe that left for the output (a Gst.Sample with its
+        caps), or None: no keyframe tap, or none seen yet."""
+        with self._lock:
+            sink = self._last_keyframe
+        return sink.get_property("last-sample") if sink is not None else None
 
     def add_branch(self, media: str, element: Any) -> None:
         with self._lock:

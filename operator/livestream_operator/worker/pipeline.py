@@ -32,7 +32,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ..api import backend_protocol
 from ..api.pod_contract import OUTPUT_AUDIO
@@ -262,6 +262,102 @@ def normalised_audio_chain(codec: Codec, encoder: str) -> list[Element]:
         Element(encoder, (("bitrate", 128000),)),
         Element("aacparse"),
         count_out,
+    ]
+
+
+# spec.inputLoss.holdLastFrameSeconds: the video track keeps its newest keyframe
+# (SPS/PPS in its caps or in-band) at a side branch, all in C: a tee before the
+# video_out counter, an identity that drops every delta unit, a fakesink whose
+# last-sample is that keyframe. hold.py decodes it only once the input is lost.
+KEYFRAME_TEE = "video_keep"
+LAST_KEYFRAME = "video_last_key"
+
+
+def with_keyframe_tap(chain: list[Element]) -> list[Element]:
+    """A video track's chain with KEYFRAME_TEE before its video_out counter."""
+    out = counter_name("video", "out")
+    at = next(i for i, e in enumerate(chain) if e.name == out)
+    return [*chain[:at], Element("tee", name=KEYFRAME_TEE), *chain[at:]]
+
+
+def keyframe_tap() -> list[Element]:
+    """The side branch off KEYFRAME_TEE that keeps the newest keyframe."""
+    return [
+        Element("identity", (("drop-buffer-flags", "delta-unit"), ("silent", True))),
+        Element(
+            "fakesink",
+            (("sync", False), ("async", False), ("enable-last-sample", True)),
+            name=LAST_KEYFRAME,
+        ),
+    ]
+
+
+HOLD_SOURCE = "hold_src"  # the appsrc the held keyframe is pushed into
+HOLD_FPS = 30  # without a declared rate in the input's caps
+# The still picture's encoder: openh264 (gstreamer1.0-plugins-bad; x264 is not
+# installed). A still costs bits only at its keyframes: one every 2 s, at a rate
+# that keeps the picture sharp.
+HOLD_ENCODER = "openh264enc"
+HOLD_BITRATE = 4_000_000
+
+
+# What a hold needs beyond an attempt's elements; without them the slate plays at once.
+HOLD_FACTORIES = ("appsrc", "avdec_h264", "imagefreeze", "videoconvert", HOLD_ENCODER, "clocksync")
+
+
+def hold_url(input_url: str, output_url: str) -> str:
+    """Where a hold publishes: out over RTSP, on the MediaMTX the input comes from.
+
+    Whatever the worker's output (spec.worker.output): MediaMTX analyses an RTMP
+    publish for 2 s before it takes it, which the slate would fill between the
+    live picture and the still; an RTSP publish is taken at RECORD.
+    """
+    source, out = urlsplit(input_url), urlsplit(output_url)
+    return urlunsplit((source.scheme, source.netloc, out.path, out.query, ""))
+
+
+def hold_fps(rate: float | None) -> int:
+    """The still's frame rate: the input's declared one, rounded, or HOLD_FPS."""
+    if rate is None or not 1 <= rate <= 120:
+        return HOLD_FPS
+    return round(rate)
+
+
+def hold_video_chain(fps: int) -> list[Element]:
+    """The held keyframe, decoded once and repeated at `fps` as H.264.
+
+    Not live: its frames are numbered from 0, and the clocksync releases them in
+    real time; while MediaMTX answers ANNOUNCE/SETUP/RECORD they wait, then go at
+    once, so the timestamps out has keep one frame interval apart (a live still
+    would skip the time the handshake took: a gap at every reader)."""
+    return [
+        Element("appsrc", (("format", "time"), ("is-live", False)), name=HOLD_SOURCE),
+        Element("h264parse"),
+        Element("avdec_h264"),
+        Element("videoconvert"),
+        Element("imagefreeze", (("is-live", False),)),
+        Element("capsfilter", (("caps", f"video/x-raw,format=I420,framerate={fps}/1"),)),
+        Element(
+            HOLD_ENCODER,
+            (("bitrate", HOLD_BITRATE), ("gop-size", 2 * fps), ("complexity", "low")),
+        ),
+        Element("h264parse"),
+        Element("clocksync"),
+        counter(counter_name("video", "out")),
+    ]
+
+
+def hold_audio_chain(rate: int, channels: int, encoder: str) -> list[Element]:
+    """Silence in out's declared audio format (OUTPUT_AUDIO), paced as the still."""
+    return [
+        Element("audiotestsrc", (("wave", "silence"), ("is-live", False))),
+        Element("audioconvert"),
+        Element("audioresample"),
+        Element("capsfilter", (("caps", pcm_caps(rate, channels)),)),
+        Element(encoder, (("bitrate", 128000),)),
+        Element("aacparse"),
+        Element("clocksync"),
+        counter(counter_name("audio", "out")),
     ]
 
 

@@ -25,11 +25,13 @@ from .attempt import EXIT_UNSUPPORTED, STOP_DEADLINE, Attempt, StreamLog  # noqa
 from .config import WorkerConfig  # noqa: E402
 from .errors import Outcome  # noqa: E402
 from .graph import installed, missing_factories  # noqa: E402
+from .hold import Hold  # noqa: E402
 from .metrics import ErrorKind, State, WorkerMetrics  # noqa: E402
 from .pipeline import (  # noqa: E402
     AAC_ENCODERS,
     ABSENT_RETRY,
     ABSENT_WARN,
+    HOLD_FACTORIES,
     RTMP_SINKS,
     backoff,
     launch_line,
@@ -63,6 +65,7 @@ class Supervisor:
         self._unsupported_codec = ""
         self._waiting_since: float | None = None  # the input has not been published since
         self._waiting_warned = False
+        self.hold: Hold | None = None  # the last keyframe on out, after an input loss
 
     def run(self) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -89,12 +92,39 @@ class Supervisor:
             return False
         self.metrics.set_state(State.CONNECTING)
         try:
-            self.attempt = Attempt(self.cfg, self.metrics, self.log, self._on_done, self.stage)
+            self.attempt = Attempt(
+                self.cfg, self.metrics, self.log, self._on_done, self.stage, self._on_lost
+            )
             self.attempt.start()
         except RuntimeError as exc:
             self.attempt = None
             self._on_done(Outcome(ErrorKind.INTERNAL, str(exc), False))
         return False
+
+    def _on_lost(self, attempt: Attempt) -> None:
+        """The input is lost: hold its last keyframe on out, then end the attempt
+        once the hold is taken (main loop)."""
+        assert self.cfg is not None
+        if self.hold is not None:
+            self.hold.stop("a newer input loss")
+        hold = Hold(
+            self.cfg,
+            self.metrics,
+            self.log,
+            attempt.last_keyframe(),
+            attempt.tracks(),
+            attempt.hand_over,
+            self._hold_ended,
+        )
+        self.hold = hold
+        try:
+            hold.start()
+        except RuntimeError as exc:
+            hold.stop(f"cannot hold the last frame: {exc}")
+
+    def _hold_ended(self, hold: Hold) -> None:
+        if self.hold is hold:
+            self.hold = None
 
     def _on_done(self, outcome: Outcome) -> None:
         self.attempt = None
@@ -191,6 +221,8 @@ class Supervisor:
         if self._retry_timer:
             GLib.source_remove(self._retry_timer)
             self._retry_timer = 0
+        if self.hold is not None:
+            self.hold.stop("the worker stops")
         if self.attempt is not None:
             self.attempt.stop()
         else:
@@ -228,6 +260,13 @@ def _init_gstreamer(
 
 def announce(cfg: WorkerConfig, log: StreamLog) -> None:
     """The "worker starting" line, with the equivalent gst-launch-1.0 pipeline."""
+    missing = [f for f in HOLD_FACTORIES if not Gst.ElementFactory.find(f)]
+    if cfg.hold_seconds and missing:
+        log.warning(
+            "GStreamer elements missing to hold the last frame: %s; the slate plays at once",
+            ", ".join(missing),
+            extra={"missing": missing},
+        )
     log.info(
         "worker starting",
         extra={

@@ -111,3 +111,39 @@ def test_only_bypass_with_a_slate_fill_normalises_its_audio() -> None:
     assert worker_args([*base, "--fill", "Slate"], {}).normalise_audio
     assert not worker_args([*base, "--fill", "None"], {}).normalise_audio
     assert not worker_args([*base, "--fill", "Slate", "--mode", "tone"], {}).normalise_audio
+
+
+def _hold_of(spec: dict[str, object]) -> LiveStream:
+    return LiveStream.model_validate(
+        {"metadata": {"name": "cam", "namespace": "ns"}, "spec": {"streamId": "cam", **spec}}
+    )
+
+
+def test_the_hold_of_the_last_frame_reaches_the_worker_and_a_pool_worker() -> None:
+    ls = _hold_of({"inputLoss": {"fill": "Slate", "holdLastFrameSeconds": 5}})
+    (container,) = pods.worker_pod(ls, SETTINGS)["spec"]["containers"]
+    assert worker_args([], _values(container)).hold_seconds == 5
+    back = WorkerAssignment.of(pods.worker_env(ls, SETTINGS))
+    (pool,) = pods.pool_worker_pod(SETTINGS)["spec"]["containers"]
+    assert assigned(worker_args(["--pool"], _values(pool)), back).hold_seconds == 5
+    # spec.inputLoss's default: a second, as MediaLive repeats the last frame.
+    assert pods.worker_env(CAM, SETTINGS).hold_last_frame_seconds == 1
+
+
+def test_no_hold_without_the_slate_fill() -> None:
+    # Without the slate, out ends with the input: nothing to hold it on.
+    ls = _hold_of({"inputLoss": {"fill": "None", "holdLastFrameSeconds": 5}})
+    assert pods.worker_env(ls, SETTINGS).hold_last_frame_seconds == 0
+    base = ["--input", "rtsp://h/live/s/in", "--output", "rtsp://h/live/s/out"]
+    held = worker_args([*base, "--fill", "None", "--hold-last-frame-seconds", "5"], {})
+    assert held.hold_seconds == 0
+    # Run by hand, the worker holds nothing unless told.
+    assert worker_args([*base, "--fill", "Slate"], {}).hold_seconds == 0
+
+
+@pytest.mark.parametrize("seconds", [-1, 61])
+def test_a_hold_out_of_bounds_is_refused_by_the_spec_and_the_contract(seconds: int) -> None:
+    with pytest.raises(ValueError, match="holdLastFrameSeconds"):
+        _hold_of({"inputLoss": {"holdLastFrameSeconds": seconds}})
+    with pytest.raises(ContractError, match="LSO_HOLD_LAST_FRAME_SECONDS must be 0 to 60"):
+        WorkerEnv.from_env({"LSO_HOLD_LAST_FRAME_SECONDS": str(seconds)})

@@ -141,7 +141,7 @@ def test_new_livestream_uses_defaults() -> None:
         },
         "worker": {"mode": "tone", "output": "rtsp"},
         "forwarder": {"destinations": [{"name": "yt", "urlSecretRef": {"name": "s", "key": "k"}}]},
-        "inputLoss": {"fill": "None"},
+        "inputLoss": {"fill": "None", "holdLastFrameSeconds": 1},
     }
 
 
@@ -317,4 +317,5 @@ def test_new_livestream_gets_the_default_slate_and_none_without_one() -> None:
     spec = new_livestream("cam", "media", with_slate).spec.input_loss
     assert (spec.fill.value, spec.slate) == ("Slate", "bars")
     body = new_livestream("cam", "media", Settings()).manifest()
-    assert body["spec"]["inputLoss"] == {"fill": "Slate"}  # the built-in slate, as before
+    # No slate named: the built-in one, as before (and the spec's 1 s hold first).
+    assert body["spec"]["inputLoss"] == {"fill": "Slate", "holdLastFrameSeconds": 1}

@@ -9,7 +9,11 @@ from livestream_operator.worker.config import parse_args, stream_id_from_url
 from livestream_operator.worker.pipeline import (
     ABSENT_RETRY,
     CONNECT_TIMEOUT,
+    HOLD_FPS,
+    HOLD_SOURCE,
     INPUT_HOLD_S,
+    KEYFRAME_TEE,
+    LAST_KEYFRAME,
     RTMP_ANALYSIS_S,
     RTSP_TIMEOUT_US,
     Action,
@@ -20,7 +24,12 @@ from livestream_operator.worker.pipeline import (
     counter_name,
     decide,
     flv_tag,
+    hold_audio_chain,
+    hold_fps,
+    hold_url,
+    hold_video_chain,
     input_absent,
+    keyframe_tap,
     launch_line,
     link_order,
     output_chain,
@@ -36,6 +45,7 @@ from livestream_operator.worker.pipeline import (
     tone_chain,
     track_chain,
     unsupported_reason,
+    with_keyframe_tap,
     with_query_credentials,
 )
 
@@ -464,3 +474,51 @@ def test_process_mode_bad_config_is_a_usage_error_naming_it(
         )
     assert exc.value.code == 2
     assert expected in capsys.readouterr().err
+
+
+def test_the_keyframe_tap_sits_before_the_video_out_counter_and_keeps_only_keyframes() -> None:
+    chain = with_keyframe_tap(track_chain(classify("video", "H264")))
+    names = [e.name for e in chain]
+    assert names[-2:] == [KEYFRAME_TEE, "video_out"]
+    drop, sink = keyframe_tap()
+    assert ("drop-buffer-flags", "delta-unit") in drop.props
+    assert sink.name == LAST_KEYFRAME
+    assert dict(sink.props) == {"sync": False, "async": False, "enable-last-sample": True}
+
+
+def test_the_hold_sends_a_paced_still_and_silence_in_outs_declared_format() -> None:
+    video = hold_video_chain(25)
+    assert video[0].name == HOLD_SOURCE
+    factories = [e.factory for e in video]
+    # Decoded once, repeated, encoded; numbered from 0 and released in real time.
+    assert (
+        factories.index("avdec_h264")
+        < factories.index("imagefreeze")
+        < factories.index("openh264enc")
+    )
+    assert ("is-live", False) in video[factories.index("imagefreeze")].props
+    assert "framerate=25/1" in str(dict(video[factories.index("capsfilter")].props)["caps"])
+    assert factories[-2:] == ["clocksync", "identity"]
+    audio = hold_audio_chain(48000, 2, "voaacenc")
+    assert ("wave", "silence") in audio[0].props
+    assert "rate=48000,channels=2" in str(dict(audio[3].props)["caps"])
+    assert [e.factory for e in audio][-2:] == ["clocksync", "identity"]
+
+
+@pytest.mark.parametrize(
+    ("declared", "fps"),
+    [(None, HOLD_FPS), (29.97, 30), (25.0, 25), (0.5, HOLD_FPS), (240, HOLD_FPS)],
+)
+def test_the_still_keeps_the_inputs_declared_frame_rate(declared: float | None, fps: int) -> None:
+    assert hold_fps(declared) == fps
+
+
+def test_a_hold_publishes_out_over_rtsp_on_the_inputs_mediamtx_whatever_the_output() -> None:
+    # An RTMP publish is taken only after MediaMTX's 2 s analysis: slate meanwhile.
+    rtsp_in = "rtsp://mediamtx:8554/live/cam/backup"
+    assert hold_url(rtsp_in, "rtmp://mediamtx:1935/live/cam/out") == (
+        "rtsp://mediamtx:8554/live/cam/out"
+    )
+    assert hold_url(rtsp_in, "rtsp://mediamtx:8554/live/cam/out") == (
+        "rtsp://mediamtx:8554/live/cam/out"
+    )
