@@ -66,7 +66,7 @@ class Hold:
         on_taken: Callable[[], None],
         on_end: Callable[[Hold], None],
     ) -> None:
-        # Always RTSP, on the input's MediaMTX (pipeline.hold_url says why).
+        # Always RTSP, on out's MediaMTX (pipeline.hold_url says why).
         cfg = dataclasses.replace(cfg, output_url=hold_url(cfg.input_url, cfg.output_url))
         self.cfg, self.log = cfg, log
         self.seconds = cfg.hold_seconds

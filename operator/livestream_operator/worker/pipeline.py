@@ -306,14 +306,20 @@ HOLD_FACTORIES = ("appsrc", "avdec_h264", "imagefreeze", "videoconvert", HOLD_EN
 
 
 def hold_url(input_url: str, output_url: str) -> str:
-    """Where a hold publishes: out over RTSP, on the MediaMTX the input comes from.
+    """Where a hold publishes: out over RTSP, on out's MediaMTX (with several
+    instances, a backup input may be on another one), at the RTSP port the input
+    is read from.
 
     Whatever the worker's output (spec.worker.output): MediaMTX analyses an RTMP
     publish for 2 s before it takes it, which the slate would fill between the
     live picture and the still; an RTSP publish is taken at RECORD.
     """
     source, out = urlsplit(input_url), urlsplit(output_url)
-    return urlunsplit((source.scheme, source.netloc, out.path, out.query, ""))
+    userinfo, _, _ = source.netloc.rpartition("@")
+    netloc = (userinfo + "@" if userinfo else "") + (out.hostname or source.hostname or "")
+    if source.port is not None:
+        netloc += f":{source.port}"
+    return urlunsplit((source.scheme, netloc, out.path, out.query, ""))
 
 
 def hold_fps(rate: float | None) -> int:

@@ -513,7 +513,7 @@ def test_the_still_keeps_the_inputs_declared_frame_rate(declared: float | None, 
     assert hold_fps(declared) == fps
 
 
-def test_a_hold_publishes_out_over_rtsp_on_the_inputs_mediamtx_whatever_the_output() -> None:
+def test_a_hold_publishes_out_over_rtsp_on_outs_mediamtx_whatever_the_output() -> None:
     # An RTMP publish is taken only after MediaMTX's 2 s analysis: slate meanwhile.
     rtsp_in = "rtsp://mediamtx:8554/live/cam/backup"
     assert hold_url(rtsp_in, "rtmp://mediamtx:1935/live/cam/out") == (
@@ -521,4 +521,8 @@ def test_a_hold_publishes_out_over_rtsp_on_the_inputs_mediamtx_whatever_the_outp
     )
     assert hold_url(rtsp_in, "rtsp://mediamtx:8554/live/cam/out") == (
         "rtsp://mediamtx:8554/live/cam/out"
+    )
+    # A backup read on another MediaMTX instance: the hold still goes to out's.
+    assert hold_url("rtsp://mtx-0.h:8554/live/cam/backup", "rtmp://mtx-1.h:1935/live/cam/out") == (
+        "rtsp://mtx-1.h:8554/live/cam/out"
     )
