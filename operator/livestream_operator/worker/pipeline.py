@@ -256,11 +256,8 @@ def normalised_audio_chain(codec: Codec, encoder: str) -> list[Element]:
         parse,
         count_in,
         Element(AUDIO_DECODER),
-        Element("audioconvert"),
-        Element("audioresample"),
-        Element("capsfilter", (("caps", pcm_caps(rate, channels)),)),
-        Element(encoder, (("bitrate", 128000),)),
-        Element("aacparse"),
+        *pcm_convert(rate, channels),
+        *aac_encode(encoder),
         count_out,
     ]
 
@@ -357,11 +354,8 @@ def hold_audio_chain(rate: int, channels: int, encoder: str) -> list[Element]:
     """Silence in out's declared audio format (OUTPUT_AUDIO), paced as the still."""
     return [
         Element("audiotestsrc", (("wave", "silence"), ("is-live", False))),
-        Element("audioconvert"),
-        Element("audioresample"),
-        Element("capsfilter", (("caps", pcm_caps(rate, channels)),)),
-        Element(encoder, (("bitrate", 128000),)),
-        Element("aacparse"),
+        *pcm_convert(rate, channels),
+        *aac_encode(encoder),
         Element("clocksync"),
         counter(counter_name("audio", "out")),
     ]
@@ -386,8 +380,7 @@ def tone_chain(freq_hz: float, encoder: str, *, paced: bool = False) -> list[Ele
             "capsfilter",
             (("caps", f"audio/x-raw,format=S16LE,rate={TONE_RATE},channels={TONE_CHANNELS}"),),
         ),
-        Element(encoder, (("bitrate", 128000),)),
-        Element("aacparse"),
+        *aac_encode(encoder),
         Element(
             "queue",
             (("max-size-time", 500_000_000), ("max-size-buffers", 0), ("max-size-bytes", 0)),
@@ -418,6 +411,23 @@ def process_delay_ns(fragment_ms: int, deadline_ms: int) -> int:
 
 def pcm_caps(rate: int, channels: int) -> str:
     return f"audio/x-raw,format=S16LE,layout=interleaved,rate={rate},channels={channels}"
+
+
+def pcm_convert(rate: int, channels: int) -> list[Element]:
+    """Raw audio of any format to interleaved S16LE at `rate` and `channels`."""
+    return [
+        Element("audioconvert"),
+        Element("audioresample"),
+        Element("capsfilter", (("caps", pcm_caps(rate, channels)),)),
+    ]
+
+
+AAC_BITRATE = 128000  # every AAC the worker encodes: the tone, normalised, processed, held
+
+
+def aac_encode(encoder: str) -> list[Element]:
+    """S16LE to parsed AAC with `encoder` (fdkaacenc, voaacenc or avenc_aac)."""
+    return [Element(encoder, (("bitrate", AAC_BITRATE),)), Element("aacparse")]
 
 
 def _delay(name: str, delay_ns: int) -> list[Element]:
@@ -456,9 +466,7 @@ def pcm_capture_chain(codec: Codec, fragment_ms: int, rate: int, channels: int) 
         parse,
         count_in,
         Element(AUDIO_DECODER),
-        Element("audioconvert"),
-        Element("audioresample"),
-        Element("capsfilter", (("caps", pcm_caps(rate, channels)),)),
+        *pcm_convert(rate, channels),
         # Cuts in C: Python sees one buffer per fragment, not one per AAC frame.
         Element(
             "audiobuffersplit",
@@ -496,8 +504,7 @@ def pcm_output_chain(
             name=PCM_OUT,
         ),
         Element("audioconvert"),
-        Element(encoder, (("bitrate", 128000),)),
-        Element("aacparse"),
+        *aac_encode(encoder),
         *_delay("audio", delay_ns),
         counter(counter_name("audio", "out")),
     ]
