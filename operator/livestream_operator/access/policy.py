@@ -11,7 +11,8 @@ Publishers prove themselves with their stream's key, in the query
 `streamid=publish:live/<id>/in:any:sk_...` over SRT, where MediaMTX splits the
 streamid into path, user, password and query for us). The project's own
 components use internal credentials: the operator for the Control API and
-metrics, workers to read `in` and publish `out`, forwarders to read `out`.
+metrics, workers to read `in` and publish `out`, forwarders to read `out`; with
+several instances, each relays the others' `out` with the operator's.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ class Credential:
 
 @dataclass(frozen=True)
 class InternalCredentials:
-    operator: Credential  # Control API and metrics
+    operator: Credential  # Control API and metrics; an instance's relay reads out with it
     worker: Credential  # read live/<id>/in, publish live/<id>/out
     forwarder: Credential  # read live/<id>/out
 
@@ -271,6 +272,8 @@ def decide(req: AuthRequest, policy: Policy, state: Snapshot) -> Decision:
             not ingest and creds.worker.matches(req.user, req.password)
         ):
             return _allow(Reason.INTERNAL, "internal reader", sid, action)
+        if not ingest and creds.operator.matches(req.user, req.password):
+            return _allow(Reason.INTERNAL, "another instance's relay of out", sid, action)
         if policy.mode is AuthMode.OPEN:
             return _allow(Reason.OPEN_MODE, "open mode: anyone may read", sid, action)
         if not ingest and policy.output_read is OutputRead.PUBLIC:

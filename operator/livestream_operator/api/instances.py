@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from .v1alpha1 import DNS_LABEL_PATTERN, LiveStream
 
@@ -63,6 +63,14 @@ def with_host(url: str, host: str) -> str:
     if parts.port is not None:
         netloc += f":{parts.port}"
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def with_credentials(url: str, user: str, password: str) -> str:
+    """`url` with `user:password@` (percent-encoded) in front of its host."""
+    parts = urlsplit(url)
+    _, _, hostport = parts.netloc.rpartition("@")
+    userinfo = f"{quote(user, safe='')}:{quote(password, safe='')}@"
+    return urlunsplit(parts._replace(netloc=userinfo + hostport))
 
 
 class Instances:
@@ -125,3 +133,10 @@ class Instances:
 
     def __len__(self) -> int:
         return len(self.all)
+
+    def relay_sources(self, user: str, password: str) -> dict[str, str]:
+        """Each instance's RTSP URL with the credentials the others read its `out`
+        with (mediamtx/path_config.Relay); none with one instance: nothing to relay."""
+        if len(self.all) < 2:
+            return {}
+        return {i.name: with_credentials(i.rtsp_url, user, password) for i in self.all}

@@ -88,6 +88,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             confirm=lambda: kube.list_livestreams(settings.namespace),
             update=writer.update,
             version=controller.livestreams.path_entries_version,
+            relays=settings.instances().relay_sources(settings.operator_user, password),
         )
         ready = asyncio.Event()
         liveness = (

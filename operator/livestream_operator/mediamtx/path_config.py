@@ -31,6 +31,16 @@ the LiveStream appears (before its worker publishes) and goes when the stream
 ends (Idle, or deleted after its grace period), or earlier with
 spec.inputLoss.fillSeconds: that long into a loss (api/fill.py), so that the
 destinations' sessions end; a publisher back brings it back.
+
+With several MediaMTX instances, out is published on the stream's own instance
+(api/instances.home) and every other instance keeps a relay entry for it: the
+documented on-demand proxy, `source: rtsp://<own instance>/live/<id>/out` with
+`sourceOnDemand`, read with the operator's credentials, so that a viewer who
+lands on any instance (the Services balance over all of them) plays any stream.
+It costs nothing until a viewer reads it. Its hooks are blanked: the relay's
+own availability is not the worker's publish. A stream that moves (its publisher
+reconnected elsewhere) has its relay replaced, and the one on its new instance
+deleted, in the same pass.
 """
 
 from __future__ import annotations
@@ -62,6 +72,17 @@ FILL_FIELDS = (
     "runOnOffline",
 )
 _HOOK_MOVES = (("runOnAvailable", "runOnOnline"), ("runOnUnavailable", "runOnOffline"))
+# A relay entry's own fields (not hot-reloadable either).
+RELAY_FIELDS = (
+    "source",
+    "sourceOnDemand",
+    "rtspTransport",
+    "record",
+    "runOnAvailable",
+    "runOnUnavailable",
+    "runOnOnline",
+    "runOnOffline",
+)
 
 
 @dataclass(frozen=True)
@@ -111,11 +132,32 @@ class Fill:
 
 
 @dataclass(frozen=True)
+class Relay:
+    """Another instance's out, read on demand: `source` is its RTSP URL with the
+    operator's credentials (never logged: see path_sync.redacted)."""
+
+    source: str
+
+    def fields(self) -> dict[str, Any]:
+        # TCP: the instances' RTSP ports carry no UDP (the chart opens TCP only);
+        # not recorded here: the stream's own instance records out.
+        return {
+            "source": self.source,
+            "sourceOnDemand": True,
+            "rtspTransport": "tcp",
+            "record": False,
+            **dict.fromkeys(RELAY_FIELDS[4:], ""),
+        }
+
+
+@dataclass(frozen=True)
 class PathEntry:
-    """What one stream path's own entry holds: recording fields, the fill, or both."""
+    """What one stream path's own entry holds: recording fields, the fill, or both;
+    or, on an instance the stream does not live on, a relay of its out."""
 
     recording: Recording | None = None
     fill: Fill | None = None
+    relay: Relay | None = None
 
 
 def wanted(
@@ -151,6 +193,26 @@ def wanted(
         if fill is not None:
             name = naming.output_path(ls.spec.stream_id)
             out[name] = PathEntry(out.get(name, PathEntry()).recording, fill)
+    return out
+
+
+def relayed(
+    livestreams: Iterable[LiveStream],
+    here: str,
+    homes: Mapping[str, str],
+    sources: Mapping[str, str],
+) -> dict[str, PathEntry]:
+    """The relay entries instance `here` keeps: one for the out of every stream that
+    lives elsewhere. `homes` is each stream's instance (by stream id), `sources`
+    each instance's RTSP base URL, with credentials."""
+    out: dict[str, PathEntry] = {}
+    for ls in livestreams:
+        sid = ls.spec.stream_id
+        home = homes.get(sid, here)
+        if ls.metadata.deletion_timestamp or home == here or home not in sources:
+            continue
+        name = naming.output_path(sid)
+        out[name] = PathEntry(relay=Relay(f"{sources[home].rstrip('/')}/{name}"))
     return out
 
 
@@ -217,13 +279,15 @@ def own_fields(template: Mapping[str, Any], want: PathEntry) -> dict[str, Any]:
         body.update(want.recording.fields())
     if want.fill is not None:
         body.update(want.fill.fields(template))
+    if want.relay is not None:
+        body.update(want.relay.fields())
     return body
 
 
 class Verb(StrEnum):
     ADD = "add"
     PATCH = "patch"  # record* fields only: hot-reloaded
-    REPLACE = "replace"  # the fill gained, lost or changed: closes the path
+    REPLACE = "replace"  # the fill or relay gained, lost or changed: closes the path
     DELETE = "delete"
 
 
@@ -282,9 +346,9 @@ def plan(want: Mapping[str, PathEntry], confs: Mapping[str, Mapping[str, Any]]) 
         if current is None:
             changes.append(Change(Verb.ADD, name, entry(template, path_entry)))
             continue
-        filled = path_entry.fill is not None or bool(current.get("alwaysAvailable"))
-        if filled and _differs(
-            current, {**template, **own_fields(template, path_entry)}, FILL_FIELDS
+        special = path_entry.fill is not None or path_entry.relay is not None
+        if (special or _filled(current) or _relay(name, current)) and _differs(
+            current, {**template, **own_fields(template, path_entry)}, _REPLACED
         ):
             changes.append(Change(Verb.REPLACE, name, entry(template, path_entry)))
         elif path_entry.recording is not None and _differs(
@@ -308,13 +372,38 @@ def unmanaged(want: Mapping[str, PathEntry], confs: Mapping[str, Mapping[str, An
     ]
 
 
+# What decides a replace: the fill's fields and the relay's (but record, patched).
+_REPLACED = tuple(dict.fromkeys((*FILL_FIELDS, *RELAY_FIELDS[:3])))
+
+
+def _filled(conf: Mapping[str, Any]) -> bool:
+    return bool(conf.get("alwaysAvailable"))
+
+
+def _relay(name: str, conf: Mapping[str, Any]) -> bool:
+    """Whether an entry is a relay as Relay writes it: an on-demand RTSP source of
+    the same path. An admin's static source for a stream path would rarely be
+    that, and is left alone otherwise."""
+    source = str(conf.get("source") or "")
+    return (
+        bool(conf.get("sourceOnDemand"))
+        and source.startswith(("rtsp://", "rtsps://"))
+        and source.endswith("/" + name)
+    )
+
+
 def _a_copy(name: str, confs: Mapping[str, Mapping[str, Any]]) -> bool:
-    """Whether the entry is one of ours: its template's copy but for record* and
-    the fill. An entry an admin wrote into mediamtx.yml (a static source, say) is
-    left alone."""
+    """Whether the entry is one of ours: its template's copy but for record*, the
+    fill and the relay. An entry an admin wrote into mediamtx.yml (a static
+    source, say) is left alone."""
     template = template_for(name, confs)
     if template is None:
         return False
-    ours = (*RECORD_FIELDS, *(FILL_FIELDS if confs[name].get("alwaysAvailable") else ()))
+    conf = confs[name]
+    ours = (
+        *RECORD_FIELDS,
+        *(FILL_FIELDS if _filled(conf) else ()),
+        *(RELAY_FIELDS if _relay(name, conf) else ()),
+    )
     others = [k for k in template if k != "name" and k not in ours]
-    return not _differs(confs[name], template, others)
+    return not _differs(conf, template, others)

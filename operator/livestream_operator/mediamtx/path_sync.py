@@ -1,6 +1,7 @@
 """Keeps MediaMTX's path configuration in line with the LiveStreams' recording
 and input-loss fill (the shell around path_config.plan), on every instance: a
-stream's entries go to the instance it lives on (status.ingest.instance).
+stream's entries go to the instance it lives on (status.ingest.instance), and,
+with several instances, every other one relays its out (path_config.Relay).
 
 It runs in the operator, beside the resync. A spec change is applied within a
 poll (it compares the wanted entries with what it applied last, in memory);
@@ -20,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from ..api import naming
 from ..api.instances import home
@@ -30,7 +32,7 @@ from ..kube import KubeError
 from . import metrics
 from .control_api import CircuitOpen, MediaMTXClient, MediaMTXError, Refused
 from .instances import Clients
-from .path_config import Change, PathEntry, Verb, plan, unmanaged, wanted
+from .path_config import Change, PathEntry, Verb, plan, relayed, unmanaged, wanted
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE = 400
@@ -102,8 +104,13 @@ class PathConfigSync:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         version: Callable[[], int] | None = None,
+        relays: Mapping[str, str] | None = None,
     ) -> None:
         self.clients = Clients.of(clients)
+        # Each instance's RTSP base URL with the operator's credentials, that the
+        # others relay out from; None: no relays (one instance).
+        self.relays = dict(relays or {})
+        self._secrets = [s for s in (urlsplit(u).password for u in self.relays.values()) if s]
         self.livestreams = livestreams
         self.recheck, self.poll, self.clock, self.wall = recheck, poll, clock, wall
         self.max_retention = max_retention
@@ -138,7 +145,7 @@ class PathConfigSync:
         wall = self.wall()  # when the fill of a lost input ends (spec.inputLoss.fillSeconds)
         applied = await asyncio.gather(
             *(
-                self._sync(name, grouped[name], due[name], now, wall, version, truth)
+                self._sync(name, grouped, due[name], now, wall, version, truth)
                 for name in self.clients.names
             )
         )
@@ -147,7 +154,7 @@ class PathConfigSync:
     async def _sync(
         self,
         instance: str,
-        streams: list[LiveStream],
+        grouped: Mapping[str, list[LiveStream]],
         due: bool,
         now: float,
         wall: datetime,
@@ -155,7 +162,8 @@ class PathConfigSync:
         truth: _Truth,
     ) -> int:
         state, client = self._state[instance], self.clients[instance]
-        want = wanted(streams, self.max_retention, wall, slates=self.slates)
+        streams = grouped[instance]
+        want = self._wanted(instance, grouped, wall)
         if want == state.entries and not due:
             state.version = version
             return 0
@@ -175,8 +183,9 @@ class PathConfigSync:
                 await client.change_path_conf(change.verb.value, change.name, change.body)
             except MediaMTXError as exc:
                 metrics.RECORDING_CHANGES.labels(change.verb.value, "error").inc()
+                reason = self._redacted(str(exc))
                 if isinstance(exc, Refused):
-                    refused[change.name] = str(exc)
+                    refused[change.name] = reason
                 else:
                     unreachable = True
                 log.warning(
@@ -184,7 +193,7 @@ class PathConfigSync:
                     extra={
                         "path": change.name,
                         "verb": change.verb.value,
-                        "reason": str(exc),
+                        "reason": reason,
                         **where,
                     },
                 )
@@ -198,6 +207,7 @@ class PathConfigSync:
                     "verb": change.verb.value,
                     "record": bool(change.body and change.body.get("record")),
                     "alwaysAvailable": bool(change.body and change.body.get("alwaysAvailable")),
+                    "relay": bool(change.body and change.body.get("sourceOnDemand")),
                     **where,
                 },
             )
@@ -218,8 +228,27 @@ class PathConfigSync:
         grouped = await truth.get()
         if grouped is None:
             return [c for c in changes if c.verb is not Verb.DELETE]
-        want = wanted(grouped.get(instance, []), self.max_retention, wall, slates=self.slates)
+        want = self._wanted(instance, grouped, wall)
         return [c for c in changes if c.verb is not Verb.DELETE or c.name not in want]
+
+    def _wanted(
+        self, instance: str, grouped: Mapping[str, list[LiveStream]], wall: datetime
+    ) -> dict[str, PathEntry]:
+        """The entries `instance` must hold: its own streams', and the relays of
+        the others' out."""
+        want = wanted(grouped.get(instance, []), self.max_retention, wall, slates=self.slates)
+        if self.relays:
+            homes = {ls.spec.stream_id: name for name, lst in grouped.items() for ls in lst}
+            everyone = (ls for lst in grouped.values() for ls in lst)
+            want |= relayed(everyone, instance, homes, self.relays)
+        return want
+
+    def _redacted(self, text: str) -> str:
+        """MediaMTX may quote a relay's source in a refusal: no credential goes on
+        to a log line or a status."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***").replace(unquote(secret), "***")
+        return text
 
     async def _ask(self) -> dict[str, list[LiveStream]] | None:
         """The LiveStreams by instance, from the API server; None when it does not say."""

@@ -88,7 +88,7 @@ class Controller:
         # For asking process-mode workers how processing goes: the warm pool's by default.
         self.session = session or (pool.session if pool is not None else None)
         self.queue: WorkQueue[Key] = WorkQueue()
-        self.livestreams = LiveStreamCache()
+        self.livestreams = LiveStreamCache(relayed=len(settings.instances()) > 1)
         self.pods: dict[Key, dict[str, ObservedPod]] = {}
         self._asked: dict[str, float] = {}  # worker Pod uid -> when it was last asked
         self._asked_forwarder: dict[str, float] = {}  # forwarder Pod uid -> the same

@@ -170,6 +170,10 @@ def test_open_mode_admits_without_a_key_but_keeps_the_limits() -> None:
         ("read", "live/cam/in", "lso-worker", "wrong", False),
         ("read", "live/cam/in", "lso-forwarder", "fw-pass-123", False),
         ("read", "live/cam/out", "lso-forwarder", "fw-pass-123", True),
+        # Another instance's relay of out reads it as the operator; never `in`.
+        ("read", "live/cam/out", "lso-operator", "op-pass-123", True),
+        ("read", "live/cam/in", "lso-operator", "op-pass-123", False),
+        ("read", "live/cam/backup", "lso-operator", "op-pass-123", False),
         ("read", "live/cam/out", "", "", False),  # keyed output
         ("read", "live/cam/out", "any", KEY, True),
         ("publish", "live/cam/out", "lso-worker", "wk-pass-123", True),

@@ -78,3 +78,12 @@ def test_a_stream_lives_where_its_publisher_is_and_on_the_default_before() -> No
     assert home(ls({"available": True}), names) == "m-0"
     assert home(ls(None), names) == "m-0"
     assert home(ls({"instance": "m-1"}), (DEFAULT,)) == DEFAULT
+
+
+def test_relays_read_each_instance_with_the_credentials_encoded_and_none_with_one() -> None:
+    assert Instances([], "", **URLS).relay_sources("lso-operator", "pw") == {}
+    two = Instances(["lso-mediamtx-0", "lso-mediamtx-1"], DOMAIN, **URLS)
+    assert two.relay_sources("lso-operator", "p@ss/:w") == {
+        name: f"rtsp://lso-operator:p%40ss%2F%3Aw@{name}.{DOMAIN}:8554"
+        for name in ("lso-mediamtx-0", "lso-mediamtx-1")
+    }

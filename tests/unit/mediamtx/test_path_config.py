@@ -33,10 +33,12 @@ from livestream_operator.mediamtx.path_config import (
     Fill,
     PathEntry,
     Recording,
+    Relay,
     Verb,
     entry,
     owned,
     plan,
+    relayed,
     template_for,
     unmanaged,
     wanted,
@@ -651,3 +653,51 @@ def test_an_entry_listed_without_the_file_field_is_the_built_in_slate() -> None:
     listed = listed_fill(OUT_TEMPLATE, PathEntry(fill=FILL))
     del listed["alwaysAvailableFile"]
     assert plan({"live/cam/out": PathEntry(fill=FILL)}, {**CONFS, "live/cam/out": listed}) == []
+
+
+# ------------------------------------------------------------------- relays
+
+SOURCES = {"a": "rtsp://lso-operator:pw@a.pods:8554", "b": "rtsp://lso-operator:pw@b.pods:8554/"}
+
+
+def test_an_instance_relays_the_out_of_every_stream_living_elsewhere() -> None:
+    streams = [livestream("cam"), livestream("show"), livestream("gone", deleting=True)]
+    homes = {"cam": "a", "show": "b", "gone": "a"}
+    assert relayed(streams, "b", homes, SOURCES) == {
+        "live/cam/out": PathEntry(relay=Relay("rtsp://lso-operator:pw@a.pods:8554/live/cam/out"))
+    }
+    assert list(relayed(streams, "a", homes, SOURCES)) == ["live/show/out"]
+    # An instance not among the sources (not configured any more) is relayed from nowhere.
+    assert relayed(streams, "b", {"cam": "c"}, SOURCES) == {}
+
+
+def test_a_relay_is_an_on_demand_rtsp_source_over_tcp_without_hooks_or_recording() -> None:
+    relay = PathEntry(relay=Relay("rtsp://lso-operator:pw@a.pods:8554/live/cam/out"))
+    template = path_conf(OUT_REGEXP, record=True)  # an admin records every out
+    [change] = plan({"live/cam/out": relay}, {**CONFS, OUT_REGEXP: template})
+    assert (change.verb, change.name) == (Verb.ADD, "live/cam/out")
+    body = change.body or {}
+    assert body["source"] == "rtsp://lso-operator:pw@a.pods:8554/live/cam/out"
+    assert (body["sourceOnDemand"], body["rtspTransport"], body["record"]) == (True, "tcp", False)
+    assert (body["runOnAvailable"], body["runOnUnavailable"]) == ("", "")
+    assert body["overridePublisher"] is True  # the rest is the template's
+
+
+def test_a_relay_in_place_stays_a_moved_one_is_replaced_an_unwanted_one_goes() -> None:
+    relay = PathEntry(relay=Relay("rtsp://lso-operator:pw@a.pods:8554/live/cam/out"))
+    confs = {**CONFS, "live/cam/out": {"name": "live/cam/out", **entry(OUT_TEMPLATE, relay)}}
+    assert plan({"live/cam/out": relay}, confs) == []
+    moved = PathEntry(relay=Relay("rtsp://lso-operator:pw@b.pods:8554/live/cam/out"))
+    assert [c.verb for c in plan({"live/cam/out": moved}, confs)] == [Verb.REPLACE]
+    # The stream now lives here, with the fill: the relay becomes the fill's entry.
+    filled = PathEntry(fill=Fill(48000, 2))
+    [change] = plan({"live/cam/out": filled}, confs)
+    assert change.verb is Verb.REPLACE
+    assert (change.body or {})["source"] == "publisher"
+    assert (change.body or {})["alwaysAvailable"] is True
+    assert plan({}, confs) == [Change(Verb.DELETE, "live/cam/out")]
+
+
+def test_an_admins_static_source_for_a_stream_path_is_left_alone() -> None:
+    camera = path_conf("live/lobby/out", source="rtsp://camera.lan/stream", sourceOnDemand=True)
+    assert plan({}, {**CONFS, "live/lobby/out": camera}) == []

@@ -385,3 +385,71 @@ async def test_a_deletion_is_confirmed_on_the_instance_the_api_server_says() -> 
     t.clock.now += RECHECK + 1
     assert await t.sync.once() == 2  # it lives on B now: A's entries go
     assert "live/cam/in" not in t.a.confs
+
+
+# -------------------------------------------------------- relays of out
+
+SOURCES = {
+    A: "rtsp://lso-operator:s3cret%2F@a.pods:8554",
+    B: "rtsp://lso-operator:s3cret%2F@b.pods:8554",
+}
+
+
+class Relayed(TwoInstances):
+    """Two instances that relay each other's out, with the operator's cache as the
+    operator builds it for several instances."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.streams = LiveStreamCache(relayed=True)
+        self.sync.livestreams = self.streams.with_path_entries
+        self.sync.version = self.streams.path_entries_version
+        self.sync.relays = dict(SOURCES)
+        self.sync._secrets = ["s3cret%2F"]
+
+
+async def test_every_other_instance_relays_a_streams_out_and_only_it() -> None:
+    t = Relayed()
+    t.put(on(livestream("cam"), A))  # nothing of its own to record or fill
+    assert await t.sync.once() == 1
+    assert t.a.calls == []
+    [(verb, name, body)] = t.b.calls
+    assert (verb, name) == ("add", "live/cam/out")
+    assert (body or {})["source"] == f"{SOURCES[A]}/live/cam/out"
+    t.clock.now += RECHECK + 1
+    assert await t.sync.once() == 0  # what MediaMTX lists is what was wanted
+
+
+async def test_a_stream_that_moved_is_relayed_from_its_new_instance() -> None:
+    t = Relayed()
+    t.put(on(livestream("cam", recording()), A))
+    assert await t.sync.once() == 3  # A: in and out recorded; B: the relay
+    t.put(on(livestream("cam", recording()), B))
+    assert await t.sync.once() == 4  # A: in goes, out becomes the relay; B: the reverse
+    assert t.a.confs["live/cam/out"]["source"] == f"{SOURCES[B]}/live/cam/out"
+    assert "live/cam/in" not in t.a.confs
+    assert t.b.confs["live/cam/out"]["source"] == "publisher"
+    assert t.b.confs["live/cam/in"]["record"] is True
+    t.clock.now += RECHECK + 1
+    assert await t.sync.once() == 0
+
+
+async def test_a_deleted_stream_takes_its_relays_along() -> None:
+    t = Relayed()
+    cam = on(livestream("cam"), A)
+    t.put(cam)
+    await t.sync.once()
+    del t.streams[cam.key]
+    assert await t.sync.once() == 1
+    assert "live/cam/out" not in t.b.confs
+
+
+async def test_a_refusal_that_quotes_a_relays_source_logs_no_credential(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    t = Relayed()
+    t.b.refuse["live/cam/out"] = Refused(f"add live/cam/out: HTTP 400 bad source {SOURCES[A]}")
+    t.put(on(livestream("cam"), A))
+    assert await t.sync.once() == 0
+    assert "refused a path change" in caplog.text
+    assert "s3cret" not in caplog.text

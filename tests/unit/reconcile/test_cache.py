@@ -71,3 +71,13 @@ def test_the_path_entry_index_holds_the_streams_that_may_want_entries() -> None:
     version = cache.path_entries_version()
     cache[plain.key] = named("plain", Phase.LIVE, inputLoss={"fill": "None"})
     assert cache.path_entries_version() == version
+
+
+def test_with_several_instances_every_stream_is_indexed_for_its_relays() -> None:
+    cache = LiveStreamCache(relayed=True)
+    plain = named("plain", None, inputLoss={"fill": "None"})
+    cache[plain.key] = plain
+    assert dict(cache.with_path_entries) == {plain.key: plain}
+    version = cache.path_entries_version()
+    cache[plain.key] = named("plain", Phase.LIVE, inputLoss={"fill": "None"})  # it may have moved
+    assert cache.path_entries_version() > version
