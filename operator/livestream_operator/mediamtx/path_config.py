@@ -134,13 +134,13 @@ class Fill:
 @dataclass(frozen=True)
 class Relay:
     """Another instance's out, read on demand: `source` is its RTSP URL with the
-    operator's credentials (never logged: see path_sync.redacted)."""
+    operator's credentials (never logged: PathConfigSync._redacted)."""
 
     source: str
 
     def fields(self) -> dict[str, Any]:
-        # TCP: the instances' RTSP ports carry no UDP (the chart opens TCP only);
-        # not recorded here: the stream's own instance records out.
+        # TCP, as every component of the project reads RTSP (no UDP port to
+        # reach between Pods); not recorded here: the stream's own instance is.
         return {
             "source": self.source,
             "sourceOnDemand": True,
