@@ -60,29 +60,16 @@ from ..api.v1alpha1 import InputLossFill, LiveStream, Phase, RecordedPath, durat
 
 # The fields MediaMTX reloads on a live path; every other one must match the template.
 RECORD_FIELDS = ("record", "recordFormat", "recordSegmentDuration", "recordDeleteAfter")
-# An always-available out entry's own fields (not hot-reloadable): the hooks too,
-# moved from available/unavailable to online/offline.
-FILL_FIELDS = (
-    "alwaysAvailable",
-    "alwaysAvailableTracks",
-    "alwaysAvailableFile",
-    "runOnAvailable",
-    "runOnUnavailable",
-    "runOnOnline",
-    "runOnOffline",
-)
+# The hooks of an out entry: the fill moves them from available/unavailable to
+# online/offline, a relay blanks them.
 _HOOK_MOVES = (("runOnAvailable", "runOnOnline"), ("runOnUnavailable", "runOnOffline"))
-# A relay entry's own fields (not hot-reloadable either).
-RELAY_FIELDS = (
-    "source",
-    "sourceOnDemand",
-    "rtspTransport",
-    "record",
-    "runOnAvailable",
-    "runOnUnavailable",
-    "runOnOnline",
-    "runOnOffline",
-)
+HOOK_FIELDS = tuple(field for move in _HOOK_MOVES for field in move)
+# An always-available out entry's own fields (not hot-reloadable): the hooks too.
+FILL_FIELDS = ("alwaysAvailable", "alwaysAvailableTracks", "alwaysAvailableFile", *HOOK_FIELDS)
+# A relay entry's source (not hot-reloadable either); with record and the hooks,
+# its own fields.
+RELAY_SOURCE_FIELDS = ("source", "sourceOnDemand", "rtspTransport")
+RELAY_FIELDS = (*RELAY_SOURCE_FIELDS, "record", *HOOK_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -146,7 +133,7 @@ class Relay:
             "sourceOnDemand": True,
             "rtspTransport": "tcp",
             "record": False,
-            **dict.fromkeys(RELAY_FIELDS[4:], ""),
+            **dict.fromkeys(HOOK_FIELDS, ""),
         }
 
 
@@ -373,7 +360,7 @@ def unmanaged(want: Mapping[str, PathEntry], confs: Mapping[str, Mapping[str, An
 
 
 # What decides a replace: the fill's fields and the relay's (but record, patched).
-_REPLACED = tuple(dict.fromkeys((*FILL_FIELDS, *RELAY_FIELDS[:3])))
+_REPLACED = (*FILL_FIELDS, *RELAY_SOURCE_FIELDS)
 
 
 def _filled(conf: Mapping[str, Any]) -> bool:

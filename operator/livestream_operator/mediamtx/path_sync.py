@@ -110,7 +110,6 @@ class PathConfigSync:
         # Each instance's RTSP base URL with the operator's credentials, that the
         # others relay out from; None: no relays (one instance).
         self.relays = dict(relays or {})
-        self._secrets = [s for s in (urlsplit(u).password for u in self.relays.values()) if s]
         self.livestreams = livestreams
         self.recheck, self.poll, self.clock, self.wall = recheck, poll, clock, wall
         self.max_retention = max_retention
@@ -246,8 +245,10 @@ class PathConfigSync:
     def _redacted(self, text: str) -> str:
         """MediaMTX may quote a relay's source in a refusal: no credential goes on
         to a log line or a status."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***").replace(unquote(secret), "***")
+        for source in self.relays.values():
+            secret = urlsplit(source).password
+            if secret:
+                text = text.replace(secret, "***").replace(unquote(secret), "***")
         return text
 
     async def _ask(self) -> dict[str, list[LiveStream]] | None:

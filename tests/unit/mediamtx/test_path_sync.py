@@ -405,7 +405,6 @@ class Relayed(TwoInstances):
         self.sync.livestreams = self.streams.with_path_entries
         self.sync.version = self.streams.path_entries_version
         self.sync.relays = dict(SOURCES)
-        self.sync._secrets = ["s3cret%2F"]
 
 
 async def test_every_other_instance_relays_a_streams_out_and_only_it() -> None:
